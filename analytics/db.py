@@ -1,0 +1,368 @@
+"""The DuckDB trace store: schema and version, bulk upsert, incremental-load state, retention.
+
+One connection per store; threads take their own cursor (`cursor()`). Every multi-statement write runs in one
+transaction. Values are always bound; the few identifiers that are interpolated come from fixed lists here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from analytics.errors import StoreError
+from analytics.models import AgentTrace, SessionInfo
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DAY_MS = 86_400_000
+
+TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("trace_id", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("session_id", "VARCHAR"),
+    ("root_session_id", "VARCHAR"),
+    ("child_session_id", "VARCHAR"),
+    ("parent_trace_id", "VARCHAR"),
+    ("parent_agent", "VARCHAR"),
+    ("subagent_type", "VARCHAR"),
+    ("description", "VARCHAR"),
+    ("prompt_input", "VARCHAR"),
+    ("prompt_output", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("started_at", "BIGINT"),
+    ("ended_at", "BIGINT"),
+    ("duration_ms", "BIGINT"),
+    ("tokens_in", "BIGINT"),
+    ("tokens_out", "BIGINT"),
+    ("tokens_reasoning", "BIGINT"),
+    ("tokens_cache_read", "BIGINT"),
+    ("tokens_cache_write", "BIGINT"),
+    ("cost_usd", "DOUBLE"),
+    ("tools_used", "VARCHAR[]"),
+    ("model", "VARCHAR"),
+    ("provider", "VARCHAR"),
+    ("depth", "INTEGER"),
+)
+TIME_COLUMNS = frozenset({"started_at", "ended_at"})
+
+SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("session_id", "VARCHAR"),
+    ("root_session_id", "VARCHAR"),
+    ("parent_session_id", "VARCHAR"),
+    ("title", "VARCHAR"),
+    ("directory", "VARCHAR"),
+    ("project_id", "VARCHAR"),
+    ("agent", "VARCHAR"),
+    ("version", "VARCHAR"),
+    ("created_at", "BIGINT"),
+    ("updated_at", "BIGINT"),
+    ("store", "VARCHAR"),
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_traces (
+    trace_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    session_id VARCHAR NOT NULL,
+    root_session_id VARCHAR NOT NULL,
+    child_session_id VARCHAR,
+    parent_trace_id VARCHAR,
+    parent_agent VARCHAR,
+    subagent_type VARCHAR NOT NULL,
+    description VARCHAR,
+    prompt_input VARCHAR NOT NULL,
+    prompt_output VARCHAR,
+    status VARCHAR NOT NULL DEFAULT 'running',
+    started_at TIMESTAMP NOT NULL,
+    ended_at TIMESTAMP,
+    duration_ms BIGINT,
+    tokens_in BIGINT,
+    tokens_out BIGINT,
+    tokens_reasoning BIGINT,
+    tokens_cache_read BIGINT,
+    tokens_cache_write BIGINT,
+    cost_usd DOUBLE,
+    tools_used VARCHAR[],
+    model VARCHAR,
+    provider VARCHAR,
+    depth INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMP DEFAULT current_timestamp
+);
+CREATE INDEX IF NOT EXISTS idx_traces_session ON agent_traces(session_id);
+CREATE INDEX IF NOT EXISTS idx_traces_parent ON agent_traces(parent_trace_id);
+CREATE INDEX IF NOT EXISTS idx_traces_subagent ON agent_traces(subagent_type);
+CREATE INDEX IF NOT EXISTS idx_traces_date ON agent_traces(started_at);
+CREATE INDEX IF NOT EXISTS idx_traces_root ON agent_traces(root_session_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id VARCHAR PRIMARY KEY,
+    root_session_id VARCHAR NOT NULL,
+    parent_session_id VARCHAR,
+    title VARCHAR,
+    directory VARCHAR,
+    project_id VARCHAR,
+    agent VARCHAR,
+    version VARCHAR,
+    created_at TIMESTAMP,
+    updated_at TIMESTAMP,
+    store VARCHAR,
+    delegation_count INTEGER DEFAULT 0,
+    error_count INTEGER DEFAULT 0,
+    tokens_in BIGINT DEFAULT 0,
+    tokens_out BIGINT DEFAULT 0,
+    cost_usd DOUBLE DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS idx_sessions_root ON sessions(root_session_id);
+CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS source_state (source VARCHAR PRIMARY KEY, stamp VARCHAR, loaded_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cleaned_at TIMESTAMP);
+"""
+DATA_TABLES = ("agent_traces", "sessions", "source_sessions", "source_state", "cleaned_sessions")
+
+
+def default_db_path() -> Path:
+    """$AGENT_TRACES_DB, else ~/.local/share/agent-traces/traces.duckdb (XDG_DATA_HOME honoured)."""
+    env = os.environ.get("AGENT_TRACES_DB")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agent-traces" / "traces.duckdb"
+
+
+def _translate(exc: duckdb.Error, path: Path) -> StoreError:
+    text = str(exc)
+    if "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        who = f" (process {pid.group(1)})" if pid else ""
+        return StoreError(
+            f"The trace store {path} is in use by another agent-traces process{who}; close it, wait for its "
+            "load to finish, or use --db to choose another file."
+        )
+    return StoreError(f"Could not open the trace store {path}: {text.splitlines()[0]}")
+
+
+class TraceStore:
+    """The DuckDB file holding `agent_traces`, `sessions` and the incremental-load state."""
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
+        try:
+            self.conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise _translate(exc, self.path) from exc
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB connections are not shared across threads)."""
+        if threading.current_thread() is threading.main_thread():
+            return self.conn
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.conn.cursor()
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    # -- schema -----------------------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        cur = self.conn
+        has_meta = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
+        version = None
+        if has_meta:
+            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The trace store {self.path} was written by a newer agent-traces (schema {version}, this "
+                f"program knows {SCHEMA_VERSION}); update agent-traces, or use --db to choose another file."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
+        with self.transaction() as cur:
+            if version is not None:
+                # Everything in the store is derived from OpenCode's data: an older layout is rebuilt
+                # and the next load reads the whole store again.
+                log.warning("rebuilding trace store %s (schema %s -> %s)", self.path, version, SCHEMA_VERSION)
+                for table in DATA_TABLES:
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    def schema_version(self) -> int:
+        return int(self.cursor().execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+
+    # -- incremental state -----------------------------------------------------------------------------
+
+    def source_stamp(self, source: str) -> str | None:
+        row = self.cursor().execute("SELECT stamp FROM source_state WHERE source = ?", [source]).fetchone()
+        return row[0] if row else None
+
+    def fingerprints(self) -> dict[str, str]:
+        return dict(self.cursor().execute("SELECT session_id, fingerprint FROM source_sessions").fetchall())
+
+    def cleaned_sessions(self) -> set[str]:
+        return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}
+
+    def session_count(self) -> int:
+        return self.cursor().execute("SELECT count(*) FROM sessions").fetchone()[0]
+
+    def roots_of(self, session_ids: Collection[str]) -> set[str]:
+        if not session_ids:
+            return set()
+        rows = self.cursor().execute(
+            "SELECT DISTINCT root_session_id FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(session_ids)],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def save_traces(self, traces: Iterable[AgentTrace]) -> int:
+        """Idempotent upsert by trace id (the first-seen `created_at` is kept)."""
+        traces = list(traces)
+        with self.transaction() as cur:
+            self._upsert_traces(cur, traces)
+        return len(traces)
+
+    def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
+                fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
+                stamp: str) -> None:
+        """Swap in the traces of these root trees, in one transaction (what a load writes)."""
+        with self.transaction() as cur:
+            if full:
+                for table in ("agent_traces", "sessions", "source_sessions"):
+                    cur.execute(f"DELETE FROM {table}")
+            else:
+                root_list = [list(roots)]
+                keep = [[t.trace_id for t in traces]]
+                cur.execute(
+                    "DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+                    " AND trace_id NOT IN (SELECT unnest(?::VARCHAR[]))", root_list + keep)
+                cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                            root_list)
+                gone = [list(deleted)]
+                cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
+                            gone)
+                cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            self._upsert_traces(cur, traces)
+            self._insert_sessions(cur, sessions)
+            if fingerprints:
+                cur.execute(
+                    "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                    [list(fingerprints), list(fingerprints.values())])
+            self._session_totals(cur, None if full else roots)
+            cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
+                        [source_key, stamp])
+
+    def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace]) -> None:
+        if not traces:
+            return
+        names = [c for c, _ in TRACE_COLUMNS]
+        params = [[getattr(t, c) if c != "tools_used" else list(t.tools_used) for t in traces] for c in names]
+        selects = ", ".join(
+            (f"epoch_ms(unnest(?::{typ}[]))" if c in TIME_COLUMNS else f"unnest(?::{typ}[])") + f" AS {c}"
+            for c, typ in TRACE_COLUMNS
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in names if c != "trace_id")
+        cur.execute(
+            f"INSERT INTO agent_traces ({', '.join(names)}) SELECT {selects}"
+            f" ON CONFLICT (trace_id) DO UPDATE SET {updates}",
+            params,
+        )
+
+    def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
+        if not sessions:
+            return
+        names = [c for c, _ in SESSION_COLUMNS]
+        params = [[getattr(s, c) for s in sessions] for c in names]
+        selects = ", ".join(
+            (f"epoch_ms(unnest(?::{typ}[]))" if c in ("created_at", "updated_at") else f"unnest(?::{typ}[])")
+            for c, typ in SESSION_COLUMNS
+        )
+        cur.execute(f"INSERT OR REPLACE INTO sessions ({', '.join(names)}) SELECT {selects}", params)
+
+    def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
+        """Tree totals on each root session row: tokens, cost, delegations, errors."""
+        where = "" if roots is None else " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+        params = [] if roots is None else [list(roots)]
+        cur.execute(
+            "UPDATE sessions SET delegation_count = t.n, error_count = t.errors, tokens_in = t.tin,"
+            " tokens_out = t.tout, cost_usd = t.cost FROM ("
+            "  SELECT root_session_id, count(*) FILTER (WHERE kind = 'delegation') AS n,"
+            "         count(*) FILTER (WHERE status = 'error') AS errors,"
+            "         sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost_usd) AS cost"
+            f"  FROM agent_traces{where} GROUP BY root_session_id) t"
+            " WHERE sessions.session_id = t.root_session_id",
+            params,
+        )
+
+    # -- retention -------------------------------------------------------------------------------------
+
+    def cleanup_old_traces(self, retention_days: int, now_ms: int | None = None) -> int:
+        """Drop the session trees that started more than `retention_days` ago; returns the traces removed.
+
+        Their session ids are remembered so a later load does not import them again.
+        """
+        if retention_days < 0:
+            raise ValueError("retention_days must be 0 or more")
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        cutoff = now_ms - retention_days * DAY_MS
+        with self.transaction() as cur:
+            roots = [r[0] for r in cur.execute(
+                "SELECT session_id FROM sessions WHERE parent_session_id IS NULL AND session_id = root_session_id"
+                " AND created_at < epoch_ms(?::BIGINT)", [cutoff]).fetchall()]
+            if not roots:
+                return 0
+            ids = [roots]
+            removed = cur.execute(
+                "SELECT count(*) FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                ids).fetchone()[0]
+            members = [[r[0] for r in cur.execute(
+                "SELECT session_id FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                ids).fetchall()]]
+            cur.execute("INSERT OR REPLACE INTO cleaned_sessions SELECT unnest(?::VARCHAR[]), current_timestamp",
+                        ids)
+            cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+            cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
+            cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
+        return removed

@@ -1,0 +1,13 @@
+"""Domain errors, each carrying one plain sentence a user can act on."""
+
+
+class AgentTracesError(Exception):
+    """Base class: the message is meant to be shown as it is."""
+
+
+class SourceError(AgentTracesError):
+    """The OpenCode store is missing, locked, damaged or in a layout this version does not know."""
+
+
+class StoreError(AgentTracesError):
+    """The agent-traces DuckDB file is locked, damaged or newer than this program."""

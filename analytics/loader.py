@@ -1,0 +1,394 @@
+"""Turn OpenCode sessions into agent traces, and load them into the store incrementally.
+
+Two kinds of trace share one table: a `session` trace per root session (the user's own conversation) and a
+`delegation` trace per task/subagent tool call. A delegation owns the turn it opened in its child session:
+the user message the call created there and the assistant messages answering it. That is what its tokens,
+cost, tools and nested delegations are counted from, so a child session resumed by a later call (`task_id`)
+is split between its calls rather than counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analytics.models import (
+    COMPLETED,
+    DELEGATION,
+    ERROR,
+    RUNNING,
+    SESSION,
+    AgentTrace,
+    LoadReport,
+    SessionInfo,
+    Usage,
+)
+from analytics.opencode.records import RawCall, RawMessage, RawSession, child_id_from_output
+from analytics.opencode.source import Source, open_source
+
+log = logging.getLogger(__name__)
+
+_RESULT = re.compile(r"<task_result>\n?(.*)\n?</task_result>", re.S)
+_SUBAGENT = re.compile(r"^<subagent\b[^>]*>\n?(.*?)\n?</subagent>\s*$", re.S)
+_METADATA = re.compile(r"\n*<task_metadata>.*?</task_metadata>\s*$", re.S)
+
+
+def unwrap_output(text: str) -> str:
+    """The subagent's answer without OpenCode's `<task_result>` / `<subagent …>` / metadata wrappers."""
+    m = _RESULT.search(text)
+    if m:
+        return m.group(1).removesuffix("\n")
+    m = _SUBAGENT.match(text)
+    if m:
+        return m.group(1)
+    return _METADATA.sub("", text)
+
+
+@dataclass
+class _Turn:
+    user: RawMessage | None
+    assistants: list[RawMessage] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[RawMessage]:
+        return ([self.user] if self.user else []) + self.assistants
+
+
+class _Extraction:
+    """The delegation logic over one set of complete session trees."""
+
+    def __init__(self, sessions: list[RawSession], parents: dict[str, str | None] | None) -> None:
+        self.sessions = {s.id: s for s in sessions}
+        known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
+        self.parent_of = {sid: p if p in known else None for sid, p in known.items()}
+        self.turn_of: dict[str, str | None] = {}  # message id -> the user message id of its turn
+        self.turns: dict[str, _Turn] = {}  # user message id -> turn
+        self.lead: dict[str, _Turn] = {}  # session id -> assistant messages before any user message
+        for s in sessions:
+            self._split_turns(s)
+
+    def root_of(self, sid: str) -> str:
+        seen = set()
+        while (p := self.parent_of.get(sid)) is not None and sid not in seen:
+            seen.add(sid)
+            sid = p
+        return sid
+
+    def _split_turns(self, s: RawSession) -> None:
+        users = {m.id for m in s.messages if m.role == "user"}
+        last: str | None = None
+        for m in s.messages:
+            if m.role == "user":
+                last = m.id
+                self.turns[m.id] = _Turn(m)
+                self.turn_of[m.id] = m.id
+            elif m.role == "assistant":
+                u = m.parent_id if m.parent_id in users else last
+                self.turn_of[m.id] = u
+                turn = self.turns[u] if u is not None else self.lead.setdefault(s.id, _Turn(None))
+                turn.assistants.append(m)
+
+    def _children(self, sid: str) -> list[RawSession]:
+        return [s for s in self.sessions.values() if s.parent_id == sid]
+
+    def resolve_children(self, calls: list[tuple[RawSession, RawMessage, RawCall]]) -> dict[str, str | None]:
+        """The child session of every call: metadata, resume id, result text, then the title heuristic."""
+        child: dict[str, str | None] = {}
+        claimed: set[str] = set()
+        pending = []
+        for s, _m, c in calls:
+            cid = (c.child_session_id or _str(c.input.get("task_id")) or _str(c.input.get("session_id"))
+                   or child_id_from_output(c.output))
+            child[c.trace_id] = cid
+            if cid:
+                claimed.add(cid)
+            else:
+                pending.append((s, c))
+        for s, c in pending:
+            desc = _str(c.input.get("description")) or ""
+            agent = _agent(c.input) or ""
+            titles = {f"{desc} (@{agent} subagent)", desc}
+            candidates = sorted(
+                (x for x in self._children(s.id) if x.id not in claimed and x.title in titles),
+                key=lambda x: (abs(x.created_ms - c.created_ms), x.id),
+            )
+            if candidates:
+                child[c.trace_id] = candidates[0].id
+                claimed.add(candidates[0].id)
+        return child
+
+    def owners(self, calls: list[RawCall], child: dict[str, str | None]) -> dict[str, list[_Turn]]:
+        """The turns each call owns in its child session (a resumed session has one turn per call)."""
+        by_child: dict[str, list[RawCall]] = {}
+        for c in calls:
+            cid = child.get(c.trace_id)
+            if cid in self.sessions:
+                by_child.setdefault(cid, []).append(c)
+        owned: dict[str, list[_Turn]] = {c.trace_id: [] for c in calls}
+        for cid, cs in by_child.items():
+            cs.sort(key=lambda c: (c.created_ms, c.trace_id))
+            session = self.sessions[cid]
+            lead = self.lead.get(cid)
+            if lead is not None:
+                owned[cs[0].trace_id].append(lead)
+            for m in session.messages:
+                if m.role != "user":
+                    continue
+                owner = cs[0]
+                for c in cs:
+                    if c.created_ms <= m.created_ms:
+                        owner = c
+                owned[owner.trace_id].append(self.turns[m.id])
+        return owned
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _agent(inp: dict) -> str | None:
+    return _str(inp.get("subagent_type")) or _str(inp.get("agent"))
+
+
+def _usage(messages: list[RawMessage]) -> Usage:
+    total = Usage()
+    for m in messages:
+        if m.role == "assistant":
+            total = total + m.usage
+    return total
+
+
+def _tools(messages: list[RawMessage]) -> tuple[str, ...]:
+    return tuple(sorted({t for m in messages for t in m.tools}))
+
+
+def _model(messages: list[RawMessage]) -> tuple[str | None, str | None]:
+    for m in messages:
+        if m.role == "assistant" and m.model:
+            return m.model, m.provider
+    return None, None
+
+
+def _last_text(messages: list[RawMessage]) -> str | None:
+    for m in reversed(messages):
+        if m.role == "assistant" and m.texts:
+            return m.texts[-1]
+    return None
+
+
+def _session_status(messages: list[RawMessage]) -> tuple[str, int | None]:
+    assistants = [m for m in messages if m.role == "assistant"]
+    if not assistants:
+        return RUNNING, None
+    last = assistants[-1]
+    ended = max((m.completed_ms for m in assistants if m.completed_ms), default=None)
+    if last.error:
+        return ERROR, ended or last.created_ms
+    if last.completed_ms is None:
+        return RUNNING, None
+    return COMPLETED, ended
+
+
+def build_traces(
+    sessions: list[RawSession],
+    fill_texts: Callable[[dict[str, list[RawMessage]]], None],
+    parents: dict[str, str | None] | None = None,
+) -> tuple[list[AgentTrace], list[SessionInfo]]:
+    """Traces and session records for complete session trees (a root with all its descendants)."""
+    x = _Extraction(sessions, parents)
+    calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
+    child = x.resolve_children(calls)
+    owned = x.owners([c for _s, _m, c in calls], child)
+
+    # Texts are fetched only where they become a prompt or an output.
+    need: dict[str, list[RawMessage]] = {}
+    roots = [s for s in sessions if x.parent_of.get(s.id) is None]
+    for r in roots:
+        first_user = next((m for m in r.messages if m.role == "user"), None)
+        last_turn = next((x.turns[m.id] for m in reversed(r.messages) if m.role == "user"), None)
+        need[r.id] = ([first_user] if first_user else []) + (last_turn.assistants if last_turn else [])
+    for _s, _m, c in calls:
+        if c.truncated and c.status == COMPLETED and owned[c.trace_id]:
+            cid = child[c.trace_id]
+            need.setdefault(cid, []).extend(owned[c.trace_id][-1].assistants)  # type: ignore[arg-type]
+    fill_texts(need)
+
+    traces: list[AgentTrace] = []
+    for r in roots:
+        first_user = next((m for m in r.messages if m.role == "user"), None)
+        agent = r.agent or (first_user.agent if first_user else None) or next(
+            (m.agent for m in r.messages if m.role == "assistant" and m.agent), None)
+        usage = _usage(r.messages)
+        status, ended = _session_status(r.messages)
+        model, provider = _model(r.messages)
+        traces.append(AgentTrace(
+            trace_id=r.id, kind=SESSION, session_id=r.id, root_session_id=r.id, child_session_id=r.id,
+            parent_trace_id=None, parent_agent="user", subagent_type=agent or "unknown", description=r.title,
+            prompt_input="\n".join(first_user.texts or []) if first_user else "",
+            prompt_output=_last_text(r.messages), status=status, started_at=r.created_ms, ended_at=ended,
+            duration_ms=ended - r.created_ms if ended is not None else None,
+            tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
+            tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
+            tools_used=_tools(r.messages), model=model, provider=provider, depth=0,
+        ))
+
+    owner_of_turn = {id(t): trace_id for trace_id, ts in owned.items() for t in ts}
+    parent_of_trace: dict[str, str | None] = {}
+    for s, m, c in calls:
+        root = x.root_of(s.id)
+        if s.id == root:
+            parent = root
+        else:
+            u = x.turn_of.get(m.id)
+            turn = x.turns.get(u) if u else x.lead.get(s.id)
+            parent = owner_of_turn.get(id(turn), root) if turn is not None else root
+        parent_of_trace[c.trace_id] = parent
+    depth: dict[str, int] = {r.id: 0 for r in roots}
+
+    def depth_of(tid: str, guard: int = 0) -> int:
+        if tid in depth:
+            return depth[tid]
+        p = parent_of_trace.get(tid)
+        d = 1 if p is None or guard > 1000 else depth_of(p, guard + 1) + 1
+        depth[tid] = d
+        return d
+
+    for s, m, c in calls:
+        turns = owned[c.trace_id]
+        msgs = [msg for t in turns for msg in t.messages]
+        usage = _usage(msgs)
+        model, provider = _model(msgs)
+        cid = child[c.trace_id]
+        if c.status == COMPLETED:
+            out = (_last_text(turns[-1].assistants) if c.truncated and turns else None) or (
+                unwrap_output(c.output) if c.output is not None else None)
+        elif c.status == ERROR:
+            out = c.error or (unwrap_output(c.output) if c.output else None)
+        else:
+            out = None
+        start = c.start_ms if c.start_ms is not None else c.created_ms
+        end = c.end_ms if c.status != RUNNING else None
+        child_session = x.sessions.get(cid) if cid else None
+        traces.append(AgentTrace(
+            trace_id=c.trace_id, kind=DELEGATION, session_id=s.id, root_session_id=x.root_of(s.id),
+            child_session_id=cid, parent_trace_id=parent_of_trace[c.trace_id], parent_agent=m.agent,
+            subagent_type=_agent(c.input) or (child_session.agent if child_session else None) or "unknown",
+            description=_str(c.input.get("description")),
+            prompt_input=c.input.get("prompt") if isinstance(c.input.get("prompt"), str) else "",
+            prompt_output=out, status=c.status, started_at=start, ended_at=end,
+            duration_ms=end - start if end is not None else None,
+            tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
+            tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
+            tools_used=_tools(msgs), model=model, provider=provider, depth=depth_of(c.trace_id),
+        ))
+
+    infos = [
+        SessionInfo(
+            session_id=s.id, root_session_id=x.root_of(s.id), parent_session_id=x.parent_of.get(s.id),
+            title=s.title, directory=s.directory, project_id=s.project_id,
+            agent=s.agent or next((m.agent for m in s.messages if m.agent), None), version=s.version,
+            created_at=s.created_ms, updated_at=s.updated_ms, store=s.store,
+        )
+        for s in sessions
+    ]
+    return traces, infos
+
+
+def extract_traces(source: str | Path | Source | None = None,
+                   session_ids: Collection[str] | None = None,
+                   report: LoadReport | None = None) -> list[AgentTrace]:
+    """Every trace of the OpenCode store at `source` (see `open_source`), or of these sessions' trees."""
+    src = source if isinstance(source, Source) else open_source(source)
+    report = report if report is not None else LoadReport()
+    with src.reading():
+        index = src.index(report)
+        parents = {sid: st.parent_id for sid, st in index.items()}
+        ids = None if session_ids is None else tree_closure(parents, session_ids)
+        sessions = src.read(ids, report)
+        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents)
+    return traces
+
+
+def tree_closure(parents: dict[str, str | None], ids: Collection[str]) -> set[str]:
+    """Every session in the trees that hold these sessions (a delegation needs its whole tree)."""
+    children: dict[str, list[str]] = {}
+    for sid, p in parents.items():
+        if p is not None and p in parents:
+            children.setdefault(p, []).append(sid)
+
+    def root(sid: str) -> str:
+        seen = set()
+        while (p := parents.get(sid)) is not None and p in parents and sid not in seen:
+            seen.add(sid)
+            sid = p
+        return sid
+
+    out: set[str] = set()
+    stack = [root(i) for i in ids if i in parents]
+    while stack:
+        sid = stack.pop()
+        if sid not in out:
+            out.add(sid)
+            stack.extend(children.get(sid, ()))
+    return out
+
+
+def load(store, source: Source, full: bool = False,
+         progress: Callable[[str], None] | None = None) -> LoadReport:
+    """Bring the store up to date with the OpenCode source; only changed session trees are read again."""
+    t0 = time.perf_counter()
+    report = LoadReport(source=str(source.location), generation=source.generation, full=full)
+    stamp = source.stamp()
+    key = str(source.location)
+    if not full and stamp and store.source_stamp(key) == stamp:
+        report.unchanged = True
+        report.sessions_seen = store.session_count()
+        report.seconds = time.perf_counter() - t0
+        return report
+    with source.reading():
+        index = source.index(report)
+        report.sessions_seen = len(index)
+        parents = {sid: st.parent_id for sid, st in index.items()}
+        known = {} if full else store.fingerprints()
+        cleaned = store.cleaned_sessions()
+        changed = {sid for sid, st in index.items() if known.get(sid) != st.fingerprint}
+        deleted = set(known) - set(index)
+        report.sessions_deleted = len(deleted)
+        roots_before = store.roots_of(deleted | changed) if not full else set()
+        trees = tree_closure(parents, changed)
+        trees -= {sid for sid in trees if _root_in(parents, sid, cleaned)}
+        report.sessions_changed = len(changed - cleaned)
+        if progress and trees:
+            progress(f"reading {len(trees)} sessions from {source.generation}")
+        sessions = source.read(None if full else trees, report) if trees or full else []
+        if full:
+            sessions = [s for s in sessions if not _root_in(parents, s.id, cleaned)]
+        traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
+    if progress and sessions:
+        progress(f"writing {len(traces)} traces")
+    fingerprints = {sid: index[sid].fingerprint for sid in (trees if not full else index)
+                    if sid in index and not _root_in(parents, sid, cleaned)}
+    store.replace(
+        roots=roots_before | {t.root_session_id for t in traces} | {i.root_session_id for i in infos},
+        traces=traces, sessions=infos, fingerprints=fingerprints, deleted=deleted, full=full,
+        source_key=key, stamp=stamp,
+    )
+    report.traces_written = len(traces)
+    report.seconds = time.perf_counter() - t0
+    log.info("loaded %s: %d sessions changed, %d traces written in %.3fs", key, report.sessions_changed,
+             report.traces_written, report.seconds)
+    return report
+
+
+def _root_in(parents: dict[str, str | None], sid: str, roots: set[str]) -> bool:
+    if not roots:
+        return False
+    seen = set()
+    while sid not in roots and (p := parents.get(sid)) is not None and p in parents and sid not in seen:
+        seen.add(sid)
+        sid = p
+    return sid in roots

@@ -1,0 +1,113 @@
+"""Plain records shared by the readers, the loader, the store and the queries.
+
+Times are integer milliseconds since the Unix epoch, as OpenCode writes them; the DuckDB store turns them
+into TIMESTAMP columns and the queries hand them back as milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SESSION = "session"
+DELEGATION = "delegation"
+
+COMPLETED = "completed"
+ERROR = "error"
+RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token and cost figures of one or more assistant steps."""
+
+    input: int = 0
+    output: int = 0
+    reasoning: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    cost: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input + other.input,
+            self.output + other.output,
+            self.reasoning + other.reasoning,
+            self.cache_read + other.cache_read,
+            self.cache_write + other.cache_write,
+            self.cost + other.cost,
+        )
+
+
+@dataclass(frozen=True)
+class AgentTrace:
+    """One agent invocation: a root session ("session") or one task/subagent tool call ("delegation")."""
+
+    trace_id: str
+    kind: str
+    session_id: str
+    root_session_id: str
+    child_session_id: str | None
+    parent_trace_id: str | None
+    parent_agent: str | None
+    subagent_type: str
+    description: str | None
+    prompt_input: str
+    prompt_output: str | None
+    status: str
+    started_at: int
+    ended_at: int | None
+    duration_ms: int | None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_reasoning: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
+    cost_usd: float = 0.0
+    tools_used: tuple[str, ...] = ()
+    model: str | None = None
+    provider: str | None = None
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """An OpenCode session as the store keeps it: enough to filter, label and reopen it."""
+
+    session_id: str
+    root_session_id: str
+    parent_session_id: str | None
+    title: str
+    directory: str
+    project_id: str | None
+    agent: str | None
+    version: str | None
+    created_at: int
+    updated_at: int
+    store: str
+
+
+@dataclass
+class LoadReport:
+    """What a load read, wrote and skipped, for the summary line and the status bar."""
+
+    source: str = ""
+    generation: str = ""
+    sessions_seen: int = 0
+    sessions_changed: int = 0
+    sessions_deleted: int = 0
+    traces_written: int = 0
+    unchanged: bool = False
+    full: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_examples: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def skip(self, what: str, where: str, why: str) -> None:
+        """Count one unreadable item, keeping a few examples for the report."""
+        self.skipped[what] = self.skipped.get(what, 0) + 1
+        if len(self.skipped_examples) < 20:
+            self.skipped_examples.append(f"{what} {where}: {why}")
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())

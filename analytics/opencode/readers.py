@@ -1,0 +1,61 @@
+"""The reader interface every storage generation implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from pathlib import Path
+
+from analytics.models import LoadReport
+from analytics.opencode.records import RawMessage, RawSession, SessionStamp
+
+
+class Reader(ABC):
+    """One OpenCode store (a database file or a JSON storage directory) of one generation.
+
+    Use inside `with reader:`; for SQLite that is one read transaction, so `index` and `read` agree.
+    """
+
+    generation: str = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def label(self) -> str:
+        return f"{self.generation}:{self.path}"
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @abstractmethod
+    def stamp(self) -> str:
+        """A fingerprint of the whole store from file metadata only: same stamp, nothing changed."""
+
+    @abstractmethod
+    def index(self, report: LoadReport) -> dict[str, SessionStamp]:
+        """Every session id with its parent and a cheap per-session fingerprint."""
+
+    @abstractmethod
+    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        """The sessions with these ids (all when None), messages in order, calls in full."""
+
+    @abstractmethod
+    def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        """Set `texts` (the non-synthetic text parts, in order) on these messages."""
+
+
+def file_stamp(*paths: Path) -> str:
+    """Size and mtime of each file that exists, as one string."""
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            out.append(f"{p.name}:-")
+            continue
+        out.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(out)

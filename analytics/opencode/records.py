@@ -1,0 +1,191 @@
+"""The records every reader yields, whatever the OpenCode storage generation.
+
+A reader turns its rows or files into these; the loader never sees SQL or file paths. Only what a trace needs
+is kept: message headers, usage, tool names, the task/subagent calls in full, and (on request) text parts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from analytics.models import Usage
+
+DELEGATION_TOOLS = frozenset({"task", "subagent"})
+
+
+@dataclass
+class RawCall:
+    """One task (1.x) or subagent (2.x) tool call, as stored."""
+
+    trace_id: str
+    message_id: str
+    created_ms: int
+    status: str
+    input: dict
+    output: str | None
+    error: str | None
+    child_session_id: str | None
+    truncated: bool
+    start_ms: int | None
+    end_ms: int | None
+
+
+@dataclass
+class RawMessage:
+    """A message header with the figures the loader needs.
+
+    `texts` is None until asked for: text parts are fetched only for the few messages whose text becomes a
+    prompt or an output. `usage` is the sum of the step-finish parts, or the message's own `tokens` when it
+    has none (2.x, old stores, a step still running).
+    """
+
+    id: str
+    role: str
+    parent_id: str | None
+    agent: str | None
+    created_ms: int
+    completed_ms: int | None
+    model: str | None
+    provider: str | None
+    error: str | None
+    usage: Usage = field(default_factory=Usage)
+    tools: list[str] = field(default_factory=list)
+    calls: list[RawCall] = field(default_factory=list)
+    texts: list[str] | None = None
+
+
+@dataclass
+class RawSession:
+    id: str
+    parent_id: str | None
+    title: str
+    directory: str
+    project_id: str | None
+    agent: str | None
+    version: str | None
+    created_ms: int
+    updated_ms: int
+    store: str
+    messages: list[RawMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionStamp:
+    """A cheap fingerprint of one session: when it changes, the session is read again."""
+
+    parent_id: str | None
+    fingerprint: str
+
+
+def as_int(value: object) -> int | None:
+    """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    return None
+
+
+def as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def usage_from(tokens: object, cost: object) -> Usage:
+    """Usage from an OpenCode `tokens` object ({input, output, reasoning, cache:{read, write}}) and a cost."""
+    t = tokens if isinstance(tokens, dict) else {}
+    cache = t.get("cache") if isinstance(t.get("cache"), dict) else {}
+    c = cost if isinstance(cost, (int, float)) and not isinstance(cost, bool) else 0.0
+    return Usage(
+        as_int(t.get("input")) or 0,
+        as_int(t.get("output")) or 0,
+        as_int(t.get("reasoning")) or 0,
+        as_int(cache.get("read")) or 0,
+        as_int(cache.get("write")) or 0,
+        float(c),
+    )
+
+
+def error_text(error: object) -> str | None:
+    """A readable message from an OpenCode NamedError ({name, data:{message}}) or a plain string."""
+    if error is None:
+        return None
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict):
+        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        message = as_str(data.get("message")) or as_str(error.get("message"))
+        name = as_str(error.get("name")) or as_str(error.get("type"))
+        if message and name:
+            return f"{name}: {message}"
+        return message or name or "error"
+    return str(error)
+
+
+CALL_STATUS = {"completed": "completed", "error": "error"}
+
+
+def call_status(status: object) -> str:
+    """completed | error | running (pending, streaming and running all count as running)."""
+    return CALL_STATUS.get(status if isinstance(status, str) else "", "running")
+
+
+_CHILD_ID_PATTERNS = [
+    re.compile(r'<task id="(ses_[A-Za-z0-9_]+)"'),
+    re.compile(r'<subagent sessionID="(ses_[A-Za-z0-9_]+)"'),
+    re.compile(r"task_id: (ses_[A-Za-z0-9_]+)"),
+    re.compile(r"session_id: (ses_[A-Za-z0-9_]+)"),
+]
+
+
+def child_id_from_output(text: str | None) -> str | None:
+    """The child session id OpenCode writes into a task result, when the metadata lost it."""
+    if not text:
+        return None
+    head = text[:2000]
+    for pattern in _CHILD_ID_PATTERNS:
+        m = pattern.search(head)
+        if m:
+            return m.group(1)
+    return None
+
+
+def call_from_state(
+    trace_id: str, message_id: str, created_ms: int, state: dict, output: str | None
+) -> RawCall:
+    """A RawCall from a tool `state` object; `output` is the result text (joined content in 2.x)."""
+    metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+    time = state.get("time") if isinstance(state.get("time"), dict) else {}
+    inp = state.get("input") if isinstance(state.get("input"), dict) else {}
+    child = as_str(metadata.get("sessionId")) or as_str(metadata.get("sessionID"))
+    err = state.get("error")
+    return RawCall(
+        trace_id=trace_id,
+        message_id=message_id,
+        created_ms=created_ms,
+        status=call_status(state.get("status")),
+        input=inp,
+        output=output,
+        error=error_text(err) if err is not None else None,
+        child_session_id=child,
+        truncated=bool(metadata.get("truncated")),
+        start_ms=as_int(time.get("start")),
+        end_ms=as_int(time.get("end")),
+    )
+
+
+def id_time_ms(id_: str, ref_ms: int) -> int | None:
+    """The creation time encoded in an OpenCode id, resolved near a reference time (ids keep ms mod 2**36)."""
+    prefix, _, rest = id_.partition("_")
+    try:
+        v = int(rest[:12], 16)
+    except ValueError:
+        return None
+    if prefix == "ses":
+        v = ~v & ((1 << 48) - 1)
+    low = v >> 12
+    period = 1 << 36
+    base = ref_ms - ref_ms % period
+    return min((base + low + k * period for k in (-1, 0, 1)), key=lambda c: abs(c - ref_ms))

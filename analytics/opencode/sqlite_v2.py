@@ -1,0 +1,132 @@
+"""OpenCode 2.x: SQLite `session_v2` / `session_message`, one row per message with its content inline.
+
+The delegation tool is `subagent` (input `agent`, `description`, `prompt`); its result is wrapped in
+`<subagent sessionID="…" state="…">`, and the child id is in `state.metadata.sessionID`. Assistant rows carry
+their own `tokens` (there are no step-finish parts) and no `parentID`: a turn is the assistant rows that
+follow a user row in `seq` order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from analytics.models import LoadReport
+from analytics.opencode.records import (
+    DELEGATION_TOOLS,
+    RawMessage,
+    RawSession,
+    SessionStamp,
+    as_int,
+    as_str,
+    call_from_state,
+    error_text,
+    usage_from,
+)
+from analytics.opencode.sqlite_store import BadText, id_filter
+from analytics.opencode.sqlite_v1 import SqliteV1Reader
+
+
+def _content_text(content: object) -> str:
+    if not isinstance(content, list):
+        return ""
+    return "".join(c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text"
+                   and isinstance(c.get("text"), str))
+
+
+class SqliteV2Reader(SqliteV1Reader):
+    generation = "sqlite-v2"
+
+    def index(self, report: LoadReport) -> dict[str, SessionStamp]:
+        sql = (
+            "SELECT s.id, s.parent_id, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
+            " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
+            "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
+        )
+        return {
+            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
+            for sid, parent, *rest in self.conn.execute(sql)
+        }
+
+    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        where, params = id_filter(ids, "id")
+        sessions: dict[str, RawSession] = {}
+        sql = (
+            "SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, agent"
+            f" FROM session_v2 WHERE 1 = 1{where}"
+        )
+        for row in self.conn.execute(sql, params):
+            sid, parent, title, directory, project, version, created, updated, agent = row
+            sessions[sid] = RawSession(sid, parent, title or "", directory or "", project, agent, version,
+                                       created or 0, updated or created or 0, self.generation)
+        where, params = id_filter(ids, "session_id")
+        sql = (
+            "SELECT id, session_id, type, time_created, data FROM session_message"
+            f" WHERE type IN ('user', 'assistant'){where} ORDER BY session_id, seq"
+        )
+        for mid, sid, role, created, data in self.conn.execute(sql, params):
+            session = sessions.get(sid)
+            if session is None:
+                continue
+            if isinstance(data, BadText):
+                report.skip("message", mid, "data is not valid UTF-8")
+                continue
+            try:
+                d = json.loads(data)
+            except ValueError:
+                report.skip("message", mid, "data is not valid JSON")
+                continue
+            if not isinstance(d, dict):
+                report.skip("message", mid, "data is not a JSON object")
+                continue
+            session.messages.append(self._message(mid, role, created or 0, d))
+        return list(sessions.values())
+
+    def _message(self, mid: str, role: str, created: int, d: dict) -> RawMessage:
+        time = d.get("time") if isinstance(d.get("time"), dict) else {}
+        model = d.get("model") if isinstance(d.get("model"), dict) else {}
+        msg = RawMessage(
+            id=mid,
+            role=role,
+            parent_id=None,
+            agent=as_str(d.get("agent")),
+            created_ms=as_int(time.get("created")) or created,
+            completed_ms=as_int(time.get("completed")),
+            model=as_str(model.get("id")),
+            provider=as_str(model.get("providerID")),
+            error=error_text(d.get("error")) if d.get("error") else None,
+            usage=usage_from(d.get("tokens"), d.get("cost")),
+            texts=[],
+        )
+        if role == "user":
+            if isinstance(d.get("text"), str):
+                msg.texts.append(d["text"])  # type: ignore[union-attr]
+            return msg
+        for item in d.get("content") or []:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "text" and isinstance(item.get("text"), str) and not item.get("synthetic"):
+                msg.texts.append(item["text"])  # type: ignore[union-attr]
+            elif item.get("type") == "tool" and isinstance(item.get("name"), str):
+                name = item["name"]
+                msg.tools.append(name)
+                if name in DELEGATION_TOOLS:
+                    msg.calls.append(self._call(mid, item, msg.created_ms))
+        return msg
+
+    @staticmethod
+    def _call(mid: str, item: dict, fallback_ms: int):
+        state = item.get("state") if isinstance(item.get("state"), dict) else {}
+        time = item.get("time") if isinstance(item.get("time"), dict) else {}
+        created = as_int(time.get("created")) or fallback_ms
+        call = call_from_state(f"{mid}:{item.get('id')}", mid, created, state, _content_text(state.get("content")))
+        call.start_ms = as_int(time.get("ran")) or created
+        call.end_ms = as_int(time.get("completed")) if call.status != "running" else None
+        if not state.get("content") and call.status != "completed":
+            call.output = None
+        return call
+
+    def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        for m in messages:
+            if m.texts is None:
+                m.texts = []

@@ -1,0 +1,1 @@
+"""Named, parameterized queries over the trace store."""
