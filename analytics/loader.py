@@ -130,19 +130,20 @@ class _Extraction:
                 by_child.setdefault(cid, []).append(c)
         owned: dict[str, list[_Turn]] = {c.trace_id: [] for c in calls}
         for cid, cs in by_child.items():
-            cs.sort(key=lambda c: (c.created_ms, c.trace_id))
-            session = self.sessions[cid]
+            # Calls into one child session run one after another (a resume needs the previous result), so a
+            # turn belongs to the first call that had not ended when the turn began. Start times cannot
+            # decide it: 1.1.x writes the task part after the child's turn has already started.
+            cs.sort(key=lambda c: (c.start_ms if c.start_ms is not None else c.created_ms, c.trace_id))
             lead = self.lead.get(cid)
             if lead is not None:
                 owned[cs[0].trace_id].append(lead)
-            for m in session.messages:
+            for m in self.sessions[cid].messages:
                 if m.role != "user":
                     continue
-                owner = cs[0]
-                for c in cs:
-                    if c.created_ms <= m.created_ms:
-                        owner = c
-                owned[owner.trace_id].append(self.turns[m.id])
+                owner = next((c for c in cs if c.end_ms is None or c.status == "running"
+                              or c.end_ms >= m.created_ms), None)
+                if owner is not None:
+                    owned[owner.trace_id].append(self.turns[m.id])
         return owned
 
 

@@ -1,0 +1,266 @@
+"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from analytics import format as fmt
+from analytics.db import TraceStore
+from analytics.errors import AgentTracesError
+from analytics.loader import load
+from analytics.models import LoadReport
+from analytics.opencode import open_source
+from analytics.queries import trace_queries as q
+from analytics.settings import Settings
+
+STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
+
+
+def _print_json(value: object) -> None:
+    def default(o: object) -> object:
+        if dataclasses.is_dataclass(o):
+            return dataclasses.asdict(o)  # type: ignore[arg-type]
+        if isinstance(o, tuple):
+            return list(o)
+        return str(o)
+
+    json.dump(value, sys.stdout, default=default, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def _open(args: argparse.Namespace, read_only: bool = True) -> TraceStore:
+    return TraceStore(args.db, read_only=read_only)
+
+
+def report_lines(report: LoadReport) -> list[str]:
+    if report.unchanged:
+        lines = [f"Nothing changed in {report.source} since the last load ({report.sessions_seen} sessions)."]
+    else:
+        lines = [
+            f"Read {report.source} ({report.generation}): {report.sessions_seen} sessions, "
+            f"{report.sessions_changed} new or changed, {report.sessions_deleted} deleted; "
+            f"{report.traces_written} traces written in {report.seconds:.2f} s."
+        ]
+    if report.skipped_total:
+        kinds = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(report.skipped.items()))
+        lines.append(f"Skipped {report.skipped_total} unreadable items ({kinds}); the rest loaded. First ones:")
+        lines.extend(f"  {e}" for e in report.skipped_examples[:5])
+    return lines
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    source = open_source(args.source)
+    settings = Settings.load()
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"… {message}", file=sys.stderr, flush=True)
+
+    with _open(args, read_only=False) as store:
+        report = load(store, source, full=args.full, progress=progress)
+        removed = 0
+        if settings.retention_days is not None:
+            removed = store.cleanup_old_traces(settings.retention_days)
+    if args.json:
+        _print_json({**dataclasses.asdict(report), "cleaned_traces": removed})
+    else:
+        print("\n".join(report_lines(report)))
+        if removed:
+            print(f"Removed {removed} traces older than {settings.retention_days} days (retention setting).")
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        since = None if args.days is None else int((time.time() - args.days * 86400) * 1000)
+        rows = q.get_sessions_with_traces(store, since, with_delegations=args.with_delegations)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("No sessions yet; run `agent-traces load`.")
+        return 0
+    print(f"{'SESSION':32} {'STARTED':19} {'DELEG':>5} {'ERR':>3} {'TOKENS':>8} {'COST':>8}  TITLE")
+    for r in rows:
+        print(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
+              f"{fmt.tokens(r.tokens_in + r.tokens_out):>8} {fmt.cost(r.cost_usd):>8}  {r.title}")
+    return 0
+
+
+def _session(store: TraceStore, prefix: str) -> str:
+    sid = q.resolve_session_id(store, prefix)
+    if sid is None:
+        raise AgentTracesError(f"No session matches {prefix!r}; `agent-traces sessions` lists them.")
+    return sid
+
+
+def _trace(store: TraceStore, prefix: str) -> str:
+    tid = q.resolve_trace_id(store, prefix)
+    if tid is None:
+        raise AgentTracesError(f"No trace matches {prefix!r}; `agent-traces tree SESSION` shows trace ids.")
+    return tid
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        roots = q.get_trace_tree(store, _session(store, args.session))
+    if args.json:
+        _print_json(roots)
+        return 0
+
+    def show(node: q.TraceNode, prefix: str, last: bool, top: bool) -> None:
+        t = node.trace
+        branch = "" if top else ("└─ " if last else "├─ ")
+        label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
+        print(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+              f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
+              f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
+        child_prefix = prefix + ("" if top else ("   " if last else "│  "))
+        for i, c in enumerate(node.children):
+            show(c, child_prefix, i == len(node.children) - 1, False)
+
+    for r in roots:
+        show(r, "", True, True)
+        print(f"  total with delegations: {fmt.tokens(r.total_tokens_in)} in / {fmt.tokens(r.total_tokens_out)} "
+              f"out, {fmt.cost(r.total_cost_usd)}, {r.descendants} delegations")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        roots = q.get_trace_tree(store, _session(store, args.session))
+    nodes = [n for r in roots for n in r.walk()]
+    if args.json:
+        _print_json([n.trace for n in nodes])
+        return 0
+    if not nodes:
+        return 0
+    t0 = min(n.trace.started_at for n in nodes)
+    now = int(time.time() * 1000)
+    end = max((n.trace.ended_at or now) for n in nodes)
+    span = max(end - t0, 1)
+    width = 40
+    for n in nodes:
+        t = n.trace
+        a = int((t.started_at - t0) / span * width)
+        b = max(a + 1, int(((t.ended_at or now) - t0) / span * width))
+        bar = " " * a + ("█" if t.status != "running" else "▒") * (b - a)
+        label = ("  " * t.depth + t.subagent_type)[:24]
+        print(f"{label:24} +{fmt.duration(t.started_at - t0):>9} {fmt.duration(t.duration_ms):>9} |{bar:{width}}|")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        d = q.get_trace_details(store, _trace(store, args.trace))
+    assert d is not None
+    if args.json:
+        _print_json(d)
+        return 0
+    t = d.trace
+    rows = [
+        ("Trace", t.trace_id), ("Agent", t.subagent_type), ("Chain", " › ".join(d.chain)),
+        ("Description", t.description or "—"), ("Status", t.status), ("Started", fmt.when(t.started_at)),
+        ("Duration", fmt.duration(t.duration_ms)),
+        ("Tokens", f"{t.tokens_in} in / {t.tokens_out} out (with delegations: {d.total_tokens_in} / "
+                   f"{d.total_tokens_out}); reasoning {t.tokens_reasoning}, cache {t.tokens_cache_read} read / "
+                   f"{t.tokens_cache_write} write"),
+        ("Cost", f"{fmt.cost(t.cost_usd)} (with delegations: {fmt.cost(d.total_cost_usd)})"),
+        ("Model", f"{t.provider or '?'}/{t.model or '?'}"), ("Tools", ", ".join(t.tools_used) or "—"),
+        ("Session", f"{t.session_id} → {t.child_session_id or '—'}"), ("Directory", d.directory),
+    ]
+    for k, v in rows:
+        print(f"{k:12} {v}")
+    print("\n── Prompt input " + "─" * 40)
+    print(t.prompt_input)
+    print("\n── Prompt output " + "─" * 39)
+    print(t.prompt_output if t.prompt_output is not None else "(none yet: still running)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        rows = q.search_traces(store, args.text, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for t in rows:
+        preview = " ".join(t.input_preview.split())[:70]
+        print(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
+    print(f"{len(rows)} traces match.")
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    with _open(args, read_only=False) as store:
+        removed = store.cleanup_old_traces(args.retention_days)
+    if args.json:
+        _print_json({"removed_traces": removed})
+    else:
+        print(f"Removed {removed} traces from sessions older than {args.retention_days} days; "
+              "they will not be imported again.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
+                                     "~/.local/share/agent-traces/traces.duckdb)")
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p = argparse.ArgumentParser(prog="agent-traces", description=__doc__, parents=[common])
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
+    s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
+                                    "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+    s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
+    s.set_defaults(func=cmd_load)
+    s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
+    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--with-delegations", action="store_true", help="only sessions that delegated")
+    s.set_defaults(func=cmd_sessions)
+    for name, func, text in (("tree", cmd_tree, "the delegation tree of a session"),
+                             ("timeline", cmd_timeline, "the delegations of a session on a time line")):
+        s = sub.add_parser(name, parents=[common], help=text)
+        s.add_argument("session", help="session id (a unique prefix is enough)")
+        s.set_defaults(func=func)
+    s = sub.add_parser("show", parents=[common], help="one trace in full, prompts included")
+    s.add_argument("trace", help="trace id (a unique prefix is enough)")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("search", parents=[common], help="find text in prompts and outputs")
+    s.add_argument("text")
+    s.add_argument("--limit", type=int, default=200)
+    s.set_defaults(func=cmd_search)
+    s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days")
+    s.add_argument("--retention-days", type=int, required=True)
+    s.set_defaults(func=cmd_cleanup)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except AgentTracesError as exc:
+        print(f"agent-traces: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

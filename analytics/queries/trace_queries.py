@@ -1,0 +1,312 @@
+"""Named queries over the trace store; the dashboard and the CLI read only through these.
+
+List queries return `TraceSummary` rows (prompts cut to a short preview, so ten thousand rows stay light);
+`get_trace_details` returns the full texts. Times are milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from analytics.db import TraceStore
+from analytics.models import AgentTrace
+
+PREVIEW_CHARS = 160
+
+_SUMMARY_COLUMNS = (
+    "trace_id, kind, session_id, root_session_id, child_session_id, parent_trace_id, parent_agent, subagent_type,"
+    " description, status, epoch_ms(started_at), epoch_ms(ended_at), duration_ms, tokens_in, tokens_out,"
+    " tokens_reasoning, tokens_cache_read, tokens_cache_write, cost_usd, tools_used, model, provider, depth,"
+    f" left(prompt_input, {PREVIEW_CHARS}), left(prompt_output, {PREVIEW_CHARS})"
+)
+_FULL_COLUMNS = (
+    "trace_id, kind, session_id, root_session_id, child_session_id, parent_trace_id, parent_agent, subagent_type,"
+    " description, prompt_input, prompt_output, status, epoch_ms(started_at), epoch_ms(ended_at), duration_ms,"
+    " tokens_in, tokens_out, tokens_reasoning, tokens_cache_read, tokens_cache_write, cost_usd, tools_used, model,"
+    " provider, depth"
+)
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """A trace without its full prompts: what a list or a tree row shows."""
+
+    trace_id: str
+    kind: str
+    session_id: str
+    root_session_id: str
+    child_session_id: str | None
+    parent_trace_id: str | None
+    parent_agent: str | None
+    subagent_type: str
+    description: str | None
+    status: str
+    started_at: int
+    ended_at: int | None
+    duration_ms: int | None
+    tokens_in: int
+    tokens_out: int
+    tokens_reasoning: int
+    tokens_cache_read: int
+    tokens_cache_write: int
+    cost_usd: float
+    tools_used: tuple[str, ...]
+    model: str | None
+    provider: str | None
+    depth: int
+    input_preview: str
+    output_preview: str | None
+
+
+@dataclass
+class TraceNode:
+    """A trace in its delegation tree, with totals that include every descendant."""
+
+    trace: TraceSummary
+    children: list[TraceNode] = field(default_factory=list)
+    total_tokens_in: int = 0
+    total_tokens_out: int = 0
+    total_cost_usd: float = 0.0
+    descendants: int = 0
+
+    def walk(self):
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A root session with its tree totals, for pickers and lists."""
+
+    session_id: str
+    title: str
+    directory: str
+    agent: str | None
+    created_at: int
+    updated_at: int
+    delegation_count: int
+    error_count: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class TraceDetails:
+    """One trace in full: its texts, where it sits (the agent chain) and its totals with descendants."""
+
+    trace: AgentTrace
+    chain: tuple[str, ...]
+    session_title: str
+    directory: str
+    total_tokens_in: int
+    total_tokens_out: int
+    total_cost_usd: float
+    descendants: int
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session_id: str
+    title: str
+    status: str
+    total_ms: int | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    delegation_count: int
+    error_count: int
+    running_count: int
+    max_depth: int
+    deepest_chain: tuple[str, ...]
+
+
+def _summary(row: tuple) -> TraceSummary:
+    values = list(row)
+    values[19] = tuple(values[19] or ())
+    return TraceSummary(*values)
+
+
+def _full(row: tuple) -> AgentTrace:
+    values = list(row)
+    values[21] = tuple(values[21] or ())
+    names = [f.name for f in fields(AgentTrace)]
+    return AgentTrace(**dict(zip(names, values, strict=True)))
+
+
+def _summaries(store: TraceStore, where: str, params: list, order: str = "started_at, trace_id",
+               limit: int | None = None) -> list[TraceSummary]:
+    sql = f"SELECT {_SUMMARY_COLUMNS} FROM agent_traces WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_summary(r) for r in store.cursor().execute(sql, params).fetchall()]
+
+
+def get_traces_by_session(store: TraceStore, session_id: str) -> list[TraceSummary]:
+    """Every trace of that session's tree (a root id), or the delegations made in it (a child id)."""
+    return _summaries(store, "root_session_id = ? OR session_id = ?", [session_id, session_id])
+
+
+def get_traces_by_date_range(store: TraceStore, start_ms: int | None, end_ms: int | None) -> list[TraceSummary]:
+    """Traces that started in [start_ms, end_ms); either bound may be None."""
+    return _summaries(
+        store,
+        "(?::BIGINT IS NULL OR started_at >= epoch_ms(?::BIGINT))"
+        " AND (?::BIGINT IS NULL OR started_at < epoch_ms(?::BIGINT))",
+        [start_ms, start_ms, end_ms, end_ms],
+    )
+
+
+def get_traces_by_agent(store: TraceStore, subagent_type: str) -> list[TraceSummary]:
+    return _summaries(store, "subagent_type = ?", [subagent_type])
+
+
+def search_traces(store: TraceStore, text: str, limit: int = 500) -> list[TraceSummary]:
+    """Traces whose prompt, output or description contains `text`, ignoring case, in any script."""
+    needle = text.lower()
+    return _summaries(
+        store,
+        "contains(lower(prompt_input), ?) OR contains(lower(coalesce(prompt_output, '')), ?)"
+        " OR contains(lower(coalesce(description, '')), ?)",
+        [needle, needle, needle],
+        order="started_at DESC, trace_id",
+        limit=limit,
+    )
+
+
+def agents(store: TraceStore) -> list[str]:
+    return [r[0] for r in store.cursor().execute(
+        "SELECT DISTINCT subagent_type FROM agent_traces ORDER BY 1").fetchall()]
+
+
+def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
+    """Nodes linked by parent trace id, children by start time, with inclusive totals."""
+    nodes = {t.trace_id: TraceNode(t) for t in traces}
+    roots: list[TraceNode] = []
+    for t in traces:
+        parent = nodes.get(t.parent_trace_id) if t.parent_trace_id else None
+        (parent.children if parent is not None and parent is not nodes[t.trace_id] else roots).append(
+            nodes[t.trace_id])
+
+    def total(n: TraceNode) -> None:
+        n.children.sort(key=lambda c: (c.trace.started_at, c.trace.trace_id))
+        n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
+        n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
+        for c in n.children:
+            total(c)
+            n.total_tokens_in += c.total_tokens_in
+            n.total_tokens_out += c.total_tokens_out
+            n.total_cost_usd += c.total_cost_usd
+            n.descendants += 1 + c.descendants
+
+    roots.sort(key=lambda n: (n.trace.started_at, n.trace.trace_id))
+    for r in roots:
+        total(r)
+    return roots
+
+
+def get_trace_tree(store: TraceStore, session_id: str) -> list[TraceNode]:
+    """The delegation tree of the session's root: the session trace, its delegations, theirs, and so on."""
+    row = store.cursor().execute(
+        "SELECT root_session_id FROM sessions WHERE session_id = ?", [session_id]).fetchone()
+    root = row[0] if row else session_id
+    return build_tree(_summaries(store, "root_session_id = ?", [root]))
+
+
+def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
+    cur = store.cursor()
+    row = cur.execute(f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE trace_id = ?", [trace_id]).fetchone()
+    if row is None:
+        return None
+    trace = _full(row)
+    tree = _summaries(store, "root_session_id = ?", [trace.root_session_id])
+    by_id = {t.trace_id: t for t in tree}
+    chain, seen, cur_id = [], set(), trace.trace_id
+    while cur_id in by_id and cur_id not in seen:
+        seen.add(cur_id)
+        chain.append(by_id[cur_id].subagent_type)
+        cur_id = by_id[cur_id].parent_trace_id
+    node = next((n for r in build_tree(tree) for n in r.walk() if n.trace.trace_id == trace_id), None)
+    session = cur.execute("SELECT title, directory FROM sessions WHERE session_id = ?",
+                          [trace.child_session_id or trace.session_id]).fetchone() or \
+        cur.execute("SELECT title, directory FROM sessions WHERE session_id = ?", [trace.session_id]).fetchone()
+    return TraceDetails(
+        trace=trace,
+        chain=tuple(reversed(chain)),
+        session_title=session[0] if session else "",
+        directory=session[1] if session else "",
+        total_tokens_in=node.total_tokens_in if node else trace.tokens_in,
+        total_tokens_out=node.total_tokens_out if node else trace.tokens_out,
+        total_cost_usd=node.total_cost_usd if node else trace.cost_usd,
+        descendants=node.descendants if node else 0,
+    )
+
+
+def get_sessions_with_traces(store: TraceStore, since_ms: int | None = None,
+                             with_delegations: bool = False) -> list[SessionRow]:
+    """Root sessions, newest first, with their tree totals."""
+    rows = store.cursor().execute(
+        "SELECT session_id, title, directory, agent, epoch_ms(created_at), epoch_ms(updated_at),"
+        " delegation_count, error_count, tokens_in, tokens_out, cost_usd FROM sessions"
+        " WHERE parent_session_id IS NULL AND session_id IN (SELECT trace_id FROM agent_traces WHERE kind = 'session')"
+        " AND (?::BIGINT IS NULL OR created_at >= epoch_ms(?::BIGINT)) AND (NOT ? OR delegation_count > 0)"
+        " ORDER BY created_at DESC, session_id",
+        [since_ms, since_ms, with_delegations],
+    ).fetchall()
+    return [SessionRow(*r) for r in rows]
+
+
+def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | None:
+    """Totals for a session's whole tree: time, tokens and cost with descendants, errors, deepest chain."""
+    roots = get_trace_tree(store, session_id)
+    if not roots:
+        return None
+    nodes = [n for r in roots for n in r.walk()]
+    root = roots[0]
+    starts = [n.trace.started_at for n in nodes]
+    ends = [n.trace.ended_at for n in nodes if n.trace.ended_at is not None]
+    running = sum(1 for n in nodes if n.trace.status == "running")
+    total_ms = (max(ends) - min(starts)) if ends and not running else root.trace.duration_ms
+
+    def deepest(n: TraceNode) -> list[str]:
+        best = max((deepest(c) for c in n.children), key=len, default=[])
+        return [n.trace.subagent_type, *best]
+
+    chain = deepest(root)
+    title_row = store.cursor().execute("SELECT title FROM sessions WHERE session_id = ?",
+                                       [root.trace.session_id]).fetchone()
+    return SessionSummary(
+        session_id=root.trace.session_id,
+        title=title_row[0] if title_row else "",
+        status=root.trace.status,
+        total_ms=total_ms,
+        tokens_in=sum(r.total_tokens_in for r in roots),
+        tokens_out=sum(r.total_tokens_out for r in roots),
+        cost_usd=sum(r.total_cost_usd for r in roots),
+        delegation_count=sum(1 for n in nodes if n.trace.kind == "delegation"),
+        error_count=sum(1 for n in nodes if n.trace.status == "error"),
+        running_count=running,
+        max_depth=len(chain) - 1,
+        deepest_chain=tuple(chain),
+    )
+
+
+def resolve_trace_id(store: TraceStore, prefix: str) -> str | None:
+    """A full trace id from an unambiguous prefix (ids are long to type)."""
+    rows = store.cursor().execute(
+        "SELECT trace_id FROM agent_traces WHERE starts_with(trace_id, ?) ORDER BY trace_id LIMIT 2",
+        [prefix]).fetchall()
+    exact = [r for r in rows if r[0] == prefix]
+    if exact or len(rows) == 1:
+        return rows[0][0] if not exact else exact[0][0]
+    return None
+
+
+def resolve_session_id(store: TraceStore, prefix: str) -> str | None:
+    rows = store.cursor().execute(
+        "SELECT session_id FROM sessions WHERE starts_with(session_id, ?) ORDER BY session_id LIMIT 2",
+        [prefix]).fetchall()
+    if any(r[0] == prefix for r in rows):
+        return prefix
+    return rows[0][0] if len(rows) == 1 else None
