@@ -35,11 +35,12 @@ def _tolerant_text(raw: bytes) -> str:
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """Open an SQLite file read-only; OpenCode's own writes go on beside us.
 
-    Even `mode=ro` creates `-wal` and `-shm` files beside a WAL database that has none. No `-wal` file means
-    no OpenCode process is writing, so the file is opened `immutable` instead, which creates nothing.
+    Even `mode=ro` creates `-wal` and `-shm` files beside a WAL database that has none. A WAL database with
+    no `-wal` file has no writer (a writer creates it first), so it is opened `immutable`, which creates
+    nothing. Any other database is opened normally, so a writer's lock is respected.
     """
-    wal = path.with_name(path.name + "-wal")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+    idle_wal = _is_wal_mode(path) and not path.with_name(path.name + "-wal").exists()
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if idle_wal else "")
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
@@ -49,6 +50,16 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise translate(exc, path) from exc
     return conn
+
+
+def _is_wal_mode(path: Path) -> bool:
+    """The header's read/write format versions are 2 in WAL mode (sqlite.org/fileformat.html, offset 18)."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
 
 
 def translate(exc: sqlite3.Error, path: Path) -> SourceError:

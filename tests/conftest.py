@@ -1,0 +1,75 @@
+"""Shared fixtures: real OpenCode stores copied to a temporary directory, and a fresh trace store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE_118 = FIXTURES / "opencode-1.18.33"
+SAMPLE_1165 = FIXTURES / "opencode-1.1.65"
+SAMPLE_2 = FIXTURES / "opencode-2.0.26"
+CASES_118 = FIXTURES / "cases-1.18.33"
+CASES_1165 = FIXTURES / "cases-1.1.65"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own OpenCode data, trace store or settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    for var in ("OPENCODE_DB", "AGENT_TRACES_DB", "AGENT_TRACES_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def copy_store(src: Path, dest: Path) -> Path:
+    """A writable copy of a fixture store (tests that change a store change the copy)."""
+    shutil.copytree(src, dest)
+    for p in dest.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest
+
+
+def build_v2_store(dest_dir: Path) -> Path:
+    """The OpenCode 2.0.26 capture as the SQLite file OpenCode wrote (rebuilt from its SQL dump)."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    db = dest_dir / "opencode.db"
+    conn = sqlite3.connect(db)
+    conn.executescript((SAMPLE_2 / "opencode-2.0.26.sql").read_text())
+    conn.close()
+    return db
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root with the sha256 of its bytes."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def expected(sample: Path) -> list[dict]:
+    return json.loads((sample / "expected-traces.json").read_text())
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from analytics.db import TraceStore
+
+    s = TraceStore(tmp_path / "traces.duckdb")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def v2_dir(tmp_path: Path) -> Path:
+    build_v2_store(tmp_path / "oc2")
+    return tmp_path / "oc2"
