@@ -39,7 +39,9 @@ MESSAGE_PATHS = (
     "'$.role', '$.parentID', '$.agent', '$.mode', '$.modelID', '$.providerID', '$.time.completed', "
     "'$.error', '$.tokens', '$.cost', '$.model.modelID', '$.model.providerID'"
 )
-PART_FILTER = "(data LIKE '%\"type\":\"step-finish\"%' OR data LIKE '%\"type\":\"tool\"%')"
+# A quoted key or value such as "tool" cannot occur unescaped inside a JSON string, so these LIKE patterns keep
+# every tool and step-finish part (whatever the spacing) and drop text and reasoning parts unparsed.
+PART_FILTER = "(data LIKE '%\"tool\"%' OR data LIKE '%\"step-finish\"%')"
 
 
 class SqliteV1Reader(Reader):
@@ -156,7 +158,7 @@ class SqliteV1Reader(Reader):
         where, params = id_filter(ids, "session_id")
         select = (
             "SELECT message_id, id, time_created, json_extract({d}, '$.type', '$.tool', '$.tokens', '$.cost'),"
-            " CASE WHEN data LIKE '%\"tool\":\"task\"%' THEN data END"
+            " CASE WHEN data LIKE '%\"task\"%' THEN data END"
             f" FROM part WHERE {PART_FILTER}{where}"
         )
         fast = select.format(d="data")
@@ -197,7 +199,7 @@ class SqliteV1Reader(Reader):
         where, params = id_filter(wanted, "message_id")
         select = (
             "SELECT message_id, id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
-            f" FROM part WHERE data LIKE '%\"type\":\"text\"%'{where} ORDER BY message_id, id"
+            f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
         )
         rows = robust_rows(self.conn, select.format(d="data"),
                            select.format(d="CASE WHEN json_valid(data) THEN data END"), params)

@@ -1,0 +1,201 @@
+"""The DuckDB store: schema version, idempotent upsert, incremental loads, retention, a locked file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics.db import SCHEMA_VERSION, TraceStore
+from analytics.errors import StoreError
+from analytics.loader import extract_traces, load
+from analytics.opencode import open_source
+from tests.conftest import CASES_118, FIXTURES, copy_store
+
+IMPORTED = FIXTURES / "imported-1.15.13"
+
+
+def _rows(store: TraceStore) -> dict[str, tuple]:
+    rows = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces ORDER BY trace_id").fetchall()
+    return {r[0]: r for r in rows}
+
+
+def _created(store: TraceStore) -> dict[str, object]:
+    return dict(store.conn.execute("SELECT trace_id, created_at FROM agent_traces").fetchall())
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    """A writable copy of the real 1.18.33 case store, standing in for a store OpenCode keeps writing."""
+    return copy_store(CASES_118, tmp_path / "opencode")
+
+
+def test_schema_version_is_recorded(store: TraceStore) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    tables = {r[0] for r in store.conn.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"agent_traces", "sessions", "meta", "source_sessions", "cleaned_sessions"} <= tables
+    indexes = {r[0] for r in store.conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
+    assert {"idx_traces_session", "idx_traces_parent", "idx_traces_subagent", "idx_traces_date"} <= indexes
+
+
+def test_newer_store_is_refused_plainly(tmp_path: Path) -> None:
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        s.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="newer agent-traces .*update agent-traces"):
+        TraceStore(tmp_path / "t.duckdb")
+
+
+def test_older_store_is_rebuilt_and_reloaded_whole(tmp_path: Path, live: Path) -> None:
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live))
+        s.conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 0
+        report = load(s, open_source(live))
+        assert report.traces_written == 14
+
+
+def test_save_traces_is_an_idempotent_upsert(store: TraceStore) -> None:
+    traces = extract_traces(CASES_118)
+    store.save_traces(traces)
+    first = _created(store)
+    store.save_traces(traces)
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == len(traces)
+    changed = dataclasses.replace(traces[0], status="error", prompt_output="boom")
+    store.save_traces([changed])
+    row = store.conn.execute("SELECT status, prompt_output FROM agent_traces WHERE trace_id = ?",
+                             [changed.trace_id]).fetchone()
+    assert row == ("error", "boom")
+    assert _created(store) == first  # first-seen time kept
+
+
+def test_store_round_trips_every_field(store: TraceStore) -> None:
+    from analytics.queries.trace_queries import get_trace_details
+
+    traces = extract_traces(CASES_118)
+    store.save_traces(traces)
+    for t in traces:
+        assert get_trace_details(store, t.trace_id).trace == t
+
+
+def test_unchanged_reload_does_no_work(store: TraceStore, live: Path) -> None:
+    first = load(store, open_source(live))
+    assert first.traces_written == 14
+    again = load(store, open_source(live))
+    assert again.unchanged and again.traces_written == 0
+    os.utime(live / "opencode.db")  # file touched, no session changed: fingerprints say so
+    touched = load(store, open_source(live))
+    assert not touched.unchanged and touched.sessions_changed == 0 and touched.traces_written == 0
+
+
+def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path) -> None:
+    load(store, open_source(live))
+    before, created = _rows(store), _created(store)
+    # OpenCode completes the call that was left running, as it writes it: the part, then its message
+    conn = sqlite3.connect(live / "opencode.db")
+    pid, data = conn.execute("SELECT id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
+                             " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
+    part = json.loads(data)
+    part["state"].update(status="completed", output="<task_result>\nslow work done\n</task_result>",
+                         title="Slow job", time={**part["state"]["time"], "end": part["state"]["time"]["start"] + 5000})
+    conn.execute("UPDATE part SET data = ?, time_updated = time_updated + 5000 WHERE id = ?", (json.dumps(part), pid))
+    conn.execute("UPDATE message SET time_updated = time_updated + 5000 WHERE id = (SELECT message_id FROM part"
+                 " WHERE id = ?)", (pid,))
+    conn.commit()
+    conn.close()
+    report = load(store, open_source(live))
+    assert report.sessions_changed == 1
+    assert report.traces_written == 2  # that tree: its session trace and its one delegation
+    after = _rows(store)
+    assert after.keys() == before.keys()
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {pid}
+    call = store.conn.execute("SELECT status, prompt_output, duration_ms FROM agent_traces WHERE trace_id = ?",
+                              [pid]).fetchone()
+    assert call == ("completed", "slow work done", 5000)
+    assert _created(store) == created
+
+
+def test_deleted_sessions_disappear(store: TraceStore, live: Path) -> None:
+    load(store, open_source(live))
+    conn = sqlite3.connect(live / "opencode.db")
+    root = conn.execute("SELECT id FROM session WHERE title = 'Scripted session 1'").fetchone()[0]
+    tree = [root] + [r[0] for r in conn.execute("WITH RECURSIVE t(id) AS (SELECT id FROM session WHERE parent_id = ?"
+                                                 " UNION SELECT s.id FROM session s JOIN t ON s.parent_id = t.id)"
+                                                 " SELECT id FROM t", (root,))]
+    for sid in tree:  # what OpenCode's delete does, cascading to messages and parts
+        conn.execute("DELETE FROM part WHERE session_id = ?", (sid,))
+        conn.execute("DELETE FROM message WHERE session_id = ?", (sid,))
+        conn.execute("DELETE FROM session WHERE id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    report = load(store, open_source(live))
+    assert report.sessions_deleted == len(tree) == 5
+    left = store.conn.execute("SELECT count(*) FROM agent_traces WHERE root_session_id = ?", [root]).fetchone()[0]
+    assert left == 0
+    assert store.conn.execute("SELECT count(*) FROM sessions WHERE root_session_id = ?", [root]).fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 14 - 5
+
+
+def test_full_rebuild_equals_incremental(tmp_path: Path, live: Path) -> None:
+    with TraceStore(tmp_path / "a.duckdb") as a, TraceStore(tmp_path / "b.duckdb") as b:
+        load(a, open_source(live))
+        load(a, open_source(live))
+        load(b, open_source(live), full=True)
+        assert _rows(a) == _rows(b)
+
+
+def test_imported_store_json_and_database_agree(store: TraceStore) -> None:
+    """OpenCode 1.15.13 imported a 1.1.65 JSON store into opencode.db: both readings give the same traces."""
+    from_json = {t.trace_id: t for t in extract_traces(IMPORTED / "storage")}
+    from_db = {t.trace_id: t for t in extract_traces(IMPORTED / "opencode.db")}
+    assert from_json == from_db
+    report = load(store, open_source(IMPORTED))
+    assert report.generation == "sqlite-v1+json"
+    assert report.traces_written == len(from_db) == 14
+
+
+def test_retention_removes_old_trees_and_they_stay_removed(store: TraceStore, live: Path) -> None:
+    load(store, open_source(live))
+    newest = store.conn.execute("SELECT max(epoch_ms(started_at)) FROM agent_traces").fetchone()[0]
+    removed = store.cleanup_old_traces(7, now_ms=newest + 86_400_000)
+    assert removed == 2  # the three-week-old session and its delegation
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 12
+    conn = sqlite3.connect(live / "opencode.db")  # OpenCode writes again: the store is reloaded
+    conn.execute("UPDATE session SET time_updated = time_updated + 1")
+    conn.commit()
+    conn.close()
+    load(store, open_source(live))
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 12
+    load(store, open_source(live), full=True)
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 12
+
+
+def _hold_store(path: str, ready, release) -> None:
+    conn = duckdb.connect(path)
+    ready.set()
+    release.wait(30)
+    conn.close()
+
+
+def test_store_in_use_by_another_process_gets_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "t.duckdb"
+    TraceStore(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_store, args=(str(path), ready, release))
+    p.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StoreError, match="in use by another agent-traces process .*--db"):
+            TraceStore(path)
+    finally:
+        release.set()
+        p.join(30)
