@@ -284,7 +284,7 @@ class TraceStore:
                 cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
                             gone)
                 cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
-            self._upsert_traces(cur, traces)
+            self._upsert_traces(cur, traces, conflicts=not full)
             self._insert_sessions(cur, sessions)
             if fingerprints:
                 cur.execute(
@@ -294,7 +294,9 @@ class TraceStore:
             cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
                         [source_key, stamp])
 
-    def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace]) -> None:
+    def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
+                       conflicts: bool = True) -> None:
+        """Insert the traces in one statement (each column bound as one list); `conflicts` makes it an upsert."""
         if not traces:
             return
         names = [c for c, _ in TRACE_COLUMNS]
@@ -304,11 +306,8 @@ class TraceStore:
             for c, typ in TRACE_COLUMNS
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in names if c != "trace_id")
-        cur.execute(
-            f"INSERT INTO agent_traces ({', '.join(names)}) SELECT {selects}"
-            f" ON CONFLICT (trace_id) DO UPDATE SET {updates}",
-            params,
-        )
+        upsert = f" ON CONFLICT (trace_id) DO UPDATE SET {updates}" if conflicts else ""
+        cur.execute(f"INSERT INTO agent_traces ({', '.join(names)}) SELECT {selects}{upsert}", params)
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         if not sessions:

@@ -369,7 +369,8 @@ def load(store, source: Source, full: bool = False,
         if full:
             sessions = [s for s in sessions if not _root_in(parents, s.id, cleaned)]
         traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
-    if progress and sessions:
+        del sessions  # the raw records are the bulk of a load's memory: free them before writing
+    if progress and traces:
         progress(f"writing {len(traces)} traces")
     fingerprints = {sid: index[sid].fingerprint for sid in (trees if not full else index)
                     if sid in index and not _root_in(parents, sid, cleaned)}

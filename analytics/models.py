@@ -16,7 +16,7 @@ ERROR = "error"
 RUNNING = "running"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token and cost figures of one or more assistant steps."""
 

@@ -98,16 +98,18 @@ def test_unchanged_reload_does_no_work(store: TraceStore, live: Path) -> None:
 def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path) -> None:
     load(store, open_source(live))
     before, created = _rows(store), _created(store)
-    # OpenCode completes the call that was left running, as it writes it: the part, then its message
+    # OpenCode completes the call that was left running, as 1.18 writes it: the part, its message, and the
+    # session's event sequence (every write is an event). The JSON is re-serialised with spaces on purpose.
     conn = sqlite3.connect(live / "opencode.db")
-    pid, data = conn.execute("SELECT id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
-                             " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
+    pid, sid, data = conn.execute("SELECT id, session_id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
+                                  " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
     part = json.loads(data)
     part["state"].update(status="completed", output="<task_result>\nslow work done\n</task_result>",
                          title="Slow job", time={**part["state"]["time"], "end": part["state"]["time"]["start"] + 5000})
     conn.execute("UPDATE part SET data = ?, time_updated = time_updated + 5000 WHERE id = ?", (json.dumps(part), pid))
     conn.execute("UPDATE message SET time_updated = time_updated + 5000 WHERE id = (SELECT message_id FROM part"
                  " WHERE id = ?)", (pid,))
+    conn.execute("UPDATE event_sequence SET seq = seq + 2 WHERE aggregate_id = ?", (sid,))
     conn.commit()
     conn.close()
     report = load(store, open_source(live))

@@ -14,7 +14,7 @@ from analytics.models import Usage
 DELEGATION_TOOLS = frozenset({"task", "subagent"})
 
 
-@dataclass
+@dataclass(slots=True)
 class RawCall:
     """One task (1.x) or subagent (2.x) tool call, as stored."""
 
@@ -31,7 +31,7 @@ class RawCall:
     end_ms: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class RawMessage:
     """A message header with the figures the loader needs.
 
@@ -55,7 +55,7 @@ class RawMessage:
     texts: list[str] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RawSession:
     id: str
     parent_id: str | None

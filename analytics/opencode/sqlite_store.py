@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from analytics.errors import SourceError
@@ -19,6 +20,7 @@ from analytics.errors import SourceError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
 
 
 class BadText(str):
@@ -111,23 +113,26 @@ def id_filter(ids: Iterable[str] | None, column: str) -> tuple[str, tuple]:
     return f" AND {column} IN (SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)
 
 
-def robust_rows(conn: sqlite3.Connection, fast_sql: str, safe_sql: str, params: tuple) -> list[tuple]:
-    """Run the fast query; if a row is malformed JSON or not UTF-8, run the guarded variant instead.
+def guarded(conn: sqlite3.Connection, fast_sql: str, safe_sql: str, params: tuple,
+            consume: Callable[[Iterable[tuple]], T]) -> T:
+    """`consume` the rows of the fast query; if a row is malformed JSON or not UTF-8, start over with the
+    guarded variant.
 
-    The guarded query checks `json_valid` on every row (a second parse on SQLite < 3.45) and reads text with
-    a tolerant decoder, so one bad row costs the slow path once instead of aborting the load.
+    Rows are streamed, not fetched all at once. The guarded query checks `json_valid` on every row (a second
+    parse on SQLite < 3.45) and reads text with a tolerant decoder, so one bad row costs the slow path once
+    instead of aborting the load. `consume` must build its result from scratch on each call.
     """
     try:
-        return conn.execute(fast_sql, params).fetchall()
+        return consume(conn.execute(fast_sql, params))
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
-        if "malformed json" not in text and "decode" not in text and "json" not in text:
+        if "json" not in text and "decode" not in text:
             raise
         log.info("falling back to the guarded query: %s", exc)
     previous = conn.text_factory
     conn.text_factory = _tolerant_text
     try:
-        return conn.execute(safe_sql, params).fetchall()
+        return consume(conn.execute(safe_sql, params))
     finally:
         conn.text_factory = previous
 

@@ -9,39 +9,51 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from sys import intern
 from collections.abc import Collection
 from pathlib import Path
 
 from analytics.models import LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
-from analytics.opencode.records import (
-    RawMessage,
-    RawSession,
-    SessionStamp,
-    as_int,
-    as_str,
-    call_from_state,
-    error_text,
-    usage_from,
-)
+from analytics.opencode.records import RawMessage, RawSession, SessionStamp, as_int, as_str, call_from_state
 from analytics.opencode.sqlite_store import (
     BadText,
     columns,
     connect_readonly,
     id_filter,
+    guarded,
     loads_array,
-    robust_rows,
     snapshot,
     tables,
 )
 
+# Flat paths, so each row comes back as one small JSON array of scalars (one parse in SQLite, one in Python).
 MESSAGE_PATHS = (
-    "'$.role', '$.parentID', '$.agent', '$.mode', '$.modelID', '$.providerID', '$.time.completed', "
-    "'$.error', '$.tokens', '$.cost', '$.model.modelID', '$.model.providerID'"
+    "'$.role', '$.parentID', '$.agent', '$.mode', '$.modelID', '$.providerID', '$.time.completed',"
+    " '$.error.name', '$.error.data.message', '$.error.message', '$.tokens.input', '$.tokens.output',"
+    " '$.tokens.reasoning', '$.tokens.cache.read', '$.tokens.cache.write', '$.cost', '$.model.modelID',"
+    " '$.model.providerID'"
 )
 # A quoted key or value such as "tool" cannot occur unescaped inside a JSON string, so these LIKE patterns keep
 # every tool and step-finish part (whatever the spacing) and drop text and reasoning parts unparsed.
-PART_FILTER = "(data LIKE '%\"tool\"%' OR data LIKE '%\"step-finish\"%')"
+TOOL_FILTER = "data LIKE '%\"tool\"%'"
+STEP_FILTER = "data LIKE '%\"step-finish\"%'"
+PART_PATHS = ("'$.type', '$.tool', '$.tokens.input', '$.tokens.output', '$.tokens.reasoning',"
+              " '$.tokens.cache.read', '$.tokens.cache.write', '$.cost'")
+loads = json.loads
+
+
+def num(v: object) -> int:
+    """A token count from JSON: ints pass, anything else that is not a number counts as 0."""
+    if v.__class__ is int:
+        return v  # type: ignore[return-value]
+    return int(v) if isinstance(v, float) and v == v else 0
+
+
+def fnum(v: object) -> float:
+    if v.__class__ is float or v.__class__ is int:
+        return float(v)  # type: ignore[arg-type]
+    return 0.0
 
 
 class SqliteV1Reader(Reader):
@@ -77,21 +89,21 @@ class SqliteV1Reader(Reader):
         return self._conn
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
-        events = "event_sequence" in self._tables
-        sql = (
-            "SELECT s.id, s.parent_id, s.time_updated, m.n, m.mx, p.n, p.mx"
-            + (", e.seq" if events else ", NULL")
-            + " FROM session s"
-            " LEFT JOIN (SELECT session_id, count(*) AS n, max(time_updated) AS mx FROM message"
-            "            GROUP BY session_id) m ON m.session_id = s.id"
-            " LEFT JOIN (SELECT session_id, count(*) AS n, max(rowid) AS mx FROM part"
-            "            GROUP BY session_id) p ON p.session_id = s.id"
-            + (" LEFT JOIN event_sequence e ON e.aggregate_id = s.id" if events else "")
-        )
-        out = {}
-        for sid, parent, *rest in self.conn.execute(sql):
-            out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
-        return out
+        """Per-session fingerprints. OpenCode 1.3+ logs every write of a session as an event and keeps its
+        last sequence number in `event_sequence`: one small row per session. Sessions without one (older
+        databases, sessions imported from JSON) fall back to counting their rows through the indexes."""
+        messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
+        parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
+        if "event_sequence" in self._tables:
+            sql = (f"SELECT s.id, s.parent_id, s.time_updated, e.seq,"
+                   f" CASE WHEN e.seq IS NULL THEN {messages} END, CASE WHEN e.seq IS NULL THEN {parts} END"
+                   " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
+        else:
+            sql = f"SELECT s.id, s.parent_id, s.time_updated, NULL, {messages}, {parts} FROM session s"
+        return {
+            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
+            for sid, parent, *rest in self.conn.execute(sql)
+        }
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         sessions = self._sessions(ids, report)
@@ -104,8 +116,6 @@ class SqliteV1Reader(Reader):
         self._parts(ids, by_msg, report)
         for s in sessions.values():
             s.messages.sort(key=lambda m: (m.created_ms, m.id))
-            for m in s.messages:
-                m.calls.sort(key=lambda c: c.trace_id)
         return list(sessions.values())
 
     def _sessions(self, ids: Collection[str] | None, report: LoadReport) -> dict[str, RawSession]:
@@ -127,68 +137,93 @@ class SqliteV1Reader(Reader):
 
     def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
         where, params = id_filter(ids, "session_id")
-        fast = f"SELECT id, session_id, time_created, json_extract(data, {MESSAGE_PATHS}) FROM message WHERE 1 = 1{where}"
-        safe = (
-            "SELECT id, session_id, time_created, json_extract(CASE WHEN json_valid(data) THEN data END, "
-            f"{MESSAGE_PATHS}) FROM message WHERE 1 = 1{where}"
-        )
-        out = []
-        for mid, sid, created, extracted in robust_rows(self.conn, fast, safe, params):
-            v = loads_array(extracted)
-            if v is None:
-                report.skip("message", mid, "data is not valid JSON")
-                continue
-            role, parent, agent, mode, model, provider, completed, err, tokens, cost, umodel, uprov = v
-            msg = RawMessage(
-                id=mid,
-                role=role if isinstance(role, str) else "",
-                parent_id=as_str(parent),
-                agent=as_str(agent) or as_str(mode),
-                created_ms=created or 0,
-                completed_ms=as_int(completed),
-                model=as_str(model) or as_str(umodel),
-                provider=as_str(provider) or as_str(uprov),
-                error=error_text(err) if err else None,
-                usage=usage_from(tokens, cost),
-            )
-            out.append((sid, msg))
-        return out
+        select = f"SELECT id, session_id, time_created, json_extract({{d}}, {MESSAGE_PATHS}) FROM message WHERE 1 = 1{where}"
+
+        def consume(rows) -> list[tuple[str, RawMessage]]:
+            out = []
+            for mid, sid, created, extracted in rows:
+                try:
+                    if extracted.__class__ is not str:  # NULL (invalid JSON) or BadText (not UTF-8)
+                        raise ValueError
+                    (role, parent, agent, mode, model, provider, completed, err_name, err_msg, err_msg2,
+                     tin, tout, treason, tread, twrite, cost, umodel, uprov) = loads(extracted)
+                except (TypeError, ValueError):
+                    report.skip("message", mid, "data is not valid JSON or UTF-8")
+                    continue
+                message = err_msg or err_msg2
+                agent = agent if agent.__class__ is str else mode if mode.__class__ is str else None
+                model = model if model.__class__ is str else umodel if umodel.__class__ is str else None
+                provider = provider if provider.__class__ is str else uprov if uprov.__class__ is str else None
+                out.append((sid, RawMessage(
+                    mid, intern(role) if role.__class__ is str else "", parent if parent.__class__ is str else None,
+                    intern(agent) if agent else None,
+                    created or 0, completed if completed.__class__ is int else as_int(completed),
+                    intern(model) if model else None, intern(provider) if provider else None,
+                    (f"{err_name}: {message}" if err_name and message else str(message or err_name))
+                    if (err_name or message) else None,
+                    Usage(num(tin), num(tout), num(treason), num(tread), num(twrite), fnum(cost)),
+                )))
+            return out
+
+        return guarded(self.conn, select.format(d="data"),
+                       select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
 
     def _parts(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
+        """Step usage, tool names and task calls, from one scan of the part table.
+
+        The MATERIALIZED CTE parses each tool or step-finish part once into a small array; the aggregation
+        reads those arrays, so SQLite returns one row per message and Python never sees the big parts.
+        """
         where, params = id_filter(ids, "session_id")
         select = (
-            "SELECT message_id, id, time_created, json_extract({d}, '$.type', '$.tool', '$.tokens', '$.cost'),"
-            " CASE WHEN data LIKE '%\"task\"%' THEN data END"
-            f" FROM part WHERE {PART_FILTER}{where}"
+            f"WITH p AS MATERIALIZED (SELECT message_id, id, json_extract({{d}}, {PART_PATHS}) AS j FROM part"
+            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}){where})"
+            " SELECT message_id, '[' || group_concat(j) || ']',"
+            " group_concat(CASE WHEN instr(j, '\"task\"') THEN id END, char(30)), count(*) - count(j)"
+            " FROM p GROUP BY message_id"
         )
-        fast = select.format(d="data")
-        safe = select.format(d="CASE WHEN json_valid(data) THEN data END")
-        steps: dict[str, Usage] = {}
-        for mid, pid, created, extracted, full in robust_rows(self.conn, fast, safe, params):
-            msg = by_msg.get(mid)
-            if msg is None:
+
+        def consume(rows) -> tuple[list[str], int]:
+            tasks: list[str] = []
+            bad = 0
+            for m in by_msg.values():
+                m.tools = []
+            for mid, arrays, task_ids, invalid in rows:
+                bad += invalid
+                msg = by_msg.get(mid)
+                if msg is None or arrays is None or arrays.__class__ is not str:
+                    continue
+                tin = tout = treason = tread = twrite = steps = 0
+                cost = 0.0
+                for ptype, tool, a, b, c, d, e, f in loads(arrays):
+                    if ptype == "step-finish":
+                        steps += 1
+                        tin, tout, treason = tin + num(a), tout + num(b), treason + num(c)
+                        tread, twrite, cost = tread + num(d), twrite + num(e), cost + fnum(f)
+                    elif ptype == "tool" and tool.__class__ is str:
+                        msg.tools.append(intern(tool))
+                if steps:
+                    # the sums replace the message's own `tokens`, which hold only the last step's usage
+                    msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
+                if task_ids:
+                    tasks.extend(task_ids.split("\x1e"))
+            return tasks, bad
+
+        tasks, bad = guarded(self.conn, select.format(d="data"),
+                             select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        for _ in range(bad):
+            report.skip("part", "tool or step-finish", "data is not valid JSON or UTF-8")
+        if not tasks:
+            return
+        where, params = id_filter(tasks, "id")
+        for pid, mid, created, data in self.conn.execute(
+                f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id", params):
+            msg = by_msg[mid]
+            part = loads(data)
+            if part.get("type") != "tool" or part.get("tool") != "task":
                 continue
-            v = loads_array(extracted)
-            if v is None:
-                report.skip("part", pid, "data is not valid JSON")
-                continue
-            ptype, tool, tokens, cost = v
-            if ptype == "step-finish":
-                steps[mid] = steps.get(mid, Usage()) + usage_from(tokens, cost)
-            elif ptype == "tool" and isinstance(tool, str):
-                msg.tools.append(tool)
-                if tool == "task" and full is not None:
-                    try:
-                        data = json.loads(full)
-                    except ValueError:
-                        report.skip("part", pid, "task part is not valid JSON")
-                        continue
-                    state = data.get("state") if isinstance(data.get("state"), dict) else {}
-                    msg.calls.append(call_from_state(pid, mid, created or msg.created_ms, state,
-                                                     as_str(state.get("output"))))
-        # The step-finish sums replace the message's own `tokens`, which hold only the last step's usage.
-        for mid, usage in steps.items():
-            by_msg[mid].usage = usage
+            state = part.get("state") if isinstance(part.get("state"), dict) else {}
+            msg.calls.append(call_from_state(pid, mid, created or msg.created_ms, state, as_str(state.get("output"))))
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         wanted = {m.id: m for m in messages if m.texts is None}
@@ -201,13 +236,19 @@ class SqliteV1Reader(Reader):
             "SELECT message_id, id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
             f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
         )
-        rows = robust_rows(self.conn, select.format(d="data"),
-                           select.format(d="CASE WHEN json_valid(data) THEN data END"), params)
-        for mid, pid, extracted in rows:
-            v = loads_array(extracted)
-            if v is None:
-                report.skip("part", pid, "text part is not valid JSON or UTF-8")
-                continue
-            ptype, text, synthetic, ignored = v
-            if ptype == "text" and isinstance(text, str) and not synthetic and not ignored:
-                wanted[mid].texts.append(text)  # type: ignore[union-attr]
+
+        def consume(rows) -> list[tuple[str, str]]:
+            out = []
+            for mid, pid, extracted in rows:
+                v = loads_array(extracted)
+                if v is None:
+                    report.skip("part", pid, "text part is not valid JSON or UTF-8")
+                    continue
+                ptype, text, synthetic, ignored = v
+                if ptype == "text" and isinstance(text, str) and not synthetic and not ignored:
+                    out.append((mid, text))
+            return out
+
+        for mid, text in guarded(self.conn, select.format(d="data"),
+                                 select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume):
+            wanted[mid].texts.append(text)  # type: ignore[union-attr]
