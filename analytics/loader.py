@@ -65,6 +65,7 @@ class _Extraction:
         self.sessions = {s.id: s for s in sessions}
         known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
         self.parent_of = {sid: p if p in known else None for sid, p in known.items()}
+        self._roots: dict[str, str] = {}
         self.turn_of: dict[str, str | None] = {}  # message id -> the user message id of its turn
         self.turns: dict[str, _Turn] = {}  # user message id -> turn
         self.lead: dict[str, _Turn] = {}  # session id -> assistant messages before any user message
@@ -72,11 +73,17 @@ class _Extraction:
             self._split_turns(s)
 
     def root_of(self, sid: str) -> str:
-        seen = set()
-        while (p := self.parent_of.get(sid)) is not None and sid not in seen:
-            seen.add(sid)
-            sid = p
-        return sid
+        root = self._roots.get(sid)
+        if root is None:
+            chain, cur = [], sid
+            while (p := self.parent_of.get(cur)) is not None and cur not in chain and cur not in self._roots:
+                chain.append(cur)
+                cur = p
+            root = self._roots.get(cur, cur)
+            for c in chain:
+                self._roots[c] = root
+            self._roots[sid] = root
+        return root
 
     def _split_turns(self, s: RawSession) -> None:
         users = {m.id for m in s.messages if m.role == "user"}

@@ -39,7 +39,7 @@ def raw_scan(db: Path) -> dict:
     conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)
     t = time.perf_counter()
     parsed = tools = 0
-    for _mid, ptype, tool, data in conn.execute(
+    for _mid, ptype, _tool, data in conn.execute(
             "SELECT message_id, json_extract(data, '$.type'), json_extract(data, '$.tool'),"
             " CASE WHEN json_extract(data, '$.type') = 'step-finish' OR json_extract(data, '$.tool') = 'task'"
             " THEN data END FROM part"):

@@ -73,7 +73,7 @@ class _Writer:
             t += rnd.randint(200, 3000)
             mid = self.ids.make("msg", t)
             start = t
-            self.part(mid, sid, t, {"type": "step-start", "snapshot": "%040x" % rnd.getrandbits(160)})
+            self.part(mid, sid, t, {"type": "step-start", "snapshot": f"{rnd.getrandbits(160):040x}"})
             if rnd.random() < 0.5:
                 self.part(mid, sid, t, {"type": "reasoning", "text": _text(rnd, 600),
                                         "time": {"start": t, "end": t + 40}})
@@ -173,7 +173,8 @@ def build_sqlite(path: Path, roots: int = 1000, delegations: int = 8200, seed: i
     conn.execute("INSERT INTO event_sequence (aggregate_id, seq) SELECT session_id, count(*) FROM"
                  " (SELECT session_id FROM message UNION ALL SELECT session_id FROM part) GROUP BY session_id")
     conn.commit()
-    counts = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ("session", "message", "part")}
+    counts = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+              for name in ("session", "message", "part")}
     counts["delegations"] = w.delegations
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -52,9 +52,9 @@ def sqlite_reader(path: Path) -> Reader:
     conn = connect_readonly(path)
     try:
         names = tables(conn)
-        if "session_v2" in names and "session_message" in names:
-            if conn.execute("SELECT 1 FROM session_message LIMIT 1").fetchone():
-                return SqliteV2Reader(path)
+        if ("session_v2" in names and "session_message" in names
+                and conn.execute("SELECT 1 FROM session_message LIMIT 1").fetchone()):
+            return SqliteV2Reader(path)
         if names >= V1_TABLES:
             return SqliteV1Reader(path)
         if "session_v2" in names:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from sys import intern
 from collections.abc import Collection
 from pathlib import Path
+from sys import intern
 
 from analytics.models import LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
@@ -20,9 +20,10 @@ from analytics.opencode.sqlite_store import (
     BadText,
     columns,
     connect_readonly,
-    id_filter,
     guarded,
+    id_filter,
     loads_array,
+    loads_compact,
     snapshot,
     tables,
 )
@@ -40,7 +41,6 @@ TOOL_FILTER = "data LIKE '%\"tool\"%'"
 STEP_FILTER = "data LIKE '%\"step-finish\"%'"
 PART_PATHS = ("'$.type', '$.tool', '$.tokens.input', '$.tokens.output', '$.tokens.reasoning',"
               " '$.tokens.cache.read', '$.tokens.cache.write', '$.cost'")
-loads = json.loads
 
 
 def num(v: object) -> int:
@@ -137,7 +137,8 @@ class SqliteV1Reader(Reader):
 
     def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
         where, params = id_filter(ids, "session_id")
-        select = f"SELECT id, session_id, time_created, json_extract({{d}}, {MESSAGE_PATHS}) FROM message WHERE 1 = 1{where}"
+        select = (f"SELECT id, session_id, time_created, json_extract({{d}}, {MESSAGE_PATHS}) FROM message"
+                  f" WHERE 1 = 1{where}")
 
         def consume(rows) -> list[tuple[str, RawMessage]]:
             out = []
@@ -146,7 +147,7 @@ class SqliteV1Reader(Reader):
                     if extracted.__class__ is not str:  # NULL (invalid JSON) or BadText (not UTF-8)
                         raise ValueError
                     (role, parent, agent, mode, model, provider, completed, err_name, err_msg, err_msg2,
-                     tin, tout, treason, tread, twrite, cost, umodel, uprov) = loads(extracted)
+                     tin, tout, treason, tread, twrite, cost, umodel, uprov) = loads_compact(extracted)
                 except (TypeError, ValueError):
                     report.skip("message", mid, "data is not valid JSON or UTF-8")
                     continue
@@ -195,7 +196,7 @@ class SqliteV1Reader(Reader):
                     continue
                 tin = tout = treason = tread = twrite = steps = 0
                 cost = 0.0
-                for ptype, tool, a, b, c, d, e, f in loads(arrays):
+                for ptype, tool, a, b, c, d, e, f in loads_compact(arrays):
                     if ptype == "step-finish":
                         steps += 1
                         tin, tout, treason = tin + num(a), tout + num(b), treason + num(c)
@@ -219,7 +220,7 @@ class SqliteV1Reader(Reader):
         for pid, mid, created, data in self.conn.execute(
                 f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id", params):
             msg = by_msg[mid]
-            part = loads(data)
+            part = json.loads(data)
             if part.get("type") != "tool" or part.get("tool") != "task":
                 continue
             state = part.get("state") if isinstance(part.get("state"), dict) else {}
