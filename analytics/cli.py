@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -208,6 +209,34 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    from dashboard.terminal import TerminalError, open_session, shell_command, terminal_argv
+
+    with _open(args) as store:
+        target = q.session_to_open(store, _trace(store, args.trace))
+    if target is None:
+        raise AgentTracesError(f"No session recorded for {args.trace!r}; run `agent-traces load` again.")
+    session_id, directory = target
+    template = Settings.load().terminal_template
+    problem = None
+    try:
+        if args.dry_run:
+            argv = terminal_argv(directory, session_id, template=template)
+        else:
+            argv = open_session(directory, session_id, template=template)
+    except TerminalError as exc:
+        if not args.dry_run:
+            raise AgentTracesError(str(exc)) from exc
+        argv, problem = [], str(exc)
+    if args.json:
+        _print_json({"session_id": session_id, "directory": directory,
+                     "shell_command": shell_command(directory, session_id), "argv": argv, "problem": problem})
+    else:
+        print(shell_command(directory, session_id))
+        print("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
@@ -237,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text")
     s.add_argument("--limit", type=int, default=200)
     s.set_defaults(func=cmd_search)
+    s = sub.add_parser("open", parents=[common], help="reopen a trace's session in a terminal")
+    s.add_argument("trace", help="trace id (a unique prefix is enough)")
+    s.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    s.set_defaults(func=cmd_open)
     s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days")
     s.add_argument("--retention-days", type=int, required=True)
     s.set_defaults(func=cmd_cleanup)

@@ -310,3 +310,13 @@ def resolve_session_id(store: TraceStore, prefix: str) -> str | None:
     if any(r[0] == prefix for r in rows):
         return prefix
     return rows[0][0] if len(rows) == 1 else None
+
+
+def session_to_open(store: TraceStore, trace_id: str) -> tuple[str, str] | None:
+    """(session id, directory) a trace opens: a delegation its child session (its caller's when the call
+    never got one), a session trace its own session."""
+    row = store.cursor().execute(
+        "SELECT coalesce(c.session_id, s.session_id), coalesce(c.directory, s.directory) FROM agent_traces t"
+        " LEFT JOIN sessions c ON c.session_id = t.child_session_id"
+        " LEFT JOIN sessions s ON s.session_id = t.session_id WHERE t.trace_id = ?", [trace_id]).fetchone()
+    return (row[0], row[1]) if row and row[0] else None
