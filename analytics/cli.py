@@ -237,6 +237,22 @@ def cmd_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        from dashboard.app import run
+    except ImportError as exc:  # PyQt6 or its system libraries are missing
+        raise AgentTracesError(f"The dashboard cannot start ({exc}); see the README for the Qt system "
+                               "libraries (Debian: libegl1 libxkbcommon-x11-0 libxcb-cursor0).") from exc
+    return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
+
+
+def _dashboard_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory")
+    p.add_argument("--demo", action="store_true", help="show the bundled demo store")
+    p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)")
+    p.set_defaults(func=cmd_dashboard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
@@ -244,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     p = argparse.ArgumentParser(prog="agent-traces", description=__doc__, parents=[common])
+    _dashboard_options(p)
+    p.set_defaults(func=cmd_dashboard)
     sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("dashboard", parents=[common], help="open the dashboard (the default command)")
+    _dashboard_options(s)
     s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
     s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
                                     "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")

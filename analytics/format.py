@@ -6,7 +6,7 @@ from datetime import datetime
 
 
 def duration(ms: int | None) -> str:
-    """412 ms, 1.9 s, 1 m 08 s, 2 h 05 m."""
+    """412 ms, 1.9 s, 1m 08s, 2h 05m."""
     if ms is None:
         return "—"
     if ms < 1000:
@@ -16,9 +16,11 @@ def duration(ms: int | None) -> str:
         return f"{s:.1f} s"
     m, s = divmod(int(round(s)), 60)
     if m < 60:
-        return f"{m} m {s:02d} s"
+        return f"{m}m {s:02d}s"
     h, m = divmod(m, 60)
-    return f"{h} h {m:02d} m"
+    if h < 48:
+        return f"{h}h {m:02d}m"
+    return f"{h // 24}d {h % 24:02d}h"
 
 
 def tokens(n: int | None) -> str:

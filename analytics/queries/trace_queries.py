@@ -13,12 +13,20 @@ from analytics.models import AgentTrace
 
 PREVIEW_CHARS = 160
 
-_SUMMARY_COLUMNS = (
-    "trace_id, kind, session_id, root_session_id, child_session_id, parent_trace_id, parent_agent, subagent_type,"
-    " description, status, epoch_ms(started_at), epoch_ms(ended_at), duration_ms, tokens_in, tokens_out,"
-    " tokens_reasoning, tokens_cache_read, tokens_cache_write, cost_usd, tools_used, model, provider, depth,"
-    f" left(prompt_input, {PREVIEW_CHARS}), left(prompt_output, {PREVIEW_CHARS})"
-)
+
+
+def _summary_columns(t: str = "") -> str:
+    """The TraceSummary columns, each prefixed with the table alias `t` (e.g. "t.")."""
+    return (
+        f"{t}trace_id, {t}kind, {t}session_id, {t}root_session_id, {t}child_session_id, {t}parent_trace_id,"
+        f" {t}parent_agent, {t}subagent_type, {t}description, {t}status, epoch_ms({t}started_at),"
+        f" epoch_ms({t}ended_at), {t}duration_ms, {t}tokens_in, {t}tokens_out, {t}tokens_reasoning,"
+        f" {t}tokens_cache_read, {t}tokens_cache_write, {t}cost_usd, {t}tools_used, {t}model, {t}provider,"
+        f" {t}depth, left({t}prompt_input, {PREVIEW_CHARS}), left({t}prompt_output, {PREVIEW_CHARS})"
+    )
+
+
+_SUMMARY_COLUMNS = _summary_columns()
 _FULL_COLUMNS = (
     "trace_id, kind, session_id, root_session_id, child_session_id, parent_trace_id, parent_agent, subagent_type,"
     " description, prompt_input, prompt_output, status, epoch_ms(started_at), epoch_ms(ended_at), duration_ms,"
@@ -320,3 +328,52 @@ def session_to_open(store: TraceStore, trace_id: str) -> tuple[str, str] | None:
         " LEFT JOIN sessions c ON c.session_id = t.child_session_id"
         " LEFT JOIN sessions s ON s.session_id = t.session_id WHERE t.trace_id = ?", [trace_id]).fetchone()
     return (row[0], row[1]) if row and row[0] else None
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    """What the dashboard shows: whole session trees, chosen by these conditions.
+
+    Session-level conditions (session, dates, delegations) pick root sessions; trace-level ones (agent, status,
+    text) pick the trees that hold at least one matching trace, and mark those traces as hits.
+    """
+
+    session_id: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    agent: str | None = None
+    status: str | None = None
+    text: str | None = None
+    with_delegations: bool = False
+
+    @property
+    def narrows_traces(self) -> bool:
+        return bool(self.agent or self.status or self.text)
+
+
+def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary], set[str]]:
+    """The traces of every session tree the filter selects, and the ids of the traces that match it."""
+    needle = f.text.lower() if f.text else None
+    sql = (
+        "WITH hits AS (SELECT trace_id, root_session_id FROM agent_traces"
+        "  WHERE (?::VARCHAR IS NULL OR subagent_type = ?) AND (?::VARCHAR IS NULL OR status = ?)"
+        "  AND (?::VARCHAR IS NULL OR contains(lower(prompt_input), ?)"
+        "       OR contains(lower(coalesce(prompt_output, '')), ?) OR contains(lower(coalesce(description, '')), ?)))"
+        f" SELECT {_summary_columns('t.')}, t.trace_id IN (SELECT trace_id FROM hits) AS hit"
+        " FROM agent_traces t JOIN sessions s ON s.session_id = t.root_session_id"
+        " WHERE t.root_session_id IN (SELECT root_session_id FROM hits)"
+        " AND (?::VARCHAR IS NULL OR t.root_session_id = ?)"
+        " AND (?::BIGINT IS NULL OR s.created_at >= epoch_ms(?::BIGINT))"
+        " AND (?::BIGINT IS NULL OR s.created_at < epoch_ms(?::BIGINT))"
+        " AND (NOT ? OR s.delegation_count > 0)"
+        " ORDER BY t.depth, t.started_at, t.trace_id"
+    )
+    params = [f.agent, f.agent, f.status, f.status, needle, needle, needle, needle,
+              f.session_id, f.session_id, f.start_ms, f.start_ms, f.end_ms, f.end_ms, f.with_delegations]
+    traces, hits = [], set()
+    for row in store.cursor().execute(sql, params).fetchall():
+        t = _summary(row[:-1])
+        traces.append(t)
+        if row[-1]:
+            hits.add(t.trace_id)
+    return traces, hits

@@ -1,0 +1,160 @@
+"""Everything that touches OpenCode's files or DuckDB, run off the GUI thread.
+
+One worker thread runs the requests in order. Each request opens the trace store, does its work and closes
+it again, so a CLI load or a second window can use the file in between; a store that another process holds
+is retried for a moment and then reported, never fatal. Every request carries a generation number, and the
+section drops results older than the last request it made.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from analytics.db import TraceStore
+from analytics.errors import AgentTracesError, StoreError
+from analytics.loader import load
+from analytics.models import LoadReport
+from analytics.opencode import Source
+from analytics.queries import trace_queries as q
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_SECONDS = 3.0
+
+
+@dataclass
+class Snapshot:
+    """What one request read: the traces to show, the hits of the filter, the pickers' choices."""
+
+    generation: int
+    query: q.TraceFilter
+    traces: list[q.TraceSummary]
+    hits: set[str]
+    sessions: list[q.SessionRow] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    report: LoadReport | None = None
+    changed: bool = True
+
+
+class _Signals(QObject):
+    done = pyqtSignal(object)  # Snapshot
+    details = pyqtSignal(int, object)  # generation, TraceDetails | None
+    failed = pyqtSignal(int, str)  # generation, one plain sentence
+
+
+def open_store(path: Path, read_only: bool) -> TraceStore:
+    """The trace store, waiting a moment while another process holds it."""
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    while True:
+        try:
+            if read_only and not path.exists():
+                return TraceStore(path)  # first run: create it
+            return TraceStore(path, read_only=read_only)
+        except StoreError as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class _Task(QRunnable):
+    def __init__(self, service: DataService, generation: int) -> None:
+        super().__init__()
+        self.service, self.generation, self.signals = service, generation, service.signals
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except AgentTracesError as exc:
+            self.signals.failed.emit(self.generation, str(exc))
+        except Exception as exc:  # a bug must not kill the worker thread silently
+            log.error("background task failed:\n%s", traceback.format_exc())
+            self.signals.failed.emit(self.generation, f"Unexpected error: {exc}")
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+
+class _Refresh(_Task):
+    """Load what OpenCode wrote (if anything), then read what the filter selects."""
+
+    def __init__(self, service: DataService, generation: int, query: q.TraceFilter, load_first: bool,
+                 full: bool, force_query: bool) -> None:
+        super().__init__(service, generation)
+        self.query, self.load_first, self.full, self.force_query = query, load_first, full, force_query
+
+    def work(self) -> None:
+        report = None
+        svc = self.service
+        if self.load_first and svc.source is not None:
+            with open_store(svc.db_path, read_only=False) as store:
+                report = load(store, svc.source, full=self.full)
+            if report.unchanged and not self.force_query:
+                self.signals.done.emit(Snapshot(self.generation, self.query, [], set(), report=report,
+                                                changed=False))
+                return
+        with open_store(svc.db_path, read_only=True) as store:
+            traces, hits = q.filter_traces(store, self.query)
+            sessions = q.get_sessions_with_traces(store)
+            agents = q.agents(store)
+        self.signals.done.emit(Snapshot(self.generation, self.query, traces, hits, sessions, agents, report))
+
+
+class _Details(_Task):
+    def __init__(self, service: DataService, generation: int, trace_id: str) -> None:
+        super().__init__(service, generation)
+        self.trace_id = trace_id
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            details = q.get_trace_details(store, self.trace_id)
+            target = q.session_to_open(store, self.trace_id)
+        self.signals.details.emit(self.generation, (details, target))
+
+
+class DataService(QObject):
+    """Queues store work on one background thread and hands results back as signals.
+
+    Signals:
+        done(Snapshot): a refresh or query finished.
+        details(int, object): the full details of a trace, with (session id, directory) to open.
+        failed(int, str): a request failed; the text is meant for the status bar.
+    """
+
+    def __init__(self, db_path: Path, source: Source | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.db_path, self.source = db_path, source
+        self.signals = _Signals(self)
+        self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._generation = 0
+
+    def next_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
+                force_query: bool = False) -> int:
+        gen = self.next_generation()
+        self.pool.start(_Refresh(self, gen, query, load_first, full, force_query))
+        return gen
+
+    def fetch_details(self, trace_id: str) -> int:
+        gen = self.next_generation()
+        self.pool.start(_Details(self, gen, trace_id))
+        return gen
+
+    def stop(self) -> None:
+        """Wait for the running request; queued ones are dropped."""
+        self.pool.clear()
+        self.pool.waitForDone(10_000)

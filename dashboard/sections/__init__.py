@@ -1,0 +1,5 @@
+"""One QWidget per dashboard tab."""
+
+from dashboard.sections.tracing import TracingSection
+
+__all__ = ["TracingSection"]

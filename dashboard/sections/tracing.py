@@ -1,0 +1,221 @@
+"""The "Traces" tab: filters, the delegation tree with its waterfall, and the detail pane."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from analytics.models import LoadReport
+from analytics.queries.trace_queries import TraceFilter
+from analytics.settings import Settings
+from dashboard.data import DataService, Snapshot
+from dashboard.terminal import TerminalError, open_session
+from dashboard.watcher import SourceWatcher
+from dashboard.widgets.detail_pane import DetailPane
+from dashboard.widgets.filter_bar import FilterBar
+from dashboard.widgets.trace_tree import TraceTree
+
+log = logging.getLogger(__name__)
+
+
+def describe(report: LoadReport | None, shown: int) -> str:
+    """The status bar line: when data was read, what changed, what was skipped."""
+    stamp = time.strftime("%H:%M:%S")
+    if report is None:
+        return f"{shown} traces shown · read {stamp}"
+    what = "no change" if report.unchanged or not report.sessions_changed else (
+        f"{report.sessions_changed} sessions updated")
+    text = f"Read {report.source} at {stamp} ({what}) · {shown} traces shown"
+    if report.skipped_total:
+        text += f" · skipped {report.skipped_total} unreadable items"
+    return text
+
+
+class TracingSection(QWidget):
+    """The tracing tab. Reads only through `DataService` (and so `analytics.queries`).
+
+    Signals:
+        status(str): a line for the window's status bar.
+        ready(): the first data and the first selected trace are on screen.
+    """
+
+    status = pyqtSignal(str)
+    ready = pyqtSignal()
+
+    def __init__(self, service: DataService, watcher: SourceWatcher | None, settings: Settings,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service, self.watcher, self.settings = service, watcher, settings
+        self.filters = FilterBar()
+        self.tree = TraceTree()
+        self.detail = DetailPane()
+        expand = QPushButton("Expand all")
+        expand.clicked.connect(self.tree.expandAll)
+        collapse = QPushButton("Collapse all")
+        collapse.clicked.connect(self.tree.collapseAll)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Read what OpenCode wrote since the last refresh (F5)")
+        self.refresh_button.clicked.connect(lambda: self.refresh())
+        self.live = QCheckBox("Live")
+        self.live.setChecked(True)
+        self.live.setToolTip("Refresh automatically while OpenCode writes; untick to pause")
+        self.live.toggled.connect(self._set_live)
+        bar = QHBoxLayout()
+        bar.addWidget(self.filters, 1)
+        bar.addWidget(expand)
+        bar.addWidget(collapse)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.live)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.splitter, 1)
+
+        self.query = TraceFilter()
+        self._refresh_gen = 0
+        self._rebuild_gen = 0
+        self._details_gen = 0
+        self._open_after: str | None = None
+        self._target: tuple[str, str] | None = None
+        self._first = True
+        self.filters.changed.connect(self.set_query)
+        self.tree.traceSelected.connect(self._select)
+        self.tree.traceActivated.connect(self.open_in_terminal)
+        self.detail.openRequested.connect(lambda: self.open_in_terminal(self.tree.current_trace_id()))
+        service.done.connect(self._on_snapshot)
+        service.details.connect(self._on_details)
+        service.failed.connect(self._on_failed)
+        if watcher is not None:
+            watcher.changed.connect(self.refresh)
+
+    # -- requests ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restore the saved layout and filters, then load and show."""
+        self.restore_state()
+        self.query = self.filters.query()
+        self._refresh_gen = self._rebuild_gen = self.service.refresh(self.query, load_first=True, force_query=True)
+        if self.watcher is not None:
+            self.watcher.start()
+
+    def refresh(self, full: bool = False) -> None:
+        """Load what OpenCode wrote and merge it into the tree in place."""
+        self._refresh_gen = self.service.refresh(self.query, load_first=True, full=full, force_query=full)
+
+    def set_query(self, query: TraceFilter) -> None:
+        """The user changed a filter: read again and rebuild the tree."""
+        self.query = query
+        self._refresh_gen = self._rebuild_gen = self.service.refresh(query, load_first=False)
+
+    def _select(self, trace_id: str) -> None:
+        self._details_gen = self.service.fetch_details(trace_id)
+
+    def open_in_terminal(self, trace_id: str | None) -> None:
+        if not trace_id:
+            return
+        self._open_after = trace_id
+        self._details_gen = self.service.fetch_details(trace_id)
+
+    def _set_live(self, on: bool) -> None:
+        if self.watcher is not None:
+            self.watcher.set_paused(not on)
+        self.status.emit("Live refresh on" if on else "Live refresh paused")
+
+    # -- results -------------------------------------------------------------------------------------
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        if snap.generation != self._refresh_gen:
+            return  # a newer request is on its way
+        if not snap.changed:
+            self.status.emit(describe(snap.report, len(self.tree.items)))
+            return
+        rebuild = snap.generation == self._rebuild_gen
+        self.filters.set_choices(snap.sessions, snap.agents)
+        self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild)
+        current = self.tree.current_trace_id()
+        if current is None and self.tree.topLevelItemCount():
+            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        elif current is not None and not rebuild:
+            self._select(current)  # its figures or answer may have changed
+        self.status.emit(describe(snap.report, len(snap.traces)))
+        if self._first and not snap.traces:
+            self._first = False
+            self.ready.emit()
+
+    def _on_details(self, generation: int, payload: object) -> None:
+        if generation != self._details_gen:
+            return
+        details, target = payload
+        if details is None:
+            return
+        if self._open_after == details.trace.trace_id:
+            self._open_after = None
+            self._open(target)
+            return
+        if self.tree.current_trace_id() == details.trace.trace_id:
+            self._target = target
+            self.detail.show_details(details)
+            if self._first:
+                self._first = False
+                self.ready.emit()
+
+    def _open(self, target: tuple[str, str] | None) -> None:
+        if target is None:
+            self.status.emit("No session is recorded for this trace.")
+            return
+        session_id, directory = target
+        try:
+            argv = open_session(directory, session_id, template=self.settings.terminal_template)
+        except TerminalError as exc:
+            self.status.emit(str(exc))
+            return
+        self.status.emit(f"Opened {session_id} in {argv[0]}")
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        self.status.emit(message)
+        if self._first and generation == self._refresh_gen:
+            self._first = False
+            self.ready.emit()
+
+    # -- state -----------------------------------------------------------------------------------------
+
+    def save_state(self) -> None:
+        s = QSettings()
+        s.setValue("tracing/splitter", self.splitter.saveState())
+        s.setValue("tracing/header", self.tree.header().saveState())
+        s.setValue("tracing/filters", json.dumps(self.filters.state()))
+        s.setValue("tracing/live", self.live.isChecked())
+
+    def restore_state(self) -> None:
+        s = QSettings()
+        if s.value("tracing/splitter") is not None:
+            self.splitter.restoreState(s.value("tracing/splitter"))
+        else:
+            self.splitter.setSizes([900, 600])
+        if s.value("tracing/header") is not None:
+            self.tree.header().restoreState(s.value("tracing/header"))
+        raw = s.value("tracing/filters")
+        if raw:
+            try:
+                self.filters.restore(json.loads(raw))
+            except (TypeError, ValueError):
+                log.warning("ignoring saved filters that do not parse")
+        live = s.value("tracing/live")
+        if live is not None and str(live).lower() in ("false", "0"):
+            self.live.setChecked(False)
+
+    def stop(self) -> None:
+        """Stop timers and watchers and wait for the background request."""
+        self.save_state()
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.tree.stop()
+        self.service.stop()

@@ -1,0 +1,1 @@
+"""Reusable dashboard pieces: the tree and its delegates, the detail pane, the filter bar."""

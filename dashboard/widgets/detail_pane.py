@@ -1,0 +1,188 @@
+"""The read-only detail pane: where a trace sits, what it cost, and its full prompt and answer.
+
+Every text is shown as plain text (labels in PlainText format, `setPlainText` for the prompts), so HTML,
+ANSI escapes and scripts in a prompt are displayed literally and never interpreted.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QFontDatabase, QGuiApplication, QTextCursor, QTextDocument
+from PyQt6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from analytics import format as fmt
+from analytics.queries.trace_queries import TraceDetails
+
+FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Cost", "Model", "Tools", "Session",
+          "Directory")
+
+
+def _plain_label() -> QLabel:
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+class TextSection(QWidget):
+    """A collapsible titled block holding one long text, with copy and find."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.toggle = QToolButton(text=title, checkable=True, checked=True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
+        self.toggle.toggled.connect(self.set_expanded)
+        self.size_label = QLabel()
+        self.size_label.setStyleSheet("color: palette(mid);")
+        self.find_box = QLineEdit(placeholderText="Find…", clearButtonEnabled=True)
+        self.find_box.setMaximumWidth(180)
+        self.find_box.returnPressed.connect(self.find_next)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip(f"Copy the whole {title.lower()} to the clipboard")
+        self.copy_button.clicked.connect(self.copy)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.toggle)
+        head.addWidget(self.size_label)
+        head.addStretch(1)
+        head.addWidget(self.find_box)
+        head.addWidget(self.copy_button)
+        self.edit = QPlainTextEdit(readOnly=True)
+        self.edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.edit.setUndoRedoEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.edit, 1)
+
+    def set_text(self, text: str | None, placeholder: str = "") -> None:
+        self.edit.setPlainText(text or "")
+        self.edit.setPlaceholderText(placeholder)
+        self.size_label.setText("" if text is None else f"{len(text):,} characters")
+        self.copy_button.setEnabled(bool(text))
+
+    def text(self) -> str:
+        return self.edit.toPlainText()
+
+    def set_expanded(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.edit.setVisible(expanded)
+        self.find_box.setVisible(expanded)
+        layout = self.parentWidget().layout() if self.parentWidget() else None
+        if layout is not None:
+            layout.setStretchFactor(self, 1 if expanded else 0)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text())
+
+    def find_next(self) -> bool:
+        """Select the next match of the find box (wrapping to the top), ignoring case."""
+        needle = self.find_box.text()
+        if not needle:
+            return False
+        if self.edit.find(needle):
+            return True
+        cursor = self.edit.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.Start)
+        self.edit.setTextCursor(cursor)
+        return self.edit.find(needle, QTextDocument.FindFlag(0))
+
+
+class DetailPane(QWidget):
+    """Shows one trace in full.
+
+    Signals:
+        openRequested(): the user asked to reopen the trace's session in a terminal.
+    """
+
+    openRequested = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.heading = QLabel("Select a trace")
+        self.heading.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.heading.font()
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.heading.setFont(font)
+        self.open_button = QPushButton("Open in terminal")
+        self.open_button.setToolTip("Reopen this session with `opencode --session` in a terminal (double-click)")
+        self.open_button.clicked.connect(self.openRequested)
+        self.open_button.setEnabled(False)
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.open_button)
+        self.values = {name: _plain_label() for name in FIELDS}
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name in FIELDS:
+            caption = QLabel(name)
+            caption.setStyleSheet("color: palette(mid);")
+            form.addRow(caption, self.values[name])
+        line = QFrame(frameShape=QFrame.Shape.HLine)
+        self.input = TextSection("Prompt input")
+        self.output = TextSection("Prompt output")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(form)
+        layout.addWidget(line)
+        layout.addWidget(self.input, 1)
+        layout.addWidget(self.output, 1)
+        self.details: TraceDetails | None = None
+
+    def show_details(self, d: TraceDetails | None) -> None:
+        self.details = d
+        self.open_button.setEnabled(d is not None)
+        if d is None:
+            self.heading.setText("Select a trace")
+            for label in self.values.values():
+                label.clear()
+            self.input.set_text(None)
+            self.output.set_text(None)
+            return
+        t = d.trace
+        kind = "session" if t.kind == "session" else "delegation"
+        self.heading.setText(f"{t.subagent_type} — {kind}")
+        running = t.status == "running"
+        v = self.values
+        v["Chain"].setText(" › ".join(d.chain))
+        v["Status"].setText({"completed": "✓ completed", "error": "✗ error",
+                             "running": "⟳ running (no answer yet)"}.get(t.status, t.status))
+        v["Description"].setText(t.description or "—")
+        v["Started"].setText(fmt.when(t.started_at))
+        v["Duration"].setText("still running" if running else fmt.duration(t.duration_ms))
+        own = f"{t.tokens_in:,} in / {t.tokens_out:,} out"
+        extra = f"; reasoning {t.tokens_reasoning:,}, cache {t.tokens_cache_read:,} read / " \
+                f"{t.tokens_cache_write:,} write"
+        with_children = f" (with delegations: {d.total_tokens_in:,} / {d.total_tokens_out:,})" if d.descendants else ""
+        v["Tokens"].setText(own + with_children + extra)
+        v["Cost"].setText(fmt.cost(t.cost_usd) + (f" (with delegations: {fmt.cost(d.total_cost_usd)})"
+                                                  if d.descendants else ""))
+        v["Model"].setText(f"{t.provider}/{t.model}" if t.model else "—")
+        v["Tools"].setText(", ".join(t.tools_used) or "—")
+        session = t.session_id if t.kind == "session" else f"{t.child_session_id or '(none)'} (called from " \
+                                                            f"{t.session_id})"
+        v["Session"].setText(session)
+        v["Directory"].setText(d.directory or "—")
+        self.input.set_text(t.prompt_input)
+        placeholder = "Still running: no answer yet." if running else "No answer was recorded."
+        self.output.set_text(t.prompt_output, placeholder)

@@ -1,0 +1,163 @@
+"""The filter bar: session, date range, agent, status, text search, "only sessions with delegations"."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from PyQt6.QtCore import QDate, QTimer, pyqtSignal
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from analytics import format as fmt
+from analytics.queries.trace_queries import SessionRow, TraceFilter
+
+PRESETS = ("All time", "Today", "Last 7 days", "Last 30 days", "Custom…")
+STATUSES = ("Any status", "completed", "error", "running")
+SEARCH_DELAY_MS = 250
+
+
+class FilterBar(QWidget):
+    """Emits `changed` with the new TraceFilter when the user changes a filter (text search is debounced).
+
+    Signals:
+        changed(TraceFilter)
+    """
+
+    changed = pyqtSignal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = QComboBox(minimumContentsLength=28)
+        self.session.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.session.addItem("All sessions", None)
+        self.preset = QComboBox()
+        self.preset.addItems(PRESETS)
+        today = QDate.currentDate()
+        self.date_from = QDateEdit(today.addDays(-7), calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.date_to = QDateEdit(today, calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.agent = QComboBox()
+        self.agent.addItem("All agents", None)
+        self.status = QComboBox()
+        for s in STATUSES:
+            self.status.addItem(s, None if s == STATUSES[0] else s)
+        self.search = QLineEdit(placeholderText="Search prompts and outputs…", clearButtonEnabled=True)
+        self.search.setMinimumWidth(200)
+        self.only_delegations = QCheckBox("Only sessions with delegations")
+        self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._debounce.timeout.connect(self._emit)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for label, widget in (("Session", self.session), ("Date", self.preset), (None, self.date_from),
+                              (None, self.date_to), ("Agent", self.agent), ("Status", self.status)):
+            if label:
+                layout.addWidget(QLabel(label))
+            layout.addWidget(widget)
+        layout.addWidget(self.search, 1)
+        layout.addWidget(self.only_delegations)
+        self._set_custom_visible(False)
+        for combo in (self.session, self.agent, self.status):
+            combo.activated.connect(self._emit)
+        self.preset.activated.connect(self._on_preset)
+        self.date_from.dateChanged.connect(self._emit)
+        self.date_to.dateChanged.connect(self._emit)
+        self.search.textChanged.connect(lambda _text: self._debounce.start())
+        self.only_delegations.toggled.connect(self._emit)
+
+    def _set_custom_visible(self, visible: bool) -> None:
+        self.date_from.setVisible(visible)
+        self.date_to.setVisible(visible)
+
+    def _on_preset(self) -> None:
+        self._set_custom_visible(self.preset.currentText() == "Custom…")
+        self._emit()
+
+    def _emit(self) -> None:
+        self._debounce.stop()
+        self.changed.emit(self.query())
+
+    def query(self, now: datetime | None = None) -> TraceFilter:
+        """The filter the widgets show. Dates are local days; the bounds are epoch milliseconds."""
+        now = now or datetime.now()
+        start = end = None
+        preset = self.preset.currentText()
+        midnight = datetime.combine(now.date(), time())
+        if preset == "Today":
+            start = midnight
+        elif preset == "Last 7 days":
+            start = midnight - timedelta(days=6)
+        elif preset == "Last 30 days":
+            start = midnight - timedelta(days=29)
+        elif preset == "Custom…":
+            start = datetime.combine(self.date_from.date().toPyDate(), time())
+            end = datetime.combine(self.date_to.date().toPyDate(), time()) + timedelta(days=1)
+        return TraceFilter(
+            session_id=self.session.currentData(),
+            start_ms=int(start.timestamp() * 1000) if start else None,
+            end_ms=int(end.timestamp() * 1000) if end else None,
+            agent=self.agent.currentData(),
+            status=self.status.currentData(),
+            text=self.search.text().strip() or None,
+            with_delegations=self.only_delegations.isChecked(),
+        )
+
+    def set_choices(self, sessions: list[SessionRow], agents: list[str]) -> None:
+        """Refill the session and agent pickers, keeping what is selected."""
+        self._refill(self.session, "All sessions", [
+            (f"{s.title or s.session_id} — {fmt.when(s.created_at)[:16]} — {s.delegation_count} delegation"
+             f"{'' if s.delegation_count == 1 else 's'}", s.session_id) for s in sessions])
+        self._refill(self.agent, "All agents", [(a, a) for a in agents])
+
+    @staticmethod
+    def _refill(combo: QComboBox, first: str, items: list[tuple[str, str]]) -> None:
+        current = combo.currentData()
+        if [combo.itemData(i) for i in range(1, combo.count())] == [v for _, v in items]:
+            return
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(first, None)
+        for text, value in items:
+            combo.addItem(text, value)
+        index = combo.findData(current) if current is not None else 0
+        combo.setCurrentIndex(max(index, 0))
+        combo.blockSignals(False)
+
+    # -- remembered between runs ---------------------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"session": self.session.currentData(), "preset": self.preset.currentText(),
+                "from": self.date_from.date().toString("yyyy-MM-dd"),
+                "to": self.date_to.date().toString("yyyy-MM-dd"), "agent": self.agent.currentData(),
+                "status": self.status.currentData(), "text": self.search.text(),
+                "only_delegations": self.only_delegations.isChecked()}
+
+    def restore(self, state: dict) -> None:
+        """Put back a saved state without emitting (the caller queries once afterwards)."""
+        widgets = (self.session, self.preset, self.date_from, self.date_to, self.agent, self.status, self.search,
+                   self.only_delegations)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            if state.get("preset") in PRESETS:
+                self.preset.setCurrentText(state["preset"])
+            for key, edit in (("from", self.date_from), ("to", self.date_to)):
+                if state.get(key):
+                    edit.setDate(QDate.fromString(state[key], "yyyy-MM-dd"))
+            for key, combo in (("session", self.session), ("agent", self.agent), ("status", self.status)):
+                value = state.get(key)
+                if value is not None:
+                    if combo.findData(value) < 0:
+                        combo.addItem(str(value), value)  # the real label arrives with the first data
+                    combo.setCurrentIndex(combo.findData(value))
+            self.search.setText(state.get("text") or "")
+            self.only_delegations.setChecked(bool(state.get("only_delegations")))
+            self._set_custom_visible(self.preset.currentText() == "Custom…")
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
