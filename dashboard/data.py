@@ -71,10 +71,17 @@ class _Task(QRunnable):
         try:
             self.work()
         except AgentTracesError as exc:
-            self.signals.failed.emit(self.generation, str(exc))
+            self.emit("failed", self.generation, str(exc))
         except Exception as exc:  # a bug must not kill the worker thread silently
             log.error("background task failed:\n%s", traceback.format_exc())
-            self.signals.failed.emit(self.generation, f"Unexpected error: {exc}")
+            self.emit("failed", self.generation, f"Unexpected error: {exc}")
+
+    def emit(self, signal: str, *args: object) -> None:
+        """Hand a result to the GUI thread, unless the window has gone meanwhile."""
+        try:
+            getattr(self.signals, signal).emit(*args)
+        except RuntimeError:  # the receiving objects were deleted: nobody is waiting for this any more
+            log.debug("dropping a result for a closed window")
 
     def work(self) -> None:
         raise NotImplementedError
@@ -95,14 +102,14 @@ class _Refresh(_Task):
             with open_store(svc.db_path, read_only=False) as store:
                 report = load(store, svc.source, full=self.full)
             if report.unchanged and not self.force_query:
-                self.signals.done.emit(Snapshot(self.generation, self.query, [], set(), report=report,
-                                                changed=False))
+                self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report,
+                                                      changed=False))
                 return
         with open_store(svc.db_path, read_only=True) as store:
             traces, hits = q.filter_traces(store, self.query)
             sessions = q.get_sessions_with_traces(store)
             agents = q.agents(store)
-        self.signals.done.emit(Snapshot(self.generation, self.query, traces, hits, sessions, agents, report))
+        self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report))
 
 
 class _Details(_Task):
@@ -114,7 +121,7 @@ class _Details(_Task):
         with open_store(self.service.db_path, read_only=True) as store:
             details = q.get_trace_details(store, self.trace_id)
             target = q.session_to_open(store, self.trace_id)
-        self.signals.details.emit(self.generation, (details, target))
+        self.emit("details", self.generation, (details, target))
 
 
 class DataService(QObject):
@@ -134,6 +141,7 @@ class DataService(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
+        self.stopped = False
 
     def next_generation(self) -> int:
         self._generation += 1
@@ -146,15 +154,18 @@ class DataService(QObject):
     def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
                 force_query: bool = False) -> int:
         gen = self.next_generation()
-        self.pool.start(_Refresh(self, gen, query, load_first, full, force_query))
+        if not self.stopped:
+            self.pool.start(_Refresh(self, gen, query, load_first, full, force_query))
         return gen
 
     def fetch_details(self, trace_id: str) -> int:
         gen = self.next_generation()
-        self.pool.start(_Details(self, gen, trace_id))
+        if not self.stopped:
+            self.pool.start(_Details(self, gen, trace_id))
         return gen
 
     def stop(self) -> None:
-        """Wait for the running request; queued ones are dropped."""
+        """Wait for the running request; queued ones are dropped, and no new one is taken."""
+        self.stopped = True
         self.pool.clear()
         self.pool.waitForDone(10_000)

@@ -1,0 +1,317 @@
+"""The tracing tab on real widgets (offscreen) and real stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtTest import QTest
+
+from analytics.opencode import open_source
+from analytics.settings import Settings
+from dashboard.app import Choice, build, choose
+from dashboard.widgets.roles import Role
+from dashboard.widgets.trace_tree import STATUS
+from tests.conftest import CASES_118, copy_store
+
+pytestmark = pytest.mark.gui
+HOSTILE = "a'b\"c $(touch x) `touch y`;z"
+
+
+@pytest.fixture(autouse=True)
+def _qsettings(tmp_path: Path, qapp) -> None:
+    qapp.setOrganizationName("agent-traces-tests")
+    qapp.setApplicationName("dashboard")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    QSettings().clear()
+
+
+def open_window(qtbot, data: Path, db: Path, settings: Settings | None = None):
+    settings = settings or Settings(refresh_seconds=3600)
+    window, _service = build(Choice(open_source(data), db, str(data)), settings)
+    qtbot.addWidget(window)
+    section = window.tracing
+    with qtbot.wait_signal(section.ready, timeout=20_000):
+        window.show()
+    return window, section
+
+
+def wait_idle(qtbot, section) -> None:
+    """Until the background worker has answered everything asked of it."""
+    qtbot.wait_until(lambda: section.service.pool.activeThreadCount() == 0, timeout=20_000)
+    qtbot.wait(50)
+
+
+def item(section, description: str):
+    return next(i for i in section.tree.items.values() if i.text(1) == description)
+
+
+def select(qtbot, section, description: str) -> None:
+    target = item(section, description)
+    section.tree.setCurrentItem(target)
+    tid = target.data(0, Role.TRACE_ID)
+    qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
+                     timeout=20_000)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    return copy_store(CASES_118, tmp_path / "opencode")
+
+
+@pytest.fixture
+def window(qtbot, live: Path, tmp_path: Path):
+    w, section = open_window(qtbot, live, tmp_path / "t.duckdb")
+    yield w, section
+    w.close()
+
+
+def test_tree_shows_sessions_and_nested_delegations(window) -> None:
+    _w, section = window
+    tree = section.tree
+    assert len(tree.items) == 14 and tree.topLevelItemCount() == 5
+    starts = [tree.topLevelItem(i).data(0, Role.START) for i in range(5)]
+    assert starts == sorted(starts, reverse=True)  # newest session first
+    beta = item(section, "Beta job")
+    assert beta.childCount() == 1 and beta.child(0).text(1) == "Check beta"
+    assert item(section, "Slow job").text(STATUS) == "⟳ running"
+    assert item(section, "Alpha job").text(STATUS) == "✓ completed"
+
+
+def test_sorting_uses_raw_values(window) -> None:
+    _w, section = window
+    tree = section.tree
+    tree.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # duration, numerically
+    parallel = item(section, "Alpha job").parent()
+    durations = [parallel.child(i).data(2, Qt.ItemDataRole.DisplayRole) for i in range(parallel.childCount())]
+    assert durations == sorted(durations, reverse=True)
+    assert all(isinstance(d, int) for d in durations)
+
+
+def _query(qtbot, section, change) -> None:
+    change(section.filters)
+    section.filters._emit()
+    wait_idle(qtbot, section)
+
+
+def test_filters_narrow_the_tree(qtbot, window) -> None:
+    _w, section = window
+    tree = section.tree
+    f = section.filters
+    _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
+    assert tree.topLevelItemCount() == 2  # the trees that hold a reviewer call, whole
+    dimmed = [i for i in tree.items.values() if i.foreground(0).color().name() == "#808080"]
+    assert all(i.data(0, Role.AGENT) != "reviewer" for i in dimmed) and dimmed
+    _query(qtbot, section, lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
+    assert tree.topLevelItemCount() == 1 and item(section, "Slow job")
+    _query(qtbot, section, lambda f: (f.status.setCurrentIndex(0), f.search.setText("עברית")))
+    assert [tree.topLevelItem(i).child(0).text(1) for i in range(tree.topLevelItemCount())] == ["Huge context"]
+    _query(qtbot, section, lambda f: (f.search.clear(), f.preset.setCurrentText("Last 7 days")))
+    assert tree.topLevelItemCount() == 4  # the three-week-old session is out
+    sid = f.session.itemData(2)
+    _query(qtbot, section, lambda f: (f.preset.setCurrentText("All time"), f.session.setCurrentIndex(2)))
+    assert tree.topLevelItemCount() == 1
+    assert tree.topLevelItem(0).data(0, Role.TRACE_ID) == sid
+
+
+def test_search_box_is_debounced(qtbot, window) -> None:
+    _w, section = window
+    with qtbot.wait_signal(section.filters.changed, timeout=2000) as blocker:
+        for ch in "Check":
+            section.filters.search.setText(section.filters.search.text() + ch)
+    assert blocker.args[0].text == "Check"
+
+
+def test_click_shows_the_full_prompts_as_plain_text(qtbot, window) -> None:
+    _w, section = window
+    select(qtbot, section, "Huge context")
+    d = section.detail
+    text = d.input.text()
+    assert len(text.encode()) >= 400 * 1024
+    assert "<script>alert('x')</script>" in text and "\x1b[31mrouge" in text  # shown literally
+    assert text == d.details.trace.prompt_input
+    assert d.values["Chain"].text() == "build › reviewer"
+    select(qtbot, section, "Check beta")
+    assert d.values["Chain"].text() == "build › coder › reviewer"
+    assert d.input.text() == "Check it." and d.output.text() == "Done: Check it."
+    select(qtbot, section, "Slow job")
+    assert d.output.text() == "" and d.output.edit.placeholderText().startswith("Still running")
+
+
+def test_find_in_prompt(qtbot, window) -> None:
+    _w, section = window
+    select(qtbot, section, "Huge context")
+    box = section.detail.input
+    box.find_box.setText("ligne 3 ")
+    assert box.find_next()
+    assert box.edit.textCursor().selectedText().lower() == "ligne 3 "
+
+
+def _script(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_double_click_opens_the_child_session_in_its_directory(qtbot, tmp_path: Path, monkeypatch) -> None:
+    data = copy_store(CASES_118, tmp_path / "opencode")
+    target = tmp_path / "work" / HOSTILE
+    target.mkdir(parents=True)
+    conn = sqlite3.connect(data / "opencode.db")
+    conn.execute("UPDATE session SET directory = ?", (str(target),))  # hostile on purpose
+    conn.commit()
+    conn.close()
+    bin_dir, record = tmp_path / "bin", tmp_path / "record"
+    bin_dir.mkdir()
+    _script(bin_dir / "opencode", f'{{ pwd; for a in "$@"; do echo "$a"; done; }} > "{record}.tmp";'
+                                  f' mv "{record}.tmp" "{record}"\n')
+    _script(bin_dir / "stub-term", 'shift; exec "$@"\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TERMINAL", "stub-term")
+    monkeypatch.chdir(tmp_path / "work")
+    w, section = open_window(qtbot, data, tmp_path / "t.duckdb")
+    # a person's double-click: press and release, then the double-click, on the nested call's row
+    centre = section.tree.visualItemRect(item(section, "Check beta")).center()
+    no_modifier = Qt.KeyboardModifier.NoModifier
+    QTest.mouseClick(section.tree.viewport(), Qt.MouseButton.LeftButton, no_modifier, centre)
+    QTest.mouseDClick(section.tree.viewport(), Qt.MouseButton.LeftButton, no_modifier, centre)
+    qtbot.wait_until(record.exists, timeout=20_000)
+    # the delegation opens its child session, in its directory, and nothing else ran
+    assert record.read_text().splitlines() == [str(target), "--session", "ses_dfe6a6a70ffecpRBYWKidoB6t4"]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [HOSTILE]
+    w.close()
+
+
+def test_refresh_after_the_store_grows_keeps_selection_and_expansion(qtbot, tmp_path: Path) -> None:
+    data = copy_store(CASES_118, tmp_path / "opencode")
+    conn = sqlite3.connect(data / "opencode.db")
+    root = conn.execute("SELECT id FROM session WHERE title = 'Scripted session 1'").fetchone()[0]
+    tree_ids = [root] + [r[0] for r in conn.execute(
+        "WITH RECURSIVE t(id) AS (SELECT id FROM session WHERE parent_id = ? UNION"
+        " SELECT s.id FROM session s JOIN t ON s.parent_id = t.id) SELECT id FROM t", (root,))]
+    marks = ",".join("?" * len(tree_ids))
+    for table, column in (("part", "session_id"), ("message", "session_id"), ("event_sequence", "aggregate_id"),
+                          ("session", "id")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", tree_ids)
+    conn.commit()
+    w, section = open_window(qtbot, data, tmp_path / "t.duckdb")
+    tree = section.tree
+    assert tree.topLevelItemCount() == 4
+    select(qtbot, section, "Write v2")
+    kept = dict(tree.items)
+    old = item(section, "Old job").parent()
+    old.setExpanded(False)
+    expanded = tree.expanded_ids()
+    # OpenCode writes that session tree back (the real rows of the fixture)
+    conn.execute("ATTACH ? AS orig", (str(CASES_118 / "opencode.db"),))
+    for table, column in (("session", "id"), ("message", "session_id"), ("part", "session_id"),
+                          ("event_sequence", "aggregate_id")):
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM orig.{table} WHERE {column} IN ({marks})", tree_ids)
+    conn.commit()
+    conn.close()
+    section.refresh()
+    qtbot.wait_until(lambda: len(tree.items) == 14, timeout=20_000)
+    assert tree.topLevelItemCount() == 5
+    assert tree.current_trace_id() == item(section, "Write v2").data(0, Role.TRACE_ID)
+    assert all(tree.items[tid] is it for tid, it in kept.items())  # the same rows, updated in place
+    assert tree.expanded_ids() >= expanded and not old.isExpanded()
+    new_root = item(section, "Alpha job").parent()
+    assert tree.indexOfTopLevelItem(new_root) >= 0 and item(section, "Check beta").parent().text(1) == "Beta job"
+    w.close()
+
+
+def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
+    _w, section = window
+    select(qtbot, section, "Slow job")
+    slow = item(section, "Slow job")
+    conn = sqlite3.connect(live / "opencode.db")
+    pid, sid, data = conn.execute("SELECT id, session_id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
+                                  " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
+    part = json.loads(data)
+    start = part["state"]["time"]["start"]
+    part["state"].update(status="completed", output="<task_result>\nall slow work done\n</task_result>",
+                         time={"start": start, "end": start + 90_000})
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(part, separators=(",", ":")), pid))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    section.refresh()
+    qtbot.wait_until(lambda: slow.text(STATUS) == "✓ completed", timeout=20_000)
+    assert item(section, "Slow job") is slow
+    qtbot.wait_until(lambda: section.detail.output.text() == "all slow work done", timeout=20_000)
+
+
+def test_cli_load_while_the_window_is_open(qtbot, window, tmp_path: Path) -> None:
+    """The window holds the trace store only while it works, so a CLI load in between succeeds."""
+    _w, section = window
+    wait_idle(qtbot, section)
+    run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(CASES_118), "--db",
+                          str(tmp_path / "t.duckdb")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    section.refresh()
+    wait_idle(qtbot, section)
+    assert len(section.tree.items) == 14
+
+
+def test_store_held_by_another_process_is_reported_not_fatal(qtbot, window, tmp_path: Path, monkeypatch) -> None:
+    import dashboard.data
+
+    monkeypatch.setattr(dashboard.data, "BUSY_RETRY_SECONDS", 0.3)
+    w, section = window
+    wait_idle(qtbot, section)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); sys.stdin.read()", str(tmp_path / "t.duckdb")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with qtbot.wait_signal(section.status, timeout=20_000,
+                               check_params_cb=lambda text: "in use by another agent-traces process" in text):
+            section.refresh()
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+        holder.stdout.close()
+    section.refresh()
+    wait_idle(qtbot, section)
+    assert len(section.tree.items) == 14  # nothing lost
+    assert w.isVisible()
+
+
+def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) -> None:
+    w, section = open_window(qtbot, live, tmp_path / "t.duckdb")
+    section.splitter.setSizes([700, 300])
+    section.tree.setColumnWidth(1, 333)
+    _query(qtbot, section, lambda f: f.status.setCurrentIndex(f.status.findData("completed")))
+    sizes = section.splitter.sizes()
+    w.close()
+    w2, section2 = open_window(qtbot, live, tmp_path / "t.duckdb")
+    assert section2.filters.status.currentData() == "completed"
+    assert section2.tree.columnWidth(1) == 333
+    assert section2.splitter.sizes() == sizes
+    assert all(i.data(0, Role.STATUS) == "completed" or i.foreground(0).color().name() == "#808080"
+               for i in section2.tree.items.values())
+    w2.close()
+
+
+def test_no_opencode_store_falls_back_to_the_demo(tmp_path: Path) -> None:
+    choice = choose(None, str(tmp_path / "t.duckdb"), demo=False)
+    assert choice.source is not None and "demo store" in choice.notice
+    assert choice.source.location.name == "demo"
+
+
+def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
+    png = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    run = subprocess.run([sys.executable, "-m", "analytics.cli", "--demo", "--screenshot", str(png)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
+    assert sorted(p.name for p in demo.iterdir()) == ["opencode.db"]  # the bundled store was not written
