@@ -109,7 +109,8 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     assert tree.topLevelItemCount() == 2  # the trees that hold a reviewer call, whole
     dimmed = [i for i in tree.items.values() if i.foreground(0).color().name() == "#808080"]
     assert all(i.data(0, Role.AGENT) != "reviewer" for i in dimmed) and dimmed
-    _query(qtbot, section, lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
+    _query(qtbot, section,
+           lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
     assert tree.topLevelItemCount() == 1 and item(section, "Slow job")
     _query(qtbot, section, lambda f: (f.status.setCurrentIndex(0), f.search.setText("עברית")))
     assert [tree.topLevelItem(i).child(0).text(1) for i in range(tree.topLevelItemCount())] == ["Huge context"]
