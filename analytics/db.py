@@ -23,6 +23,7 @@ from analytics.models import AgentTrace, SessionInfo
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+INSERT_CHUNK = 1000
 DAY_MS = 86_400_000
 
 TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -296,18 +297,25 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces in one statement (each column bound as one list); `conflicts` makes it an upsert."""
+        """Insert the traces, each column bound as one list; `conflicts` makes it an upsert.
+
+        In chunks: DuckDB converts bound Python lists while holding the GIL, and a window reading the store
+        meanwhile should not wait for all of them at once.
+        """
         if not traces:
             return
         names = [c for c, _ in TRACE_COLUMNS]
-        params = [[getattr(t, c) if c != "tools_used" else list(t.tools_used) for t in traces] for c in names]
         selects = ", ".join(
             (f"epoch_ms(unnest(?::{typ}[]))" if c in TIME_COLUMNS else f"unnest(?::{typ}[])") + f" AS {c}"
             for c, typ in TRACE_COLUMNS
         )
         updates = ", ".join(f"{c} = excluded.{c}" for c in names if c != "trace_id")
         upsert = f" ON CONFLICT (trace_id) DO UPDATE SET {updates}" if conflicts else ""
-        cur.execute(f"INSERT INTO agent_traces ({', '.join(names)}) SELECT {selects}{upsert}", params)
+        sql = f"INSERT INTO agent_traces ({', '.join(names)}) SELECT {selects}{upsert}"
+        for i in range(0, len(traces), INSERT_CHUNK):
+            chunk = traces[i:i + INSERT_CHUNK]
+            cur.execute(sql, [[getattr(t, c) if c != "tools_used" else list(t.tools_used) for t in chunk]
+                              for c in names])
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         if not sessions:

@@ -77,7 +77,7 @@ def test_tree_shows_sessions_and_nested_delegations(window) -> None:
     _w, section = window
     tree = section.tree
     assert len(tree.items) == 14 and tree.topLevelItemCount() == 5
-    starts = [tree.topLevelItem(i).data(0, Role.START) for i in range(5)]
+    starts = [tree.topLevelItem(i).data(0, Role.ROW).start for i in range(5)]
     assert starts == sorted(starts, reverse=True)  # newest session first
     beta = item(section, "Beta job")
     assert beta.childCount() == 1 and beta.child(0).text(1) == "Check beta"
@@ -107,8 +107,8 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     f = section.filters
     _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
     assert tree.topLevelItemCount() == 2  # the trees that hold a reviewer call, whole
-    dimmed = [i for i in tree.items.values() if i.foreground(0).color().name() == "#808080"]
-    assert all(i.data(0, Role.AGENT) != "reviewer" for i in dimmed) and dimmed
+    dimmed = [i for i in tree.items.values() if i.data(0, Role.ROW).dim]
+    assert all(i.data(0, Role.ROW).agent != "reviewer" for i in dimmed) and dimmed
     _query(qtbot, section,
            lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
     assert tree.topLevelItemCount() == 1 and item(section, "Slow job")
@@ -295,7 +295,7 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     assert section2.filters.status.currentData() == "completed"
     assert section2.tree.columnWidth(1) == 333
     assert section2.splitter.sizes() == sizes
-    assert all(i.data(0, Role.STATUS) == "completed" or i.foreground(0).color().name() == "#808080"
+    assert all(i.data(0, Role.ROW).status == "completed" or i.data(0, Role.ROW).dim
                for i in section2.tree.items.values())
     w2.close()
 

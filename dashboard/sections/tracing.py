@@ -111,9 +111,10 @@ class TracingSection(QWidget):
         self._refresh_gen = self.service.refresh(self.query, load_first=True, full=full, force_query=full)
 
     def set_query(self, query: TraceFilter) -> None:
-        """The user changed a filter: read again and rebuild the tree."""
+        """The user changed a filter: read again. The tree is merged, not rebuilt, so the selection and the
+        expanded rows that are still shown stay as they were."""
         self.query = query
-        self._refresh_gen = self._rebuild_gen = self.service.refresh(query, load_first=False)
+        self._refresh_gen = self.service.refresh(query, load_first=False)
 
     def _select(self, trace_id: str) -> None:
         self._details_gen = self.service.fetch_details(trace_id)

@@ -14,7 +14,7 @@ from PyQt6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPen
 from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip
 
 from analytics import format as fmt
-from dashboard.widgets.roles import Role
+from dashboard.widgets.roles import Row, row_of
 
 STATUS_COLOURS = {
     "completed": QColor("#3b82c4"),
@@ -39,23 +39,14 @@ class TimelineDelegate(QStyledItemDelegate):
         self._session_brush = QBrush(SESSION_COLOUR)
 
     @staticmethod
-    def bar_span(index: QModelIndex, now: int) -> tuple[float, float] | None:
-        """(start, width) of the bar as fractions of the root's time scale."""
-        index = index.siblingAtColumn(0)  # the row's data lives on its first column
-        start = index.data(Role.START)
-        if start is None:
-            return None
-        root_start = index.data(Role.ROOT_START)
-        root_end = index.data(Role.ROOT_END)
-        running = index.data(Role.STATUS) == "running"
-        end = index.data(Role.END)
-        if end is None:
-            end = now if running else start
-        if index.data(Role.TREE_RUNNING):
-            root_end = max(root_end or now, now)
-        span = max((root_end or end) - root_start, 1)
-        left = min(max((start - root_start) / span, 0.0), 1.0)
-        width = min(max((end - start) / span, 0.0), 1.0 - left)
+    def bar_span(row: Row, now: int) -> tuple[float, float]:
+        """(start, width) of the bar as fractions of its root session's time scale."""
+        running = row.status == "running"
+        end = row.end if row.end is not None else (now if running else row.start)
+        root_end = max(row.root_end, now) if row.tree_running else row.root_end
+        span = max(max(root_end, end) - row.root_start, 1)
+        left = min(max((row.start - row.root_start) / span, 0.0), 1.0)
+        width = min(max((end - row.start) / span, 0.0), 1.0 - left)
         return left, width
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
@@ -66,49 +57,46 @@ class TimelineDelegate(QStyledItemDelegate):
         style = widget.style() if widget is not None else None
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-        span = self.bar_span(index, now_ms())
-        if span is None:
+        row = row_of(index)
+        if row is None:
             return
-        left, width = span
+        left, width = self.bar_span(row, now_ms())
         r = QRectF(option.rect).adjusted(4, 5, -4, -5)
         bar = QRectF(r.left() + left * r.width(), r.top(), max(width * r.width(), 2.0), r.height())
-        index = index.siblingAtColumn(0)
-        status = index.data(Role.STATUS) or "completed"
+        status = row.status
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if index.data(Role.KIND) == "session":
+        if row.dim:
+            painter.setOpacity(0.3)
+        if row.kind == "session":
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(self._session_brush)
-            painter.setOpacity(0.55)
+            painter.setOpacity(painter.opacity() * 0.55)
         else:
             painter.setPen(self._pens.get(status, self._pens["completed"]))
             painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
         painter.drawRoundedRect(bar, 2, 2)
         if status == "running":
-            painter.setOpacity(1.0)
             painter.setBrush(QBrush(QColor(255, 255, 255, 140), Qt.BrushStyle.BDiagPattern))
             painter.drawRoundedRect(bar, 2, 2)
         painter.restore()
 
     def helpEvent(self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
                   index: QModelIndex) -> bool:
-        if event is None or event.type() != QEvent.Type.ToolTip or not index.isValid():
+        row = row_of(index) if index.isValid() else None
+        if event is None or event.type() != QEvent.Type.ToolTip or row is None:
             return super().helpEvent(event, view, option, index)
-        QToolTip.showText(event.globalPos(), self.tooltip(index, now_ms()), view)
+        QToolTip.showText(event.globalPos(), self.tooltip(row, now_ms()), view)
         return True
 
     @staticmethod
-    def tooltip(index: QModelIndex, now: int) -> str:
-        index = index.siblingAtColumn(0)
-        start, end = index.data(Role.START), index.data(Role.END)
-        root_start = index.data(Role.ROOT_START) or start
-        running = index.data(Role.STATUS) == "running"
-        duration = (now - start) if running else (end - start if end is not None else None)
-        lines = [
-            f"{index.data(Role.AGENT)} — {index.data(Role.STATUS)}",
-            f"Started {fmt.when(start)} (+{fmt.duration(start - root_start)} into the session)",
+    def tooltip(row: Row, now: int) -> str:
+        running = row.status == "running"
+        duration = (now - row.start) if running else (row.end - row.start if row.end is not None else None)
+        return "\n".join((
+            f"{row.agent} — {row.status}",
+            f"Started {fmt.when(row.start)} (+{fmt.duration(row.start - row.root_start)} into the session)",
             f"Duration {fmt.duration(duration)}{' so far' if running else ''}",
-            f"Tokens {fmt.tokens(index.data(Role.TOKENS_IN))} in / {fmt.tokens(index.data(Role.TOKENS_OUT))} out",
-            f"Cost {fmt.cost(index.data(Role.COST))}",
-        ]
-        return "\n".join(lines)
+            f"Tokens {fmt.tokens(row.tokens_in)} in / {fmt.tokens(row.tokens_out)} out",
+            f"Cost {fmt.cost(row.cost)}",
+        ))

@@ -7,13 +7,22 @@ removes rows in place, so selection, expansion and scroll position survive.
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QModelIndex, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent
-from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem
+import bisect
+
+from PyQt6.QtCore import QEvent, QModelIndex, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPalette
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStyledItemDelegate,
+    QToolTip,
+    QTreeWidget,
+    QTreeWidgetItem,
+)
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceSummary
-from dashboard.widgets.roles import Role
+from dashboard.widgets.roles import Role, Row, row_of
 from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms
 
 COLUMNS = ("Agent", "Description", "Duration", "Tokens in / out", "Cost", "Status", "Timeline")
@@ -24,21 +33,40 @@ STATUS_BRUSH = {k: QBrush(v.darker(115)) for k, v in STATUS_COLOURS.items()}
 
 
 class FigureDelegate(QStyledItemDelegate):
-    """Shows the raw values of the Duration, Tokens and Cost columns as readable figures."""
+    """Shows the raw values of the Duration, Tokens and Cost columns as readable figures, and gives the
+    other columns their tooltips (computed on demand from the row, not stored on every item)."""
 
     def initStyleOption(self, option, index: QModelIndex) -> None:  # noqa: N802 (Qt's name)
         super().initStyleOption(option, index)
-        column, row = index.column(), index.siblingAtColumn(0)
+        row = row_of(index)
+        if row is None:
+            return
+        if row.dim:  # outside the filter: kept for context, greyed
+            option.palette.setBrush(QPalette.ColorRole.Text, DIM)
+        column = index.column()
+        if column not in (DURATION, TOKENS, COST):
+            return
         if column == DURATION:
-            if row.data(Role.STATUS) == "running":
-                option.text = f"{fmt.duration(now_ms() - row.data(Role.START))}…"
-            else:
-                option.text = fmt.duration(index.data(Qt.ItemDataRole.DisplayRole))
+            option.text = (f"{fmt.duration(now_ms() - row.start)}…" if row.status == "running"
+                           else fmt.duration(row.duration))
         elif column == TOKENS:
-            option.text = f"{fmt.tokens(row.data(Role.TOKENS_IN))} / {fmt.tokens(row.data(Role.TOKENS_OUT))}"
-        elif column == COST:
-            option.text = fmt.cost(index.data(Qt.ItemDataRole.DisplayRole))
+            option.text = f"{fmt.tokens(row.tokens_in)} / {fmt.tokens(row.tokens_out)}"
+        else:
+            option.text = fmt.cost(row.cost)
         option.displayAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+    def helpEvent(self, event, view, option, index: QModelIndex) -> bool:  # noqa: N802
+        row = row_of(index) if index.isValid() else None
+        if event is None or event.type() != QEvent.Type.ToolTip or row is None:
+            return super().helpEvent(event, view, option, index)
+        if index.column() == AGENT:
+            text = " › ".join(filter(None, (row.parent_agent, row.agent)))
+        elif index.column() == DESCRIPTION:
+            text = row.preview or row.description or ""
+        else:
+            text = TimelineDelegate.tooltip(row, now_ms())
+        QToolTip.showText(event.globalPos(), text, view)
+        return True
 
 
 class TraceTree(QTreeWidget):
@@ -65,8 +93,7 @@ class TraceTree(QTreeWidget):
         self.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
         self._figures = FigureDelegate(self)
-        for c in (DURATION, TOKENS, COST):
-            self.setItemDelegateForColumn(c, self._figures)
+        self.setItemDelegate(self._figures)
         self._timeline = TimelineDelegate(self)
         self.setItemDelegateForColumn(TIMELINE, self._timeline)
         header = self.header()
@@ -76,6 +103,7 @@ class TraceTree(QTreeWidget):
                               (STATUS, 105)):
             self.setColumnWidth(column, width)
         self.items: dict[str, QTreeWidgetItem] = {}
+        self._signatures: dict[str, tuple] = {}  # per row, what it shows: a merge skips the unchanged
         self._running = 0
         self._bold = QFont(self.font())
         self._bold.setBold(True)
@@ -87,42 +115,55 @@ class TraceTree(QTreeWidget):
 
     # -- filling -------------------------------------------------------------------------------------
 
-    def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool) -> None:
-        """Show these traces: rebuilt from scratch when the query changed, merged in place otherwise."""
+    def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool) -> set[str]:
+        """Show these traces: rebuilt from scratch when the query changed, merged in place otherwise.
+
+        Returns the ids of the rows that were added or changed.
+        """
         roots = self._root_bounds(traces)
         self.setUpdatesEnabled(False)
         sorting = self.isSortingEnabled()
         self.setSortingEnabled(False)
         blocked = self.blockSignals(True)
+        touched: set[str] = set()
         try:
             current = self.current_trace_id()
+            expanded = self.expanded_ids() if rebuild else None
             if rebuild:
-                expanded = {tid for tid, item in self.items.items() if item.isExpanded()}
                 self.clear()
                 self.items = {}
-            else:
-                expanded = None
+                self._signatures = {}
             wanted = {t.trace_id for t in traces}
             for tid in [tid for tid in self.items if tid not in wanted]:
                 self._remove(tid)
             new_top: list[QTreeWidgetItem] = []
+            new_children: dict[str, list[QTreeWidgetItem]] = {}
+            signatures = self._signatures
             for t in traces:  # parents come first: the query orders by depth
-                item = self.items.get(t.trace_id)
+                root = roots[t.root_session_id]
                 dim = narrowed and t.trace_id not in hits
+                signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
+                             t.parent_trace_id, root, dim)
+                if signatures.get(t.trace_id) == signature:
+                    continue  # unchanged: nothing to build or set
+                signatures[t.trace_id] = signature
+                row = _row(t, root, dim)
+                item = self.items.get(t.trace_id)
                 if item is None:
-                    item = QTreeWidgetItem()
-                    self._fill(item, t, roots[t.root_session_id], dim)
+                    item = self._new_item(row)
                     self.items[t.trace_id] = item
-                    parent = self.items.get(t.parent_trace_id) if t.parent_trace_id else None
-                    if parent is not None:
-                        parent.addChild(item)
+                    if t.parent_trace_id in self.items:
+                        new_children.setdefault(t.parent_trace_id, []).append(item)
                     else:
                         new_top.append(item)
-                elif item.data(0, Role.SIGNATURE) != _signature(t, roots[t.root_session_id], dim):
-                    self._fill(item, t, roots[t.root_session_id], dim)
-            if new_top:  # newest first, above the sessions already shown
-                new_top.sort(key=lambda i: i.data(0, Role.START), reverse=True)
-                self.insertTopLevelItems(0, new_top)
+                    touched.add(t.trace_id)
+                else:
+                    self._update_item(item, row)
+                    touched.add(t.trace_id)
+            for parent_id, children in new_children.items():
+                self.items[parent_id].addChildren(children)
+            if new_top:
+                self._insert_roots(new_top)
             if rebuild:
                 self._expand(expanded)
             self._running = sum(1 for t in traces if t.status == "running")
@@ -136,6 +177,21 @@ class TraceTree(QTreeWidget):
             self.ticker.stop()
         if rebuild and current and current in self.items:
             self.setCurrentItem(self.items[current])
+        return touched
+
+    def _insert_roots(self, new: list[QTreeWidgetItem]) -> None:
+        """Add session rows where they belong in the unsorted view: newest first (a sorted view re-sorts)."""
+        new.sort(key=lambda i: i.data(0, Role.ROW).start, reverse=True)
+        count = self.topLevelItemCount()
+        if count == 0:
+            self.addTopLevelItems(new)
+            return
+        keys = [-self.topLevelItem(i).data(0, Role.ROW).start for i in range(count)]
+        for item in new:
+            key = -item.data(0, Role.ROW).start
+            at = bisect.bisect_right(keys, key)
+            keys.insert(at, key)
+            self.insertTopLevelItem(at, item)
 
     @staticmethod
     def _root_bounds(traces: list[TraceSummary]) -> dict[str, tuple[int, int, bool]]:
@@ -148,41 +204,50 @@ class TraceTree(QTreeWidget):
             b[2] = b[2] or t.status == "running"
         return {k: (v[0], v[1], v[2]) for k, v in bounds.items()}
 
-    def _fill(self, item: QTreeWidgetItem, t: TraceSummary, root: tuple[int, int, bool], dim: bool) -> None:
+    def _new_item(self, row: Row) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([row.agent if row.kind == "delegation" else f"{row.agent}  (session)",
+                                row.description or "", "", "", "", STATUS_LABEL.get(row.status, row.status)])
+        self._set_values(item, row)
+        if row.status in STATUS_BRUSH:
+            item.setForeground(STATUS, STATUS_BRUSH[row.status])
+        if row.status != "completed":
+            item.setFont(STATUS, self._bold)
+        if row.kind == "session":
+            item.setFont(AGENT, self._bold)
+        return item
+
+    def _update_item(self, item: QTreeWidgetItem, row: Row) -> None:
+        item.setText(DESCRIPTION, row.description or "")
+        item.setText(STATUS, STATUS_LABEL.get(row.status, row.status))
+        old = item.data(0, Role.ROW)
+        self._set_values(item, row)
+        if old.status != row.status:
+            item.setForeground(STATUS, STATUS_BRUSH.get(row.status, QBrush()))
+            item.setFont(STATUS, self._bold if row.status != "completed" else self.font())
+
+    @staticmethod
+    def _set_values(item: QTreeWidgetItem, row: Row) -> None:
+        """The raw values Qt sorts by (display role), the key, and the row the delegates paint from."""
         display = Qt.ItemDataRole.DisplayRole
-        label = t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)"
-        item.setData(AGENT, display, label)
-        item.setData(DESCRIPTION, display, t.description or "")
-        duration = t.duration_ms if t.duration_ms is not None else max(now_ms() - t.started_at, 0)
+        duration = row.duration if row.duration is not None else max(now_ms() - row.start, 0)
         item.setData(DURATION, display, duration)
-        item.setData(TOKENS, display, t.tokens_in + t.tokens_out)
-        item.setData(COST, display, t.cost_usd)
-        item.setData(STATUS, display, STATUS_LABEL.get(t.status, t.status))
-        item.setData(TIMELINE, display, t.started_at)
-        for role, value in ((Role.TRACE_ID, t.trace_id), (Role.KIND, t.kind), (Role.STATUS, t.status),
-                            (Role.START, t.started_at), (Role.END, t.ended_at), (Role.ROOT_START, root[0]),
-                            (Role.ROOT_END, root[1]), (Role.TREE_RUNNING, root[2]), (Role.TOKENS_IN, t.tokens_in),
-                            (Role.TOKENS_OUT, t.tokens_out), (Role.COST, t.cost_usd), (Role.AGENT, t.subagent_type),
-                            (Role.SIGNATURE, _signature(t, root, dim))):
-            item.setData(0, role, value)
-        item.setToolTip(AGENT, " › ".join(filter(None, (t.parent_agent, t.subagent_type))))
-        item.setToolTip(DESCRIPTION, t.input_preview)
-        brush = DIM if dim else None
-        for column in range(len(COLUMNS)):
-            item.setForeground(column, brush if brush is not None else QBrush())
-        if not dim and t.status in STATUS_BRUSH:
-            item.setForeground(STATUS, STATUS_BRUSH[t.status])
-        item.setFont(STATUS, self._bold if t.status != "completed" else self.font())
-        item.setFont(AGENT, self._bold if t.kind == "session" else self.font())
+        item.setData(TOKENS, display, row.tokens_in + row.tokens_out)
+        item.setData(COST, display, row.cost)
+        item.setData(TIMELINE, display, row.start)
+        item.setData(0, Role.TRACE_ID, row.trace_id)
+        item.setData(0, Role.ROW, row)
 
     def _remove(self, tid: str) -> None:
         item = self.items.pop(tid, None)
+        self._signatures.pop(tid, None)
         if item is None:
             return
         stack = [item.child(i) for i in range(item.childCount())]
         while stack:  # the subtree goes with its root
             child = stack.pop()
-            self.items.pop(child.data(0, Role.TRACE_ID), None)
+            child_id = child.data(0, Role.TRACE_ID)
+            self.items.pop(child_id, None)
+            self._signatures.pop(child_id, None)
             stack.extend(child.child(i) for i in range(child.childCount()))
         parent = item.parent()
         if parent is not None:
@@ -198,7 +263,7 @@ class TraceTree(QTreeWidget):
             return
         if len(self.items) <= 2000:
             self.expandAll()
-        else:
+        else:  # a large view opens one level deep; expanding thousands of rows costs more than it shows
             for i in range(self.topLevelItemCount()):
                 self.topLevelItem(i).setExpanded(True)
 
@@ -237,6 +302,7 @@ class TraceTree(QTreeWidget):
         self.ticker.stop()
 
 
-def _signature(t: TraceSummary, root: tuple[int, int, bool], dim: bool) -> tuple:
-    return (t.status, t.ended_at, t.duration_ms, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
-            t.parent_trace_id, root, dim)
+def _row(t: TraceSummary, root: tuple[int, int, bool], dim: bool) -> Row:
+    return Row(t.trace_id, t.kind, t.subagent_type, t.parent_agent, t.status, t.started_at, t.ended_at, root[0],
+               root[1], root[2], t.tokens_in, t.tokens_out, t.cost_usd, t.input_preview, dim, t.description,
+               t.duration_ms, t.parent_trace_id)
