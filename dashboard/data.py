@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
@@ -36,8 +36,8 @@ class Snapshot:
     query: q.TraceFilter
     traces: list[q.TraceSummary]
     hits: set[str]
-    sessions: list[q.SessionRow] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)
+    sessions: list[q.SessionRow] | None = None  # None: unchanged since the last snapshot
+    agents: list[str] | None = None
     report: LoadReport | None = None
     changed: bool = True
 
@@ -107,8 +107,9 @@ class _Refresh(_Task):
                 return
         with open_store(svc.db_path, read_only=True) as store:
             traces, hits = q.filter_traces(store, self.query)
-            sessions = q.get_sessions_with_traces(store)
-            agents = q.agents(store)
+            # the pickers' choices change only when data does, not when a filter does
+            sessions = q.get_sessions_with_traces(store) if self.load_first else None
+            agents = q.agents(store) if self.load_first else None
         self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report))
 
 

@@ -139,7 +139,8 @@ class TracingSection(QWidget):
             self.status.emit(describe(snap.report, len(self.tree.items)))
             return
         rebuild = snap.generation == self._rebuild_gen
-        self.filters.set_choices(snap.sessions, snap.agents)
+        if snap.sessions is not None and snap.agents is not None:
+            self.filters.set_choices(snap.sessions, snap.agents)
         self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild)
         current = self.tree.current_trace_id()
         if current is None and self.tree.topLevelItemCount():
