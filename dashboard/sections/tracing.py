@@ -201,7 +201,7 @@ class TracingSection(QWidget):
         if s.value("tracing/splitter") is not None:
             self.splitter.restoreState(s.value("tracing/splitter"))
         else:
-            self.splitter.setSizes([900, 600])
+            self.splitter.setSizes([1000, 520])
         if s.value("tracing/header") is not None:
             self.tree.header().restoreState(s.value("tracing/header"))
         raw = s.value("tracing/filters")

@@ -25,8 +25,8 @@ from PyQt6.QtWidgets import (
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceDetails
 
-FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Cost", "Model", "Tools", "Session",
-          "Directory")
+FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model",
+          "Tools", "Session", "Directory")
 
 
 def _plain_label() -> QLabel:
@@ -131,7 +131,7 @@ class DetailPane(QWidget):
         top.addWidget(self.heading, 1)
         top.addWidget(self.open_button)
         self.values = {name: _plain_label() for name in FIELDS}
-        form = QFormLayout()
+        self.form = form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in FIELDS:
@@ -148,6 +148,9 @@ class DetailPane(QWidget):
         layout.addWidget(self.input, 1)
         layout.addWidget(self.output, 1)
         self.details: TraceDetails | None = None
+
+    def _show_field(self, name: str, visible: bool) -> None:
+        self.form.setRowVisible(self.values[name], visible)
 
     def show_details(self, d: TraceDetails | None) -> None:
         self.details = d
@@ -171,11 +174,12 @@ class DetailPane(QWidget):
         v["Started"].setText(fmt.when(t.started_at))
         v["Duration"].setText("still running" if running else fmt.duration(t.duration_ms))
         own = f"{t.tokens_in:,} in / {t.tokens_out:,} out"
-        extra = f"; reasoning {t.tokens_reasoning:,}, cache {t.tokens_cache_read:,} read / " \
-                f"{t.tokens_cache_write:,} write"
-        with_children = f" (with delegations: {d.total_tokens_in:,} / {d.total_tokens_out:,})" if d.descendants else ""
-        v["Tokens"].setText(own + with_children + extra)
-        v["Cost"].setText(fmt.cost(t.cost_usd) + (f" (with delegations: {fmt.cost(d.total_cost_usd)})"
+        with_children = f"  ·  with delegations {d.total_tokens_in:,} / {d.total_tokens_out:,}" if d.descendants else ""
+        v["Tokens"].setText(own + with_children)
+        v["Reasoning / cache"].setText(f"{t.tokens_reasoning:,} reasoning · {t.tokens_cache_read:,} cache read · "
+                                       f"{t.tokens_cache_write:,} cache write")
+        self._show_field("Reasoning / cache", bool(t.tokens_reasoning or t.tokens_cache_read or t.tokens_cache_write))
+        v["Cost"].setText(fmt.cost(t.cost_usd) + (f"  ·  with delegations {fmt.cost(d.total_cost_usd)}"
                                                   if d.descendants else ""))
         v["Model"].setText(f"{t.provider}/{t.model}" if t.model else "—")
         v["Tools"].setText(", ".join(t.tools_used) or "—")

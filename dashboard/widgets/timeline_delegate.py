@@ -37,6 +37,7 @@ class TimelineDelegate(QStyledItemDelegate):
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
         self._running_brush = QBrush(STATUS_COLOURS["running"], Qt.BrushStyle.BDiagPattern)
         self._session_brush = QBrush(SESSION_COLOUR)
+        self._selected_pen = QPen(QColor("white"), 1.5)
 
     @staticmethod
     def bar_span(row: Row, now: int) -> tuple[float, float]:
@@ -73,7 +74,8 @@ class TimelineDelegate(QStyledItemDelegate):
             painter.setBrush(self._session_brush)
             painter.setOpacity(painter.opacity() * 0.55)
         else:
-            painter.setPen(self._pens.get(status, self._pens["completed"]))
+            selected = bool(option.state & QStyle.StateFlag.State_Selected)
+            painter.setPen(self._selected_pen if selected else self._pens.get(status, self._pens["completed"]))
             painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
         painter.drawRoundedRect(bar, 2, 2)
         if status == "running":

@@ -99,8 +99,8 @@ class TraceTree(QTreeWidget):
         header = self.header()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((AGENT, 190), (DESCRIPTION, 220), (DURATION, 95), (TOKENS, 110), (COST, 70),
-                              (STATUS, 105)):
+        for column, width in ((AGENT, 165), (DESCRIPTION, 190), (DURATION, 78), (TOKENS, 104), (COST, 58),
+                              (STATUS, 100)):
             self.setColumnWidth(column, width)
         self.items: dict[str, QTreeWidgetItem] = {}
         self._signatures: dict[str, tuple] = {}  # per row, what it shows: a merge skips the unchanged

@@ -1,0 +1,44 @@
+"""Render the README screenshot: the demo store, with a nested delegation selected.
+
+    QT_QPA_PLATFORM=offscreen python tools/readme_screenshot.py resources/screenshot.png
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from analytics.opencode import open_source  # noqa: E402
+from analytics.settings import Settings  # noqa: E402
+from dashboard.app import Choice, build, demo_store  # noqa: E402
+
+
+def main(out: str, description: str = "Test the limiter") -> None:
+    app = QApplication(sys.argv[:1])
+    app.setOrganizationName("agent-traces-screenshot")
+    tmp = Path(tempfile.mkdtemp())
+    window, service = build(Choice(open_source(demo_store()), tmp / "t.duckdb", "demo store (bundled)"),
+                            Settings(refresh_seconds=3600))
+    window.resize(1500, 860)
+    window.show()
+    section = window.tracing
+    while not section.tree.items:
+        app.processEvents()
+    service.pool.waitForDone()
+    app.processEvents()
+    item = next(i for i in section.tree.items.values() if i.text(1) == description)
+    section.tree.setCurrentItem(item)
+    while section.detail.details is None or section.detail.details.trace.description != description:
+        app.processEvents()
+    app.processEvents()
+    window.grab().save(out, "PNG")
+    window.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshot.png")
