@@ -102,17 +102,23 @@ def main() -> None:
     app.processEvents()
     tree = section.tree
 
-    fill = min(gui_ms(app, lambda: tree.show_traces(everything, hits, False, rebuild=True)) for _ in range(3))
+    def first_fill() -> float:
+        tree.reset()  # an empty tree, as at start-up
+        app.processEvents()
+        return gui_ms(app, lambda: tree.show_traces(everything, hits, False, rebuild=True))
+
+    fill = min(first_fill() for _ in range(3))
     print(f"first fill of the tree               {fill:7.1f} ms GUI thread   (target <= 300 ms)")
     def narrow() -> float:  # a filter change merges into the tree shown
         tree.show_traces(everything, hits, False, rebuild=True)
         app.processEvents()
-        return gui_ms(app, lambda: tree.show_traces(tester, tester_hits, True, rebuild=False))
+        return gui_ms(app, lambda: tree.show_traces(tester, tester_hits, True, rebuild=False, prune=False))
 
     def clear() -> float:
-        tree.show_traces(tester, tester_hits, True, rebuild=True)
+        tree.show_traces(everything, hits, False, rebuild=True)
+        tree.show_traces(tester, tester_hits, True, rebuild=False, prune=False)
         app.processEvents()
-        return gui_ms(app, lambda: tree.show_traces(everything, hits, False, rebuild=False))
+        return gui_ms(app, lambda: tree.show_traces(everything, hits, False, rebuild=False, prune=False))
 
     flt, back = min(narrow() for _ in range(3)), min(clear() for _ in range(3))
     print(f"filter change (agent = tester)       {flt:7.1f} ms GUI thread + {query_ms:.0f} ms query on the worker"
@@ -167,7 +173,7 @@ def main() -> None:
     print(f"during a {load_s:.1f} s full reload on the worker: the event loop ran {worst['ticks']} times, longest"
           f" wait {worst['late']:.0f} ms (including the merge of the result into the tree)")
     window.close()
-    assert tree.items[big.trace_id].data(0, Role.TRACE_ID) == big.trace_id
+    assert tree.items[big.trace_id].data(0, Role.TRACE).trace_id == big.trace_id
 
 
 if __name__ == "__main__":

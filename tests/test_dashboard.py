@@ -56,7 +56,7 @@ def item(section, description: str):
 def select(qtbot, section, description: str) -> None:
     target = item(section, description)
     section.tree.setCurrentItem(target)
-    tid = target.data(0, Role.TRACE_ID)
+    tid = target.data(0, Role.TRACE).trace_id
     qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
                      timeout=20_000)
 
@@ -77,7 +77,7 @@ def test_tree_shows_sessions_and_nested_delegations(window) -> None:
     _w, section = window
     tree = section.tree
     assert len(tree.items) == 14 and tree.topLevelItemCount() == 5
-    starts = [tree.topLevelItem(i).data(0, Role.ROW).start for i in range(5)]
+    starts = [tree.topLevelItem(i).data(0, Role.TRACE).started_at for i in range(5)]
     assert starts == sorted(starts, reverse=True)  # newest session first
     beta = item(section, "Beta job")
     assert beta.childCount() == 1 and beta.child(0).text(1) == "Check beta"
@@ -106,20 +106,21 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     tree = section.tree
     f = section.filters
     _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
-    assert tree.topLevelItemCount() == 2  # the trees that hold a reviewer call, whole
-    dimmed = [i for i in tree.items.values() if i.data(0, Role.ROW).dim]
-    assert all(i.data(0, Role.ROW).agent != "reviewer" for i in dimmed) and dimmed
+    assert len(tree.visible_roots()) == 2  # the trees that hold a reviewer call, whole
+    dimmed = [i for tid, i in tree.items.items() if tid in tree.dimmed]
+    assert all(i.data(0, Role.TRACE).subagent_type != "reviewer" for i in dimmed) and dimmed
     _query(qtbot, section,
            lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
-    assert tree.topLevelItemCount() == 1 and item(section, "Slow job")
+    assert len(tree.visible_roots()) == 1 and not item(section, "Slow job").isHidden()
     _query(qtbot, section, lambda f: (f.status.setCurrentIndex(0), f.search.setText("עברית")))
-    assert [tree.topLevelItem(i).child(0).text(1) for i in range(tree.topLevelItemCount())] == ["Huge context"]
+    assert [root.child(0).text(1) for root in tree.visible_roots()] == ["Huge context"]
     _query(qtbot, section, lambda f: (f.search.clear(), f.preset.setCurrentText("Last 7 days")))
-    assert tree.topLevelItemCount() == 4  # the three-week-old session is out
+    assert len(tree.visible_roots()) == 4  # the three-week-old session is out
     sid = f.session.itemData(2)
     _query(qtbot, section, lambda f: (f.preset.setCurrentText("All time"), f.session.setCurrentIndex(2)))
-    assert tree.topLevelItemCount() == 1
-    assert tree.topLevelItem(0).data(0, Role.TRACE_ID) == sid
+    assert [root.data(0, Role.TRACE).trace_id for root in tree.visible_roots()] == [sid]
+    _query(qtbot, section, lambda f: f.session.setCurrentIndex(0))
+    assert len(tree.visible_roots()) == 5 and tree.shown_count() == 14
 
 
 def test_search_box_is_debounced(qtbot, window) -> None:
@@ -219,7 +220,7 @@ def test_refresh_after_the_store_grows_keeps_selection_and_expansion(qtbot, tmp_
     section.refresh()
     qtbot.wait_until(lambda: len(tree.items) == 14, timeout=20_000)
     assert tree.topLevelItemCount() == 5
-    assert tree.current_trace_id() == item(section, "Write v2").data(0, Role.TRACE_ID)
+    assert tree.current_trace_id() == item(section, "Write v2").data(0, Role.TRACE).trace_id
     assert all(tree.items[tid] is it for tid, it in kept.items())  # the same rows, updated in place
     assert tree.expanded_ids() >= expanded and not old.isExpanded()
     new_root = item(section, "Alpha job").parent()
@@ -295,7 +296,7 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     assert section2.filters.status.currentData() == "completed"
     assert section2.tree.columnWidth(1) == 333
     assert section2.splitter.sizes() == sizes
-    assert all(i.data(0, Role.ROW).status == "completed" or i.data(0, Role.ROW).dim
+    assert all(i.data(0, Role.TRACE).status == "completed" or i.data(0, Role.TRACE).trace_id in section2.tree.dimmed
                for i in section2.tree.items.values())
     w2.close()
 

@@ -82,6 +82,7 @@ class TracingSection(QWidget):
         self.query = TraceFilter()
         self._refresh_gen = 0
         self._rebuild_gen = 0
+        self._filter_gen = 0
         self._details_gen = 0
         self._open_after: str | None = None
         self._target: tuple[str, str] | None = None
@@ -114,7 +115,7 @@ class TracingSection(QWidget):
         """The user changed a filter: read again. The tree is merged, not rebuilt, so the selection and the
         expanded rows that are still shown stay as they were."""
         self.query = query
-        self._refresh_gen = self.service.refresh(query, load_first=False)
+        self._refresh_gen = self._filter_gen = self.service.refresh(query, load_first=False)
 
     def _select(self, trace_id: str) -> None:
         self._details_gen = self.service.fetch_details(trace_id)
@@ -136,12 +137,14 @@ class TracingSection(QWidget):
         if snap.generation != self._refresh_gen:
             return  # a newer request is on its way
         if not snap.changed:
-            self.status.emit(describe(snap.report, len(self.tree.items)))
+            self.status.emit(describe(snap.report, self.tree.shown_count()))
             return
         rebuild = snap.generation == self._rebuild_gen
         if snap.sessions is not None and snap.agents is not None:
             self.filters.set_choices(snap.sessions, snap.agents)
-        self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild)
+        # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
+        self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
+                              prune=snap.generation != self._filter_gen)
         current = self.tree.current_trace_id()
         if current is None and self.tree.topLevelItemCount():
             self.tree.setCurrentItem(self.tree.topLevelItem(0))

@@ -8,13 +8,15 @@ so selection shows, then the bar.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, QModelIndex, QRectF, Qt
 from PyQt6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPen
 from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip
 
 from analytics import format as fmt
-from dashboard.widgets.roles import Row, row_of
+from analytics.queries.trace_queries import TraceSummary
+from dashboard.widgets.roles import trace_of
 
 STATUS_COLOURS = {
     "completed": QColor("#3b82c4"),
@@ -29,10 +31,12 @@ def now_ms() -> int:
 
 
 class TimelineDelegate(QStyledItemDelegate):
-    """Paints the bar from the roles the tree sets on the timeline column (see `Role`)."""
+    """Paints the bar from the row's trace and its root session's bounds (start, latest end, running)."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent, root_of: Callable[[TraceSummary], tuple[int, int, bool]],
+                 dimmed: set[str]) -> None:
         super().__init__(parent)
+        self.root_of, self.dimmed = root_of, dimmed
         self._pens = {k: QPen(v.darker(130), 1) for k, v in STATUS_COLOURS.items()}
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
         self._running_brush = QBrush(STATUS_COLOURS["running"], Qt.BrushStyle.BDiagPattern)
@@ -40,14 +44,14 @@ class TimelineDelegate(QStyledItemDelegate):
         self._selected_pen = QPen(QColor("white"), 1.5)
 
     @staticmethod
-    def bar_span(row: Row, now: int) -> tuple[float, float]:
+    def bar_span(t: TraceSummary, root: tuple[int, int, bool], now: int) -> tuple[float, float]:
         """(start, width) of the bar as fractions of its root session's time scale."""
-        running = row.status == "running"
-        end = row.end if row.end is not None else (now if running else row.start)
-        root_end = max(row.root_end, now) if row.tree_running else row.root_end
-        span = max(max(root_end, end) - row.root_start, 1)
-        left = min(max((row.start - row.root_start) / span, 0.0), 1.0)
-        width = min(max((end - row.start) / span, 0.0), 1.0 - left)
+        root_start, root_end, tree_running = root
+        end = t.ended_at if t.ended_at is not None else (now if t.status == "running" else t.started_at)
+        root_end = max(root_end, now) if tree_running else root_end
+        span = max(max(root_end, end) - root_start, 1)
+        left = min(max((t.started_at - root_start) / span, 0.0), 1.0)
+        width = min(max((end - t.started_at) / span, 0.0), 1.0 - left)
         return left, width
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
@@ -58,18 +62,18 @@ class TimelineDelegate(QStyledItemDelegate):
         style = widget.style() if widget is not None else None
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-        row = row_of(index)
-        if row is None:
+        t = trace_of(index)
+        if t is None:
             return
-        left, width = self.bar_span(row, now_ms())
+        left, width = self.bar_span(t, self.root_of(t), now_ms())
         r = QRectF(option.rect).adjusted(4, 5, -4, -5)
         bar = QRectF(r.left() + left * r.width(), r.top(), max(width * r.width(), 2.0), r.height())
-        status = row.status
+        status = t.status
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        if row.dim:
+        if t.trace_id in self.dimmed:
             painter.setOpacity(0.3)
-        if row.kind == "session":
+        if t.kind == "session":
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(self._session_brush)
             painter.setOpacity(painter.opacity() * 0.55)
@@ -85,20 +89,20 @@ class TimelineDelegate(QStyledItemDelegate):
 
     def helpEvent(self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
                   index: QModelIndex) -> bool:
-        row = row_of(index) if index.isValid() else None
-        if event is None or event.type() != QEvent.Type.ToolTip or row is None:
+        t = trace_of(index) if index.isValid() else None
+        if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
-        QToolTip.showText(event.globalPos(), self.tooltip(row, now_ms()), view)
+        QToolTip.showText(event.globalPos(), self.tooltip(t, self.root_of(t), now_ms()), view)
         return True
 
     @staticmethod
-    def tooltip(row: Row, now: int) -> str:
-        running = row.status == "running"
-        duration = (now - row.start) if running else (row.end - row.start if row.end is not None else None)
+    def tooltip(t: TraceSummary, root: tuple[int, int, bool], now: int) -> str:
+        running = t.status == "running"
+        duration = (now - t.started_at) if running else t.duration_ms
         return "\n".join((
-            f"{row.agent} — {row.status}",
-            f"Started {fmt.when(row.start)} (+{fmt.duration(row.start - row.root_start)} into the session)",
+            f"{t.subagent_type} — {t.status}",
+            f"Started {fmt.when(t.started_at)} (+{fmt.duration(t.started_at - root[0])} into the session)",
             f"Duration {fmt.duration(duration)}{' so far' if running else ''}",
-            f"Tokens {fmt.tokens(row.tokens_in)} in / {fmt.tokens(row.tokens_out)} out",
-            f"Cost {fmt.cost(row.cost)}",
+            f"Tokens {fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out",
+            f"Cost {fmt.cost(t.cost_usd)}",
         ))

@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceSummary
-from dashboard.widgets.roles import Role, Row, row_of
+from dashboard.widgets.roles import Role, trace_of
 from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms
 
 COLUMNS = ("Agent", "Description", "Duration", "Tokens in / out", "Cost", "Status", "Timeline")
@@ -38,33 +38,37 @@ class FigureDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option, index: QModelIndex) -> None:  # noqa: N802 (Qt's name)
         super().initStyleOption(option, index)
-        row = row_of(index)
-        if row is None:
+        t = trace_of(index)
+        if t is None:
             return
-        if row.dim:  # outside the filter: kept for context, greyed
+        if t.trace_id in self.tree.dimmed:  # outside the filter: kept for context, greyed
             option.palette.setBrush(QPalette.ColorRole.Text, DIM)
         column = index.column()
         if column not in (DURATION, TOKENS, COST):
             return
         if column == DURATION:
-            option.text = (f"{fmt.duration(now_ms() - row.start)}…" if row.status == "running"
-                           else fmt.duration(row.duration))
+            option.text = (f"{fmt.duration(now_ms() - t.started_at)}…" if t.status == "running"
+                           else fmt.duration(t.duration_ms))
         elif column == TOKENS:
-            option.text = f"{fmt.tokens(row.tokens_in)} / {fmt.tokens(row.tokens_out)}"
+            option.text = f"{fmt.tokens(t.tokens_in)} / {fmt.tokens(t.tokens_out)}"
         else:
-            option.text = fmt.cost(row.cost)
+            option.text = fmt.cost(t.cost_usd)
         option.displayAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
+    def __init__(self, tree: TraceTree) -> None:
+        super().__init__(tree)
+        self.tree = tree
+
     def helpEvent(self, event, view, option, index: QModelIndex) -> bool:  # noqa: N802
-        row = row_of(index) if index.isValid() else None
-        if event is None or event.type() != QEvent.Type.ToolTip or row is None:
+        t = trace_of(index) if index.isValid() else None
+        if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
         if index.column() == AGENT:
-            text = " › ".join(filter(None, (row.parent_agent, row.agent)))
+            text = " › ".join(filter(None, (t.parent_agent, t.subagent_type)))
         elif index.column() == DESCRIPTION:
-            text = row.preview or row.description or ""
+            text = t.input_preview or t.description or ""
         else:
-            text = TimelineDelegate.tooltip(row, now_ms())
+            text = TimelineDelegate.tooltip(t, self.tree.roots[t.root_session_id], now_ms())
         QToolTip.showText(event.globalPos(), text, view)
         return True
 
@@ -92,9 +96,11 @@ class TraceTree(QTreeWidget):
         # Unsorted until the user clicks a header: newest sessions first, each one's calls in time order.
         self.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
+        self.dimmed: set[str] = set()  # rows shown for context that do not match the filter (greyed)
+        self.roots: dict[str, tuple[int, int, bool]] = {}  # per session: start, latest end, anything running
         self._figures = FigureDelegate(self)
         self.setItemDelegate(self._figures)
-        self._timeline = TimelineDelegate(self)
+        self._timeline = TimelineDelegate(self, lambda t: self.roots[t.root_session_id], self.dimmed)
         self.setItemDelegateForColumn(TIMELINE, self._timeline)
         header = self.header()
         header.setStretchLastSection(True)
@@ -104,6 +110,7 @@ class TraceTree(QTreeWidget):
             self.setColumnWidth(column, width)
         self.items: dict[str, QTreeWidgetItem] = {}
         self._signatures: dict[str, tuple] = {}  # per row, what it shows: a merge skips the unchanged
+        self._hidden: set[str] = set()  # rows the current filter leaves out
         self._running = 0
         self._bold = QFont(self.font())
         self._bold.setBold(True)
@@ -111,16 +118,21 @@ class TraceTree(QTreeWidget):
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self._tick)
         self.currentItemChanged.connect(self._on_current)
-        self.itemDoubleClicked.connect(lambda item, _c: self.traceActivated.emit(item.data(0, Role.TRACE_ID)))
+        self.itemDoubleClicked.connect(lambda item, _c: self.traceActivated.emit(item.data(0, Role.TRACE).trace_id))
 
     # -- filling -------------------------------------------------------------------------------------
 
-    def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool) -> set[str]:
-        """Show these traces: rebuilt from scratch when the query changed, merged in place otherwise.
+    def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool,
+                    prune: bool = True) -> set[str]:
+        """Show these traces, merged in place (or rebuilt from scratch with `rebuild`).
 
-        Returns the ids of the rows that were added or changed.
+        Rows missing from `traces` are removed when `prune` (the data is gone), hidden otherwise (a filter
+        left them out: they come back without being rebuilt). Returns the ids of rows added or changed.
         """
-        roots = self._root_bounds(traces)
+        roots = self.roots = self._root_bounds(traces)
+        self.dimmed.clear()
+        if narrowed:
+            self.dimmed.update(t.trace_id for t in traces if t.trace_id not in hits)
         self.setUpdatesEnabled(False)
         sorting = self.isSortingEnabled()
         self.setSortingEnabled(False)
@@ -130,12 +142,20 @@ class TraceTree(QTreeWidget):
             current = self.current_trace_id()
             expanded = self.expanded_ids() if rebuild else None
             if rebuild:
-                self.clear()
-                self.items = {}
-                self._signatures = {}
+                self.reset()
             wanted = {t.trace_id for t in traces}
-            for tid in [tid for tid in self.items if tid not in wanted]:
-                self._remove(tid)
+            missing = [tid for tid in self.items if tid not in wanted]
+            if prune:
+                for tid in missing:
+                    self._remove(tid)
+            else:
+                for tid in missing:
+                    if tid not in self._hidden:
+                        self.items[tid].setHidden(True)
+                        self._hidden.add(tid)
+            for tid in [tid for tid in self._hidden if tid in wanted]:
+                self.items[tid].setHidden(False)
+                self._hidden.discard(tid)
             new_top: list[QTreeWidgetItem] = []
             new_children: dict[str, list[QTreeWidgetItem]] = {}
             signatures = self._signatures
@@ -147,10 +167,9 @@ class TraceTree(QTreeWidget):
                 if signatures.get(t.trace_id) == signature:
                     continue  # unchanged: nothing to build or set
                 signatures[t.trace_id] = signature
-                row = _row(t, root, dim)
                 item = self.items.get(t.trace_id)
                 if item is None:
-                    item = self._new_item(row)
+                    item = self._new_item(t)
                     self.items[t.trace_id] = item
                     if t.parent_trace_id in self.items:
                         new_children.setdefault(t.parent_trace_id, []).append(item)
@@ -158,7 +177,7 @@ class TraceTree(QTreeWidget):
                         new_top.append(item)
                     touched.add(t.trace_id)
                 else:
-                    self._update_item(item, row)
+                    self._update_item(item, t)
                     touched.add(t.trace_id)
             for parent_id, children in new_children.items():
                 self.items[parent_id].addChildren(children)
@@ -179,16 +198,21 @@ class TraceTree(QTreeWidget):
             self.setCurrentItem(self.items[current])
         return touched
 
+    def reset(self) -> None:
+        """Empty the tree and forget every row."""
+        self.clear()
+        self.items, self._signatures, self._hidden = {}, {}, set()
+
     def _insert_roots(self, new: list[QTreeWidgetItem]) -> None:
         """Add session rows where they belong in the unsorted view: newest first (a sorted view re-sorts)."""
-        new.sort(key=lambda i: i.data(0, Role.ROW).start, reverse=True)
+        new.sort(key=lambda i: i.data(0, Role.TRACE).started_at, reverse=True)
         count = self.topLevelItemCount()
         if count == 0:
             self.addTopLevelItems(new)
             return
-        keys = [-self.topLevelItem(i).data(0, Role.ROW).start for i in range(count)]
+        keys = [-self.topLevelItem(i).data(0, Role.TRACE).started_at for i in range(count)]
         for item in new:
-            key = -item.data(0, Role.ROW).start
+            key = -item.data(0, Role.TRACE).started_at
             at = bisect.bisect_right(keys, key)
             keys.insert(at, key)
             self.insertTopLevelItem(at, item)
@@ -204,50 +228,57 @@ class TraceTree(QTreeWidget):
             b[2] = b[2] or t.status == "running"
         return {k: (v[0], v[1], v[2]) for k, v in bounds.items()}
 
-    def _new_item(self, row: Row) -> QTreeWidgetItem:
-        item = QTreeWidgetItem([row.agent if row.kind == "delegation" else f"{row.agent}  (session)",
-                                row.description or "", "", "", "", STATUS_LABEL.get(row.status, row.status)])
-        self._set_values(item, row)
-        if row.status in STATUS_BRUSH:
-            item.setForeground(STATUS, STATUS_BRUSH[row.status])
-        if row.status != "completed":
+    def _new_item(self, t: TraceSummary) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)",
+                                t.description or "", "", "", "", STATUS_LABEL.get(t.status, t.status)])
+        self._set_values(item, t)
+        if t.status in STATUS_BRUSH:
+            item.setForeground(STATUS, STATUS_BRUSH[t.status])
+        if t.status != "completed":
             item.setFont(STATUS, self._bold)
-        if row.kind == "session":
+        if t.kind == "session":
             item.setFont(AGENT, self._bold)
         return item
 
-    def _update_item(self, item: QTreeWidgetItem, row: Row) -> None:
-        item.setText(DESCRIPTION, row.description or "")
-        item.setText(STATUS, STATUS_LABEL.get(row.status, row.status))
-        old = item.data(0, Role.ROW)
-        self._set_values(item, row)
-        if old.status != row.status:
-            item.setForeground(STATUS, STATUS_BRUSH.get(row.status, QBrush()))
-            item.setFont(STATUS, self._bold if row.status != "completed" else self.font())
+    def _update_item(self, item: QTreeWidgetItem, t: TraceSummary) -> None:
+        """Set only what changed: a filter change mostly toggles dimming, which the delegates paint."""
+        old = item.data(0, Role.TRACE)
+        if old.description != t.description:
+            item.setText(DESCRIPTION, t.description or "")
+        if old.status != t.status:
+            item.setText(STATUS, STATUS_LABEL.get(t.status, t.status))
+            item.setForeground(STATUS, STATUS_BRUSH.get(t.status, QBrush()))
+            item.setFont(STATUS, self._bold if t.status != "completed" else self.font())
+        if (old.duration_ms, old.ended_at, old.tokens_in, old.tokens_out, old.cost_usd) != (
+                t.duration_ms, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd):
+            self._set_values(item, t)
+        else:
+            item.setData(0, Role.TRACE, t)
 
     @staticmethod
-    def _set_values(item: QTreeWidgetItem, row: Row) -> None:
-        """The raw values Qt sorts by (display role), the key, and the row the delegates paint from."""
+    def _set_values(item: QTreeWidgetItem, t: TraceSummary) -> None:
+        """The raw values Qt sorts by (display role), and the trace the delegates paint from."""
         display = Qt.ItemDataRole.DisplayRole
-        duration = row.duration if row.duration is not None else max(now_ms() - row.start, 0)
+        duration = t.duration_ms if t.duration_ms is not None else max(now_ms() - t.started_at, 0)
         item.setData(DURATION, display, duration)
-        item.setData(TOKENS, display, row.tokens_in + row.tokens_out)
-        item.setData(COST, display, row.cost)
-        item.setData(TIMELINE, display, row.start)
-        item.setData(0, Role.TRACE_ID, row.trace_id)
-        item.setData(0, Role.ROW, row)
+        item.setData(TOKENS, display, t.tokens_in + t.tokens_out)
+        item.setData(COST, display, t.cost_usd)
+        item.setData(TIMELINE, display, t.started_at)
+        item.setData(0, Role.TRACE, t)
 
     def _remove(self, tid: str) -> None:
         item = self.items.pop(tid, None)
         self._signatures.pop(tid, None)
+        self._hidden.discard(tid)
         if item is None:
             return
         stack = [item.child(i) for i in range(item.childCount())]
         while stack:  # the subtree goes with its root
             child = stack.pop()
-            child_id = child.data(0, Role.TRACE_ID)
+            child_id = child.data(0, Role.TRACE).trace_id
             self.items.pop(child_id, None)
             self._signatures.pop(child_id, None)
+            self._hidden.discard(child_id)
             stack.extend(child.child(i) for i in range(child.childCount()))
         parent = item.parent()
         if parent is not None:
@@ -269,9 +300,16 @@ class TraceTree(QTreeWidget):
 
     # -- reading ---------------------------------------------------------------------------------------
 
+    def visible_roots(self) -> list[QTreeWidgetItem]:
+        """The session rows the current filter shows."""
+        return [self.topLevelItem(i) for i in range(self.topLevelItemCount()) if not self.topLevelItem(i).isHidden()]
+
+    def shown_count(self) -> int:
+        return len(self.items) - len(self._hidden)
+
     def current_trace_id(self) -> str | None:
         item = self.currentItem()
-        return item.data(0, Role.TRACE_ID) if item is not None else None
+        return item.data(0, Role.TRACE).trace_id if item is not None else None
 
     def select_trace(self, trace_id: str) -> bool:
         item = self.items.get(trace_id)
@@ -286,7 +324,7 @@ class TraceTree(QTreeWidget):
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if current is not None:
-            self.traceSelected.emit(current.data(0, Role.TRACE_ID))
+            self.traceSelected.emit(current.data(0, Role.TRACE).trace_id)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
@@ -300,9 +338,3 @@ class TraceTree(QTreeWidget):
 
     def stop(self) -> None:
         self.ticker.stop()
-
-
-def _row(t: TraceSummary, root: tuple[int, int, bool], dim: bool) -> Row:
-    return Row(t.trace_id, t.kind, t.subagent_type, t.parent_agent, t.status, t.started_at, t.ended_at, root[0],
-               root[1], root[2], t.tokens_in, t.tokens_out, t.cost_usd, t.input_preview, dim, t.description,
-               t.duration_ms, t.parent_trace_id)
