@@ -103,7 +103,7 @@ def main() -> None:
     tree = section.tree
 
     def first_fill() -> float:
-        tree.reset()  # an empty tree, as at start-up
+        tree.clear_rows()  # an empty tree, as at start-up
         app.processEvents()
         return gui_ms(app, lambda: tree.show_traces(everything, hits, False, rebuild=True))
 

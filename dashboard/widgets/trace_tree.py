@@ -142,7 +142,7 @@ class TraceTree(QTreeWidget):
             current = self.current_trace_id()
             expanded = self.expanded_ids() if rebuild else None
             if rebuild:
-                self.reset()
+                self.clear_rows()
             wanted = {t.trace_id for t in traces}
             missing = [tid for tid in self.items if tid not in wanted]
             if prune:
@@ -198,7 +198,7 @@ class TraceTree(QTreeWidget):
             self.setCurrentItem(self.items[current])
         return touched
 
-    def reset(self) -> None:
+    def clear_rows(self) -> None:
         """Empty the tree and forget every row."""
         self.clear()
         self.items, self._signatures, self._hidden = {}, {}, set()
