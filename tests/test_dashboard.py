@@ -105,8 +105,10 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     _w, section = window
     tree = section.tree
     f = section.filters
+    select(qtbot, section, "Slow job")
     _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
     assert len(tree.visible_roots()) == 2  # the trees that hold a reviewer call, whole
+    assert not tree.currentItem().isHidden()  # the selected row was filtered out: another one took over
     dimmed = [i for tid, i in tree.items.items() if tid in tree.dimmed]
     assert all(i.data(0, Role.TRACE).subagent_type != "reviewer" for i in dimmed) and dimmed
     _query(qtbot, section,

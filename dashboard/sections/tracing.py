@@ -146,8 +146,9 @@ class TracingSection(QWidget):
         self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
                               prune=snap.generation != self._filter_gen)
         current = self.tree.current_trace_id()
-        if current is None and self.tree.topLevelItemCount():
-            self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        shown = self.tree.visible_roots()
+        if (current is None or self.tree.items[current].isHidden()) and shown:
+            self.tree.setCurrentItem(shown[0])  # nothing selected, or the filter hid the selected row
         elif current is not None and not rebuild:
             self._select(current)  # its figures or answer may have changed
         self.status.emit(describe(snap.report, len(snap.traces)))
