@@ -246,6 +246,95 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
 
 
+def _filter(args: argparse.Namespace) -> q.TraceFilter:
+    since = None if getattr(args, "days", None) is None else int((time.time() - args.days * 86400) * 1000)
+    return q.TraceFilter(start_ms=since, agent=getattr(args, "agent", None))
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    from analytics.queries.analysis_queries import find_pattern
+
+    with _open(args) as store:
+        matches = find_pattern(store, args.pattern, _filter(args))
+    if args.json:
+        _print_json([{"session_id": m.session_id, "agents": m.agents,
+                      "trace_ids": [t.trace_id for t in m.chain]} for m in matches])
+        return 0
+    sessions = {m.session_id for m in matches}
+    for m in matches:
+        last = m.chain[-1]
+        print(f"{m.session_id}  {fmt.when(m.chain[0].started_at)}  {m.agents}  "
+              f"[{fmt.duration(last.duration_ms)}, {last.status}]  {last.trace_id}")
+    print(f"{len(matches)} chains in {len(sessions)} sessions match {args.pattern!r}.")
+    return 0
+
+
+def cmd_anomalies(args: argparse.Namespace) -> int:
+    from analytics.queries.analysis_queries import find_anomalies, forest
+
+    with _open(args) as store:
+        history = forest(store)
+        among = forest(store, _filter(args)) if args.days is not None else None
+    found = find_anomalies(history, among)
+    if args.json:
+        _print_json([{"trace_id": a.trace.trace_id, "session_id": a.trace.root_session_id, "agent":
+                      a.trace.subagent_type, "kind": a.trace.kind, "metric": a.metric, "value": a.value,
+                      "median": a.median, "ratio": a.ratio, "reason": a.reason} for a in found])
+        return 0
+    for a in found:
+        print(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
+    print(f"{len(found)} anomalies.")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from analytics.queries.analysis_queries import agent_metrics, bottlenecks, critical_path, forest
+
+    with _open(args) as store:
+        f = _filter(args)
+        if args.session:
+            f = q.TraceFilter(session_id=q.get_trace_tree(store, _session(store, args.session))[0].trace.trace_id)
+        roots = forest(store, f)
+    metrics, slow = agent_metrics(roots), bottlenecks(roots, args.limit)
+    paths = {r.trace.trace_id: critical_path(r) for r in roots} if args.session else {}
+    if args.json:
+        _print_json({"agents": metrics, "bottlenecks": [{"trace": b.trace, "share": b.share} for b in slow],
+                     "critical_paths": paths})
+        return 0
+    print(f"{'AGENT':14} {'RUNS':>5} {'ERR%':>5} {'MEDIAN':>9} {'P95':>9} {'TOKENS own/with deleg.':>24} "
+          f"{'COST own/with deleg.':>22}")
+    for m in metrics:
+        median = fmt.duration(None if m.median_ms is None else int(m.median_ms))
+        p95 = fmt.duration(None if m.p95_ms is None else int(m.p95_ms))
+        tokens = f"{fmt.tokens(m.tokens_in + m.tokens_out)} / {fmt.tokens(m.total_tokens_in + m.total_tokens_out)}"
+        cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
+        errors = f"{m.error_rate * 100:.0f}%"
+        print(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
+    print("\nSlowest delegations:")
+    for b in slow:
+        print(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
+              f"{b.trace.subagent_type} — {b.trace.description}  {b.trace.trace_id}")
+    for path in paths.values():
+        print("\nCritical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from analytics.export import to_json, to_otlp
+
+    with _open(args) as store:
+        sid = _session(store, args.session)
+        data = to_otlp(store, sid) if args.format == "otlp" else to_json(store, sid)
+    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(f"Wrote {args.output} ({args.format}).", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
 def _dashboard_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory")
     p.add_argument("--demo", action="store_true", help="show the bundled demo store")
@@ -290,6 +379,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
     s.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
     s.set_defaults(func=cmd_open)
+    s = sub.add_parser("find", parents=[common], help="sessions whose delegation chains match a pattern",
+                       description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
+                                   "build -> ** -> reviewer; tester[error]; *[>60s]; coder[completed, <2m]")
+    s.add_argument("pattern")
+    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.set_defaults(func=cmd_find)
+    s = sub.add_parser("anomalies", parents=[common], help="calls and sessions far above what is usual")
+    s.add_argument("--days", type=float, help="only report those of the last N days (judged on all history)")
+    s.set_defaults(func=cmd_anomalies)
+    s = sub.add_parser("metrics", parents=[common], help="per-agent metrics, bottlenecks, critical path")
+    s.add_argument("session", nargs="?", help="one session (adds its critical path)")
+    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--agent", help="only trees where this agent took part")
+    s.add_argument("--limit", type=int, default=10, help="how many bottlenecks to list")
+    s.set_defaults(func=cmd_metrics)
+    s = sub.add_parser("export", parents=[common], help="a session's traces as JSON or OTLP/JSON")
+    s.add_argument("session")
+    s.add_argument("--format", choices=("json", "otlp"), default="json")
+    s.add_argument("-o", "--output", help="write to this file instead of standard output")
+    s.set_defaults(func=cmd_export)
     s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days")
     s.add_argument("--retention-days", type=int, required=True)
     s.set_defaults(func=cmd_cleanup)

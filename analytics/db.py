@@ -22,7 +22,7 @@ from analytics.models import AgentTrace, SessionInfo
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: incremental-load state kept per source
 INSERT_CHUNK = 1000
 DAY_MS = 86_400_000
 
@@ -123,7 +123,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     cost_usd DOUBLE DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS idx_sessions_root ON sessions(root_session_id);
-CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, fingerprint VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS source_state (source VARCHAR PRIMARY KEY, stamp VARCHAR, loaded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cleaned_at TIMESTAMP);
 """
@@ -238,8 +239,10 @@ class TraceStore:
         row = self.cursor().execute("SELECT stamp FROM source_state WHERE source = ?", [source]).fetchone()
         return row[0] if row else None
 
-    def fingerprints(self) -> dict[str, str]:
-        return dict(self.cursor().execute("SELECT session_id, fingerprint FROM source_sessions").fetchall())
+    def fingerprints(self, source: str) -> dict[str, str]:
+        """The fingerprint of every session last loaded from this source."""
+        return dict(self.cursor().execute("SELECT session_id, fingerprint FROM source_sessions WHERE source = ?",
+                                          [source]).fetchall())
 
     def cleaned_sessions(self) -> set[str]:
         return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}
@@ -270,28 +273,28 @@ class TraceStore:
                 stamp: str) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes)."""
         with self.transaction() as cur:
-            if full:
-                for table in ("agent_traces", "sessions", "source_sessions"):
-                    cur.execute(f"DELETE FROM {table}")
-            else:
-                root_list = [list(roots)]
+            root_list = [list(roots)]
+            if full:  # everything of these trees goes, then comes back
+                cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                            root_list)
+            else:  # rows that are still there are upserted, which keeps their first-seen time
                 keep = [[t.trace_id for t in traces]]
                 cur.execute(
                     "DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
                     " AND trace_id NOT IN (SELECT unnest(?::VARCHAR[]))", root_list + keep)
-                cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
-                            root_list)
-                gone = [list(deleted)]
-                cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
-                            gone)
-                cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
-            self._upsert_traces(cur, traces, conflicts=not full)
+            cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
+            gone = [list(deleted)]
+            cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            # a plain insert is faster, and safe when nothing else is left to collide with
+            empty = full and cur.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 0
+            self._upsert_traces(cur, traces, conflicts=not empty)
             self._insert_sessions(cur, sessions)
             if fingerprints:
                 cur.execute(
-                    "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-                    [list(fingerprints), list(fingerprints.values())])
-            self._session_totals(cur, None if full else roots)
+                    "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[])",
+                    [list(fingerprints), source_key, list(fingerprints.values())])
+            self._session_totals(cur, roots)
             cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
                         [source_key, stamp])
 

@@ -380,12 +380,13 @@ def load(store, source: Source, full: bool = False,
         index = source.index(report)
         report.sessions_seen = len(index)
         parents = {sid: st.parent_id for sid, st in index.items()}
-        known = {} if full else store.fingerprints()
+        loaded = store.fingerprints(key)  # what this source gave last time; other sources are left alone
+        known = {} if full else loaded
         cleaned = store.cleaned_sessions()
         changed = {sid for sid, st in index.items() if known.get(sid) != st.fingerprint}
-        deleted = set(known) - set(index)
+        deleted = set(loaded) - set(index)
         report.sessions_deleted = len(deleted)
-        roots_before = store.roots_of(deleted | changed) if not full else set()
+        roots_before = store.roots_of(deleted | changed | (set(loaded) if full else set()))
         trees = tree_closure(parents, changed)
         trees -= {sid for sid in trees if _root_in(parents, sid, cleaned)}
         report.sessions_changed = len(changed - cleaned)

@@ -201,3 +201,23 @@ def test_store_in_use_by_another_process_gets_one_sentence(tmp_path: Path) -> No
     finally:
         release.set()
         p.join(30)
+
+
+def test_two_sources_in_one_store_leave_each_other_alone(store: TraceStore, tmp_path: Path) -> None:
+    """Each source's sessions are tracked apart: loading, reloading or emptying one keeps the other's."""
+    a = copy_store(CASES_118, tmp_path / "a")
+    load(store, open_source(a))
+    load(store, open_source(FIXTURES / "opencode-1.1.65" / "storage"))
+    count = store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0]
+    assert count == 14 + 10
+    load(store, open_source(a), full=True)
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 24
+    conn = sqlite3.connect(a / "opencode.db")
+    conn.execute("DELETE FROM part")
+    conn.execute("DELETE FROM message")
+    conn.execute("DELETE FROM session")
+    conn.commit()
+    conn.close()
+    report = load(store, open_source(a))
+    assert report.sessions_deleted == 13
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 10

@@ -377,3 +377,11 @@ def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary]
         if row[-1]:
             hits.add(t.trace_id)
     return traces, hits
+
+
+def get_full_traces(store: TraceStore, root_session_id: str) -> list[AgentTrace]:
+    """Every trace of a session tree with its full texts, parents before children."""
+    rows = store.cursor().execute(
+        f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE root_session_id = ? ORDER BY depth, started_at, trace_id",
+        [root_session_id]).fetchall()
+    return [_full(r) for r in rows]
