@@ -8,6 +8,7 @@ section drops results older than the last request it made.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -21,6 +22,7 @@ from analytics.errors import AgentTracesError, StoreError
 from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import Source
+from analytics.queries import analysis_queries as aq
 from analytics.queries import trace_queries as q
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,14 @@ class Snapshot:
     agents: list[str] | None = None
     report: LoadReport | None = None
     changed: bool = True
+    analysis: aq.Analysis | None = None
 
 
 class _Signals(QObject):
     done = pyqtSignal(object)  # Snapshot
     details = pyqtSignal(int, object)  # generation, TraceDetails | None
     failed = pyqtSignal(int, str)  # generation, one plain sentence
+    message = pyqtSignal(int, str)  # generation, a line for the status bar
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -110,7 +114,15 @@ class _Refresh(_Task):
             # the pickers' choices change only when data does, not when a filter does
             sessions = q.get_sessions_with_traces(store) if self.load_first else None
             agents = q.agents(store) if self.load_first else None
-        self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report))
+            if svc.anomalies is None or (report is not None and report.traces_written):
+                # what is usual is judged on the whole history, again only when the data changed
+                svc.anomalies = {a.trace.trace_id: a for a in aq.find_anomalies(aq.forest(store))}
+        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
+                                          svc.anomalies)
+        shown = {t.trace_id for t in traces}
+        analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
+        self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report,
+                                   analysis=analysis))
 
 
 class _Details(_Task):
@@ -125,6 +137,32 @@ class _Details(_Task):
         self.emit("details", self.generation, (details, target))
 
 
+class _Cleanup(_Task):
+    def __init__(self, service: DataService, generation: int, days: int) -> None:
+        super().__init__(service, generation)
+        self.days = days
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=False) as store:
+            removed = store.cleanup_old_traces(self.days)
+        self.service.anomalies = None
+        self.emit("message", self.generation, f"Removed {removed} traces older than {self.days} days.")
+
+
+class _Export(_Task):
+    def __init__(self, service: DataService, generation: int, session_id: str, path: Path, fmt: str) -> None:
+        super().__init__(service, generation)
+        self.session_id, self.path, self.fmt = session_id, path, fmt
+
+    def work(self) -> None:
+        from analytics.export import to_json, to_otlp
+
+        with open_store(self.service.db_path, read_only=True) as store:
+            data = to_otlp(store, self.session_id) if self.fmt == "otlp" else to_json(store, self.session_id)
+        self.path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")
+        self.emit("message", self.generation, f"Exported {self.session_id} to {self.path} ({self.fmt}).")
+
+
 class DataService(QObject):
     """Queues store work on one background thread and hands results back as signals.
 
@@ -132,6 +170,7 @@ class DataService(QObject):
         done(Snapshot): a refresh or query finished.
         details(int, object): the full details of a trace, with (session id, directory) to open.
         failed(int, str): a request failed; the text is meant for the status bar.
+        message(int, str): a request finished with something to say (cleanup, export).
     """
 
     def __init__(self, db_path: Path, source: Source | None, parent: QObject | None = None) -> None:
@@ -139,10 +178,12 @@ class DataService(QObject):
         self.db_path, self.source = db_path, source
         self.signals = _Signals(self)
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
+        self.message = self.signals.message
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
         self.stopped = False
+        self.anomalies: dict[str, aq.Anomaly] | None = None  # touched by the worker thread only
 
     def next_generation(self) -> int:
         self._generation += 1
@@ -157,6 +198,18 @@ class DataService(QObject):
         gen = self.next_generation()
         if not self.stopped:
             self.pool.start(_Refresh(self, gen, query, load_first, full, force_query))
+        return gen
+
+    def cleanup(self, retention_days: int) -> int:
+        gen = self.next_generation()
+        if not self.stopped:
+            self.pool.start(_Cleanup(self, gen, retention_days))
+        return gen
+
+    def export(self, session_id: str, path: Path, fmt: str) -> int:
+        gen = self.next_generation()
+        if not self.stopped:
+            self.pool.start(_Export(self, gen, session_id, path, fmt))
         return gen
 
     def fetch_details(self, trace_id: str) -> int:

@@ -235,3 +235,68 @@ def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = Non
                     if n.trace.trace_id not in best or a.ratio > best[n.trace.trace_id].ratio:
                         best[n.trace.trace_id] = a
     return sorted(best.values(), key=lambda a: a.ratio, reverse=True)
+
+
+# -- the agent graph, and everything the dashboard shows, in one pass ---------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentEdge:
+    """'caller delegates to callee': how often, and the calls' median duration."""
+
+    caller: str
+    callee: str
+    count: int
+    median_ms: float | None
+    errors: int
+
+
+def agent_edges(roots: list[TraceNode]) -> list[AgentEdge]:
+    groups: dict[tuple[str, str], list[TraceSummary]] = defaultdict(list)
+    for r in roots:
+        for n in r.walk():
+            for c in n.children:
+                groups[(n.trace.subagent_type, c.trace.subagent_type)].append(c.trace)
+    out = []
+    for (caller, callee), calls in groups.items():
+        durations = [t.duration_ms for t in calls if t.duration_ms is not None]
+        out.append(AgentEdge(caller, callee, len(calls), statistics.median(durations) if durations else None,
+                             sum(t.status == "error" for t in calls)))
+    return sorted(out, key=lambda e: (-e.count, e.caller, e.callee))
+
+
+@dataclass
+class Analysis:
+    """What the analysis views show for the traces on screen."""
+
+    roots: list[TraceNode]
+    metrics: list[AgentMetrics]
+    bottlenecks: list[Bottleneck]
+    anomalies: dict[str, Anomaly]  # by trace id, judged against the whole history
+    critical: set[str]  # trace ids on their session's critical path
+    edges: list[AgentEdge]
+    matches: list[PatternMatch]
+
+
+def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anomalies_only: bool,
+           anomalies: dict[str, Anomaly]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
+    """Apply the pattern and "anomalies only" filters on top of a filter_traces result: keep the trees with a
+    match, and make the matched chains (or the anomalies) the hits. An invalid pattern raises PatternError."""
+    matches: list[PatternMatch] = []
+    if not pattern and not anomalies_only:
+        return traces, hits, matches
+    keep_hits = set(hits)
+    if pattern:
+        matches = match_pattern(build_tree(traces), parse(pattern))
+        keep_hits &= {t.trace_id for m in matches for t in m.chain}
+    if anomalies_only:
+        keep_hits &= set(anomalies)
+    roots = {t.root_session_id for t in traces if t.trace_id in keep_hits}
+    return [t for t in traces if t.root_session_id in roots], keep_hits, matches
+
+
+def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly], matches: list[PatternMatch]) -> Analysis:
+    roots = build_tree(traces)
+    return Analysis(
+        roots=roots, metrics=agent_metrics(roots), bottlenecks=bottlenecks(roots, 15), anomalies=anomalies,
+        critical={t.trace_id for r in roots for t in critical_path(r)}, edges=agent_edges(roots), matches=matches)

@@ -345,10 +345,12 @@ class TraceFilter:
     status: str | None = None
     text: str | None = None
     with_delegations: bool = False
+    pattern: str | None = None  # applied by analysis_queries.refine, after the SQL
+    anomalies_only: bool = False
 
     @property
     def narrows_traces(self) -> bool:
-        return bool(self.agent or self.status or self.text)
+        return bool(self.agent or self.status or self.text or self.pattern or self.anomalies_only)
 
 
 def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary], set[str]]:

@@ -41,10 +41,12 @@ class TracingSection(QWidget):
     Signals:
         status(str): a line for the window's status bar.
         ready(): the first data and the first selected trace are on screen.
+        analyzed(Analysis): the analysis of the traces now shown (for the flow and metrics views).
     """
 
     status = pyqtSignal(str)
     ready = pyqtSignal()
+    analyzed = pyqtSignal(object)  # the Analysis of what the tree now shows
 
     def __init__(self, service: DataService, watcher: SourceWatcher | None, settings: Settings,
                  parent: QWidget | None = None) -> None:
@@ -87,6 +89,7 @@ class TracingSection(QWidget):
         self._open_after: str | None = None
         self._target: tuple[str, str] | None = None
         self._first = True
+        self.analysis = None
         self.filters.changed.connect(self.set_query)
         self.tree.traceSelected.connect(self._select)
         self.tree.traceActivated.connect(self.open_in_terminal)
@@ -94,6 +97,7 @@ class TracingSection(QWidget):
         service.done.connect(self._on_snapshot)
         service.details.connect(self._on_details)
         service.failed.connect(self._on_failed)
+        service.message.connect(lambda _gen, text: self.status.emit(text))
         if watcher is not None:
             watcher.changed.connect(self.refresh)
 
@@ -143,8 +147,13 @@ class TracingSection(QWidget):
         if snap.sessions is not None and snap.agents is not None:
             self.filters.set_choices(snap.sessions, snap.agents)
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
+        analysis = snap.analysis
         self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
-                              prune=snap.generation != self._filter_gen)
+                              prune=snap.generation != self._filter_gen,
+                              flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis else None,
+                              critical=analysis.critical if analysis else None)
+        self.analysis = analysis
+        self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
         shown = self.tree.visible_roots()
         if (current is None or self.tree.items[current].isHidden()) and shown:

@@ -12,15 +12,20 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QVBoxLayout,
     QWidget,
 )
 
 from analytics import format as fmt
+from analytics.patterns import PatternError, parse
 from analytics.queries.trace_queries import SessionRow, TraceFilter
 
 PRESETS = ("All time", "Today", "Last 7 days", "Last 30 days", "Custom…")
 STATUSES = ("Any status", "completed", "error", "running")
 SEARCH_DELAY_MS = 250
+PATTERN_HELP = ("Find delegation chains. A -> B: A delegated to B. * is any one agent, ** any number.\n"
+                "Conditions in brackets: a status (completed, error, running) or a duration (>60s, <=2m, >500ms).\n"
+                "Examples:  tester -> refactoring    coordinator -> * -> tester    tester[error]    *[>60s]")
 
 
 class FilterBar(QWidget):
@@ -50,17 +55,30 @@ class FilterBar(QWidget):
         self.search = QLineEdit(placeholderText="Search prompts and outputs…", clearButtonEnabled=True)
         self.search.setMinimumWidth(200)
         self.only_delegations = QCheckBox("Only sessions with delegations")
+        self.pattern = QLineEdit(placeholderText="Delegation pattern, e.g.  tester -> refactoring   "
+                                                "coordinator -> * -> tester   *[error]   *[>60s]",
+                                 clearButtonEnabled=True)
+        self.pattern.setToolTip(PATTERN_HELP)
+        self.anomalies_only = QCheckBox("Anomalies only")
+        self.anomalies_only.setToolTip("Calls and sessions far above what the same agent usually takes (⚠)")
+        self.pattern_error: str | None = None
         self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._debounce.timeout.connect(self._emit)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        layout, second = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(layout)
+        rows.addLayout(second)
         for label, widget in (("Session", self.session), ("Date", self.preset), (None, self.date_from),
                               (None, self.date_to), ("Agent", self.agent), ("Status", self.status)):
             if label:
                 layout.addWidget(QLabel(label))
             layout.addWidget(widget)
         layout.addWidget(self.search, 1)
-        layout.addWidget(self.only_delegations)
+        second.addWidget(QLabel("Pattern"))
+        second.addWidget(self.pattern, 1)
+        second.addWidget(self.anomalies_only)
+        second.addWidget(self.only_delegations)
         self._set_custom_visible(False)
         for combo in (self.session, self.agent, self.status):
             combo.activated.connect(self._emit)
@@ -69,6 +87,9 @@ class FilterBar(QWidget):
         self.date_to.dateChanged.connect(self._emit)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.only_delegations.toggled.connect(self._emit)
+        self.anomalies_only.toggled.connect(self._emit)
+        self.pattern.textChanged.connect(self._check_pattern)
+        self.pattern.returnPressed.connect(self._emit)
 
     def _set_custom_visible(self, visible: bool) -> None:
         self.date_from.setVisible(visible)
@@ -78,8 +99,26 @@ class FilterBar(QWidget):
         self._set_custom_visible(self.preset.currentText() == "Custom…")
         self._emit()
 
+    def _check_pattern(self, text: str) -> bool:
+        """Colour the pattern field while typing; a valid pattern (or none) is applied after a pause."""
+        try:
+            if text.strip():
+                parse(text)
+        except PatternError as exc:
+            self.pattern.setStyleSheet("QLineEdit { background: #fde8e8; }")
+            self.pattern.setToolTip(str(exc))
+            self.pattern_error = str(exc)
+            return False
+        self.pattern.setStyleSheet("")
+        self.pattern.setToolTip(PATTERN_HELP)
+        self.pattern_error = None
+        self._debounce.start()
+        return True
+
     def _emit(self) -> None:
         self._debounce.stop()
+        if self.pattern_error:
+            return
         self.changed.emit(self.query())
 
     def query(self, now: datetime | None = None) -> TraceFilter:
@@ -105,6 +144,8 @@ class FilterBar(QWidget):
             status=self.status.currentData(),
             text=self.search.text().strip() or None,
             with_delegations=self.only_delegations.isChecked(),
+            pattern=None if self.pattern_error else (self.pattern.text().strip() or None),
+            anomalies_only=self.anomalies_only.isChecked(),
         )
 
     def set_choices(self, sessions: list[SessionRow], agents: list[str]) -> None:
@@ -135,12 +176,13 @@ class FilterBar(QWidget):
                 "from": self.date_from.date().toString("yyyy-MM-dd"),
                 "to": self.date_to.date().toString("yyyy-MM-dd"), "agent": self.agent.currentData(),
                 "status": self.status.currentData(), "text": self.search.text(),
-                "only_delegations": self.only_delegations.isChecked()}
+                "only_delegations": self.only_delegations.isChecked(), "pattern": self.pattern.text(),
+                "anomalies_only": self.anomalies_only.isChecked()}
 
     def restore(self, state: dict) -> None:
         """Put back a saved state without emitting (the caller queries once afterwards)."""
         widgets = (self.session, self.preset, self.date_from, self.date_to, self.agent, self.status, self.search,
-                   self.only_delegations)
+                   self.only_delegations, self.pattern, self.anomalies_only)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -157,6 +199,12 @@ class FilterBar(QWidget):
                     combo.setCurrentIndex(combo.findData(value))
             self.search.setText(state.get("text") or "")
             self.only_delegations.setChecked(bool(state.get("only_delegations")))
+            self.anomalies_only.setChecked(bool(state.get("anomalies_only")))
+            self.pattern.setText(state.get("pattern") or "")
+            try:
+                parse(self.pattern.text()) if self.pattern.text().strip() else None
+            except PatternError:
+                self.pattern.clear()
             self._set_custom_visible(self.preset.currentText() == "Custom…")
         finally:
             for w in widgets:

@@ -34,9 +34,10 @@ class TimelineDelegate(QStyledItemDelegate):
     """Paints the bar from the row's trace and its root session's bounds (start, latest end, running)."""
 
     def __init__(self, parent, root_of: Callable[[TraceSummary], tuple[int, int, bool]],
-                 dimmed: set[str]) -> None:
+                 dimmed: set[str], critical: set[str]) -> None:
         super().__init__(parent)
-        self.root_of, self.dimmed = root_of, dimmed
+        self.root_of, self.dimmed, self.critical = root_of, dimmed, critical
+        self._critical_pen = QPen(QColor("#1d2b3a"), 2.0)
         self._pens = {k: QPen(v.darker(130), 1) for k, v in STATUS_COLOURS.items()}
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
         self._running_brush = QBrush(STATUS_COLOURS["running"], Qt.BrushStyle.BDiagPattern)
@@ -79,7 +80,8 @@ class TimelineDelegate(QStyledItemDelegate):
             painter.setOpacity(painter.opacity() * 0.55)
         else:
             selected = bool(option.state & QStyle.StateFlag.State_Selected)
-            painter.setPen(self._selected_pen if selected else self._pens.get(status, self._pens["completed"]))
+            pen = self._critical_pen if t.trace_id in self.critical else self._pens.get(status, self._pens["completed"])
+            painter.setPen(self._selected_pen if selected else pen)
             painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
         painter.drawRoundedRect(bar, 2, 2)
         if status == "running":

@@ -64,7 +64,12 @@ class FigureDelegate(QStyledItemDelegate):
         if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
         if index.column() == AGENT:
-            text = " › ".join(filter(None, (t.parent_agent, t.subagent_type)))
+            lines = [" › ".join(filter(None, (t.parent_agent, t.subagent_type)))]
+            if t.trace_id in self.tree.flags:
+                lines.append("⚠ " + self.tree.flags[t.trace_id])
+            if t.trace_id in self.tree.critical:
+                lines.append("On the critical path: this call decided when its session ended.")
+            text = "\n".join(lines)
         elif index.column() == DESCRIPTION:
             text = t.input_preview or t.description or ""
         else:
@@ -97,10 +102,13 @@ class TraceTree(QTreeWidget):
         self.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
         self.dimmed: set[str] = set()  # rows shown for context that do not match the filter (greyed)
+        self.flags: dict[str, str] = {}  # anomalous rows: the reason
+        self.critical: set[str] = set()  # rows on their session's critical path
         self.roots: dict[str, tuple[int, int, bool]] = {}  # per session: start, latest end, anything running
         self._figures = FigureDelegate(self)
         self.setItemDelegate(self._figures)
-        self._timeline = TimelineDelegate(self, lambda t: self.roots[t.root_session_id], self.dimmed)
+        self._timeline = TimelineDelegate(self, lambda t: self.roots[t.root_session_id], self.dimmed,
+                                          self.critical)
         self.setItemDelegateForColumn(TIMELINE, self._timeline)
         header = self.header()
         header.setStretchLastSection(True)
@@ -123,13 +131,17 @@ class TraceTree(QTreeWidget):
     # -- filling -------------------------------------------------------------------------------------
 
     def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool,
-                    prune: bool = True) -> set[str]:
+                    prune: bool = True, flags: dict[str, str] | None = None,
+                    critical: set[str] | None = None) -> set[str]:
         """Show these traces, merged in place (or rebuilt from scratch with `rebuild`).
 
         Rows missing from `traces` are removed when `prune` (the data is gone), hidden otherwise (a filter
         left them out: they come back without being rebuilt). Returns the ids of rows added or changed.
         """
         roots = self.roots = self._root_bounds(traces)
+        self.flags = flags or {}
+        self.critical.clear()
+        self.critical.update(critical or ())
         self.dimmed.clear()
         if narrowed:
             self.dimmed.update(t.trace_id for t in traces if t.trace_id not in hits)
@@ -163,7 +175,7 @@ class TraceTree(QTreeWidget):
                 root = roots[t.root_session_id]
                 dim = narrowed and t.trace_id not in hits
                 signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
-                             t.parent_trace_id, root, dim)
+                             t.parent_trace_id, root, dim, t.trace_id in self.flags, t.trace_id in self.critical)
                 if signatures.get(t.trace_id) == signature:
                     continue  # unchanged: nothing to build or set
                 signatures[t.trace_id] = signature
@@ -229,8 +241,8 @@ class TraceTree(QTreeWidget):
         return {k: (v[0], v[1], v[2]) for k, v in bounds.items()}
 
     def _new_item(self, t: TraceSummary) -> QTreeWidgetItem:
-        item = QTreeWidgetItem([t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)",
-                                t.description or "", "", "", "", STATUS_LABEL.get(t.status, t.status)])
+        item = QTreeWidgetItem([self._label(t), t.description or "", "", "", "",
+                                STATUS_LABEL.get(t.status, t.status)])
         self._set_values(item, t)
         if t.status in STATUS_BRUSH:
             item.setForeground(STATUS, STATUS_BRUSH[t.status])
@@ -243,6 +255,9 @@ class TraceTree(QTreeWidget):
     def _update_item(self, item: QTreeWidgetItem, t: TraceSummary) -> None:
         """Set only what changed: a filter change mostly toggles dimming, which the delegates paint."""
         old = item.data(0, Role.TRACE)
+        label = self._label(t)
+        if item.text(AGENT) != label:
+            item.setText(AGENT, label)
         if old.description != t.description:
             item.setText(DESCRIPTION, t.description or "")
         if old.status != t.status:
@@ -254,6 +269,10 @@ class TraceTree(QTreeWidget):
             self._set_values(item, t)
         else:
             item.setData(0, Role.TRACE, t)
+
+    def _label(self, t: TraceSummary) -> str:
+        label = t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)"
+        return f"{label}  ⚠" if t.trace_id in self.flags else label
 
     @staticmethod
     def _set_values(item: QTreeWidgetItem, t: TraceSummary) -> None:
