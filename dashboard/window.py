@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QTabWidget
 
 from analytics.settings import Settings
 from dashboard.data import DataService
-from dashboard.sections import TracingSection
+from dashboard.sections import FlowSection, MetricsSection, TracingSection
 from dashboard.watcher import SourceWatcher
+from dashboard.widgets.roles import Role
+from dashboard.widgets.settings_dialog import SettingsDialog
 
 
 class MainWindow(QMainWindow):
@@ -17,10 +21,21 @@ class MainWindow(QMainWindow):
                  source_label: str) -> None:
         super().__init__()
         self.setWindowTitle(f"agent-traces — {source_label}")
+        self.service, self.watcher, self.settings = service, watcher, settings
         self.tabs = QTabWidget()
         self.tracing = TracingSection(service, watcher, settings)
+        self.flow = FlowSection()
+        self.metrics = MetricsSection()
         self.tabs.addTab(self.tracing, "Traces")
+        self.tabs.addTab(self.flow, "Flow")
+        self.tabs.addTab(self.metrics, "Metrics")
         self.setCentralWidget(self.tabs)
+        self.tracing.analyzed.connect(self.flow.set_analysis)
+        self.tracing.analyzed.connect(self.metrics.set_analysis)
+        self.tracing.tree.traceSelected.connect(self.flow.follow)
+        self.flow.traceChosen.connect(self.show_trace)
+        self.metrics.traceChosen.connect(self.show_trace)
+        self.flow.agentChosen.connect(self.filter_agent)
         self.source_label = QLabel(source_label)
         self.statusBar().addPermanentWidget(self.source_label)
         self.tracing.status.connect(lambda text: self.statusBar().showMessage(text))
@@ -38,6 +53,9 @@ class MainWindow(QMainWindow):
             ("Reload &everything", None, lambda: self.tracing.refresh(full=True)),
             ("&Open session in terminal", QKeySequence("Ctrl+O"),
              lambda: self.tracing.open_in_terminal(self.tracing.tree.current_trace_id())),
+            ("Export session as &JSON…", None, lambda: self.export_dialog("json")),
+            ("Export session as Open&Telemetry (OTLP/JSON)…", None, lambda: self.export_dialog("otlp")),
+            ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
             action = QAction(text, self)
@@ -55,6 +73,59 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.tracing.filters.search.setFocus)
         view.addAction(find)
+
+    def show_trace(self, trace_id: str) -> None:
+        """Bring a trace up in the Traces tab (from the flow or the metrics)."""
+        self.tabs.setCurrentWidget(self.tracing)
+        if not self.tracing.tree.select_trace(trace_id):
+            self.statusBar().showMessage("That trace is not in the tree: change the filters to see it.")
+
+    def filter_agent(self, agent: str) -> None:
+        bar = self.tracing.filters
+        if bar.agent.findData(agent) >= 0:
+            bar.agent.setCurrentIndex(bar.agent.findData(agent))
+            bar._emit()
+            self.statusBar().showMessage(f"Showing the sessions where {agent} took part.")
+
+    def current_session(self) -> str | None:
+        tid = self.tracing.tree.current_trace_id()
+        item = self.tracing.tree.items.get(tid) if tid else None
+        return item.data(0, Role.TRACE).root_session_id if item is not None else None
+
+    def export_session(self, path: Path, fmt: str) -> int | None:
+        """Export the selected trace's session (in the background); returns the request's generation."""
+        session = self.current_session()
+        if session is None:
+            self.statusBar().showMessage("Select a session (or a trace in it) to export.")
+            return None
+        return self.service.export(session, path, fmt)
+
+    def export_dialog(self, fmt: str) -> None:
+        session = self.current_session()
+        if session is None:
+            self.statusBar().showMessage("Select a session (or a trace in it) to export.")
+            return
+        suffix = ".otlp.json" if fmt == "otlp" else ".json"
+        path, _ = QFileDialog.getSaveFileName(self, "Export session", f"{session}{suffix}",
+                                              "OTLP/JSON (*.json)" if fmt == "otlp" else "JSON (*.json)")
+        if path:
+            self.export_session(Path(path), fmt)
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.cleanupRequested.connect(self.service.cleanup)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, settings: Settings) -> None:
+        settings.save()
+        self.settings.retention_days = settings.retention_days
+        self.settings.refresh_seconds = settings.refresh_seconds
+        self.settings.terminal_template = settings.terminal_template
+        if self.watcher is not None:
+            self.watcher.set_interval(settings.refresh_seconds)
+        self.statusBar().showMessage("Settings saved.")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         QSettings().setValue("window/geometry", self.saveGeometry())

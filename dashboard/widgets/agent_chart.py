@@ -1,0 +1,72 @@
+"""Per-agent bars, painted natively: median duration with a p95 whisker, and cost own / with delegations."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtGui import QColor, QFontMetrics, QPainter, QPen
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+from analytics import format as fmt
+from analytics.queries.analysis_queries import AgentMetrics
+
+ROW_H = 22
+BLUE, PALE_BLUE, GREEN, PALE_GREEN = QColor("#3b82c4"), QColor("#a9c8e8"), QColor("#3c9a5f"), QColor("#b9dfc5")
+
+
+class AgentChart(QWidget):
+    """Two bar charts side by side, one row per agent (most expensive first)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.metrics: list[AgentMetrics] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+
+    def set_metrics(self, metrics: list[AgentMetrics]) -> None:
+        self.metrics = metrics[:25]
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(600, 40 + ROW_H * max(len(self.metrics), 3))
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fm = QFontMetrics(self.font())
+        if not self.metrics:
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No traces in view")
+            return
+        label_w = max(fm.horizontalAdvance(m.agent) for m in self.metrics) + 12
+        width = self.width() - label_w - 20
+        half = max(width // 2 - 50, 60)
+        x1, x2 = label_w, label_w + half + 60
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.drawText(QRectF(x1, 2, half, 18), Qt.AlignmentFlag.AlignLeft, "Duration: median, to p95")
+        p.drawText(QRectF(x2, 2, half, 18), Qt.AlignmentFlag.AlignLeft, "Cost: own, with delegations")
+        longest = max((m.p95_ms or 0) for m in self.metrics) or 1
+        dearest = max(m.total_cost_usd for m in self.metrics) or 1
+        for i, m in enumerate(self.metrics):
+            y = 26 + i * ROW_H
+            p.setPen(self.palette().color(self.foregroundRole()))
+            p.drawText(QRectF(0, y, label_w - 8, ROW_H), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       m.agent)
+            bar_y, bar_h = y + 4, ROW_H - 8
+            if m.median_ms is not None:
+                w = half * m.median_ms / longest
+                p.fillRect(QRectF(x1, bar_y, max(w, 1), bar_h), BLUE)
+                if m.p95_ms is not None and m.p95_ms > m.median_ms:
+                    p.setPen(QPen(PALE_BLUE.darker(120), 2))
+                    end = x1 + half * m.p95_ms / longest
+                    p.drawLine(int(x1 + w), int(bar_y + bar_h / 2), int(end), int(bar_y + bar_h / 2))
+                    p.drawLine(int(end), int(bar_y + 2), int(end), int(bar_y + bar_h - 2))
+                p.setPen(self.palette().color(self.foregroundRole()))
+                p.drawText(QRectF(x1 + half + 4, y, 56, ROW_H), Qt.AlignmentFlag.AlignVCenter,
+                           fmt.duration(int(m.median_ms)))
+            room = max(half - 110, 40)  # leave room for the figures after the bar
+            total = room * m.total_cost_usd / dearest
+            own = room * m.cost_usd / dearest
+            p.fillRect(QRectF(x2, bar_y, max(total, 1), bar_h), PALE_GREEN)
+            p.fillRect(QRectF(x2, bar_y, max(own, 1), bar_h), GREEN)
+            p.setPen(self.palette().color(self.foregroundRole()))
+            p.drawText(QRectF(x2 + total + 4, y, 120, ROW_H), Qt.AlignmentFlag.AlignVCenter,
+                       f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}")

@@ -1,0 +1,30 @@
+"""A delegate that shows raw numbers (kept for sorting) as durations, token counts, dollars or percentages."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QModelIndex, Qt
+from PyQt6.QtWidgets import QStyledItemDelegate, QWidget
+
+from analytics import format as fmt
+
+FORMATS = {
+    "duration": lambda v: fmt.duration(None if v is None else int(v)),
+    "tokens": lambda v: fmt.tokens(None if v is None else int(v)),
+    "cost": fmt.cost,
+    "percent": lambda v: "—" if v is None else f"{v * 100:.0f}%",
+}
+
+
+class FigureKinds(QStyledItemDelegate):
+    """Formats the columns named in `kinds` ({column: "duration" | "tokens" | "cost" | "percent"})."""
+
+    def __init__(self, parent: QWidget, kinds: dict[int, str]) -> None:
+        super().__init__(parent)
+        self.kinds = kinds
+
+    def initStyleOption(self, option, index: QModelIndex) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        kind = self.kinds.get(index.column())
+        if kind is not None:
+            option.text = FORMATS[kind](index.data(Qt.ItemDataRole.DisplayRole))
+            option.displayAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter

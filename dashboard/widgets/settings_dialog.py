@@ -1,0 +1,84 @@
+"""The settings dialog: retention (with a cleanup now), refresh interval, terminal command template."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from analytics.settings import Settings
+from dashboard.terminal import TerminalError, template_argv
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; `settings()` returns the result when accepted.
+
+    Signals:
+        cleanupRequested(int): "Clean up now" with this many days.
+    """
+
+    cleanupRequested = pyqtSignal(int)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("agent-traces settings")
+        self.keep_all = QCheckBox("Keep everything")
+        self.days = QSpinBox(minimum=1, maximum=3650, suffix=" days")
+        self.days.setValue(settings.retention_days or 90)
+        self.keep_all.setChecked(settings.retention_days is None)
+        self.keep_all.toggled.connect(lambda on: self.days.setEnabled(not on))
+        self.days.setEnabled(settings.retention_days is not None)
+        self.clean_now = QPushButton("Clean up now")
+        self.clean_now.setToolTip("Remove the sessions older than the retention from the trace store now; they "
+                                  "are not imported again (OpenCode's own data is never touched)")
+        self.clean_now.clicked.connect(lambda: self.cleanupRequested.emit(self.days.value()))
+        self.keep_all.toggled.connect(lambda on: self.clean_now.setEnabled(not on))
+        self.clean_now.setEnabled(settings.retention_days is not None)
+        retention = QHBoxLayout()
+        for w in (self.keep_all, self.days, self.clean_now):
+            retention.addWidget(w)
+        self.refresh = QDoubleSpinBox(minimum=1, maximum=3600, decimals=0, suffix=" s")
+        self.refresh.setValue(settings.refresh_seconds)
+        self.template = QLineEdit(settings.terminal_template or "")
+        self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
+        self.template.setToolTip("For example: kitty --directory {dir} opencode --session {id}\n"
+                                 "{dir}, {id} and {cmd} (the whole shell command) are filled in as whole arguments.")
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #b42318;")
+        self.template.textChanged.connect(self._check)
+        form = QFormLayout(self)
+        form.addRow("Retention", retention)
+        form.addRow("Refresh every", self.refresh)
+        form.addRow("Terminal command", self.template)
+        form.addRow("", self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def _check(self, text: str) -> None:
+        try:
+            if text.strip():
+                template_argv(text, "/dir", "ses_x", "cmd")
+            self.problem.setText("")
+            ok = True
+        except (TerminalError, ValueError) as exc:
+            self.problem.setText(str(exc))
+            ok = False
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
+
+    def settings(self) -> Settings:
+        return Settings(retention_days=None if self.keep_all.isChecked() else self.days.value(),
+                        refresh_seconds=float(self.refresh.value()),
+                        terminal_template=self.template.text().strip() or None)
