@@ -40,8 +40,10 @@ def _text(rnd: random.Random, n: int) -> str:
 
 
 class _Writer:
-    def __init__(self, conn: sqlite3.Connection, rnd: random.Random, directory: str, project: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, rnd: random.Random, directory: str, project: str,
+                 delegate_p: float = 0.22, max_depth: int = 3) -> None:
         self.conn, self.rnd, self.ids = conn, rnd, Ids(rnd)
+        self.delegate_p, self.max_depth = delegate_p, max_depth
         self.directory, self.project = directory, project
         self.sessions: list[tuple] = []
         self.messages: list[tuple] = []
@@ -80,7 +82,8 @@ class _Writer:
             n_tools = 0 if step == steps - 1 else rnd.randint(1, 3)
             for _ in range(n_tools):
                 t += rnd.randint(50, 1500)
-                if depth < 3 and budget["delegations"] > 0 and rnd.random() < 0.22 - depth * 0.05:
+                if (depth < self.max_depth and budget["delegations"] > 0
+                        and rnd.random() < self.delegate_p - depth * 0.05):
                     budget["delegations"] -= 1
                     t = self.delegate(mid, sid, agent, t, depth, budget)
                     continue
@@ -138,8 +141,10 @@ class _Writer:
         self.sessions, self.messages, self.parts = [], [], []
 
 
-def build_sqlite(path: Path, roots: int = 1000, delegations: int = 8200, seed: int = 7) -> dict:
-    """An opencode.db with the 1.18.33 schema; returns counts."""
+def build_sqlite(path: Path, roots: int = 1000, delegations: int = 8200, seed: int = 7,
+                 delegate_p: float = 0.22, max_depth: int = 3) -> dict:
+    """An opencode.db with the 1.18.33 schema; returns counts. `delegate_p` is the chance that a tool call of a
+    step is a delegation (less at each level down), `max_depth` how deep delegations nest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
@@ -154,7 +159,7 @@ def build_sqlite(path: Path, roots: int = 1000, delegations: int = 8200, seed: i
     conn.execute("INSERT INTO project (id, worktree, time_created, time_updated, sandboxes) VALUES"
                  " ('p1', '/home/dev/app', 0, 0, '[]')")
     rnd = random.Random(seed)
-    w = _Writer(conn, rnd, "/home/dev/app", "p1")
+    w = _Writer(conn, rnd, "/home/dev/app", "p1", delegate_p, max_depth)
     budget = {"delegations": delegations}
     t = 1_790_000_000_000
     per_root = delegations / roots
