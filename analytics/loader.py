@@ -314,7 +314,7 @@ def extract_traces(source: str | Path | Source | None = None,
     """Every trace of the OpenCode store at `source` (see `open_source`), or of these sessions' trees."""
     src = source if isinstance(source, Source) else open_source(source)
     report = report if report is not None else LoadReport()
-    with _no_cyclic_gc(), src.reading():
+    with no_cyclic_gc(), src.reading():
         index = src.index(report)
         parents = {sid: st.parent_id for sid, st in index.items()}
         ids = None if session_ids is None else tree_closure(parents, session_ids)
@@ -348,11 +348,11 @@ def tree_closure(parents: dict[str, str | None], ids: Collection[str]) -> set[st
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a load allocates its records.
 
-    A load makes about a million small objects and no reference cycles; the collector would walk them all
-    again and again, holding the GIL for hundreds of milliseconds at a time (the dashboard's event loop
+    A load (or an analysis) makes up to a million small objects and no reference cycles; the collector would
+    walk them all again and again, holding the GIL for hundreds of milliseconds at a time (the dashboard's event loop
     stalls meanwhile) and slowing the load itself. Reference counting still frees everything.
     """
     was_enabled = gc.isenabled()
@@ -376,7 +376,7 @@ def load(store, source: Source, full: bool = False,
         report.sessions_seen = store.session_count()
         report.seconds = time.perf_counter() - t0
         return report
-    with _no_cyclic_gc(), source.reading():
+    with no_cyclic_gc(), source.reading():
         index = source.index(report)
         report.sessions_seen = len(index)
         parents = {sid: st.parent_id for sid, st in index.items()}

@@ -19,7 +19,7 @@ from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError, StoreError
-from analytics.loader import load
+from analytics.loader import load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
@@ -109,7 +109,7 @@ class _Refresh(_Task):
                 self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report,
                                                       changed=False))
                 return
-        with open_store(svc.db_path, read_only=True) as store:
+        with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
             traces, hits = q.filter_traces(store, self.query)
             # the pickers' choices change only when data does, not when a filter does
             sessions = q.get_sessions_with_traces(store) if self.load_first else None
@@ -117,10 +117,10 @@ class _Refresh(_Task):
             if svc.anomalies is None or (report is not None and report.traces_written):
                 # what is usual is judged on the whole history, again only when the data changed
                 svc.anomalies = {a.trace.trace_id: a for a in aq.find_anomalies(aq.forest(store))}
-        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
-                                          svc.anomalies)
-        shown = {t.trace_id for t in traces}
-        analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
+            traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
+                                              svc.anomalies)
+            shown = {t.trace_id for t in traces}
+            analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
         self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report,
                                    analysis=analysis))
 

@@ -1,6 +1,6 @@
-"""Render the README screenshot: the demo store, with a nested delegation selected.
+"""Render the README screenshots: the demo store, with a nested delegation selected.
 
-    QT_QPA_PLATFORM=offscreen python tools/readme_screenshot.py resources/screenshot.png
+    QT_QPA_PLATFORM=offscreen python tools/readme_screenshot.py resources/screenshot.png [traces|flow|metrics]
 """
 
 import os
@@ -18,7 +18,7 @@ from analytics.settings import Settings  # noqa: E402
 from dashboard.app import Choice, build, demo_store  # noqa: E402
 
 
-def main(out: str, description: str = "Test the limiter") -> None:
+def main(out: str, tab: str = "traces", description: str = "Test the limiter") -> None:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("agent-traces-screenshot")
     tmp = Path(tempfile.mkdtemp())
@@ -36,9 +36,13 @@ def main(out: str, description: str = "Test the limiter") -> None:
     while section.detail.details is None or section.detail.details.trace.description != description:
         app.processEvents()
     app.processEvents()
+    window.tabs.setCurrentWidget({"traces": window.tracing, "flow": window.flow, "metrics": window.metrics}[tab])
+    for _ in range(10):
+        app.processEvents()
     window.grab().save(out, "PNG")
     window.close()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshot.png")
+    main(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshot.png",
+         sys.argv[2] if len(sys.argv) > 2 else "traces")
