@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,30 +194,25 @@ class DataService(QObject):
     def generation(self) -> int:
         return self._generation
 
+    def _submit(self, task: Callable[[int], _Task]) -> int:
+        """Queue a task made for the next generation number (unless stopped); returns that number."""
+        gen = self.next_generation()
+        if not self.stopped:
+            self.pool.start(task(gen))
+        return gen
+
     def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
                 force_query: bool = False) -> int:
-        gen = self.next_generation()
-        if not self.stopped:
-            self.pool.start(_Refresh(self, gen, query, load_first, full, force_query))
-        return gen
+        return self._submit(lambda gen: _Refresh(self, gen, query, load_first, full, force_query))
 
     def cleanup(self, retention_days: int) -> int:
-        gen = self.next_generation()
-        if not self.stopped:
-            self.pool.start(_Cleanup(self, gen, retention_days))
-        return gen
+        return self._submit(lambda gen: _Cleanup(self, gen, retention_days))
 
     def export(self, session_id: str, path: Path, fmt: str) -> int:
-        gen = self.next_generation()
-        if not self.stopped:
-            self.pool.start(_Export(self, gen, session_id, path, fmt))
-        return gen
+        return self._submit(lambda gen: _Export(self, gen, session_id, path, fmt))
 
     def fetch_details(self, trace_id: str) -> int:
-        gen = self.next_generation()
-        if not self.stopped:
-            self.pool.start(_Details(self, gen, trace_id))
-        return gen
+        return self._submit(lambda gen: _Details(self, gen, trace_id))
 
     def stop(self) -> None:
         """Wait for the running request; queued ones are dropped, and no new one is taken."""
