@@ -35,8 +35,11 @@ def _print_json(value: object) -> None:
     sys.stdout.write("\n")
 
 
+STORE_WAIT_SECONDS = 5.0  # the dashboard holds the store only while it reads or writes
+
+
 def _open(args: argparse.Namespace, read_only: bool = True) -> TraceStore:
-    return TraceStore(args.db, read_only=read_only)
+    return TraceStore(args.db, read_only=read_only, wait_seconds=STORE_WAIT_SECONDS)
 
 
 def report_lines(report: LoadReport) -> list[str]:

@@ -153,19 +153,29 @@ def _translate(exc: duckdb.Error, path: Path) -> StoreError:
 
 
 class TraceStore:
-    """The DuckDB file holding `agent_traces`, `sessions` and the incremental-load state."""
+    """The DuckDB file holding `agent_traces`, `sessions` and the incremental-load state.
 
-    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+    Another agent-traces process may hold the file for a moment (the dashboard opens it only while it reads or
+    writes): opening waits up to `wait_seconds` for it before saying so.
+    """
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False, wait_seconds: float = 0.0) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
-        try:
-            self.conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise _translate(exc, self.path) from exc
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                self.conn = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                error = _translate(exc, self.path)
+                if "in use" not in str(error) or time.monotonic() >= deadline:
+                    raise error from exc
+                time.sleep(0.1)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._ensure_schema()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from analytics.db import TraceStore
-from analytics.errors import AgentTracesError, StoreError
+from analytics.errors import AgentTracesError
 from analytics.loader import load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
@@ -54,17 +53,10 @@ class _Signals(QObject):
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
-    """The trace store, waiting a moment while another process holds it."""
-    deadline = time.monotonic() + BUSY_RETRY_SECONDS
-    while True:
-        try:
-            if read_only and not path.exists():
-                return TraceStore(path)  # first run: create it
-            return TraceStore(path, read_only=read_only)
-        except StoreError as exc:
-            if "in use" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    """The trace store, waiting a moment while another process holds it (created on first use)."""
+    if read_only and not path.exists():
+        read_only = False
+    return TraceStore(path, read_only=read_only, wait_seconds=BUSY_RETRY_SECONDS)
 
 
 class _Task(QRunnable):

@@ -102,3 +102,19 @@ def test_locked_trace_store_from_a_second_process(db: str) -> None:
         holder.stdin.close()
         holder.wait(30)
         holder.stdout.close()
+
+
+def test_cli_load_waits_while_the_dashboard_holds_the_store_briefly(db: str) -> None:
+    """The window holds the store for a moment at a time: a CLI load started meanwhile waits, then succeeds."""
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); time.sleep(1.0); c.close()", db],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(CASES_118),
+                              "--db", db], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "Nothing changed" in run.stdout
+    finally:
+        holder.wait(30)
+        holder.stdout.close()
