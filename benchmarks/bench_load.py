@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,8 @@ def one_more_step(db: Path, n: int) -> str:
         " ON s.id = m.session_id WHERE s.parent_id IS NOT NULL AND json_extract(m.data, '$.role') = 'assistant'"
         " ORDER BY m.id LIMIT 1 OFFSET 5000").fetchone()
     t = conn.execute("SELECT max(time_updated) FROM message WHERE session_id = ?", (sid,)).fetchone()[0] + 10
-    new_mid = f"msg_bench{n:06d}"
+    run = uuid.uuid4().hex[:10]  # unique per run: a benchmark store is reused between runs
+    new_mid = f"msg_bench{run}{n:03d}"
     msg = {"parentID": parent, "role": "assistant", "mode": "coder", "agent": "coder",
            "path": {"cwd": "/home/dev/app", "root": "/home/dev/app"}, "cost": 0.01,
            "tokens": {"total": 1100, "input": 1000, "output": 100, "reasoning": 0, "cache": {"write": 0, "read": 0}},
@@ -103,7 +105,8 @@ def one_more_step(db: Path, n: int) -> str:
                                   "title": "ls", "metadata": {}, "time": {"start": t, "end": t + 5}}},
                               {"type": "step-finish", "reason": "stop", "cost": 0.01, "tokens": msg["tokens"]}]):
         conn.execute("INSERT INTO part VALUES (?,?,?,?,?,?)",
-                     (f"prt_bench{n:06d}{i}", new_mid, sid, t + i, t + i, json.dumps(part, separators=(",", ":"))))
+                     (f"prt_bench{run}{n:03d}{i}", new_mid, sid, t + i, t + i,
+                      json.dumps(part, separators=(",", ":"))))
     conn.execute("UPDATE session SET time_updated = ? WHERE id = ?", (t + 50, sid))
     conn.execute("UPDATE event_sequence SET seq = seq + 4 WHERE aggregate_id = ?", (sid,))
     conn.commit()
