@@ -67,7 +67,7 @@ class _Extraction:
         self.sessions = {s.id: s for s in sessions}
         known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
         self.parent_of = {sid: p if p in known else None for sid, p in known.items()}
-        self._roots: dict[str, str] = {}
+        self._roots = root_map(known)
         self.turn_of: dict[str, str | None] = {}  # message id -> the user message id of its turn
         self.turns: dict[str, _Turn] = {}  # user message id -> turn
         self.lead: dict[str, _Turn] = {}  # session id -> assistant messages before any user message
@@ -75,17 +75,7 @@ class _Extraction:
             self._split_turns(s)
 
     def root_of(self, sid: str) -> str:
-        root = self._roots.get(sid)
-        if root is None:
-            chain, cur = [], sid
-            while (p := self.parent_of.get(cur)) is not None and cur not in chain and cur not in self._roots:
-                chain.append(cur)
-                cur = p
-            root = self._roots.get(cur, cur)
-            for c in chain:
-                self._roots[c] = root
-            self._roots[sid] = root
-        return root
+        return self._roots.get(sid, sid)
 
     def _split_turns(self, s: RawSession) -> None:
         users = {m.id for m in s.messages if m.role == "user"}
@@ -323,22 +313,32 @@ def extract_traces(source: str | Path | Source | None = None,
     return traces
 
 
-def tree_closure(parents: dict[str, str | None], ids: Collection[str]) -> set[str]:
+def root_map(parents: dict[str, str | None]) -> dict[str, str]:
+    """The root session of every session: its ancestor with no parent among `parents` (a session whose parent
+    is missing is a root). Each chain is walked once; a cycle stops the walk where it closes."""
+    roots: dict[str, str] = {}
+    for sid in parents:
+        chain, cur = [], sid
+        while cur not in roots and (p := parents.get(cur)) is not None and p in parents and cur not in chain:
+            chain.append(cur)
+            cur = p
+        root = roots.get(cur, cur)
+        roots[cur] = root
+        for c in chain:
+            roots[c] = root
+    return roots
+
+
+def tree_closure(parents: dict[str, str | None], ids: Collection[str],
+                 roots: dict[str, str] | None = None) -> set[str]:
     """Every session in the trees that hold these sessions (a delegation needs its whole tree)."""
+    roots = root_map(parents) if roots is None else roots
     children: dict[str, list[str]] = {}
     for sid, p in parents.items():
         if p is not None and p in parents:
             children.setdefault(p, []).append(sid)
-
-    def root(sid: str) -> str:
-        seen = set()
-        while (p := parents.get(sid)) is not None and p in parents and sid not in seen:
-            seen.add(sid)
-            sid = p
-        return sid
-
     out: set[str] = set()
-    stack = [root(i) for i in ids if i in parents]
+    stack = [roots[i] for i in ids if i in parents]
     while stack:
         sid = stack.pop()
         if sid not in out:
@@ -380,6 +380,7 @@ def load(store, source: Source, full: bool = False,
         index = source.index(report)
         report.sessions_seen = len(index)
         parents = {sid: st.parent_id for sid, st in index.items()}
+        roots = root_map(parents)
         loaded = store.fingerprints(key)  # what this source gave last time; other sources are left alone
         known = {} if full else loaded
         cleaned = store.cleaned_sessions()
@@ -387,20 +388,19 @@ def load(store, source: Source, full: bool = False,
         deleted = set(loaded) - set(index)
         report.sessions_deleted = len(deleted)
         roots_before = store.roots_of(deleted | changed | (set(loaded) if full else set()))
-        trees = tree_closure(parents, changed)
-        trees -= {sid for sid in trees if _root_in(parents, sid, cleaned)}
+        trees = {sid for sid in tree_closure(parents, changed, roots) if roots[sid] not in cleaned}
         report.sessions_changed = len(changed - cleaned)
         if progress and trees:
             progress(f"reading {len(trees)} sessions from {source.generation}")
         sessions = source.read(None if full else trees, report) if trees or full else []
         if full:
-            sessions = [s for s in sessions if not _root_in(parents, s.id, cleaned)]
+            sessions = [s for s in sessions if roots[s.id] not in cleaned]
         traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
         del sessions  # the raw records are the bulk of a load's memory: free them before writing
     if progress and traces:
         progress(f"writing {len(traces)} traces")
     fingerprints = {sid: index[sid].fingerprint for sid in (trees if not full else index)
-                    if sid in index and not _root_in(parents, sid, cleaned)}
+                    if sid in index and roots[sid] not in cleaned}
     store.replace(
         roots=roots_before | {t.root_session_id for t in traces} | {i.root_session_id for i in infos},
         traces=traces, sessions=infos, fingerprints=fingerprints, deleted=deleted, full=full,
@@ -411,13 +411,3 @@ def load(store, source: Source, full: bool = False,
     log.info("loaded %s: %d sessions changed, %d traces written in %.3fs", key, report.sessions_changed,
              report.traces_written, report.seconds)
     return report
-
-
-def _root_in(parents: dict[str, str | None], sid: str, roots: set[str]) -> bool:
-    if not roots:
-        return False
-    seen = set()
-    while sid not in roots and (p := parents.get(sid)) is not None and p in parents and sid not in seen:
-        seen.add(sid)
-        sid = p
-    return sid in roots
