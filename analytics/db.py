@@ -177,7 +177,6 @@ class TraceStore:
                     raise error from exc
                 time.sleep(0.1)
         self._local = threading.local()
-        self._lock = threading.Lock()
         self._ensure_schema()
 
     def close(self) -> None:

@@ -182,10 +182,6 @@ class DataService(QObject):
         self._generation += 1
         return self._generation
 
-    @property
-    def generation(self) -> int:
-        return self._generation
-
     def _submit(self, task: Callable[[int], _Task]) -> int:
         """Queue a task made for the next generation number (unless stopped); returns that number."""
         gen = self.next_generation()

@@ -83,13 +83,10 @@ class TracingSection(QWidget):
 
         self.query = TraceFilter()
         self._refresh_gen = 0
-        self._rebuild_gen = 0
         self._filter_gen = 0
         self._details_gen = 0
         self._open_after: str | None = None
-        self._target: tuple[str, str] | None = None
         self._first = True
-        self.analysis = None
         self.filters.changed.connect(self.set_query)
         self.tree.traceSelected.connect(self._select)
         self.tree.traceActivated.connect(self.open_in_terminal)
@@ -107,7 +104,7 @@ class TracingSection(QWidget):
         """Restore the saved layout and filters, then load and show."""
         self.restore_state()
         self.query = self.filters.query()
-        self._refresh_gen = self._rebuild_gen = self.service.refresh(self.query, load_first=True, force_query=True)
+        self._refresh_gen = self.service.refresh(self.query, load_first=True, force_query=True)
         if self.watcher is not None:
             self.watcher.start()
 
@@ -143,7 +140,7 @@ class TracingSection(QWidget):
         if not snap.changed:
             self.status.emit(describe(snap.report, self.tree.shown_count()))
             return
-        rebuild = snap.generation == self._rebuild_gen
+        rebuild = not self.tree.items  # the first fill: built, and opened, from scratch
         if snap.sessions is not None and snap.agents is not None:
             self.filters.set_choices(snap.sessions, snap.agents)
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
@@ -152,7 +149,6 @@ class TracingSection(QWidget):
                               prune=snap.generation != self._filter_gen,
                               flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis else None,
                               critical=analysis.critical if analysis else None)
-        self.analysis = analysis
         self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
         shown = self.tree.visible_roots()
@@ -176,7 +172,6 @@ class TracingSection(QWidget):
             self._open(target)
             return
         if self.tree.current_trace_id() == details.trace.trace_id:
-            self._target = target
             self.detail.show_details(details)
             if self._first:
                 self._first = False

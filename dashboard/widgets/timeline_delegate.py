@@ -40,7 +40,6 @@ class TimelineDelegate(QStyledItemDelegate):
         self._critical_pen = QPen(QColor("#1d2b3a"), 2.0)
         self._pens = {k: QPen(v.darker(130), 1) for k, v in STATUS_COLOURS.items()}
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
-        self._running_brush = QBrush(STATUS_COLOURS["running"], Qt.BrushStyle.BDiagPattern)
         self._session_brush = QBrush(SESSION_COLOUR)
         self._selected_pen = QPen(QColor("white"), 1.5)
 
