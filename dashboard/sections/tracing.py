@@ -17,6 +17,7 @@ from dashboard.terminal import TerminalError, open_session
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
 from dashboard.widgets.filter_bar import FilterBar
+from dashboard.widgets.roles import Role
 from dashboard.widgets.trace_tree import TraceTree
 
 log = logging.getLogger(__name__)
@@ -145,21 +146,26 @@ class TracingSection(QWidget):
             self.filters.set_choices(snap.sessions, snap.agents)
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
-        self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
-                              prune=snap.generation != self._filter_gen,
-                              flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis else None,
-                              critical=analysis.critical if analysis else None)
+        touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
+                                        prune=snap.generation != self._filter_gen,
+                                        flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
+                                        else None, critical=analysis.critical if analysis else None)
         self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
         shown = self.tree.visible_roots()
         if (current is None or self.tree.items[current].isHidden()) and shown:
             self.tree.setCurrentItem(shown[0])  # nothing selected, or the filter hid the selected row
-        elif current is not None and not rebuild:
-            self._select(current)  # its figures or answer may have changed
+        elif current is not None and not rebuild and self._tree_changed(current, touched):
+            self._select(current)  # its figures, answer or totals with delegations may have changed
         self.status.emit(describe(snap.report, len(snap.traces)))
         if self._first and not snap.traces:
             self._first = False
             self.ready.emit()
+
+    def _tree_changed(self, trace_id: str, touched: set[str]) -> bool:
+        """Whether a row of this trace's session tree changed (its totals include its descendants)."""
+        root = self.tree.items[trace_id].data(0, Role.TRACE).root_session_id
+        return any(self.tree.items[t].data(0, Role.TRACE).root_session_id == root for t in touched)
 
     def _on_details(self, generation: int, payload: object) -> None:
         if generation != self._details_gen:
