@@ -82,8 +82,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        since = None if args.days is None else int((time.time() - args.days * 86400) * 1000)
-        rows = q.get_sessions_with_traces(store, since, with_delegations=args.with_delegations)
+        rows = q.get_sessions_with_traces(store, _since_ms(args.days), with_delegations=args.with_delegations)
     if args.json:
         _print_json(rows)
         return 0
@@ -249,9 +248,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
 
 
+def _since_ms(days: float | None) -> int | None:
+    """The start of the last `days` days, in epoch milliseconds (None: no bound)."""
+    return None if days is None else int((time.time() - days * 86400) * 1000)
+
+
 def _filter(args: argparse.Namespace) -> q.TraceFilter:
-    since = None if getattr(args, "days", None) is None else int((time.time() - args.days * 86400) * 1000)
-    return q.TraceFilter(start_ms=since, agent=getattr(args, "agent", None))
+    return q.TraceFilter(start_ms=_since_ms(getattr(args, "days", None)), agent=getattr(args, "agent", None))
 
 
 def cmd_find(args: argparse.Namespace) -> int:
@@ -307,8 +310,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     print(f"{'AGENT':14} {'RUNS':>5} {'ERR%':>5} {'MEDIAN':>9} {'P95':>9} {'TOKENS own/with deleg.':>24} "
           f"{'COST own/with deleg.':>22}")
     for m in metrics:
-        median = fmt.duration(None if m.median_ms is None else int(m.median_ms))
-        p95 = fmt.duration(None if m.p95_ms is None else int(m.p95_ms))
+        median, p95 = fmt.duration(m.median_ms), fmt.duration(m.p95_ms)
         tokens = f"{fmt.tokens(m.tokens_in + m.tokens_out)} / {fmt.tokens(m.total_tokens_in + m.total_tokens_out)}"
         cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
         errors = f"{m.error_rate * 100:.0f}%"

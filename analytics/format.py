@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 
-def duration(ms: int | None) -> str:
-    """412 ms, 1.9 s, 1m 08s, 2h 05m."""
+def duration(ms: float | None) -> str:
+    """412 ms, 1.9 s, 1m 08s, 2h 05m (a median may come as a float)."""
     if ms is None:
         return "—"
+    ms = int(ms)
     if ms < 1000:
         return f"{ms} ms"
     s = ms / 1000
@@ -23,10 +24,11 @@ def duration(ms: int | None) -> str:
     return f"{h // 24}d {h % 24:02d}h"
 
 
-def tokens(n: int | None) -> str:
+def tokens(n: float | None) -> str:
     """812, 7.1K, 1.3M."""
     if n is None:
         return "—"
+    n = int(n)
     if n < 1000:
         return str(n)
     if n < 1_000_000:

@@ -61,7 +61,7 @@ class AgentChart(QWidget):
                     p.drawLine(int(end), int(bar_y + 2), int(end), int(bar_y + bar_h - 2))
                 p.setPen(self.palette().color(self.foregroundRole()))
                 p.drawText(QRectF(x1 + half + 4, y, 56, ROW_H), Qt.AlignmentFlag.AlignVCenter,
-                           fmt.duration(int(m.median_ms)))
+                           fmt.duration(m.median_ms))
             room = max(half - 110, 40)  # leave room for the figures after the bar
             total = room * m.total_cost_usd / dearest
             own = room * m.cost_usd / dearest

@@ -8,8 +8,8 @@ from PyQt6.QtWidgets import QStyledItemDelegate, QWidget
 from analytics import format as fmt
 
 FORMATS = {
-    "duration": lambda v: fmt.duration(None if v is None else int(v)),
-    "tokens": lambda v: fmt.tokens(None if v is None else int(v)),
+    "duration": fmt.duration,
+    "tokens": fmt.tokens,
     "cost": fmt.cost,
     "percent": lambda v: "—" if v is None else f"{v * 100:.0f}%",
 }

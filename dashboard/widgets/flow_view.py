@@ -142,8 +142,7 @@ class FlowView(QGraphicsView):
         for col, agents in columns.items():
             for row, agent in enumerate(agents):
                 m = by_agent[agent]
-                median = fmt.duration(None if m.median_ms is None else int(m.median_ms))
-                lines = [f"{m.invocations} runs · median {median}",
+                lines = [f"{m.invocations} runs · median {fmt.duration(m.median_ms)}",
                          f"{m.errors} errors · {fmt.cost(m.total_cost_usd)} with delegations"]
                 item = NodeItem(agent, agent, lines, "error" if m.errors else "completed", False)
                 item.setPos(col * (NODE_W + GAP_X * 2), row * (NODE_H + GAP_Y * 3))
@@ -152,10 +151,9 @@ class FlowView(QGraphicsView):
         for e in edges:
             if e.caller in self.nodes and e.callee in self.nodes and e.caller != e.callee:
                 a, b = self.nodes[e.caller], self.nodes[e.callee]
-                median = fmt.duration(None if e.median_ms is None else int(e.median_ms))
                 _arrow(scene, a.pos() + QPointF(NODE_W, NODE_H / 2), b.pos() + QPointF(0, NODE_H / 2),
                        EDGE["error"] if e.errors else EDGE["completed"], 1.0 + min(e.count, 20) / 5,
-                       f"{e.count}× · {median}")
+                       f"{e.count}× · {fmt.duration(e.median_ms)}")
         self.fit()
 
     def fit(self) -> None:
