@@ -225,3 +225,43 @@ def test_invalid_rows_in_sqlite_are_skipped_and_counted(tmp_path: Path) -> None:
     assert report.skipped.get("part") == 1
     assert report.skipped.get("message") == 1
     assert len(traces) == 10
+
+
+def test_a_session_row_that_is_not_utf8_is_skipped_not_fatal(tmp_path: Path) -> None:
+    data = copy_store(SAMPLE_118, tmp_path / "d")
+    conn = sqlite3.connect(data / "opencode.db")
+    sid = conn.execute("SELECT id FROM session WHERE parent_id IS NULL LIMIT 1").fetchone()[0]
+    conn.execute("UPDATE session SET title = CAST(X'4F6C64FF' AS TEXT) WHERE id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    report = LoadReport()
+    traces = extract_traces(data, report=report)
+    assert report.skipped == {"session": 1}
+    assert sid not in {t.session_id for t in traces} and len(traces) >= 7
+
+
+def test_a_v2_message_that_is_not_utf8_is_skipped_not_fatal(v2_dir: Path) -> None:
+    conn = sqlite3.connect(v2_dir / "opencode.db")
+    conn.execute("UPDATE session_message SET data = CAST(X'7B2274657874223A22FF227D' AS TEXT) WHERE type = 'user'"
+                 " AND session_id = 'ses_ee23fdf58ffew3vRe12Fd7Ah2n'")
+    conn.commit()
+    conn.close()
+    report = LoadReport()
+    traces = extract_traces(v2_dir, report=report)
+    assert report.skipped == {"message": 1}
+    assert len(traces) == 4
+
+
+def test_a_task_part_that_is_not_utf8_is_skipped_not_fatal(tmp_path: Path) -> None:
+    data = copy_store(SAMPLE_118, tmp_path / "d")
+    conn = sqlite3.connect(data / "opencode.db")
+    pid, raw = conn.execute("SELECT id, data FROM part WHERE data LIKE '%Review old PR%'"
+                            " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
+    conn.execute("UPDATE part SET data = CAST(? AS TEXT) WHERE id = ?",
+                 (raw.replace("Review PR 12.", "Review PR \udcff").encode("utf-8", "surrogateescape"), pid))
+    conn.commit()
+    conn.close()
+    report = LoadReport()
+    traces = extract_traces(data, report=report)
+    assert report.skipped == {"part": 1}
+    assert pid not in {t.trace_id for t in traces} and len(traces) == 9  # that one call, nothing else

@@ -15,7 +15,7 @@ from sys import intern
 
 from analytics.models import LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
-from analytics.opencode.records import RawMessage, RawSession, SessionStamp, as_int, as_str, call_from_state
+from analytics.opencode.records import RawCall, RawMessage, RawSession, SessionStamp, as_int, as_str, call_from_state
 from analytics.opencode.sqlite_store import (
     BadText,
     columns,
@@ -125,15 +125,18 @@ class SqliteV1Reader(Reader):
             f"SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, {agent}"
             f" FROM session WHERE 1 = 1{where}"
         )
-        out = {}
-        for row in self.conn.execute(sql, params):
-            sid, parent, title, directory, project, version, created, updated, ag = row
-            if any(isinstance(v, BadText) for v in row):
-                report.skip("session", sid, "text is not valid UTF-8")
-                continue
-            out[sid] = RawSession(sid, parent, title or "", directory or "", project, ag, version,
-                                  created or 0, updated or created or 0, self.generation)
-        return out
+        def consume(rows) -> dict[str, RawSession]:
+            out = {}
+            for row in rows:
+                sid, parent, title, directory, project, version, created, updated, ag = row
+                if any(isinstance(v, BadText) for v in row):
+                    report.skip("session", sid, "text is not valid UTF-8")
+                    continue
+                out[sid] = RawSession(sid, parent, title or "", directory or "", project, ag, version,
+                                      created or 0, updated or created or 0, self.generation)
+            return out
+
+        return guarded(self.conn, sql, sql, params, consume)  # no JSON here: the retry only decodes tolerantly
 
     def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
         where, params = id_filter(ids, "session_id")
@@ -192,7 +195,10 @@ class SqliteV1Reader(Reader):
             for mid, arrays, task_ids, invalid in rows:
                 bad += invalid
                 msg = by_msg.get(mid)
-                if msg is None or arrays is None or arrays.__class__ is not str:
+                if msg is None or arrays is None:
+                    continue
+                if arrays.__class__ is not str:  # BadText: a part of this message is not UTF-8
+                    report.skip("part", mid, "a tool or step-finish part is not valid UTF-8")
                     continue
                 tin = tout = treason = tread = twrite = steps = 0
                 cost = 0.0
@@ -217,14 +223,28 @@ class SqliteV1Reader(Reader):
         if not tasks:
             return
         where, params = id_filter(tasks, "id")
-        for pid, mid, created, data in self.conn.execute(
-                f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id", params):
-            msg = by_msg[mid]
-            part = json.loads(data)
-            if part.get("type") != "tool" or part.get("tool") != "task":
-                continue
-            state = part.get("state") if isinstance(part.get("state"), dict) else {}
-            msg.calls.append(call_from_state(pid, mid, created or msg.created_ms, state, as_str(state.get("output"))))
+        sql = f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id"
+
+        def calls(rows) -> list[tuple[RawMessage, RawCall]]:
+            out = []
+            for pid, mid, created, data in rows:
+                msg = by_msg[mid]
+                try:
+                    if data.__class__ is not str:
+                        raise ValueError
+                    part = json.loads(data)
+                except ValueError:
+                    report.skip("part", pid, "task part is not valid JSON or UTF-8")
+                    continue
+                if part.get("type") != "tool" or part.get("tool") != "task":
+                    continue
+                state = part.get("state") if isinstance(part.get("state"), dict) else {}
+                out.append((msg, call_from_state(pid, mid, created or msg.created_ms, state,
+                                                 as_str(state.get("output")))))
+            return out
+
+        for msg, call in guarded(self.conn, sql, sql, params, calls):
+            msg.calls.append(call)
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         wanted = {m.id: m for m in messages if m.texts is None}

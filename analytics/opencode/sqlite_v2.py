@@ -23,7 +23,7 @@ from analytics.opencode.records import (
     error_text,
     usage_from,
 )
-from analytics.opencode.sqlite_store import BadText, id_filter
+from analytics.opencode.sqlite_store import BadText, guarded, id_filter
 from analytics.opencode.sqlite_v1 import SqliteV1Reader
 
 
@@ -50,36 +50,50 @@ class SqliteV2Reader(SqliteV1Reader):
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         where, params = id_filter(ids, "id")
-        sessions: dict[str, RawSession] = {}
         sql = (
             "SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, agent"
             f" FROM session_v2 WHERE 1 = 1{where}"
         )
-        for row in self.conn.execute(sql, params):
-            sid, parent, title, directory, project, version, created, updated, agent = row
-            sessions[sid] = RawSession(sid, parent, title or "", directory or "", project, agent, version,
-                                       created or 0, updated or created or 0, self.generation)
+
+        def consume_sessions(rows) -> dict[str, RawSession]:
+            out = {}
+            for row in rows:
+                sid, parent, title, directory, project, version, created, updated, agent = row
+                if any(isinstance(v, BadText) for v in row):
+                    report.skip("session", sid, "text is not valid UTF-8")
+                    continue
+                out[sid] = RawSession(sid, parent, title or "", directory or "", project, agent, version,
+                                      created or 0, updated or created or 0, self.generation)
+            return out
+
+        sessions = guarded(self.conn, sql, sql, params, consume_sessions)
         where, params = id_filter(ids, "session_id")
         sql = (
             "SELECT id, session_id, type, time_created, data FROM session_message"
             f" WHERE type IN ('user', 'assistant'){where} ORDER BY session_id, seq"
         )
-        for mid, sid, role, created, data in self.conn.execute(sql, params):
-            session = sessions.get(sid)
-            if session is None:
-                continue
-            if isinstance(data, BadText):
-                report.skip("message", mid, "data is not valid UTF-8")
-                continue
-            try:
-                d = json.loads(data)
-            except ValueError:
-                report.skip("message", mid, "data is not valid JSON")
-                continue
-            if not isinstance(d, dict):
-                report.skip("message", mid, "data is not a JSON object")
-                continue
-            session.messages.append(self._message(mid, role, created or 0, d))
+
+        def consume_messages(rows) -> list[tuple[str, RawMessage]]:
+            out = []
+            for mid, sid, role, created, data in rows:
+                if sid not in sessions:
+                    continue
+                if isinstance(data, BadText):
+                    report.skip("message", mid, "data is not valid UTF-8")
+                    continue
+                try:
+                    d = json.loads(data)
+                except ValueError:
+                    report.skip("message", mid, "data is not valid JSON")
+                    continue
+                if not isinstance(d, dict):
+                    report.skip("message", mid, "data is not a JSON object")
+                    continue
+                out.append((sid, self._message(mid, role, created or 0, d)))
+            return out
+
+        for sid, message in guarded(self.conn, sql, sql, params, consume_messages):
+            sessions[sid].messages.append(message)
         return list(sessions.values())
 
     def _message(self, mid: str, role: str, created: int, d: dict) -> RawMessage:
