@@ -108,6 +108,13 @@ def usage_from(tokens: object, cost: object) -> Usage:
     )
 
 
+def named_error(name: str | None, message: str | None) -> str:
+    """`APIError: overloaded`, or whichever of the two there is."""
+    if message and name:
+        return f"{name}: {message}"
+    return message or name or "error"
+
+
 def error_text(error: object) -> str | None:
     """A readable message from an OpenCode NamedError ({name, data:{message}}) or a plain string."""
     if error is None:
@@ -117,10 +124,7 @@ def error_text(error: object) -> str | None:
     if isinstance(error, dict):
         data = error.get("data") if isinstance(error.get("data"), dict) else {}
         message = as_str(data.get("message")) or as_str(error.get("message"))
-        name = as_str(error.get("name")) or as_str(error.get("type"))
-        if message and name:
-            return f"{name}: {message}"
-        return message or name or "error"
+        return named_error(as_str(error.get("name")) or as_str(error.get("type")), message)
     return str(error)
 
 

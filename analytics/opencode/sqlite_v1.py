@@ -15,7 +15,16 @@ from sys import intern
 
 from analytics.models import LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
-from analytics.opencode.records import RawCall, RawMessage, RawSession, SessionStamp, as_int, as_str, call_from_state
+from analytics.opencode.records import (
+    RawCall,
+    RawMessage,
+    RawSession,
+    SessionStamp,
+    as_int,
+    as_str,
+    call_from_state,
+    named_error,
+)
 from analytics.opencode.sqlite_store import (
     BadText,
     columns,
@@ -163,8 +172,7 @@ class SqliteV1Reader(Reader):
                     intern(agent) if agent else None,
                     created or 0, completed if completed.__class__ is int else as_int(completed),
                     intern(model) if model else None, intern(provider) if provider else None,
-                    (f"{err_name}: {message}" if err_name and message else str(message or err_name))
-                    if (err_name or message) else None,
+                    named_error(as_str(err_name), as_str(message)) if (err_name or message) else None,
                     Usage(num(tin), num(tout), num(treason), num(tread), num(twrite), fnum(cost)),
                 )))
             return out
