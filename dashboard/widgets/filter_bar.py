@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
 from PyQt6.QtCore import QDate, QTimer, pyqtSignal
@@ -62,6 +63,7 @@ class FilterBar(QWidget):
         self.anomalies_only = QCheckBox("Anomalies only")
         self.anomalies_only.setToolTip("Calls and sessions far above what the same agent usually takes (⚠)")
         self.pattern_error: str | None = None
+        self.clock: Callable[[], datetime] = datetime.now  # what "today" is for the date presets
         self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._debounce.timeout.connect(self._emit)
         rows = QVBoxLayout(self)
@@ -123,7 +125,7 @@ class FilterBar(QWidget):
 
     def query(self, now: datetime | None = None) -> TraceFilter:
         """The filter the widgets show. Dates are local days; the bounds are epoch milliseconds."""
-        now = now or datetime.now()
+        now = now or self.clock()
         start = end = None
         preset = self.preset.currentText()
         midnight = datetime.combine(now.date(), time())
