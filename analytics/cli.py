@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError
-from analytics.loader import load
+from analytics.loader import LoadProgress, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
@@ -62,15 +62,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     settings = Settings.load()
 
-    def progress(message: str) -> None:
+    def progress(step: LoadProgress) -> None:
         if not args.json:
-            print(f"… {message}", file=sys.stderr, flush=True)
+            print(f"… {step}", file=sys.stderr, flush=True)
 
     with _open(args, read_only=False) as store:
-        report = load(store, source, full=args.full, progress=progress)
-        removed = 0
-        if settings.retention_days is not None:
-            removed = store.cleanup_old_traces(settings.retention_days)
+        report = load(store, source, full=args.full, progress=progress, retention_days=settings.retention_days)
+    removed = report.retention_removed
     if args.json:
         _print_json({**dataclasses.asdict(report), "cleaned_traces": removed})
     else:

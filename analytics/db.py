@@ -239,6 +239,17 @@ class TraceStore:
                     cur.execute(statement)
             cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
+    def data_version(self) -> int:
+        """A number every write of traces raises (a load, a cleanup, from any process): a view that last showed
+        another number has not shown what the store holds now."""
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _bump(cur: duckdb.DuckDBPyConnection) -> None:
+        cur.execute("INSERT INTO meta VALUES ('data_version', '1') ON CONFLICT (key) DO UPDATE"
+                    " SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS VARCHAR)")
+
     def schema_version(self) -> int:
         return int(self.cursor().execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
 
@@ -255,6 +266,9 @@ class TraceStore:
 
     def cleaned_sessions(self) -> set[str]:
         return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}
+
+    def trace_count(self) -> int:
+        return self.cursor().execute("SELECT count(*) FROM agent_traces").fetchone()[0]
 
     def session_count(self) -> int:
         return self.cursor().execute("SELECT count(*) FROM sessions").fetchone()[0]
@@ -275,12 +289,17 @@ class TraceStore:
         traces = list(traces)
         with self.transaction() as cur:
             self._upsert_traces(cur, traces)
+            self._bump(cur)
         return len(traces)
 
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
-                stamp: str) -> None:
-        """Swap in the traces of these root trees, in one transaction (what a load writes)."""
+                stamp: str | None, conflicts: bool = True) -> None:
+        """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more steps).
+
+        `stamp` is the whole source's stamp, recorded with the last step of a load only (None before), so a
+        load cut short is not taken for a finished one. `conflicts=False` inserts plainly, which is faster: for
+        a load into an empty store, whose steps hold disjoint trees."""
         with self.transaction() as cur:
             root_list = [list(roots)]
             if full:  # everything of these trees goes, then comes back
@@ -295,17 +314,17 @@ class TraceStore:
             gone = [list(deleted)]
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
-            # a plain insert is faster, and safe when nothing else is left to collide with
-            empty = full and cur.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 0
-            self._upsert_traces(cur, traces, conflicts=not empty)
+            self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert_sessions(cur, sessions)
             if fingerprints:
                 cur.execute(
                     "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[])",
                     [list(fingerprints), source_key, list(fingerprints.values())])
             self._session_totals(cur, roots)
-            cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
-                        [source_key, stamp])
+            if stamp is not None:
+                cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
+                            [source_key, stamp])
+            self._bump(cur)
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
@@ -384,4 +403,5 @@ class TraceStore:
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", ids)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
+            self._bump(cur)
         return removed

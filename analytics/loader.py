@@ -364,9 +364,52 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+FIRST_BATCH_ROOTS = 50  # the newest session trees, stored first so that a window can show them at once
+BATCH_SESSIONS = 1200  # a larger load goes on in steps of about this many sessions, each one committed
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """How far a load is: sessions read and stored out of those it has to read, and the traces written.
+
+    Each step is committed before the next one is read, so a reader of the store (the window) can show what is
+    already there: the newest sessions first."""
+
+    sessions_done: int
+    sessions_total: int
+    traces_written: int
+
+    def __str__(self) -> str:
+        return (f"{self.sessions_done} of {self.sessions_total} sessions read, "
+                f"{self.traces_written} traces written")
+
+
+def batches(trees: Collection[str], roots: dict[str, str], created: dict[str, int]) -> list[set[str]]:
+    """The sessions to read, by whole trees, newest root first: a small first step, then steps of about
+    BATCH_SESSIONS sessions. A load that fits in one step is one step."""
+    if len(trees) <= BATCH_SESSIONS:
+        return [set(trees)]
+    members: dict[str, list[str]] = {}
+    for sid in trees:
+        members.setdefault(roots[sid], []).append(sid)
+    order = sorted(members, key=lambda r: (-created.get(r, 0), r))
+    out: list[set[str]] = [set()]
+    for i, root in enumerate(order):
+        if i >= FIRST_BATCH_ROOTS and len(out) == 1 or len(out[-1]) >= BATCH_SESSIONS:
+            out.append(set())
+        out[-1].update(members[root])
+    return [b for b in out if b]
+
+
 def load(store, source: Source, full: bool = False,
-         progress: Callable[[str], None] | None = None) -> LoadReport:
-    """Bring the store up to date with the OpenCode source; only changed session trees are read again."""
+         progress: Callable[[LoadProgress], None] | None = None,
+         retention_days: int | None = None) -> LoadReport:
+    """Bring the store up to date with the OpenCode source; only changed session trees are read again.
+
+    A large load (the first one on a long history, or `full`) is written in steps, newest trees first, and
+    `progress` hears of each committed step. With `retention_days`, older session trees are dropped afterwards
+    (and remembered, so they are not imported again).
+    """
     t0 = time.perf_counter()
     report = LoadReport(source=str(source.location), generation=source.generation, full=full)
     stamp = source.stamp()
@@ -387,27 +430,33 @@ def load(store, source: Source, full: bool = False,
         changed = {sid for sid, st in index.items() if known.get(sid) != st.fingerprint}
         deleted = set(loaded) - set(index)
         report.sessions_deleted = len(deleted)
-        roots_before = store.roots_of(deleted | changed | (set(loaded) if full else set()))
-        trees = {sid for sid in tree_closure(parents, changed, roots) if roots[sid] not in cleaned}
+        trees = {sid for sid in (index if full else tree_closure(parents, changed, roots))
+                 if roots[sid] not in cleaned}
         report.sessions_changed = len(changed - cleaned)
-        if progress and trees:
-            progress(f"reading {len(trees)} sessions from {source.generation}")
-        sessions = source.read(None if full else trees, report) if trees or full else []
-        if full:
-            sessions = [s for s in sessions if roots[s.id] not in cleaned]
-        traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
-        del sessions  # the raw records are the bulk of a load's memory: free them before writing
-    if progress and traces:
-        progress(f"writing {len(traces)} traces")
-    fingerprints = {sid: index[sid].fingerprint for sid in (trees if not full else index)
-                    if sid in index and roots[sid] not in cleaned}
-    store.replace(
-        roots=roots_before | {t.root_session_id for t in traces} | {i.root_session_id for i in infos},
-        traces=traces, sessions=infos, fingerprints=fingerprints, deleted=deleted, full=full,
-        source_key=key, stamp=stamp,
-    )
-    report.traces_written = len(traces)
+        fresh = store.trace_count() == 0  # nothing to collide with: plain inserts
+        steps = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
+        done = 0
+        for i, step in enumerate(steps):
+            first, last = i == 0, i == len(steps) - 1
+            everything = len(step) == len(index)  # the unfiltered scan is the fast one
+            sessions = source.read(None if everything else step, report) if step else []
+            traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
+            del sessions  # the raw records are the bulk of a load's memory: free them before writing
+            before = store.roots_of(step | deleted if first else step)
+            store.replace(
+                roots=before | {t.root_session_id for t in traces} | {inf.root_session_id for inf in infos},
+                traces=traces, sessions=infos,
+                fingerprints={sid: index[sid].fingerprint for sid in step},
+                deleted=deleted if first else (), full=full, source_key=key,
+                stamp=stamp if last else None, conflicts=not fresh,
+            )
+            done += len(step)
+            report.traces_written += len(traces)
+            if progress is not None and (step or last):
+                progress(LoadProgress(done, len(trees), report.traces_written))
+    if retention_days is not None:
+        report.retention_removed = store.cleanup_old_traces(retention_days)
     report.seconds = time.perf_counter() - t0
-    log.info("loaded %s: %d sessions changed, %d traces written in %.3fs", key, report.sessions_changed,
-             report.traces_written, report.seconds)
+    log.info("loaded %s: %d sessions changed, %d traces written in %d steps, %.3fs", key,
+             report.sessions_changed, report.traces_written, len(steps), report.seconds)
     return report

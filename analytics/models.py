@@ -100,6 +100,7 @@ class LoadReport:
     full: bool = False
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_examples: list[str] = field(default_factory=list)
+    retention_removed: int = 0  # traces dropped afterwards by the retention setting
     seconds: float = 0.0
 
     def skip(self, what: str, where: str, why: str) -> None:

@@ -83,7 +83,7 @@ def run(source: str | None = None, db: str | None = None, demo: bool = False,
 
 
 def build(choice: Choice, settings: Settings) -> tuple[MainWindow, DataService]:
-    service = DataService(choice.db, choice.source)
+    service = DataService(choice.db, choice.source, settings.retention_days)
     watcher = SourceWatcher(watch_paths(choice.source), settings.refresh_seconds) if choice.source else None
     window = MainWindow(service, watcher, settings, choice.label)
     service.setParent(window)

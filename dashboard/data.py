@@ -4,12 +4,17 @@ One worker thread runs the requests in order. Each request opens the trace store
 it again, so a CLI load or a second window can use the file in between; a store that another process holds
 is retried for a moment and then reported, never fatal. Every request carries a generation number, and the
 section drops results older than the last request it made.
+
+A refresh also carries the store's data version the view last showed: whatever this load found, the store is
+queried again whenever it holds other data than the view shows (a dropped result, a CLI load, a cleanup), so
+a view never stays behind its store. A long load hands over what it has stored as it goes, newest first.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +24,7 @@ from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError
-from analytics.loader import load, no_cyclic_gc
+from analytics.loader import LoadProgress, load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
@@ -28,6 +33,7 @@ from analytics.queries import trace_queries as q
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_SECONDS = 3.0
+PARTIAL_EVERY_SECONDS = 1.0  # during a long load, what is stored is shown after the first step, then this often
 
 
 @dataclass
@@ -43,11 +49,14 @@ class Snapshot:
     report: LoadReport | None = None
     changed: bool = True
     analysis: aq.Analysis | None = None
+    version: int = 0  # the store's data version these traces are of
+    final: bool = True  # False: a long load is still storing more
 
 
 class _Signals(QObject):
     done = pyqtSignal(object)  # Snapshot
     details = pyqtSignal(int, object)  # generation, TraceDetails | None
+    progress = pyqtSignal(int, object)  # generation, LoadProgress
     failed = pyqtSignal(int, str)  # generation, one plain sentence
     message = pyqtSignal(int, str)  # generation, a line for the status bar
 
@@ -85,37 +94,57 @@ class _Task(QRunnable):
 
 
 class _Refresh(_Task):
-    """Load what OpenCode wrote (if anything), then read what the filter selects."""
+    """Load what OpenCode wrote (if anything), then read what the filter selects, unless the view already shows
+    exactly what the store holds (`shown`, its data version)."""
 
     def __init__(self, service: DataService, generation: int, query: q.TraceFilter, load_first: bool,
-                 full: bool, force_query: bool) -> None:
+                 full: bool, shown: int | None) -> None:
         super().__init__(service, generation)
-        self.query, self.load_first, self.full, self.force_query = query, load_first, full, force_query
+        self.query, self.load_first, self.full, self.shown = query, load_first, full, shown
+        self._last_partial = 0.0
 
     def work(self) -> None:
         report = None
         svc = self.service
         if self.load_first and svc.source is not None:
             with open_store(svc.db_path, read_only=False) as store:
-                report = load(store, svc.source, full=self.full)
-            if report.unchanged and not self.force_query:
-                self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report,
-                                                      changed=False))
+                report = load(store, svc.source, full=self.full, retention_days=svc.retention_days,
+                              progress=lambda step: self._stored(store, step))
+                version = store.data_version()
+            if version == self.shown:
+                self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report, changed=False,
+                                           version=version))
                 return
         with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
+            self.emit("done", self._snapshot(store, report, final=True))
+
+    def _stored(self, store: TraceStore, step: LoadProgress) -> None:
+        """A step of the load is committed: say how far it is, and let the view show what is stored so far."""
+        self.emit("progress", self.generation, step)
+        now = time.monotonic()
+        if step.sessions_done < step.sessions_total and now - self._last_partial >= PARTIAL_EVERY_SECONDS:
+            self._last_partial = now
             traces, hits = q.filter_traces(store, self.query)
-            # the pickers' choices change only when data does, not when a filter does
-            sessions = q.get_sessions_with_traces(store) if self.load_first else None
-            agents = q.agents(store) if self.load_first else None
-            if svc.anomalies is None or (report is not None and report.traces_written):
-                # what is usual is judged on the whole history, again only when the data changed
-                svc.anomalies = {a.trace.trace_id: a for a in aq.find_anomalies(aq.forest(store))}
-            traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
-                                              svc.anomalies)
-            shown = {t.trace_id for t in traces}
-            analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
-        self.emit("done", Snapshot(self.generation, self.query, traces, hits, sessions, agents, report,
-                                   analysis=analysis))
+            self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
+                                       final=False))
+
+    def _snapshot(self, store: TraceStore, report: LoadReport | None, final: bool) -> Snapshot:
+        svc = self.service
+        version = store.data_version()
+        traces, hits = q.filter_traces(store, self.query)
+        # the pickers' choices change only when data does, not when a filter does
+        sessions = q.get_sessions_with_traces(store) if self.load_first else None
+        agents = q.agents(store) if self.load_first else None
+        if svc.anomalies is None or svc.anomalies_version != version:
+            # what is usual is judged on the whole history, again only when the data changed
+            svc.anomalies = {a.trace.trace_id: a for a in aq.find_anomalies(aq.forest(store))}
+            svc.anomalies_version = version
+        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
+                                          svc.anomalies)
+        shown = {t.trace_id for t in traces}
+        analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
+        return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
+                        version=version, final=final)
 
 
 class _Details(_Task):
@@ -164,19 +193,23 @@ class DataService(QObject):
         details(int, object): the full details of a trace, with (session id, directory) to open.
         failed(int, str): a request failed; the text is meant for the status bar.
         message(int, str): a request finished with something to say (cleanup, export).
+        progress(int, object): a step of a long load is stored (LoadProgress).
     """
 
-    def __init__(self, db_path: Path, source: Source | None, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.db_path, self.source = db_path, source
         self.signals = _Signals(self)
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
-        self.message = self.signals.message
+        self.message, self.progress = self.signals.message, self.signals.progress
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
         self.stopped = False
+        self.retention_days = retention_days  # applied by every load, as the CLI's
         self.anomalies: dict[str, aq.Anomaly] | None = None  # touched by the worker thread only
+        self.anomalies_version = 0
 
     def next_generation(self) -> int:
         self._generation += 1
@@ -190,8 +223,9 @@ class DataService(QObject):
         return gen
 
     def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
-                force_query: bool = False) -> int:
-        return self._submit(lambda gen: _Refresh(self, gen, query, load_first, full, force_query))
+                shown: int | None = None) -> int:
+        """Load (with `load_first`) and query; `shown` is the data version the view shows (None: nothing yet)."""
+        return self._submit(lambda gen: _Refresh(self, gen, query, load_first, full, shown))
 
     def cleanup(self, retention_days: int) -> int:
         return self._submit(lambda gen: _Cleanup(self, gen, retention_days))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings
+from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QTabWidget
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar, QTabWidget
 
+from analytics.loader import LoadProgress
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import FlowSection, MetricsSection, TracingSection
@@ -37,8 +38,15 @@ class MainWindow(QMainWindow):
         self.metrics.traceChosen.connect(self.show_trace)
         self.flow.agentChosen.connect(self.filter_agent)
         self.source_label = QLabel(source_label)
+        self.source_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.load_progress = QProgressBar()
+        self.load_progress.setMaximumWidth(360)
+        self.load_progress.setTextVisible(True)
+        self.load_progress.hide()
+        self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.source_label)
         self.tracing.status.connect(lambda text: self.statusBar().showMessage(text))
+        self.tracing.progress.connect(self.show_progress)
         self._menus()
         geometry = QSettings().value("window/geometry")
         if geometry is not None:
@@ -73,6 +81,17 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.tracing.filters.search.setFocus)
         view.addAction(find)
+
+    def show_progress(self, step: LoadProgress | None) -> None:
+        """The status bar's bar while a long load runs: sessions read of those to read, traces written."""
+        if step is None:
+            self.load_progress.hide()
+            return
+        self.load_progress.setRange(0, max(step.sessions_total, 1))
+        self.load_progress.setValue(step.sessions_done)
+        self.load_progress.setFormat(f"Loading: {step.sessions_done:,} of {step.sessions_total:,} sessions · "
+                                     f"{step.traces_written:,} traces")
+        self.load_progress.show()
 
     def show_trace(self, trace_id: str) -> None:
         """Bring a trace up in the Traces tab (from the flow or the metrics)."""
@@ -123,6 +142,7 @@ class MainWindow(QMainWindow):
         self.settings.retention_days = settings.retention_days
         self.settings.refresh_seconds = settings.refresh_seconds
         self.settings.terminal_template = settings.terminal_template
+        self.service.retention_days = settings.retention_days
         if self.watcher is not None:
             self.watcher.set_interval(settings.refresh_seconds)
         self.statusBar().showMessage("Settings saved.")

@@ -32,7 +32,7 @@ def test_load_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path]) == 0
     out = capsys.readouterr()
     assert "10 sessions, 10 new or changed, 0 deleted; 10 traces written" in out.out
-    assert "reading 10 sessions" in out.err  # progress goes to stderr
+    assert "10 of 10 sessions read, 10 traces written" in out.err  # progress goes to stderr
     main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path])
     assert "0 new or changed" in capsys.readouterr().out
 

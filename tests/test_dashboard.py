@@ -324,3 +324,92 @@ def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
     assert sorted(p.name for p in demo.iterdir()) == ["opencode.db"]  # the bundled store was not written
+
+
+def test_first_load_slower_than_the_refresh_interval_fills_the_window(qtbot, live: Path, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """The timer asks for refreshes while the first load runs; they wait for it, and its result is shown."""
+    import dashboard.data
+
+    monkeypatch.setattr(dashboard.data, "BUSY_RETRY_SECONDS", 20)
+    db = tmp_path / "t.duckdb"
+    # another agent-traces process holds the new trace store for a while: the first load takes longer than
+    # several refresh intervals
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); time.sleep(2.5)", str(db)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        window, _service = build(Choice(open_source(live), db, str(live)), Settings(refresh_seconds=0.5))
+        qtbot.addWidget(window)
+        section = window.tracing
+        with qtbot.wait_signal(section.ready, timeout=30_000):
+            window.show()
+    finally:
+        holder.wait(30)
+        holder.stdout.close()
+    assert len(section.tree.items) == 14
+    qtbot.wait(1500)  # a few more timer refreshes: the tree stays whole
+    assert len(section.tree.items) == 14 and section.tree.topLevelItemCount() == 5
+    window.close()
+
+
+def test_data_a_cli_load_stored_is_shown_though_the_source_looks_unchanged(qtbot, tmp_path: Path) -> None:
+    data = copy_store(CASES_118, tmp_path / "opencode")
+    conn = sqlite3.connect(data / "opencode.db")
+    conn.execute("ATTACH ? AS orig", (str(CASES_118 / "opencode.db"),))
+    root = conn.execute("SELECT id FROM session WHERE title = 'Scripted session 1'").fetchone()[0]
+    tree_ids = [root] + [r[0] for r in conn.execute(
+        "WITH RECURSIVE t(id) AS (SELECT id FROM session WHERE parent_id = ? UNION"
+        " SELECT s.id FROM session s JOIN t ON s.parent_id = t.id) SELECT id FROM t", (root,))]
+    marks = ",".join("?" * len(tree_ids))
+    tables = (("part", "session_id"), ("message", "session_id"), ("event_sequence", "aggregate_id"),
+              ("session", "id"))
+    for table, column in tables:
+        conn.execute(f"DELETE FROM main.{table} WHERE {column} IN ({marks})", tree_ids)
+    conn.commit()
+    w, section = open_window(qtbot, data, tmp_path / "t.duckdb")
+    assert section.tree.topLevelItemCount() == 4
+    for table, column in reversed(tables):  # OpenCode writes the tree back
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM orig.{table} WHERE {column} IN ({marks})", tree_ids)
+    conn.commit()
+    conn.close()
+    run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(data), "--db",
+                          str(tmp_path / "t.duckdb")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    section.refresh()  # the window's own load finds nothing new in OpenCode's store: the CLI stored it
+    qtbot.wait_until(lambda: len(section.tree.items) == 14, timeout=20_000)
+    new_root = item(section, "Alpha job").parent()
+    assert new_root.isExpanded()  # a session that arrives is opened like the others
+    w.close()
+
+
+def test_a_long_load_shows_the_newest_sessions_first_with_its_progress(qtbot, live: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    import analytics.loader
+    import dashboard.data
+
+    monkeypatch.setattr(analytics.loader, "FIRST_BATCH_ROOTS", 1)
+    monkeypatch.setattr(analytics.loader, "BATCH_SESSIONS", 3)
+    monkeypatch.setattr(dashboard.data, "PARTIAL_EVERY_SECONDS", 0)
+    window, _service = build(Choice(open_source(live), tmp_path / "t.duckdb", str(live)),
+                             Settings(refresh_seconds=3600))
+    qtbot.addWidget(window)
+    section = window.tracing
+    seen: list[tuple[int, int]] = []  # rows shown, session rows shown, at each snapshot the tree applied
+    steps, bar = [], []
+    section.service.done.connect(lambda snap: seen.append((len(section.tree.items), snap.final)))
+    section.progress.connect(lambda step: (steps.append(step), bar.append(window.load_progress.isVisible())))
+    with qtbot.wait_signal(section.ready, timeout=20_000):
+        window.show()
+    partial = [n for n, final in seen if not final]
+    assert partial and partial[0] < 14  # rows were on screen before the load had stored everything
+    first_root = section.tree.topLevelItem(0).data(0, Role.TRACE)
+    assert first_root.started_at == max(section.tree.topLevelItem(i).data(0, Role.TRACE).started_at
+                                        for i in range(5))
+    shown = [s for s in steps if s is not None]
+    assert shown and all(a.sessions_done < b.sessions_done for a, b in zip(shown, shown[1:], strict=False))
+    assert steps[-1] is None and not window.load_progress.isVisible()  # gone once the load is over
+    assert any(bar) and "sessions" in window.load_progress.format()
+    assert len(section.tree.items) == 14
+    window.close()

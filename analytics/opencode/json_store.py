@@ -65,7 +65,7 @@ class JsonReader(Reader):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._session_files: dict[str, Path] = {}
-        self._parents: dict[tuple[str, int, int], str | None] = {}
+        self._heads: dict[tuple[str, int, int], tuple[str | None, int]] = {}  # file stamp -> parent, created
 
     def stamp(self) -> str:
         # Files are rewritten in place, which leaves directory times alone: no cheap whole-store stamp.
@@ -79,13 +79,15 @@ class JsonReader(Reader):
                 sid = entry.name[:-5]
                 st = entry.stat()
                 key = (entry.path, st.st_size, st.st_mtime_ns)
-                if key not in self._parents:
+                if key not in self._heads:
                     data = _load(entry.path, report, "session")
                     if data is None:
                         continue
-                    self._parents[key] = as_str(data.get("parentID"))
+                    time = data.get("time") if isinstance(data.get("time"), dict) else {}
+                    self._heads[key] = (as_str(data.get("parentID")), as_int(time.get("created")) or 0)
                 self._session_files[sid] = Path(entry.path)
-                out[sid] = SessionStamp(self._parents[key], self._fingerprint(sid, st))
+                parent, created = self._heads[key]
+                out[sid] = SessionStamp(parent, self._fingerprint(sid, st), created)
         return out
 
     def _fingerprint(self, sid: str, st: os.stat_result) -> str:

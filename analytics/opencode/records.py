@@ -76,6 +76,7 @@ class SessionStamp:
 
     parent_id: str | None
     fingerprint: str
+    created_ms: int = 0  # loads go newest first
 
 
 def as_int(value: object) -> int | None:

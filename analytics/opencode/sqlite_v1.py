@@ -104,14 +104,14 @@ class SqliteV1Reader(Reader):
         messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
         parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
         if "event_sequence" in self._tables:
-            sql = (f"SELECT s.id, s.parent_id, s.time_updated, e.seq,"
+            sql = (f"SELECT s.id, s.parent_id, s.time_created, s.time_updated, e.seq,"
                    f" CASE WHEN e.seq IS NULL THEN {messages} END, CASE WHEN e.seq IS NULL THEN {parts} END"
                    " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
         else:
-            sql = f"SELECT s.id, s.parent_id, s.time_updated, NULL, {messages}, {parts} FROM session s"
+            sql = f"SELECT s.id, s.parent_id, s.time_created, s.time_updated, NULL, {messages}, {parts} FROM session s"
         return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
-            for sid, parent, *rest in self.conn.execute(sql)
+            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), as_int(created) or 0)
+            for sid, parent, created, *rest in self.conn.execute(sql)
         }
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:

@@ -39,13 +39,13 @@ class SqliteV2Reader(SqliteV1Reader):
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         sql = (
-            "SELECT s.id, s.parent_id, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
+            "SELECT s.id, s.parent_id, s.time_created, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
         return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
-            for sid, parent, *rest in self.conn.execute(sql)
+            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), as_int(created) or 0)
+            for sid, parent, created, *rest in self.conn.execute(sql)
         }
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:

@@ -41,11 +41,13 @@ class TracingSection(QWidget):
 
     Signals:
         status(str): a line for the window's status bar.
-        ready(): the first data and the first selected trace are on screen.
+        progress(object): a long load stored a step (LoadProgress), or None when it is over.
+        ready(): the whole first load and the first selected trace are on screen.
         analyzed(Analysis): the analysis of the traces now shown (for the flow and metrics views).
     """
 
     status = pyqtSignal(str)
+    progress = pyqtSignal(object)  # LoadProgress | None
     ready = pyqtSignal()
     analyzed = pyqtSignal(object)  # the Analysis of what the tree now shows
 
@@ -86,6 +88,9 @@ class TracingSection(QWidget):
         self._refresh_gen = 0
         self._filter_gen = 0
         self._details_gen = 0
+        self._load_gen: int | None = None  # the load on its way, if any
+        self._again: bool | None = None  # asked for meanwhile: None, or another load (True: a full one)
+        self.shown_version: int | None = None  # the store's data version the tree shows (None: nothing yet)
         self._open_after: str | None = None
         self._first = True
         self.filters.changed.connect(self.set_query)
@@ -93,6 +98,7 @@ class TracingSection(QWidget):
         self.tree.traceActivated.connect(self.open_in_terminal)
         self.detail.openRequested.connect(lambda: self.open_in_terminal(self.tree.current_trace_id()))
         service.done.connect(self._on_snapshot)
+        service.progress.connect(self._on_progress)
         service.details.connect(self._on_details)
         service.failed.connect(self._on_failed)
         service.message.connect(lambda _gen, text: self.status.emit(text))
@@ -105,13 +111,19 @@ class TracingSection(QWidget):
         """Restore the saved layout and filters, then load and show."""
         self.restore_state()
         self.query = self.filters.query()
-        self._refresh_gen = self.service.refresh(self.query, load_first=True, force_query=True)
+        self.refresh()
         if self.watcher is not None:
             self.watcher.start()
 
     def refresh(self, full: bool = False) -> None:
-        """Load what OpenCode wrote and merge it into the tree in place."""
-        self._refresh_gen = self.service.refresh(self.query, load_first=True, full=full, force_query=full)
+        """Load what OpenCode wrote and merge it into the tree in place.
+
+        One load at a time: asked again while one runs (the watcher, the timer, F5), one more follows it."""
+        if self._load_gen is not None:
+            self._again = bool(self._again) or full
+            return
+        self._load_gen = self._refresh_gen = self.service.refresh(self.query, load_first=True, full=full,
+                                                                  shown=self.shown_version)
 
     def set_query(self, query: TraceFilter) -> None:
         """The user changed a filter: read again. The tree is merged, not rebuilt, so the selection and the
@@ -135,12 +147,30 @@ class TracingSection(QWidget):
 
     # -- results -------------------------------------------------------------------------------------
 
+    def _load_over(self, generation: int) -> None:
+        """The load `generation` has finished: start the one asked for meanwhile, if any."""
+        if generation != self._load_gen:
+            return
+        self._load_gen = None
+        self.progress.emit(None)
+        if self._again is not None:
+            full, self._again = self._again, None
+            self.refresh(full)
+
+    def _on_progress(self, generation: int, step: object) -> None:
+        if generation == self._load_gen and step.sessions_done < step.sessions_total:
+            self.progress.emit(step)
+
     def _on_snapshot(self, snap: Snapshot) -> None:
+        if snap.final:
+            self._load_over(snap.generation)
         if snap.generation != self._refresh_gen:
             return  # a newer request is on its way
         if not snap.changed:
             self.status.emit(describe(snap.report, self.tree.shown_count()))
             return
+        if snap.final:
+            self.shown_version = snap.version
         rebuild = not self.tree.items  # the first fill: built, and opened, from scratch
         if snap.sessions is not None and snap.agents is not None:
             self.filters.set_choices(snap.sessions, snap.agents)
@@ -150,13 +180,18 @@ class TracingSection(QWidget):
                                         prune=snap.generation != self._filter_gen,
                                         flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
                                         else None, critical=analysis.critical if analysis else None)
-        self.analyzed.emit(analysis)
+        if analysis is not None:
+            self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
         shown = self.tree.visible_roots()
         if (current is None or self.tree.items[current].isHidden()) and shown:
             self.tree.setCurrentItem(shown[0])  # nothing selected, or the filter hid the selected row
-        elif current is not None and not rebuild and self._tree_changed(current, touched):
+        elif current is not None and not rebuild and (self._tree_changed(current, touched)
+                                                       or self._first and snap.final):
             self._select(current)  # its figures, answer or totals with delegations may have changed
+        if not snap.final:
+            self.status.emit(f"Loading… {len(snap.traces)} traces shown so far")
+            return
         self.status.emit(describe(snap.report, len(snap.traces)))
         if self._first and not snap.traces:
             self._first = False
@@ -179,7 +214,7 @@ class TracingSection(QWidget):
             return
         if self.tree.current_trace_id() == details.trace.trace_id:
             self.detail.show_details(details)
-            if self._first:
+            if self._first and self.shown_version is not None:  # the first load is whole on screen
                 self._first = False
                 self.ready.emit()
 
@@ -196,6 +231,7 @@ class TracingSection(QWidget):
         self.status.emit(f"Opened {session_id} in {argv[0]}")
 
     def _on_failed(self, generation: int, message: str) -> None:
+        self._load_over(generation)
         self.status.emit(message)
         if self._first and generation == self._refresh_gen:
             self._first = False

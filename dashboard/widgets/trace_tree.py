@@ -29,6 +29,7 @@ COLUMNS = ("Agent", "Description", "Duration", "Tokens in / out", "Cost", "Statu
 AGENT, DESCRIPTION, DURATION, TOKENS, COST, STATUS, TIMELINE = range(len(COLUMNS))
 STATUS_LABEL = {"completed": "✓ completed", "error": "✗ error", "running": "⟳ running"}
 DIM = QBrush(QColor(128, 128, 128))
+EXPAND_ALL_ROWS = 2000  # a larger tree opens one level deep: expanding thousands of rows costs more than it shows
 STATUS_BRUSH = {k: QBrush(v.darker(115)) for k, v in STATUS_COLOURS.items()}
 
 
@@ -197,6 +198,8 @@ class TraceTree(QTreeWidget):
                 self._insert_roots(new_top)
             if rebuild:
                 self._expand(expanded)
+            else:
+                self._expand_new(new_top, new_children)
             self._running = sum(1 for t in traces if t.status == "running")
         finally:
             self.blockSignals(blocked)
@@ -311,11 +314,24 @@ class TraceTree(QTreeWidget):
                 if tid in self.items:
                     self.items[tid].setExpanded(True)
             return
-        if len(self.items) <= 2000:
+        if len(self.items) <= EXPAND_ALL_ROWS:
             self.expandAll()
         else:  # a large view opens one level deep; expanding thousands of rows costs more than it shows
             for i in range(self.topLevelItemCount()):
                 self.topLevelItem(i).setExpanded(True)
+
+    def _expand_new(self, top: list[QTreeWidgetItem], children: dict[str, list[QTreeWidgetItem]]) -> None:
+        """Rows that arrive in a merge open as a first fill would have opened them: a new session one level
+        deep (or whole, in a small tree), and a running call always, so that what runs now is in sight."""
+        small = len(self.items) <= EXPAND_ALL_ROWS
+        for item in [*top, *(c for cs in children.values() for c in cs)]:
+            if small or item.parent() is None:
+                item.setExpanded(True)
+            elif item.data(0, Role.TRACE).status == "running":
+                up: QTreeWidgetItem | None = item
+                while up is not None and not up.isExpanded():  # the chain down to it opens too
+                    up.setExpanded(True)
+                    up = up.parent()
 
     # -- reading ---------------------------------------------------------------------------------------
 

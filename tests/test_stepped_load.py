@@ -1,0 +1,94 @@
+"""A long load goes in committed steps, newest session trees first; the store's data version follows writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import analytics.loader
+from analytics.db import TraceStore
+from analytics.loader import LoadProgress, load
+from analytics.opencode import open_source
+from tests.conftest import CASES_118, SAMPLE_1165, copy_store
+
+
+def _rows(store: TraceStore) -> dict[str, tuple]:
+    rows = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces ORDER BY trace_id").fetchall()
+    return {r[0]: r for r in rows}
+
+
+def _roots_newest_first(store: TraceStore) -> list[str]:
+    return [r[0] for r in store.conn.execute(
+        "SELECT session_id FROM sessions WHERE session_id = root_session_id ORDER BY created_at DESC").fetchall()]
+
+
+@pytest.fixture
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps small enough that the fixture stores (a few dozen sessions) load in several of them."""
+    monkeypatch.setattr(analytics.loader, "FIRST_BATCH_ROOTS", 1)
+    monkeypatch.setattr(analytics.loader, "BATCH_SESSIONS", 3)
+
+
+@pytest.mark.parametrize("sample", [CASES_118, SAMPLE_1165 / "storage"], ids=["sqlite-1.18", "json-1.1"])
+def test_a_stepped_load_writes_exactly_what_one_step_writes(tmp_path: Path, sample: Path, small_steps,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[LoadProgress] = []
+    with TraceStore(tmp_path / "stepped.duckdb") as stepped:
+        report = load(stepped, open_source(sample), progress=steps.append)
+        got, newest = _rows(stepped), _roots_newest_first(stepped)
+    monkeypatch.setattr(analytics.loader, "BATCH_SESSIONS", 10_000)
+    with TraceStore(tmp_path / "whole.duckdb") as whole:
+        load(whole, open_source(sample))
+        assert got == _rows(whole)
+    assert len(steps) >= 3 and report.traces_written == len(got)
+    assert [s.sessions_done for s in steps] == sorted({s.sessions_done for s in steps})  # always forward
+    assert steps[-1].sessions_done == steps[-1].sessions_total and steps[-1].traces_written == len(got)
+    assert newest  # the first step held the newest tree: checked below on a cut load
+
+
+def test_a_load_cut_after_its_first_step_keeps_the_newest_tree_and_the_next_load_finishes(
+        tmp_path: Path, small_steps) -> None:
+    live = copy_store(CASES_118, tmp_path / "opencode")
+
+    class Cut(Exception):
+        pass
+
+    def cut(_step: LoadProgress) -> None:
+        raise Cut
+
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        with pytest.raises(Cut):
+            load(store, open_source(live), progress=cut)
+        first = _roots_newest_first(store)
+        version = store.data_version()
+        assert len(first) == 1 and version > 0
+        report = load(store, open_source(live))  # not taken for unchanged: the stamp comes with the last step
+        assert not report.unchanged and report.traces_written > 0
+        assert store.data_version() > version
+        everything = _rows(store)
+    with TraceStore(tmp_path / "whole.duckdb") as whole:
+        load(whole, open_source(live))
+        assert everything == _rows(whole)
+        assert _roots_newest_first(whole)[0] == first[0]  # the step that was kept held the newest session
+
+
+def test_data_version_moves_with_every_write_and_only_then(tmp_path: Path) -> None:
+    live = copy_store(CASES_118, tmp_path / "opencode")
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        assert store.data_version() == 0
+        load(store, open_source(live))
+        after_load = store.data_version()
+        assert after_load > 0
+        assert load(store, open_source(live)).unchanged and store.data_version() == after_load
+        store.cleanup_old_traces(1, now_ms=10**15)  # everything is older than a day by then
+        assert store.data_version() > after_load
+
+
+def test_retention_is_applied_by_the_load_itself(tmp_path: Path) -> None:
+    live = copy_store(CASES_118, tmp_path / "opencode")
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        report = load(store, open_source(live), retention_days=7)
+        # the fixture's sessions are weeks old by now, and one of them was made three weeks before the others
+        assert report.retention_removed > 0
+        assert store.trace_count() == report.traces_written - report.retention_removed
