@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -119,8 +120,12 @@ class _Refresh(_Task):
             self.emit("done", self._snapshot(store, report, final=True))
 
     def _stored(self, store: TraceStore, step: LoadProgress) -> None:
-        """A step of the load is committed: say how far it is, and let the view show what is stored so far."""
+        """A step of the load is committed: say how far it is, answer the details asked for meanwhile, and let
+        the view show what is stored so far."""
         self.emit("progress", self.generation, step)
+        wanted = self.service.claim_details()
+        if wanted is not None:
+            self.emit("details", wanted[0], details_of(store, wanted[1]))
         now = time.monotonic()
         if step.sessions_done < step.sessions_total and now - self._last_partial >= PARTIAL_EVERY_SECONDS:
             self._last_partial = now
@@ -153,10 +158,15 @@ class _Details(_Task):
         self.trace_id = trace_id
 
     def work(self) -> None:
+        if not self.service.claim_details(self.generation):
+            return  # answered already, by the load that ran before this request, or asked again since
         with open_store(self.service.db_path, read_only=True) as store:
-            details = q.get_trace_details(store, self.trace_id)
-            target = q.session_to_open(store, self.trace_id)
-        self.emit("details", self.generation, (details, target))
+            self.emit("details", self.generation, details_of(store, self.trace_id))
+
+
+def details_of(store: TraceStore, trace_id: str) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
+    """A trace in full, with the (session id, directory) to open it in."""
+    return q.get_trace_details(store, trace_id), q.session_to_open(store, trace_id)
 
 
 class _Cleanup(_Task):
@@ -208,6 +218,8 @@ class DataService(QObject):
         self._generation = 0
         self.stopped = False
         self.retention_days = retention_days  # applied by every load, as the CLI's
+        self._lock = threading.Lock()
+        self._wanted: tuple[int, str] | None = None  # the details asked for last, until answered
         self.anomalies: dict[str, aq.Anomaly] | None = None  # touched by the worker thread only
         self.anomalies_version = 0
 
@@ -234,7 +246,20 @@ class DataService(QObject):
         return self._submit(lambda gen: _Export(self, gen, session_id, path, fmt))
 
     def fetch_details(self, trace_id: str) -> int:
-        return self._submit(lambda gen: _Details(self, gen, trace_id))
+        """The trace in full. While a long load runs, it answers between two of its steps."""
+        with self._lock:
+            gen = self._submit(lambda gen: _Details(self, gen, trace_id))
+            self._wanted = (gen, trace_id)
+        return gen
+
+    def claim_details(self, generation: int | None = None) -> tuple[int, str] | None:
+        """Take the details request still to answer (only if it is `generation`'s, when given)."""
+        with self._lock:
+            wanted = self._wanted
+            if wanted is None or generation is not None and wanted[0] != generation:
+                return None
+            self._wanted = None
+            return wanted
 
     def stop(self) -> None:
         """Wait for the running request; queued ones are dropped, and no new one is taken."""

@@ -413,3 +413,27 @@ def test_a_long_load_shows_the_newest_sessions_first_with_its_progress(qtbot, li
     assert any(bar) and "sessions" in window.load_progress.format()
     assert len(section.tree.items) == 14
     window.close()
+
+
+def test_details_asked_for_during_a_long_load_come_between_its_steps(qtbot, live: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    import analytics.loader
+
+    w, section = open_window(qtbot, live, tmp_path / "t.duckdb")
+    wait_idle(qtbot, section)
+    monkeypatch.setattr(analytics.loader, "FIRST_BATCH_ROOTS", 1)
+    monkeypatch.setattr(analytics.loader, "BATCH_SESSIONS", 3)
+    events: list[tuple[str, str]] = []
+    section.service.details.connect(lambda _gen, payload: events.append(("details", payload[0].trace.trace_id)))
+    section.service.done.connect(lambda snap: events.append(("final" if snap.final else "step", "")))
+    section.refresh(full=True)  # a load of several steps, on the worker now
+    target = item(section, "Old job")
+    section.tree.setCurrentItem(target)  # asked while it runs
+    tid = target.data(0, Role.TRACE).trace_id
+    qtbot.wait_until(lambda: any(kind == "final" for kind, _ in events), timeout=20_000)
+    wait_idle(qtbot, section)
+    answers = [i for i, event in enumerate(events) if event == ("details", tid)]
+    final = next(i for i, (kind, _) in enumerate(events) if kind == "final")
+    assert answers and answers[0] < final  # answered before the load was over, not after it
+    assert section.detail.details.trace.trace_id == tid
+    w.close()
