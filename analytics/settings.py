@@ -94,9 +94,9 @@ class Settings:
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
-            return cls._reported([f"{path} could not be read ({exc}); using the default settings"], path)
+            return cls._reported(f"{path} could not be read ({exc}); using the default settings")
         if not isinstance(data, dict):
-            return cls._reported([f"{path} must hold a JSON object; using the default settings"], path)
+            return cls._reported(f"{path} must hold a JSON object; using the default settings")
         return cls.from_dict(data, path)
 
     @classmethod
@@ -125,10 +125,10 @@ class Settings:
         return settings
 
     @classmethod
-    def _reported(cls, problems: list[str], path: Path) -> Settings:
-        for problem in problems:
-            log.info("settings: %s", problem)
-        return cls(problems=problems)
+    def _reported(cls, problem: str) -> Settings:
+        """The defaults, with the one problem that made the whole file unusable."""
+        log.info("settings: %s", problem)
+        return cls(problems=[problem])
 
     def invalid(self) -> list[str]:
         """What is wrong with the values this object holds now (empty when it can be saved)."""
@@ -143,6 +143,7 @@ class Settings:
         return "Settings: " + "; ".join(self.problems) + "."
 
     def to_dict(self) -> dict[str, object]:
+        """The values as the file holds them (problems are not saved)."""
         return {k: getattr(self, k) for k in KEYS}
 
     def save(self, path: Path | None = None) -> None:
