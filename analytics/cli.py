@@ -18,7 +18,7 @@ from analytics.loader import LoadProgress, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
-from analytics.settings import Settings
+from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
 
 STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
 
@@ -58,9 +58,17 @@ def report_lines(report: LoadReport) -> list[str]:
     return lines
 
 
+def load_settings() -> Settings:
+    """The user's settings; what the file held that could not be used is said once, on stderr."""
+    settings = Settings.load()
+    for problem in settings.problems:
+        print(f"agent-traces: {problem}.", file=sys.stderr)
+    return settings
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     source = open_source(args.source)
-    settings = Settings.load()
+    settings = load_settings()
 
     def progress(step: LoadProgress) -> None:
         if not args.json:
@@ -68,13 +76,16 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     with _open(args, read_only=False) as store:
         report = load(store, source, full=args.full, progress=progress, retention_days=settings.retention_days)
+        held, note = store.cleaned_count(), store.held_back_note()
     removed = report.retention_removed
     if args.json:
-        _print_json({**dataclasses.asdict(report), "cleaned_traces": removed})
+        _print_json({**dataclasses.asdict(report), "cleaned_traces": removed, "held_back_sessions": held})
     else:
         print("\n".join(report_lines(report)))
         if removed:
             print(f"Removed {removed} traces older than {settings.retention_days} days (retention setting).")
+        if args.full and note:
+            print(note)
     return 0
 
 
@@ -188,25 +199,53 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     with _open(args) as store:
         rows = q.search_traces(store, args.text, limit=args.limit)
+        total = len(rows) if len(rows) < args.limit else q.count_matching(store, args.text)
     if args.json:
-        _print_json(rows)
+        _print_json({"total": total, "shown": len(rows), "traces": rows})
         return 0
     for t in rows:
         preview = " ".join(t.input_preview.split())[:70]
         print(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
-    print(f"{len(rows)} traces match.")
+    if total > len(rows):
+        print(f"{total} traces match, showing {len(rows)} of {total} (the newest); --limit N shows more.")
+    else:
+        print(f"{total} traces match.")
     return 0
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     with _open(args, read_only=False) as store:
-        removed = store.cleanup_old_traces(args.retention_days)
+        if args.forget:
+            forgotten = store.forget_cleaned()
+        else:
+            removed = store.cleanup_old_traces(args.retention_days)
+    if args.forget:
+        if args.json:
+            _print_json({"forgotten_sessions": forgotten})
+        elif not forgotten:
+            print("Retention holds no session back; nothing to forget.")
+        else:
+            days = Settings.load().retention_days
+            again = (f" (retention_days is {days} in the settings: those older than {days} days go again after "
+                     "that load)") if days is not None else ""
+            print(f"Forgot {forgotten} cleaned sessions: the next `agent-traces load` imports them again{again}.")
+        return 0
     if args.json:
         _print_json({"removed_traces": removed})
     else:
-        print(f"Removed {removed} traces from sessions older than {args.retention_days} days; "
-              "they will not be imported again.")
+        print(f"Removed {removed} traces from sessions older than {args.retention_days} days; they will not be "
+              "imported again (`agent-traces cleanup --forget` undoes that).")
     return 0
+
+
+def _retention_days(text: str) -> int:
+    """--retention-days: a whole number of days, 1 or more."""
+    try:
+        return check_retention_days(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of days from 1 to {MAX_RETENTION_DAYS} (0 would remove everything and "
+            "hold every session back)") from exc
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -217,7 +256,7 @@ def cmd_open(args: argparse.Namespace) -> int:
     if target is None:
         raise AgentTracesError(f"No session recorded for {args.trace!r}; run `agent-traces load` again.")
     session_id, directory = target
-    template = Settings.load().terminal_template
+    template = load_settings().terminal_template
     problem = None
     try:
         if args.dry_run:
@@ -402,8 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("json", "otlp"), default="json")
     s.add_argument("-o", "--output", help="write to this file instead of standard output")
     s.set_defaults(func=cmd_export)
-    s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days")
-    s.add_argument("--retention-days", type=int, required=True)
+    s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days, or bring them back")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--retention-days", type=_retention_days, metavar="N",
+                      help="remove the sessions started more than N days ago (N >= 1); loads skip them after")
+    what.add_argument("--forget", action="store_true",
+                      help="forget which sessions were removed, so the next load imports them again")
     s.set_defaults(func=cmd_cleanup)
     return p
 

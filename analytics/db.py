@@ -13,12 +13,14 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from analytics.errors import StoreError
 from analytics.models import AgentTrace, SessionInfo
+from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
 
@@ -265,10 +267,32 @@ class TraceStore:
                                           [source]).fetchall())
 
     def cleaned_sessions(self) -> set[str]:
+        """The root sessions retention removed: a load does not import them again."""
         return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}
 
     def trace_count(self) -> int:
         return self.cursor().execute("SELECT count(*) FROM agent_traces").fetchone()[0]
+
+    def cleaned_count(self) -> int:
+        """How many root sessions retention holds back (what `forget_cleaned` would bring back)."""
+        return self.cursor().execute("SELECT count(*) FROM cleaned_sessions").fetchone()[0]
+
+    def cleaned_span(self) -> tuple[int, int] | None:
+        """When the held-back sessions were cleaned: (first, last) in epoch milliseconds, or None."""
+        row = self.cursor().execute(
+            "SELECT epoch_ms(min(cleaned_at)), epoch_ms(max(cleaned_at)) FROM cleaned_sessions").fetchone()
+        return (row[0], row[1]) if row and row[0] is not None else None
+
+    def held_back_note(self) -> str | None:
+        """One sentence on the sessions retention keeps out of the store (for `load --full` and the window),
+        or None when there are none."""
+        count, span = self.cleaned_count(), self.cleaned_span()
+        if not count or span is None:
+            return None
+        first, last = (datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d") for ms in span)
+        when = f"cleaned on {first}" if first == last else f"cleaned from {first} to {last}"
+        what = "old session is" if count == 1 else "old sessions are"
+        return f"{count} {what} held back by retention ({when}); `agent-traces cleanup --forget` brings them back."
 
     def session_count(self) -> int:
         return self.cursor().execute("SELECT count(*) FROM sessions").fetchone()[0]
@@ -379,10 +403,11 @@ class TraceStore:
     def cleanup_old_traces(self, retention_days: int, now_ms: int | None = None) -> int:
         """Drop the session trees that started more than `retention_days` ago; returns the traces removed.
 
-        Their session ids are remembered so a later load does not import them again.
+        Their session ids are remembered so a later load does not import them again (`forget_cleaned` undoes
+        that). `retention_days` is a whole number from 1 up, never a bool: 0 would empty the store and hold
+        every session back, so it is refused with ValueError, like `True`, 2.5 or "30".
         """
-        if retention_days < 0:
-            raise ValueError("retention_days must be 0 or more")
+        check_retention_days(retention_days)
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         cutoff = now_ms - retention_days * DAY_MS
         with self.transaction() as cur:
@@ -405,3 +430,17 @@ class TraceStore:
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
             self._bump(cur)
         return removed
+
+    def forget_cleaned(self) -> int:
+        """Forget which sessions retention removed, so the next load imports them again; returns how many.
+
+        The sources' file stamps are dropped too: otherwise an unchanged OpenCode store would be skipped
+        whole and nothing would come back until OpenCode wrote again.
+        """
+        with self.transaction() as cur:
+            count = cur.execute("SELECT count(*) FROM cleaned_sessions").fetchone()[0]
+            if count:
+                cur.execute("DELETE FROM cleaned_sessions")
+                cur.execute("UPDATE source_state SET stamp = NULL")
+        log.info("forgot %s cleaned sessions", count)
+        return count

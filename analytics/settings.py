@@ -2,43 +2,159 @@
 
 File: $AGENT_TRACES_CONFIG, else $XDG_CONFIG_HOME/agent-traces/settings.json, else
 ~/.config/agent-traces/settings.json.
+
+Every key is checked when the file is read: a value of the wrong type or out of range is reported (one
+sentence in `Settings.problems`, which the window shows in its status bar and the CLI prints to stderr) and
+its default is used instead. Values are taken as JSON gives them: a number in quotes ("5") is a string and is
+refused, like any other string where a number belongs, so what the file says is what the program does.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from dataclasses import asdict, dataclass, fields
+import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+MIN_REFRESH_SECONDS = 1.0
+MAX_REFRESH_SECONDS = 3600.0
+MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
+KEYS = ("retention_days", "refresh_seconds", "terminal_template")
+
+
+def _shown(value: object) -> str:
+    """A value as the JSON file spells it, for a message."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def retention_problem(value: object) -> str | None:
+    """Why `value` is not a retention in days (a whole number from 1 to MAX_RETENTION_DAYS), or None."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"retention_days must be a whole number of days (1 or more), not {_shown(value)}"
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        return f"retention_days must be from 1 to {MAX_RETENTION_DAYS} days, not {value}"
+    return None
+
+
+def check_retention_days(value: object) -> int:
+    """`value` if it is a valid retention in days; otherwise ValueError with the reason."""
+    problem = retention_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value  # type: ignore[return-value]
+
+
+def refresh_problem(value: object) -> str | None:
+    """Why `value` is not a refresh interval in seconds (a finite number from 1 to 3600), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"refresh_seconds must be a number of seconds, not {_shown(value)}"
+    finite = not isinstance(value, float) or math.isfinite(value)  # a huge int does not fit a float
+    if not finite or not MIN_REFRESH_SECONDS <= value <= MAX_REFRESH_SECONDS:
+        return (f"refresh_seconds must be from {MIN_REFRESH_SECONDS:g} to {MAX_REFRESH_SECONDS:g} seconds, "
+                f"not {_shown(value)}")
+    return None
+
+
+def template_problem(value: object) -> str | None:
+    """Why `value` is not a terminal template (a string a shell could split into words, or null), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"terminal_template must be a command as a string, or null, not {_shown(value)}"
+    try:
+        shlex.split(value)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        return f"terminal_template {_shown(value)} cannot be split into words ({exc})"
+    return None
+
 
 @dataclass
 class Settings:
+    """The three settings; `problems` lists what the file held that could not be used (not saved)."""
+
     retention_days: int | None = None  # None keeps everything
     refresh_seconds: float = 5.0
     terminal_template: str | None = None  # e.g. "kitty --directory {dir} opencode --session {id}"
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
+        """The settings in the file, each bad value replaced by its default and reported in `problems`."""
         path = path or settings_path()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable settings file %s: %s", path, exc)
-            return cls()
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known}) if isinstance(data, dict) else cls()
+            return cls._reported(f"{path} could not be read ({exc}); using the default settings")
+        if not isinstance(data, dict):
+            return cls._reported(f"{path} must hold a JSON object; using the default settings")
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path: Path | None = None) -> Settings:
+        """Settings from parsed JSON: known keys checked one by one; unknown keys are ignored."""
+        settings, problems = cls(), []
+        where = f"{path}: " if path is not None else ""
+        retention = data.get("retention_days")
+        if retention is not None and (p := retention_problem(retention)) is not None:
+            problems.append(f"{where}{p}; keeping everything")
+        else:
+            settings.retention_days = retention
+        refresh = data.get("refresh_seconds", settings.refresh_seconds)
+        if (p := refresh_problem(refresh)) is not None:
+            problems.append(f"{where}{p}; using {settings.refresh_seconds:g} s")
+        else:
+            settings.refresh_seconds = float(refresh)
+        template = data.get("terminal_template")
+        if (p := template_problem(template)) is not None:
+            problems.append(f"{where}{p}; using the automatic terminal")
+        else:
+            settings.terminal_template = (template.strip() or None) if template is not None else None
+        settings.problems = problems
+        for problem in problems:
+            log.info("settings: %s", problem)
+        return settings
+
+    @classmethod
+    def _reported(cls, problem: str) -> Settings:
+        """The defaults, with the one problem that made the whole file unusable."""
+        log.info("settings: %s", problem)
+        return cls(problems=[problem])
+
+    def invalid(self) -> list[str]:
+        """What is wrong with the values this object holds now (empty when it can be saved)."""
+        found = [] if self.retention_days is None else [retention_problem(self.retention_days)]
+        found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template)]
+        return [p for p in found if p is not None]
+
+    def notice(self) -> str | None:
+        """The problems as one line for a status bar, or None."""
+        if not self.problems:
+            return None
+        return "Settings: " + "; ".join(self.problems) + "."
+
+    def to_dict(self) -> dict[str, object]:
+        """The values as the file holds them (problems are not saved)."""
+        return {k: getattr(self, k) for k in KEYS}
 
     def save(self, path: Path | None = None) -> None:
+        """Write the settings (atomically); ValueError, and nothing written, if a value is invalid."""
+        bad = self.invalid()
+        if bad:
+            raise ValueError("; ".join(bad))
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         tmp.replace(path)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
 
-from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication, QMessageBox
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 from analytics.db import default_db_path
 from analytics.errors import AgentTracesError
@@ -64,6 +67,61 @@ def watch_paths(source: Source | None) -> list[Path]:
     return [r.path for r in source.readers] if source is not None else []
 
 
+class ExceptionHook(QObject):
+    """A `sys.excepthook` that keeps the app alive: PyQt6 aborts the process when an exception escapes a slot
+    or a virtual method and no hook of the program's own is set.
+
+    Each exception is logged with its traceback and said in one sentence through `caught`, which may be
+    emitted on any thread (a worker's exception) and is delivered on the GUI thread.
+
+    Signals:
+        caught(str): a sentence for the status bar.
+    """
+
+    caught = pyqtSignal(str)
+
+    def __call__(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):  # Ctrl+C in the terminal that started the window: quit
+            app = QApplication.instance()
+            if app is not None:
+                app.quit()
+            return
+        log.error("unexpected error, the window keeps running", exc_info=(kind, value, tb))
+        text = str(value).splitlines()[0] if str(value) else ""
+        self.caught.emit(f"Unexpected error ({kind.__name__}{': ' + text if text else ''}); the window keeps "
+                         "running and the details are in the log.")
+
+
+@contextmanager
+def exception_hook(window: QMainWindow) -> Iterator[ExceptionHook]:
+    """Install an ExceptionHook that reports in the window's status bar; the previous hook comes back after."""
+    hook = ExceptionHook(window)
+    hook.caught.connect(lambda text: window.statusBar().showMessage(text))
+    previous = sys.excepthook
+    sys.excepthook = hook
+    try:
+        yield hook
+    finally:
+        sys.excepthook = previous
+
+
+def startup_notice(choice: Choice, settings: Settings) -> str | None:
+    """What the status bar says once the first data is shown: the demo or missing store, bad settings."""
+    parts = [text for text in (choice.notice, settings.notice()) if text]
+    return " ".join(parts) or None
+
+
+def show_when_ready(window: MainWindow, text: str) -> None:
+    """Put `text` in the status bar after the first fill (whose own status line would hide it at once)."""
+
+    def show() -> None:
+        window.tracing.ready.disconnect(show)
+        window.statusBar().showMessage(text)
+
+    window.statusBar().showMessage(text)
+    window.tracing.ready.connect(show)
+
+
 def run(source: str | None = None, db: str | None = None, demo: bool = False,
         screenshot: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -72,14 +130,16 @@ def run(source: str | None = None, db: str | None = None, demo: bool = False,
     settings = Settings.load()
     choice = choose(source, db, demo)
     window, service = build(choice, settings)
-    window.show()
-    if choice.notice:
-        window.statusBar().showMessage(choice.notice)
-    if screenshot:
-        return take_screenshot(app, window, Path(screenshot))
-    if choice.notice and choice.source is None:
-        QMessageBox.information(window, "agent-traces", choice.notice)
-    return app.exec()
+    with exception_hook(window):
+        window.show()
+        notice = startup_notice(choice, settings)
+        if notice:
+            show_when_ready(window, notice)
+        if screenshot:
+            return take_screenshot(app, window, Path(screenshot))
+        if choice.notice and choice.source is None:
+            QMessageBox.information(window, "agent-traces", choice.notice)
+        return app.exec()
 
 
 def build(choice: Choice, settings: Settings) -> tuple[MainWindow, DataService]:

@@ -66,14 +66,72 @@ def test_sessions_tree_timeline_show_search(db: str, capsys: pytest.CaptureFixtu
     show = capsys.readouterr().out
     assert "Chain        build › coder › reviewer" in show and "Check it." in show
     found = _json(capsys, ["search", "עברית", "--db", db, "--json"])
-    assert [t["description"] for t in found] == ["Huge context"]
+    assert [t["description"] for t in found["traces"]] == ["Huge context"] and found["total"] == 1
     assert main(["sessions", "--db", db, "--with-delegations"]) == 0
 
 
+def test_search_says_when_the_limit_cuts_the_results(db: str, capsys: pytest.CaptureFixture) -> None:
+    everything = _json(capsys, ["search", "", "--db", db, "--json", "--limit", "1000"])
+    assert everything["total"] == everything["shown"] == len(everything["traces"]) == 14
+    cut = _json(capsys, ["search", "", "--db", db, "--json", "--limit", "3"])
+    assert (cut["total"], cut["shown"], len(cut["traces"])) == (14, 3, 3)
+    assert main(["search", "", "--db", db, "--limit", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[-1] == "14 traces match, showing 3 of 14 (the newest); --limit N shows more."
+    assert main(["search", "עברית", "--db", db]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 traces match."
+
+
 def test_cleanup(db: str, capsys: pytest.CaptureFixture) -> None:
-    assert main(["cleanup", "--retention-days", "0", "--db", db]) == 0
-    assert "they will not be imported again" in capsys.readouterr().out
+    assert main(["cleanup", "--retention-days", "1", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "they will not be imported again (`agent-traces cleanup --forget` undoes that)" in out
     assert _json(capsys, ["sessions", "--db", db, "--json"]) == []
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "2.5", "true", "ten"])
+def test_cleanup_refuses_less_than_a_day_and_non_integers(db: str, capsys: pytest.CaptureFixture,
+                                                         days: str) -> None:
+    """0 used to empty the store and hold every session back; now it is refused and nothing is touched."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["cleanup", "--retention-days", days, "--db", db])
+    assert exit_.value.code == 2
+    assert f"{days!r} is not a number of days from 1 to 36500" in capsys.readouterr().err
+    assert len(_json(capsys, ["sessions", "--db", db, "--json"])) == 5
+
+
+def test_cleanup_forget_brings_the_sessions_back(db: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["cleanup", "--retention-days", "1", "--db", db]) == 0
+    assert main(["load", "--source", str(CASES_118), "--db", db, "--full"]) == 0
+    out = capsys.readouterr().out
+    assert "5 old sessions are held back by retention (cleaned on 20" in out
+    assert "; `agent-traces cleanup --forget` brings them back." in out
+    assert _json(capsys, ["load", "--source", str(CASES_118), "--db", db, "--json"])["held_back_sessions"] == 5
+    assert _json(capsys, ["sessions", "--db", db, "--json"]) == []  # even --full brought none back
+    assert main(["cleanup", "--forget", "--db", db]) == 0
+    assert capsys.readouterr().out == (
+        "Forgot 5 cleaned sessions: the next `agent-traces load` imports them again.\n")
+    # OpenCode wrote nothing meanwhile: the load still reads again rather than skip the unchanged store
+    assert main(["load", "--source", str(CASES_118), "--db", db]) == 0
+    assert "held back" not in capsys.readouterr().out
+    assert len(_json(capsys, ["sessions", "--db", db, "--json"])) == 5
+    assert main(["cleanup", "--forget", "--db", db]) == 0
+    assert "nothing to forget" in capsys.readouterr().out
+
+
+def test_load_reports_bad_settings_once_and_uses_the_defaults(db: str, tmp_path: Path, monkeypatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "settings.json"
+    bad.write_text('{"retention_days": "30", "refresh_seconds": 1e308}')  # a broken file, on purpose
+    monkeypatch.setenv("AGENT_TRACES_CONFIG", str(bad))
+    capsys.readouterr()
+    assert main(["load", "--source", str(CASES_118), "--db", db]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f'agent-traces: {bad}: retention_days must be a whole number of days (1 or more), not "30"; '
+                   "keeping everything.",
+                   f"agent-traces: {bad}: refresh_seconds must be from 1 to 3600 seconds, not 1e+308; using 5 s."]
+    assert len(_json(capsys, ["sessions", "--db", db, "--json"])) == 5  # nothing was cleaned
 
 
 def test_plain_errors_not_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture, db: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +14,7 @@ from analytics.db import TraceStore
 from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
-from tests.conftest import CASES_118, SAMPLE_118
+from tests.conftest import CASES_118, SAMPLE_118, copy_store
 
 PARALLEL = "Scripted session 1"
 
@@ -91,6 +94,37 @@ def test_trace_details_full_text_chain_and_totals(loaded: TraceStore) -> None:
 def test_search_any_script(loaded: TraceStore, needle: str, expect: set) -> None:
     found = {t.description if t.kind == "delegation" else None for t in q.search_traces(loaded, needle)}
     assert found == expect
+
+
+@pytest.fixture
+def istanbul(store: TraceStore, tmp_path: Path) -> TraceStore:
+    """The cases store with the "Alpha job" task's prompt rewritten to hold a dotted capital I."""
+    live = copy_store(CASES_118, tmp_path / "opencode")
+    conn = sqlite3.connect(live / "opencode.db")
+    pid, data = conn.execute("SELECT id, data FROM part WHERE data LIKE '%\"description\":\"Alpha job\"%'"
+                             ).fetchone()
+    part = json.loads(data)
+    part["state"]["input"]["prompt"] = "Plan the trip to İstanbul, then do alpha."
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", [json.dumps(part, ensure_ascii=False), pid])
+    conn.commit()
+    conn.close()
+    load(store, open_source(live))
+    return store
+
+
+@pytest.mark.parametrize("needle", ["İstanbul", "İSTANBUL", "istanbul", "ISTANBUL", "trip to i"])
+def test_search_and_the_window_filter_fold_a_dotted_capital_i(istanbul: TraceStore, needle: str) -> None:
+    """Python's "İ".lower() is "i" + a combining dot, DuckDB's lower() is "i": both sides go through SQL."""
+    assert [t.description for t in q.search_traces(istanbul, needle)] == ["Alpha job"]
+    assert q.count_matching(istanbul, needle) == 1
+    traces, hits = q.filter_traces(istanbul, q.TraceFilter(text=needle))
+    assert [t.description for t in traces if t.trace_id in hits] == ["Alpha job"]
+
+
+def test_search_total_counts_past_the_limit(loaded: TraceStore) -> None:
+    everything = q.search_traces(loaded, "", limit=1000)
+    assert len(q.search_traces(loaded, "", limit=3)) == 3
+    assert q.count_matching(loaded, "") == len(everything) == 14
 
 
 def test_session_summary(loaded: TraceStore) -> None:

@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import duckdb
@@ -178,6 +179,32 @@ def test_retention_removes_old_trees_and_they_stay_removed(store: TraceStore, li
     assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 12
     load(store, open_source(live), full=True)
     assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 12
+
+
+@pytest.mark.parametrize("days", [0, -1, True, 2.5, "30", None])
+def test_retention_refuses_less_than_a_day_and_non_integers(store: TraceStore, live: Path, days) -> None:
+    """0 emptied the store and held every session back; True counted as one day. Both are refused now."""
+    load(store, open_source(live))
+    with pytest.raises(ValueError, match="retention_days must be"):
+        store.cleanup_old_traces(days)
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 14
+    assert store.cleaned_count() == 0 and store.cleaned_span() is None
+
+
+def test_forgetting_the_cleaned_sessions_lets_the_next_load_bring_them_back(store: TraceStore, live: Path) -> None:
+    load(store, open_source(live))
+    newest = store.conn.execute("SELECT max(epoch_ms(started_at)) FROM agent_traces").fetchone()[0]
+    assert store.cleanup_old_traces(7, now_ms=newest + 86_400_000) == 2
+    assert store.cleaned_count() == 1
+    first, last = store.cleaned_span()
+    assert first == last and abs(first - time.time() * 1000) < 86_400_000
+    assert store.held_back_note().startswith("1 old session is held back by retention (cleaned on 20")
+    assert load(store, open_source(live)).unchanged  # nothing written by OpenCode: skipped whole
+    assert store.forget_cleaned() == 1
+    assert store.cleaned_count() == 0 and store.forget_cleaned() == 0 and store.held_back_note() is None
+    report = load(store, open_source(live))  # the same unchanged OpenCode store is read again
+    assert not report.unchanged and report.sessions_changed == 2
+    assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 14
 
 
 def _hold_store(path: str, ready, release) -> None:

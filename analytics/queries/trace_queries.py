@@ -13,7 +13,17 @@ from analytics.models import AgentTrace
 
 PREVIEW_CHARS = 160
 
+# A trace holds the text if its prompt, output or description does, ignoring case in any script. Both sides are
+# lowered by DuckDB: Python's "İ".lower() is "i" and a combining dot, DuckDB's is "i", so lowering the needle in
+# Python would miss "İstanbul" itself. Bind the text three times (`_text_params`).
+_TEXT_MATCH = (
+    "(contains(lower(prompt_input), lower(?::VARCHAR)) OR contains(lower(coalesce(prompt_output, '')), lower(?))"
+    " OR contains(lower(coalesce(description, '')), lower(?)))"
+)
 
+
+def _text_params(text: str | None) -> list[str | None]:
+    return [text, text, text]
 
 def _summary_columns(t: str = "") -> str:
     """The TraceSummary columns, each prefixed with the table alias `t` (e.g. "t.")."""
@@ -171,16 +181,15 @@ def get_traces_by_agent(store: TraceStore, subagent_type: str) -> list[TraceSumm
 
 
 def search_traces(store: TraceStore, text: str, limit: int = 500) -> list[TraceSummary]:
-    """Traces whose prompt, output or description contains `text`, ignoring case, in any script."""
-    needle = text.lower()
-    return _summaries(
-        store,
-        "contains(lower(prompt_input), ?) OR contains(lower(coalesce(prompt_output, '')), ?)"
-        " OR contains(lower(coalesce(description, '')), ?)",
-        [needle, needle, needle],
-        order="started_at DESC, trace_id",
-        limit=limit,
-    )
+    """Traces whose prompt, output or description contains `text`, ignoring case, in any script; newest
+    first, at most `limit` (`count_matching` says how many there are in all)."""
+    return _summaries(store, _TEXT_MATCH, _text_params(text), order="started_at DESC, trace_id", limit=limit)
+
+
+def count_matching(store: TraceStore, text: str) -> int:
+    """How many traces `search_traces` finds without a limit."""
+    return store.cursor().execute(f"SELECT count(*) FROM agent_traces WHERE {_TEXT_MATCH}",
+                                  _text_params(text)).fetchone()[0]
 
 
 def agents(store: TraceStore) -> list[str]:
@@ -355,12 +364,11 @@ class TraceFilter:
 
 def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary], set[str]]:
     """The traces of every session tree the filter selects, and the ids of the traces that match it."""
-    needle = f.text.lower() if f.text else None
+    needle = f.text or None
     sql = (
         "WITH hits AS (SELECT trace_id, root_session_id FROM agent_traces"
         "  WHERE (?::VARCHAR IS NULL OR subagent_type = ?) AND (?::VARCHAR IS NULL OR status = ?)"
-        "  AND (?::VARCHAR IS NULL OR contains(lower(prompt_input), ?)"
-        "       OR contains(lower(coalesce(prompt_output, '')), ?) OR contains(lower(coalesce(description, '')), ?)))"
+        f"  AND (?::VARCHAR IS NULL OR {_TEXT_MATCH}))"
         f" SELECT {_summary_columns('t.')}, t.trace_id IN (SELECT trace_id FROM hits) AS hit"
         " FROM agent_traces t JOIN sessions s ON s.session_id = t.root_session_id"
         " WHERE t.root_session_id IN (SELECT root_session_id FROM hits)"
@@ -370,7 +378,7 @@ def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary]
         " AND (NOT ? OR s.delegation_count > 0)"
         " ORDER BY t.depth, t.started_at, t.trace_id"
     )
-    params = [f.agent, f.agent, f.status, f.status, needle, needle, needle, needle,
+    params = [f.agent, f.agent, f.status, f.status, needle, *_text_params(needle),
               f.session_id, f.session_id, f.start_ms, f.start_ms, f.end_ms, f.end_ms, f.with_delegations]
     traces, hits = [], set()
     for row in store.cursor().execute(sql, params).fetchall():

@@ -17,12 +17,22 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from analytics.settings import Settings
+from analytics.settings import (
+    MAX_REFRESH_SECONDS,
+    MAX_RETENTION_DAYS,
+    MIN_REFRESH_SECONDS,
+    Settings,
+    refresh_problem,
+    retention_problem,
+)
 from dashboard.terminal import TerminalError, template_argv
 
 
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; `settings()` returns the result when accepted.
+
+    The fields only hold valid values (the spin boxes have the settings' ranges, and Save is disabled while the
+    terminal command does not parse); `accept()` checks the result again, so nothing invalid is ever saved.
 
     Signals:
         cleanupRequested(int): "Clean up now" with this many days.
@@ -33,24 +43,30 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("agent-traces settings")
+        # a value Settings.load did not check (settings made in code) falls back to its default here too
+        days = settings.retention_days if retention_problem(settings.retention_days) is None else None
+        refresh = settings.refresh_seconds if refresh_problem(settings.refresh_seconds) is None else 5.0
+        template = settings.terminal_template if isinstance(settings.terminal_template, str) else ""
         self.keep_all = QCheckBox("Keep everything")
-        self.days = QSpinBox(minimum=1, maximum=3650, suffix=" days")
-        self.days.setValue(settings.retention_days or 90)
-        self.keep_all.setChecked(settings.retention_days is None)
+        self.days = QSpinBox(minimum=1, maximum=MAX_RETENTION_DAYS, suffix=" days")
+        self.days.setValue(days or 90)
+        self.keep_all.setChecked(days is None)
         self.keep_all.toggled.connect(lambda on: self.days.setEnabled(not on))
-        self.days.setEnabled(settings.retention_days is not None)
+        self.days.setEnabled(days is not None)
         self.clean_now = QPushButton("Clean up now")
         self.clean_now.setToolTip("Remove the sessions older than the retention from the trace store now; they "
-                                  "are not imported again (OpenCode's own data is never touched)")
+                                  "are not imported again until `agent-traces cleanup --forget` (OpenCode's own "
+                                  "data is never touched)")
         self.clean_now.clicked.connect(lambda: self.cleanupRequested.emit(self.days.value()))
         self.keep_all.toggled.connect(lambda on: self.clean_now.setEnabled(not on))
-        self.clean_now.setEnabled(settings.retention_days is not None)
+        self.clean_now.setEnabled(days is not None)
         retention = QHBoxLayout()
         for w in (self.keep_all, self.days, self.clean_now):
             retention.addWidget(w)
-        self.refresh = QDoubleSpinBox(minimum=1, maximum=3600, decimals=0, suffix=" s")
-        self.refresh.setValue(settings.refresh_seconds)
-        self.template = QLineEdit(settings.terminal_template or "")
+        self.refresh = QDoubleSpinBox(minimum=MIN_REFRESH_SECONDS, maximum=MAX_REFRESH_SECONDS, decimals=0,
+                                      suffix=" s")
+        self.refresh.setValue(refresh)
+        self.template = QLineEdit(template or "")
         self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
         self.template.setToolTip("For example: kitty --directory {dir} opencode --session {id}\n"
                                  "{dir}, {id} and {cmd} (the whole shell command) are filled in as whole arguments.")
@@ -66,8 +82,10 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         form.addRow(self.buttons)
+        self._check(self.template.text())
 
     def _check(self, text: str) -> None:
+        """Say what is wrong with the terminal command, and allow Save only when nothing is."""
         try:
             if text.strip():
                 template_argv(text, "/dir", "ses_x", "cmd")
@@ -78,7 +96,18 @@ class SettingsDialog(QDialog):
             ok = False
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
 
+    def accept(self) -> None:
+        """Close with Save only if every value is valid; otherwise say why and stay open."""
+        self._check(self.template.text())
+        bad = self.settings().invalid()
+        if bad:
+            self.problem.setText("; ".join(bad))
+            return
+        if self.buttons.button(QDialogButtonBox.StandardButton.Save).isEnabled():
+            super().accept()
+
     def settings(self) -> Settings:
+        """The values in the fields, as settings."""
         return Settings(retention_days=None if self.keep_all.isChecked() else self.days.value(),
                         refresh_seconds=float(self.refresh.value()),
                         terminal_template=self.template.text().strip() or None)
