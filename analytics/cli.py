@@ -1,4 +1,9 @@
-"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds."""
+"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds.
+
+Every command that needs no Qt lives here, so this module stays plain Python like the rest of `analytics`.
+The installed `agent-traces` entry is `dashboard.cli`, which extends `build_parser` with the `dashboard`
+command (also the default) and runs through `main`; `python -m analytics.cli` gives the plain commands only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -20,6 +26,9 @@ from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
 from analytics.settings import Settings
 
+# Adds commands to the parser: (parser, its subparsers, the options every command shares).
+Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
+DESCRIPTION = "The agent-traces command line: load OpenCode's history and look at the delegations it holds."
 STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
 
 
@@ -212,7 +221,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from dashboard.terminal import TerminalError, open_session, shell_command, terminal_argv
+    from analytics.terminal import TerminalError, open_session, shell_command, terminal_argv
 
     with _open(args) as store:
         target = q.session_to_open(store, _trace(store, args.trace))
@@ -237,15 +246,6 @@ def cmd_open(args: argparse.Namespace) -> int:
         print(shell_command(directory, session_id))
         print("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
     return 0
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    try:
-        from dashboard.app import run
-    except ImportError as exc:  # PyQt6 or its system libraries are missing
-        raise AgentTracesError(f"The dashboard cannot start ({exc}); see the README for the Qt system "
-                               "libraries (Debian: libegl1 libxkbcommon-x11-0 libxcb-cursor0).") from exc
-    return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
 
 
 def _since_ms(days: float | None) -> int | None:
@@ -340,25 +340,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dashboard_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory")
-    p.add_argument("--demo", action="store_true", help="show the bundled demo store")
-    p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)")
-    p.set_defaults(func=cmd_dashboard)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
+    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
                                      "~/.local/share/agent-traces/traces.duckdb)")
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    p = argparse.ArgumentParser(prog="agent-traces", description=__doc__, parents=[common])
-    _dashboard_options(p)
-    p.set_defaults(func=cmd_dashboard)
+    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[common])
     sub = p.add_subparsers(dest="command")
-    s = sub.add_parser("dashboard", parents=[common], help="open the dashboard (the default command)")
-    _dashboard_options(s)
+    if extend is not None:
+        extend(p, sub, common)
     s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
     s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
                                     "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
@@ -410,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Parse and run one command (`parser`: one from `build_parser`, maybe extended); returns the exit code."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

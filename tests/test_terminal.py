@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.terminal import (
+from analytics.terminal import (
     ITERM_SCRIPT,
     TerminalError,
     open_session,

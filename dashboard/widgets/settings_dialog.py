@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics.settings import Settings
-from dashboard.terminal import TerminalError, template_argv
+from analytics.terminal import TerminalError, template_argv
 
 
 class SettingsDialog(QDialog):

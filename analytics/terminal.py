@@ -3,7 +3,7 @@
 The directory and the id come from the user's data and may hold anything a file name can (quotes, `$( )`,
 backticks, `;`, newlines). They are quoted for the shell by `shell_command` alone; the result reaches
 AppleScript as an argument (`on run argv`), never inside the script's text, and every terminal gets an
-argument list, never a string for a shell to split. This module has no Qt import: the CLI uses it too.
+argument list, never a string for a shell to split. Plain Python (no Qt): the CLI and the dashboard both use it.
 """
 
 from __future__ import annotations
