@@ -25,6 +25,7 @@ from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
 from analytics.settings import Settings
+from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
 
 # Adds commands to the parser: (parser, its subparsers, the options every command shares).
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
@@ -221,30 +222,29 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from analytics.terminal import TerminalError, open_session, shell_command, terminal_argv
-
     with _open(args) as store:
         target = q.session_to_open(store, _trace(store, args.trace))
     if target is None:
         raise AgentTracesError(f"No session recorded for {args.trace!r}; run `agent-traces load` again.")
     session_id, directory = target
     template = Settings.load().terminal_template
-    problem = None
+    problem, launched = None, None
     try:
-        if args.dry_run:
-            argv = terminal_argv(directory, session_id, template=template)
-        else:
-            argv = open_session(directory, session_id, template=template)
+        launched = plan(directory, session_id, template=template, terminal=args.terminal)
+        if not args.dry_run:
+            launch(launched.argv, directory)
     except TerminalError as exc:
         if not args.dry_run:
             raise AgentTracesError(str(exc)) from exc
-        argv, problem = [], str(exc)
+        problem = str(exc)
+    argv = launched.argv if launched else []
     if args.json:
         _print_json({"session_id": session_id, "directory": directory,
-                     "shell_command": shell_command(directory, session_id), "argv": argv, "problem": problem})
+                     "shell_command": shell_command(directory, session_id), "argv": argv,
+                     "typed": launched.typed if launched else None, "problem": problem})
     else:
-        print(shell_command(directory, session_id))
-        print("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
+        print(fmt.printable(shell_command(directory, session_id)))
+        print(fmt.printable("via: " + " ".join(shlex.quote(a) for a in argv)) if argv else f"(not run: {problem})")
     return 0
 
 
@@ -375,6 +375,9 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("open", parents=[common], help="reopen a trace's session in a terminal")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
     s.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    s.add_argument("--terminal", choices=TERMINAL_NAMES, metavar="NAME",
+                   help="this terminal instead of the automatic choice, on any platform (with --dry-run: what it "
+                        f"would run): {', '.join(TERMINAL_NAMES)}")
     s.set_defaults(func=cmd_open)
     s = sub.add_parser("find", parents=[common], help="sessions whose delegation chains match a pattern",
                        description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
