@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -31,6 +31,12 @@ from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shel
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
 DESCRIPTION = "The agent-traces command line: load OpenCode's history and look at the delegations it holds."
 STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
+
+
+def _say(text: object = "", block: bool = False, file: TextIO | None = None) -> None:
+    """Print human output; OpenCode's text in it is data, never terminal control, so every line goes through
+    `fmt.printable` (one-line fields escape newlines too; `block` keeps them, for prompts). --json is exact."""
+    print(fmt.printable(text, block), file=file or sys.stdout)
 
 
 def _print_json(value: object) -> None:
@@ -74,7 +80,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     def progress(message: str) -> None:
         if not args.json:
-            print(f"… {message}", file=sys.stderr, flush=True)
+            _say(f"… {message}", file=sys.stderr)
+            sys.stderr.flush()
 
     with _open(args, read_only=False) as store:
         report = load(store, source, full=args.full, progress=progress)
@@ -84,7 +91,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**dataclasses.asdict(report), "cleaned_traces": removed})
     else:
-        print("\n".join(report_lines(report)))
+        for line in report_lines(report):
+            _say(line)
         if removed:
             print(f"Removed {removed} traces older than {settings.retention_days} days (retention setting).")
     return 0
@@ -101,7 +109,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         return 0
     print(f"{'SESSION':32} {'STARTED':19} {'DELEG':>5} {'ERR':>3} {'TOKENS':>8} {'COST':>8}  TITLE")
     for r in rows:
-        print(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
+        _say(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
               f"{fmt.tokens(r.tokens_in + r.tokens_out):>8} {fmt.cost(r.cost_usd):>8}  {r.title}")
     return 0
 
@@ -131,7 +139,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
         t = node.trace
         branch = "" if top else ("└─ " if last else "├─ ")
         label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
-        print(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+        _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
               f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
               f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
         child_prefix = prefix + ("" if top else ("   " if last else "│  "))
@@ -165,7 +173,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         b = max(a + 1, int(((t.ended_at or now) - t0) / span * width))
         bar = " " * a + ("█" if t.status != "running" else "▒") * (b - a)
         label = ("  " * t.depth + t.subagent_type)[:24]
-        print(f"{label:24} +{fmt.duration(t.started_at - t0):>9} {fmt.duration(t.duration_ms):>9} |{bar:{width}}|")
+        _say(f"{label:24} +{fmt.duration(t.started_at - t0):>9} {fmt.duration(t.duration_ms):>9} |{bar:{width}}|")
     return 0
 
 
@@ -189,11 +197,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Session", f"{t.session_id} → {t.child_session_id or '—'}"), ("Directory", d.directory),
     ]
     for k, v in rows:
-        print(f"{k:12} {v}")
+        _say(f"{k:12} {v}")
     print("\n── Prompt input " + "─" * 40)
-    print(t.prompt_input)
+    _say(t.prompt_input, block=True)
     print("\n── Prompt output " + "─" * 39)
-    print(t.prompt_output if t.prompt_output is not None else "(none yet: still running)")
+    _say(t.prompt_output if t.prompt_output is not None else "(none yet: still running)", block=True)
     return 0
 
 
@@ -205,7 +213,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     for t in rows:
         preview = " ".join(t.input_preview.split())[:70]
-        print(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
+        _say(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
     print(f"{len(rows)} traces match.")
     return 0
 
@@ -243,8 +251,8 @@ def cmd_open(args: argparse.Namespace) -> int:
                      "shell_command": shell_command(directory, session_id), "argv": argv,
                      "typed": launched.typed if launched else None, "problem": problem})
     else:
-        print(fmt.printable(shell_command(directory, session_id)))
-        print(fmt.printable("via: " + " ".join(shlex.quote(a) for a in argv)) if argv else f"(not run: {problem})")
+        _say(shell_command(directory, session_id))
+        _say("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
     return 0
 
 
@@ -269,9 +277,9 @@ def cmd_find(args: argparse.Namespace) -> int:
     sessions = {m.session_id for m in matches}
     for m in matches:
         last = m.chain[-1]
-        print(f"{m.session_id}  {fmt.when(m.chain[0].started_at)}  {m.agents}  "
+        _say(f"{m.session_id}  {fmt.when(m.chain[0].started_at)}  {m.agents}  "
               f"[{fmt.duration(last.duration_ms)}, {last.status}]  {last.trace_id}")
-    print(f"{len(matches)} chains in {len(sessions)} sessions match {args.pattern!r}.")
+    _say(f"{len(matches)} chains in {len(sessions)} sessions match {args.pattern!r}.")
     return 0
 
 
@@ -288,7 +296,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
                       "median": a.median, "ratio": a.ratio, "reason": a.reason} for a in found])
         return 0
     for a in found:
-        print(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
+        _say(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
     print(f"{len(found)} anomalies.")
     return 0
 
@@ -314,13 +322,14 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         tokens = f"{fmt.tokens(m.tokens_in + m.tokens_out)} / {fmt.tokens(m.total_tokens_in + m.total_tokens_out)}"
         cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
         errors = f"{m.error_rate * 100:.0f}%"
-        print(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
+        _say(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
     print("\nSlowest delegations:")
     for b in slow:
-        print(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
+        _say(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
               f"{b.trace.subagent_type} — {b.trace.description}  {b.trace.trace_id}")
     for path in paths.values():
-        print("\nCritical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
+        _say()
+        _say("Critical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
     return 0
 
 
@@ -334,7 +343,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-        print(f"Wrote {args.output} ({args.format}).", file=sys.stderr)
+        _say(f"Wrote {args.output} ({args.format}).", file=sys.stderr)
     else:
         print(text)
     return 0
@@ -417,7 +426,7 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     try:
         return args.func(args)
     except AgentTracesError as exc:
-        print(f"agent-traces: {exc}", file=sys.stderr)
+        _say(f"agent-traces: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
