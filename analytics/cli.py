@@ -1,4 +1,9 @@
-"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds."""
+"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds.
+
+Every command that needs no Qt lives here, so this module stays plain Python like the rest of `analytics`.
+The installed `agent-traces` entry is `dashboard.cli`, which extends `build_parser` with the `dashboard`
+command (also the default) and runs through `main`; `python -m analytics.cli` gives the plain commands only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -19,8 +25,18 @@ from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
 from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
+from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
 
+# Adds commands to the parser: (parser, its subparsers, the options every command shares).
+Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
+DESCRIPTION = "The agent-traces command line: load OpenCode's history and look at the delegations it holds."
 STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
+
+
+def _say(text: object = "", block: bool = False, file: TextIO | None = None) -> None:
+    """Print human output; OpenCode's text in it is data, never terminal control, so every line goes through
+    `fmt.printable` (one-line fields escape newlines too; `block` keeps them, for prompts). --json is exact."""
+    print(fmt.printable(text, block), file=file or sys.stdout)
 
 
 def _print_json(value: object) -> None:
@@ -72,7 +88,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     def progress(step: LoadProgress) -> None:
         if not args.json:
-            print(f"… {step}", file=sys.stderr, flush=True)
+            _say(f"… {step}", file=sys.stderr)
+            sys.stderr.flush()
 
     with _open(args, read_only=False) as store:
         report = load(store, source, full=args.full, progress=progress, retention_days=settings.retention_days)
@@ -81,7 +98,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**dataclasses.asdict(report), "cleaned_traces": removed, "held_back_sessions": held})
     else:
-        print("\n".join(report_lines(report)))
+        for line in report_lines(report):
+            _say(line)
         if removed:
             print(f"Removed {removed} traces older than {settings.retention_days} days (retention setting).")
         if args.full and note:
@@ -100,7 +118,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         return 0
     print(f"{'SESSION':32} {'STARTED':19} {'DELEG':>5} {'ERR':>3} {'TOKENS':>8} {'COST':>8}  TITLE")
     for r in rows:
-        print(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
+        _say(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
               f"{fmt.tokens(r.tokens_in + r.tokens_out):>8} {fmt.cost(r.cost_usd):>8}  {r.title}")
     return 0
 
@@ -130,7 +148,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
         t = node.trace
         branch = "" if top else ("└─ " if last else "├─ ")
         label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
-        print(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+        _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
               f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
               f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
         child_prefix = prefix + ("" if top else ("   " if last else "│  "))
@@ -164,7 +182,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         b = max(a + 1, int(((t.ended_at or now) - t0) / span * width))
         bar = " " * a + ("█" if t.status != "running" else "▒") * (b - a)
         label = ("  " * t.depth + t.subagent_type)[:24]
-        print(f"{label:24} +{fmt.duration(t.started_at - t0):>9} {fmt.duration(t.duration_ms):>9} |{bar:{width}}|")
+        _say(f"{label:24} +{fmt.duration(t.started_at - t0):>9} {fmt.duration(t.duration_ms):>9} |{bar:{width}}|")
     return 0
 
 
@@ -188,11 +206,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Session", f"{t.session_id} → {t.child_session_id or '—'}"), ("Directory", d.directory),
     ]
     for k, v in rows:
-        print(f"{k:12} {v}")
+        _say(f"{k:12} {v}")
     print("\n── Prompt input " + "─" * 40)
-    print(t.prompt_input)
+    _say(t.prompt_input, block=True)
     print("\n── Prompt output " + "─" * 39)
-    print(t.prompt_output if t.prompt_output is not None else "(none yet: still running)")
+    _say(t.prompt_output if t.prompt_output is not None else "(none yet: still running)", block=True)
     return 0
 
 
@@ -205,7 +223,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     for t in rows:
         preview = " ".join(t.input_preview.split())[:70]
-        print(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
+        _say(f"{t.trace_id:34} {fmt.when(t.started_at)} {t.subagent_type:12} {t.status:9} {preview}")
     if total > len(rows):
         print(f"{total} traces match, showing {len(rows)} of {total} (the newest); --limit N shows more.")
     else:
@@ -249,40 +267,30 @@ def _retention_days(text: str) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from dashboard.terminal import TerminalError, open_session, shell_command, terminal_argv
-
     with _open(args) as store:
         target = q.session_to_open(store, _trace(store, args.trace))
     if target is None:
         raise AgentTracesError(f"No session recorded for {args.trace!r}; run `agent-traces load` again.")
     session_id, directory = target
     template = load_settings().terminal_template
-    problem = None
+    problem, launched = None, None
     try:
-        if args.dry_run:
-            argv = terminal_argv(directory, session_id, template=template)
-        else:
-            argv = open_session(directory, session_id, template=template)
+        launched = plan(directory, session_id, template=template, terminal=args.terminal)
+        if not args.dry_run:
+            launch(launched.argv, directory)
     except TerminalError as exc:
         if not args.dry_run:
             raise AgentTracesError(str(exc)) from exc
-        argv, problem = [], str(exc)
+        problem = str(exc)
+    argv = launched.argv if launched else []
     if args.json:
         _print_json({"session_id": session_id, "directory": directory,
-                     "shell_command": shell_command(directory, session_id), "argv": argv, "problem": problem})
+                     "shell_command": shell_command(directory, session_id), "argv": argv,
+                     "typed": launched.typed if launched else None, "problem": problem})
     else:
-        print(shell_command(directory, session_id))
-        print("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
+        _say(shell_command(directory, session_id))
+        _say("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
     return 0
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    try:
-        from dashboard.app import run
-    except ImportError as exc:  # PyQt6 or its system libraries are missing
-        raise AgentTracesError(f"The dashboard cannot start ({exc}); see the README for the Qt system "
-                               "libraries (Debian: libegl1 libxkbcommon-x11-0 libxcb-cursor0).") from exc
-    return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
 
 
 def _since_ms(days: float | None) -> int | None:
@@ -306,9 +314,9 @@ def cmd_find(args: argparse.Namespace) -> int:
     sessions = {m.session_id for m in matches}
     for m in matches:
         last = m.chain[-1]
-        print(f"{m.session_id}  {fmt.when(m.chain[0].started_at)}  {m.agents}  "
+        _say(f"{m.session_id}  {fmt.when(m.chain[0].started_at)}  {m.agents}  "
               f"[{fmt.duration(last.duration_ms)}, {last.status}]  {last.trace_id}")
-    print(f"{len(matches)} chains in {len(sessions)} sessions match {args.pattern!r}.")
+    _say(f"{len(matches)} chains in {len(sessions)} sessions match {args.pattern!r}.")
     return 0
 
 
@@ -325,7 +333,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
                       "median": a.median, "ratio": a.ratio, "reason": a.reason} for a in found])
         return 0
     for a in found:
-        print(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
+        _say(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
     print(f"{len(found)} anomalies.")
     return 0
 
@@ -351,13 +359,14 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         tokens = f"{fmt.tokens(m.tokens_in + m.tokens_out)} / {fmt.tokens(m.total_tokens_in + m.total_tokens_out)}"
         cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
         errors = f"{m.error_rate * 100:.0f}%"
-        print(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
+        _say(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
     print("\nSlowest delegations:")
     for b in slow:
-        print(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
+        _say(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
               f"{b.trace.subagent_type} — {b.trace.description}  {b.trace.trace_id}")
     for path in paths.values():
-        print("\nCritical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
+        _say()
+        _say("Critical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
     return 0
 
 
@@ -371,31 +380,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-        print(f"Wrote {args.output} ({args.format}).", file=sys.stderr)
+        _say(f"Wrote {args.output} ({args.format}).", file=sys.stderr)
     else:
         print(text)
     return 0
 
 
-def _dashboard_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory")
-    p.add_argument("--demo", action="store_true", help="show the bundled demo store")
-    p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)")
-    p.set_defaults(func=cmd_dashboard)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
+    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
                                      "~/.local/share/agent-traces/traces.duckdb)")
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    p = argparse.ArgumentParser(prog="agent-traces", description=__doc__, parents=[common])
-    _dashboard_options(p)
-    p.set_defaults(func=cmd_dashboard)
+    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[common])
     sub = p.add_subparsers(dest="command")
-    s = sub.add_parser("dashboard", parents=[common], help="open the dashboard (the default command)")
-    _dashboard_options(s)
+    if extend is not None:
+        extend(p, sub, common)
     s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
     s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
                                     "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
@@ -420,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("open", parents=[common], help="reopen a trace's session in a terminal")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
     s.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    s.add_argument("--terminal", choices=TERMINAL_NAMES, metavar="NAME",
+                   help="this terminal instead of the automatic choice, on any platform (with --dry-run: what it "
+                        f"would run): {', '.join(TERMINAL_NAMES)}")
     s.set_defaults(func=cmd_open)
     s = sub.add_parser("find", parents=[common], help="sessions whose delegation chains match a pattern",
                        description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
@@ -451,8 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Parse and run one command (`parser`: one from `build_parser`, maybe extended); returns the exit code."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -462,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except AgentTracesError as exc:
-        print(f"agent-traces: {exc}", file=sys.stderr)
+        _say(f"agent-traces: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,8 +1,37 @@
-"""Human-readable figures, shared by the command line and the dashboard."""
+"""Human-readable figures, shared by the command line and the dashboard, and `printable` for OpenCode's text."""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+
+def _escape(code: int) -> str:
+    """The visible form of one control character: `\\n`, `\\t`, `\\r`, else `\\x1b` or `\\u202e`."""
+    short = {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
+    return short.get(code) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+# What a terminal would act on instead of showing: C0 controls, DEL, C1 controls (NEL U+0085 among them), the
+# Unicode line and paragraph separators, and the bidi embeddings, overrides and isolates that reorder the
+# text around them ("Trojan Source"). Each is shown as its escape, `\x1b` or `\u202e`.
+_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+           *range(0x2066, 0x206A)]
+_INLINE = str.maketrans({c: _escape(c) for c in _UNSAFE})
+_BLOCK = str.maketrans({c: _escape(c) for c in _UNSAFE if chr(c) not in "\n\t"})
+
+
+def printable(text: object, block: bool = False) -> str:
+    r"""`text` with every character a terminal would obey (ESC, CR, BEL, C1, DEL, U+2028/9, bidi controls)
+    shown as an escape such as `\x1b`, so text from OpenCode can never retitle, clear or rewrite a terminal.
+
+    One-line fields (titles, agents, directories) escape `\n` and `\t` too, so a row stays one row; with
+    `block`, for a prompt printed as a block of lines, newlines and tabs are kept (CRLF counts as a newline).
+    Backslashes are left alone: a literal `\x1b` typed in a prompt looks the same, and `--json` is exact.
+    """
+    text = str(text)
+    if block:
+        return text.replace("\r\n", "\n").translate(_BLOCK)
+    return text.translate(_INLINE)
 
 
 def duration(ms: float | None) -> str:

@@ -15,9 +15,10 @@ import json
 import logging
 import math
 import os
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from analytics.terminal import TerminalError, template_argv
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,9 @@ def template_problem(value: object) -> str | None:
     if not isinstance(value, str):
         return f"terminal_template must be a command as a string, or null, not {_shown(value)}"
     try:
-        shlex.split(value)
-    except ValueError as exc:  # "No closing quotation", "No escaped character"
-        return f"terminal_template {_shown(value)} cannot be split into words ({exc})"
+        template_argv(value, "/dir", "ses_id", "cmd")  # the same check as when a session is opened
+    except TerminalError as exc:
+        return str(exc).rstrip(".")
     return None
 
 

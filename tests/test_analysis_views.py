@@ -181,6 +181,11 @@ def test_settings_dialog_saves_and_cleans_up(qtbot, window, tmp_path: Path, monk
     dialog = w.open_settings()
     dialog.template.setText("kitty --directory {dir} opencode --session {nope}")
     assert "unknown field" in dialog.problem.text()
+    dialog.template.setText("kitty sh -c 'cd {dir}")  # shlex's ValueError becomes the dialog's sentence
+    assert "has a quote or a backslash that nothing closes" in dialog.problem.text()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Save).isEnabled()
+    assert "{cmd} is the whole command" in dialog.template.toolTip()
+    assert "raw values" in dialog.template.toolTip() and "shell-quotes them" in dialog.template.toolTip()
     dialog.template.setText("kitty --directory {dir} opencode --session {id}")
     dialog.keep_all.setChecked(False)
     dialog.days.setValue(2)

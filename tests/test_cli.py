@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.cli import main
+from dashboard.cli import main
 from tests.conftest import CASES_118, SAMPLE_1165, copy_store
 
 

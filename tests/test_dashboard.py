@@ -318,7 +318,7 @@ def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
     png = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    run = subprocess.run([sys.executable, "-m", "analytics.cli", "--demo", "--screenshot", str(png)],
+    run = subprocess.run([sys.executable, "-m", "dashboard.cli", "--demo", "--screenshot", str(png)],
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

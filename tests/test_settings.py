@@ -39,8 +39,9 @@ def _written(tmp_path: Path, data: object) -> Path:
     ({"retention_days": -3}, "not -3"),
     ({"retention_days": 2.5}, "not 2.5"),
     ({"retention_days": 10**12}, "retention_days must be from 1 to 36500 days"),
-    ({"terminal_template": "kitty -e 'opencode --session {id}"}, "cannot be split into words (No closing quotation)"),
+    ({"terminal_template": "kitty -e 'opencode --session {id}"}, "has a quote or a backslash that nothing closes"),
     ({"terminal_template": ["kitty", "{cmd}"]}, "terminal_template must be a command as a string, or null"),
+    ({"terminal_template": "kitty {nope}"}, "has an unknown field ('nope'); use {dir}, {id} and {cmd}"),
 ])
 def test_a_bad_value_is_reported_once_and_its_default_used(tmp_path: Path, caplog, data, words: str) -> None:
     path = _written(tmp_path, data)
@@ -108,7 +109,7 @@ def test_dialog_opens_on_settings_it_cannot_show_and_never_saves_an_invalid_valu
     accepted: list[bool] = []
     dialog.accepted.connect(lambda: accepted.append(True))
     dialog.template.setText("kitty -e 'opencode")
-    assert "closing quotation" in dialog.problem.text()
+    assert "nothing closes" in dialog.problem.text()
     dialog.accept()  # as a caller might, with Save disabled: refused while the command does not parse
     assert accepted == []
     assert not (tmp_path / "settings.json").exists()
@@ -129,7 +130,7 @@ def test_dialog_opened_on_a_bad_template_starts_with_save_disabled(qtbot) -> Non
     dialog = SettingsDialog(Settings(terminal_template="a 'b"))
     qtbot.addWidget(dialog)
     assert not dialog.buttons.button(QDialogButtonBox.StandardButton.Save).isEnabled()
-    assert "closing quotation" in dialog.problem.text()
+    assert "nothing closes" in dialog.problem.text()
 
 
 @pytest.mark.gui

@@ -12,8 +12,8 @@ from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSplitter, QVBo
 from analytics.models import LoadReport
 from analytics.queries.trace_queries import TraceFilter
 from analytics.settings import Settings
+from analytics.terminal import TerminalError, open_session
 from dashboard.data import DataService, Snapshot
-from dashboard.terminal import TerminalError, open_session
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
 from dashboard.widgets.filter_bar import FilterBar

@@ -1,1 +1,2 @@
-"""Reusable dashboard pieces: the tree and its delegates, the detail pane, the filter bar."""
+"""Reusable dashboard pieces: the tree and its delegates, the detail pane, the filter bar, the flow view, the
+agent chart and the settings dialog."""

@@ -25,7 +25,15 @@ from analytics.settings import (
     refresh_problem,
     retention_problem,
 )
-from dashboard.terminal import TerminalError, template_argv
+from analytics.terminal import TerminalError, template_argv
+
+TEMPLATE_HELP = (
+    "For example: kitty --directory {dir} opencode --session {id}\n"
+    "{cmd} is the whole command (cd -- DIR && opencode --session ID), already quoted for a shell: safe anywhere,\n"
+    "as in: xterm -e sh -c {cmd}\n"
+    "{dir} and {id} are the raw values. As a whole argument (or --option={dir}) each stays one argument,\n"
+    "whatever it holds. Inside a shell command (sh -c \"cd {dir} && opencode --session {id}\") raw values\n"
+    "would not be safe, so agent-traces shell-quotes them there: write them bare, not in quotes of your own.")
 
 
 class SettingsDialog(QDialog):
@@ -68,8 +76,7 @@ class SettingsDialog(QDialog):
         self.refresh.setValue(refresh)
         self.template = QLineEdit(template or "")
         self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
-        self.template.setToolTip("For example: kitty --directory {dir} opencode --session {id}\n"
-                                 "{dir}, {id} and {cmd} (the whole shell command) are filled in as whole arguments.")
+        self.template.setToolTip(TEMPLATE_HELP)
         self.problem = QLabel()
         self.problem.setStyleSheet("color: #b42318;")
         self.template.textChanged.connect(self._check)
@@ -91,7 +98,7 @@ class SettingsDialog(QDialog):
                 template_argv(text, "/dir", "ses_x", "cmd")
             self.problem.setText("")
             ok = True
-        except (TerminalError, ValueError) as exc:
+        except TerminalError as exc:
             self.problem.setText(str(exc))
             ok = False
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(ok)
