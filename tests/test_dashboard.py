@@ -234,6 +234,23 @@ def test_refresh_after_the_store_grows_keeps_selection_and_expansion(qtbot, tmp_
     w.close()
 
 
+def test_two_refreshes_in_a_row_still_show_what_the_first_read(qtbot, window, live: Path) -> None:
+    """The first refresh loads the change and its snapshot is dropped (a newer request is pending); the second
+    finds nothing new to load. The tree must still get the change (the file watcher and a refresh often race so)."""
+    _w, section = window
+    wait_idle(qtbot, section)
+    conn = sqlite3.connect(live / "opencode.db")
+    root = conn.execute("SELECT id FROM session WHERE title = 'Scripted session 1'").fetchone()[0]
+    conn.execute("UPDATE session SET title = 'Renamed while open' WHERE id = ?", (root,))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (root,))
+    conn.commit()
+    conn.close()
+    section.refresh()
+    section.refresh()
+    qtbot.wait_until(lambda: "Renamed while open" in {r.text(1) for r in section.tree.visible_roots()},
+                     timeout=20_000)
+
+
 def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
     _w, section = window
     select(qtbot, section, "Slow job")
