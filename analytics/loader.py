@@ -15,13 +15,18 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analytics.models import (
     COMPLETED,
     DELEGATION,
     ERROR,
+    MAX_COST_USD,
+    MAX_TIME_MS,
+    MAX_TOKENS,
+    MIN_TIME_MS,
+    OUT_OF_RANGE,
     RUNNING,
     SESSION,
     AgentTrace,
@@ -29,7 +34,7 @@ from analytics.models import (
     SessionInfo,
     Usage,
 )
-from analytics.opencode.records import RawCall, RawMessage, RawSession, child_id_from_output
+from analytics.opencode.records import RawCall, RawMessage, RawSession, child_id_from_output, id_time_ms
 from analytics.opencode.source import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -66,8 +71,11 @@ class _Extraction:
     def __init__(self, sessions: list[RawSession], parents: dict[str, str | None] | None) -> None:
         self.sessions = {s.id: s for s in sessions}
         known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
-        self.parent_of = {sid: p if p in known else None for sid, p in known.items()}
         self._roots = root_map(known)
+        # A session is a root when its parent is unknown, or when its parent links run in a cycle (damage):
+        # root_map then names the session where the walk closed the cycle.
+        self.parent_of = {sid: p if p in known and self._roots.get(sid) != sid else None
+                          for sid, p in known.items()}
         self.turn_of: dict[str, str | None] = {}  # message id -> the user message id of its turn
         self.turns: dict[str, _Turn] = {}  # user message id -> turn
         self.lead: dict[str, _Turn] = {}  # session id -> assistant messages before any user message
@@ -78,13 +86,18 @@ class _Extraction:
         return self._roots.get(sid, sid)
 
     def _split_turns(self, s: RawSession) -> None:
-        users = {m.id for m in s.messages if m.role == "user"}
+        # Every turn exists before any answer is placed: an answer stamped before its own question (a clock
+        # stepped back) sorts before it, and still joins its turn by parentID.
+        users = set()
+        for m in s.messages:
+            if m.role == "user":
+                users.add(m.id)
+                self.turns[m.id] = _Turn(m)
+                self.turn_of[m.id] = m.id
         last: str | None = None
         for m in s.messages:
             if m.role == "user":
                 last = m.id
-                self.turns[m.id] = _Turn(m)
-                self.turn_of[m.id] = m.id
             elif m.role == "assistant":
                 u = m.parent_id if m.parent_id in users else last
                 self.turn_of[m.id] = u
@@ -197,8 +210,17 @@ def build_traces(
     sessions: list[RawSession],
     fill_texts: Callable[[dict[str, list[RawMessage]]], None],
     parents: dict[str, str | None] | None = None,
+    report: LoadReport | None = None,
 ) -> tuple[list[AgentTrace], list[SessionInfo]]:
-    """Traces and session records for complete session trees (a root with all its descendants)."""
+    """Traces and session records for complete session trees (a root with all its descendants).
+
+    Figures the store cannot hold (times outside 1970..9999, token counts outside 0..10**15, a cost that is
+    not finite) are replaced and counted in `report`.
+    """
+    report = report if report is not None else LoadReport()
+    for s in sessions:
+        if not (MIN_TIME_MS <= s.created_ms <= MAX_TIME_MS and MIN_TIME_MS <= s.updated_ms <= MAX_TIME_MS):
+            _repair_session_times(s, report)
     x = _Extraction(sessions, parents)
     calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
     child = x.resolve_children(calls)
@@ -247,15 +269,7 @@ def build_traces(
             turn = x.turns.get(u) if u else x.lead.get(s.id)
             parent = owner_of_turn.get(id(turn), root) if turn is not None else root
         parent_of_trace[c.trace_id] = parent
-    depth: dict[str, int] = {r.id: 0 for r in roots}
-
-    def depth_of(tid: str, guard: int = 0) -> int:
-        if tid in depth:
-            return depth[tid]
-        p = parent_of_trace.get(tid)
-        d = 1 if p is None or guard > 1000 else depth_of(p, guard + 1) + 1
-        depth[tid] = d
-        return d
+    depth = _depths(parent_of_trace, {r.id for r in roots}, x.root_of, {c.trace_id: s.id for s, _m, c in calls})
 
     for s, m, c in calls:
         turns = owned[c.trace_id]
@@ -283,7 +297,7 @@ def build_traces(
             duration_ms=end - start if end is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
-            tools_used=_tools(msgs), model=model, provider=provider, depth=depth_of(c.trace_id),
+            tools_used=_tools(msgs), model=model, provider=provider, depth=depth[c.trace_id],
         ))
 
     infos = [
@@ -295,7 +309,90 @@ def build_traces(
         )
         for s in sessions
     ]
-    return traces, infos
+    return [_checked(t, report) for t in traces], infos
+
+
+def _depths(parent_of_trace: dict[str, str | None], roots: set[str], root_of: Callable[[str], str],
+            session_of: dict[str, str]) -> dict[str, int]:
+    """The depth of every delegation, walking parent links iteratively.
+
+    Damaged data can link calls into a cycle (two calls each owning the other's turn): the call where the walk
+    closes the cycle is hung under its root session instead, in `parent_of_trace`, so the traces form a tree.
+    """
+    depth: dict[str, int] = dict.fromkeys(roots, 0)
+    for tid in parent_of_trace:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        cur: str | None = tid
+        while cur is not None and cur not in depth:
+            if cur in on_chain:  # a cycle: cut it at the call that closes it
+                root = root_of(session_of[cur])
+                parent_of_trace[cur] = root
+                depth.setdefault(root, 0)
+                chain = chain[:chain.index(cur) + 1]
+                cur = root
+                break
+            chain.append(cur)
+            on_chain.add(cur)
+            cur = parent_of_trace.get(cur)
+        d = depth[cur] if cur is not None else 0
+        for t in reversed(chain):
+            d += 1
+            depth[t] = d
+    return depth
+
+
+def _in_time(ms: int) -> bool:
+    return MIN_TIME_MS <= ms <= MAX_TIME_MS
+
+
+def _time_from_id(id_: str, ref_ms: int | None) -> int:
+    """The creation time encoded in an OpenCode id, near `ref_ms` (now when unknown); 0 when it has none."""
+    ref = ref_ms if ref_ms is not None and _in_time(ref_ms) else int(time.time() * 1000)
+    t = id_time_ms(id_, ref)
+    return t if t is not None and _in_time(t) else MIN_TIME_MS
+
+
+def _repair_session_times(s: RawSession, report: LoadReport) -> None:
+    """A session time outside 1970..9999 is replaced by the time in the session id, and counted."""
+    if not _in_time(s.created_ms):
+        report.skip("time", s.id, f"session time {s.created_ms} is out of range; the time in its id is used")
+        s.created_ms = _time_from_id(s.id, s.updated_ms)
+    if not _in_time(s.updated_ms):
+        report.skip("time", s.id, f"session time {s.updated_ms} is out of range; its creation time is used")
+        s.updated_ms = s.created_ms
+
+
+_TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write")
+
+
+def _checked(t: AgentTrace, report: LoadReport) -> AgentTrace:
+    """The trace itself when every figure fits the store, else a copy with the damaged figures replaced."""
+    if (MIN_TIME_MS <= t.started_at <= MAX_TIME_MS
+            and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
+            and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
+            and 0 <= t.tokens_reasoning <= MAX_TOKENS and 0 <= t.tokens_cache_read <= MAX_TOKENS
+            and 0 <= t.tokens_cache_write <= MAX_TOKENS and 0 <= t.cost_usd <= MAX_COST_USD):
+        return t
+    changes: dict[str, object] = {}
+    end = t.ended_at
+    if end is not None and not _in_time(end):
+        report.skip("time", t.trace_id, f"end time {end} is out of range; taken as unknown")
+        end = changes["ended_at"] = changes["duration_ms"] = None
+    if not _in_time(t.started_at):
+        report.skip("time", t.trace_id, f"start time {t.started_at} is out of range; the time in its id is used")
+        changes["started_at"] = _time_from_id(t.trace_id, end)
+        changes["duration_ms"] = None
+    for name in _TOKEN_FIELDS:
+        v = getattr(t, name)
+        if not 0 <= v <= MAX_TOKENS:
+            report.skip("tokens", t.trace_id, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
+                        " counted as 0")
+            changes[name] = 0
+    if not 0 <= t.cost_usd <= MAX_COST_USD:
+        report.skip("cost", t.trace_id, f"cost {t.cost_usd} is out of range; counted as 0")
+        changes["cost_usd"] = 0.0
+    return replace(t, **changes)  # type: ignore[arg-type]
 
 
 def extract_traces(source: str | Path | Source | None = None,
@@ -309,7 +406,7 @@ def extract_traces(source: str | Path | Source | None = None,
         parents = {sid: st.parent_id for sid, st in index.items()}
         ids = None if session_ids is None else tree_closure(parents, session_ids)
         sessions = src.read(ids, report)
-        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents)
+        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
     return traces
 
 
@@ -395,7 +492,7 @@ def load(store, source: Source, full: bool = False,
         sessions = source.read(None if full else trees, report) if trees or full else []
         if full:
             sessions = [s for s in sessions if roots[s.id] not in cleaned]
-        traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
+        traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
         del sessions  # the raw records are the bulk of a load's memory: free them before writing
     if progress and traces:
         progress(f"writing {len(traces)} traces")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analytics.models import Usage
+from analytics.models import OUT_OF_RANGE, Usage
 
 DELEGATION_TOOLS = frozenset({"task", "subagent"})
 
@@ -79,13 +79,19 @@ class SessionStamp:
 
 
 def as_int(value: object) -> int | None:
-    """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats)."""
+    """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats).
+
+    NaN is no number (None); an infinity (`1e999`) is OUT_OF_RANGE, which the loader replaces and counts.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value == value:
-        return int(value)
+        try:
+            return int(value)
+        except OverflowError:
+            return OUT_OF_RANGE
     return None
 
 

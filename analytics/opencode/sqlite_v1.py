@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 from sys import intern
 
-from analytics.models import LoadReport, Usage
+from analytics.models import OUT_OF_RANGE, LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
 from analytics.opencode.records import (
     RawCall,
@@ -53,10 +53,16 @@ PART_PATHS = ("'$.type', '$.tool', '$.tokens.input', '$.tokens.output', '$.token
 
 
 def num(v: object) -> int:
-    """A token count from JSON: ints pass, anything else that is not a number counts as 0."""
+    """A token count from JSON: ints pass, anything else that is not a number counts as 0, and an infinity
+    (SQLite reads `1e999` as one) is OUT_OF_RANGE, which the loader replaces and counts."""
     if v.__class__ is int:
         return v  # type: ignore[return-value]
-    return int(v) if isinstance(v, float) and v == v else 0
+    if isinstance(v, float) and v == v:
+        try:
+            return int(v)
+        except OverflowError:
+            return OUT_OF_RANGE
+    return 0
 
 
 def fnum(v: object) -> float:
