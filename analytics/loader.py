@@ -34,7 +34,14 @@ from analytics.models import (
     SessionInfo,
     Usage,
 )
-from analytics.opencode.records import RawCall, RawMessage, RawSession, child_id_from_output, id_time_ms
+from analytics.opencode.records import (
+    RawCall,
+    RawMessage,
+    RawSession,
+    SessionStamp,
+    child_id_from_output,
+    id_time_ms,
+)
 from analytics.opencode.source import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -461,6 +468,61 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+class _KeptTrees:
+    """The stored trees a load leaves exactly as they are, because a session of theirs cannot be read right now.
+
+    A JSON session file OpenCode is rewriting, a row that is not UTF-8, a damaged page: its tree is neither
+    deleted nor rebuilt without it (which would make it flicker out of the window and back), and none of its
+    fingerprints are saved, so the next load tries again. A tree never stored before loads without the
+    unreadable session. The reader's index flags what it already knows is unreadable (`readable=False`);
+    a read that does not return a session it was asked for flags the rest.
+    """
+
+    def __init__(self, store, roots: dict[str, str], index: dict[str, SessionStamp]) -> None:
+        self.store = store
+        self.roots = roots
+        self.sessions: set[str] = set()  # unreadable right now
+        self.kept: set[str] = set()  # root ids, current and as stored, of the trees kept
+        self._add({sid for sid, st in index.items() if not st.readable})
+
+    def _add(self, unreadable: set[str]) -> None:
+        if not unreadable:
+            return
+        self.sessions |= unreadable
+        current = {self.roots.get(sid, sid) for sid in unreadable}
+        stored = self.store.roots_of(unreadable | current)
+        if stored:
+            self.kept |= current | stored
+
+    def unread(self, ids: set[str]) -> set[str]:
+        """These session ids without those of the kept trees."""
+        return {sid for sid in ids if self.roots.get(sid, sid) not in self.kept} if self.kept else ids
+
+    def read(self, asked: set[str], sessions: list[RawSession]) -> list[RawSession]:
+        """The sessions read, without the kept trees; a session asked for and not read is unreadable."""
+        got = {s.id for s in sessions}
+        self._add({sid for sid in self.unread(asked) if sid not in got})
+        if not self.kept:
+            return sessions
+        return [s for s in sessions if self.roots.get(s.id, s.id) not in self.kept]
+
+    def deletable(self, deleted: set[str]) -> set[str]:
+        """The sessions gone from the source that are not in a kept tree."""
+        if not self.kept or not deleted:
+            return deleted
+        return {sid for sid in deleted if not self.store.roots_of({sid}) & self.kept}
+
+    def writable(self, roots: set[str]) -> set[str]:
+        return roots - self.kept
+
+    def fingerprints(self, fingerprints: dict[str, str]) -> dict[str, str]:
+        """Without the unreadable sessions and the kept trees, so the next load reads them again."""
+        if not self.sessions:
+            return fingerprints
+        return {sid: f for sid, f in fingerprints.items()
+                if sid not in self.sessions and self.roots.get(sid, sid) not in self.kept}
+
+
 def load(store, source: Source, full: bool = False,
          progress: Callable[[str], None] | None = None) -> LoadReport:
     """Bring the store up to date with the OpenCode source; only changed session trees are read again."""
@@ -483,23 +545,27 @@ def load(store, source: Source, full: bool = False,
         cleaned = store.cleaned_sessions()
         changed = {sid for sid, st in index.items() if known.get(sid) != st.fingerprint}
         deleted = set(loaded) - set(index)
-        report.sessions_deleted = len(deleted)
         roots_before = store.roots_of(deleted | changed | (set(loaded) if full else set()))
         trees = {sid for sid in tree_closure(parents, changed, roots) if roots[sid] not in cleaned}
+        kept = _KeptTrees(store, roots, index)
+        trees = kept.unread(trees)
         report.sessions_changed = len(changed - cleaned)
         if progress and trees:
             progress(f"reading {len(trees)} sessions from {source.generation}")
         sessions = source.read(None if full else trees, report) if trees or full else []
         if full:
             sessions = [s for s in sessions if roots[s.id] not in cleaned]
+        sessions = kept.read(trees if not full else {sid for sid in index if roots[sid] not in cleaned}, sessions)
         traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
         del sessions  # the raw records are the bulk of a load's memory: free them before writing
     if progress and traces:
         progress(f"writing {len(traces)} traces")
-    fingerprints = {sid: index[sid].fingerprint for sid in (trees if not full else index)
-                    if sid in index and roots[sid] not in cleaned}
+    fingerprints = kept.fingerprints({sid: index[sid].fingerprint for sid in (trees if not full else index)
+                                      if sid in index and roots[sid] not in cleaned})
+    deleted = kept.deletable(deleted)
+    report.sessions_deleted = len(deleted)
     store.replace(
-        roots=roots_before | {t.root_session_id for t in traces} | {i.root_session_id for i in infos},
+        roots=kept.writable(roots_before | {t.root_session_id for t in traces} | {i.root_session_id for i in infos}),
         traces=traces, sessions=infos, fingerprints=fingerprints, deleted=deleted, full=full,
         source_key=key, stamp=stamp,
     )

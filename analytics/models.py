@@ -118,6 +118,12 @@ class LoadReport:
         if len(self.skipped_examples) < 20:
             self.skipped_examples.append(f"{what} {where}: {why}")
 
+    def merge(self, other: LoadReport) -> None:
+        """Add what another report skipped (a part of the load read on its own)."""
+        for what, n in other.skipped.items():
+            self.skipped[what] = self.skipped.get(what, 0) + n
+        self.skipped_examples.extend(other.skipped_examples[:max(0, 20 - len(self.skipped_examples))])
+
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())

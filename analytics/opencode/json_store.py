@@ -77,11 +77,15 @@ class JsonReader(Reader):
         for project in _entries_dirs(self.path / "session"):
             for entry in _entries(Path(project.path)):
                 sid = entry.name[:-5]
-                st = entry.stat()
+                try:
+                    st = entry.stat()
+                except OSError:  # deleted since the directory was listed
+                    continue
                 key = (entry.path, st.st_size, st.st_mtime_ns)
                 if key not in self._parents:
                     data = _load(entry.path, report, "session")
-                    if data is None:
+                    if data is None:  # there, but half-written: the load keeps what it had of its tree
+                        out[sid] = SessionStamp(None, "unreadable", readable=False)
                         continue
                     self._parents[key] = as_str(data.get("parentID"))
                 self._session_files[sid] = Path(entry.path)
@@ -91,10 +95,10 @@ class JsonReader(Reader):
     def _fingerprint(self, sid: str, st: os.stat_result) -> str:
         count, newest, size = 0, st.st_mtime_ns, st.st_size
         for m in _entries(self.path / "message" / sid):
-            mst = m.stat()
+            mst = _stat(m)
             count, newest, size = count + 1, max(newest, mst.st_mtime_ns), size + mst.st_size
             for p in _entries(self.path / "part" / m.name[:-5]):
-                pst = p.stat()
+                pst = _stat(p)
                 count, newest, size = count + 1, max(newest, pst.st_mtime_ns), size + pst.st_size
         return f"{count}:{newest}:{size}"
 
@@ -176,6 +180,17 @@ class JsonReader(Reader):
         for m in messages:
             if m.texts is None:
                 m.texts = []
+
+
+_GONE = os.stat_result((0,) * 10)
+
+
+def _stat(entry: os.DirEntry) -> os.stat_result:
+    """The entry's stat, or zeros when the file went away since the directory was listed."""
+    try:
+        return entry.stat()
+    except OSError:
+        return _GONE
 
 
 def _entries_dirs(directory: Path) -> list[os.DirEntry]:

@@ -76,6 +76,7 @@ class SessionStamp:
 
     parent_id: str | None
     fingerprint: str
+    readable: bool = True  # False: the session is there but cannot be read right now (half-written, not UTF-8)
 
 
 def as_int(value: object) -> int | None:

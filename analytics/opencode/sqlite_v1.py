@@ -8,6 +8,7 @@ task parts are handed to Python whole. Text parts are fetched later, for the few
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Collection
 from pathlib import Path
@@ -31,11 +32,14 @@ from analytics.opencode.sqlite_store import (
     connect_readonly,
     guarded,
     id_filter,
+    is_damage,
     loads_array,
     loads_compact,
     snapshot,
     tables,
 )
+
+log = logging.getLogger(__name__)
 
 # Flat paths, so each row comes back as one small JSON array of scalars (one parse in SQLite, one in Python).
 MESSAGE_PATHS = (
@@ -79,6 +83,8 @@ class SqliteV1Reader(Reader):
         self._conn: sqlite3.Connection | None = None
         self._snap = None
         self._session_cols: set[str] = set()
+        self._unreadable: set[str] = set()  # sessions the index found unreadable (counted there)
+        self._ids: list[str] = []  # every session id in the index
 
     def stamp(self) -> str:
         return file_stamp(self.path, self.path.with_name(self.path.name + "-wal"))
@@ -115,12 +121,49 @@ class SqliteV1Reader(Reader):
                    " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
         else:
             sql = f"SELECT s.id, s.parent_id, s.time_updated, NULL, {messages}, {parts} FROM session s"
-        return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
-            for sid, parent, *rest in self.conn.execute(sql)
-        }
+        return self._stamps(sql, report)
+
+    def _stamps(self, sql: str, report: LoadReport) -> dict[str, SessionStamp]:
+        """The index rows as stamps; a row whose id or parent id is not UTF-8 is there but unreadable."""
+        def consume(rows) -> dict[str, SessionStamp]:
+            out: dict[str, SessionStamp] = {}
+            self._unreadable = set()
+            self._ids = []
+            for sid, parent, *rest in rows:
+                if sid.__class__ is BadText or parent.__class__ is BadText:
+                    report.skip("session", sid, "id or parent id is not valid UTF-8")
+                    self._unreadable.add(sid)
+                    out[sid] = SessionStamp(None, "unreadable", readable=False)
+                    continue
+                out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
+            self._ids = list(out)
+            return out
+
+        return guarded(self.conn, sql, sql, (), consume)  # no JSON here: the retry only decodes tolerantly
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        """The sessions in one pass; if the pass meets a damaged page, again session by session, and those
+        whose rows are on the page are skipped and counted (the normal path pays nothing for this)."""
+        try:
+            return self._read(ids, report)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            log.warning("%s: %s; reading session by session", self.path, exc)
+        out = []
+        for sid in sorted(self._ids if ids is None else ids):
+            own = LoadReport()
+            try:
+                out.extend(self._read([sid], own))
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                report.skip("session", sid, "its rows are on a damaged page of the database")
+                continue
+            report.merge(own)
+        return out
+
+    def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         sessions = self._sessions(ids, report)
         by_msg: dict[str, RawMessage] = {}
         for msg_session, msg in self._messages(ids, report):
@@ -144,6 +187,8 @@ class SqliteV1Reader(Reader):
             out = {}
             for row in rows:
                 sid, parent, title, directory, project, version, created, updated, ag = row
+                if sid in self._unreadable:
+                    continue
                 if any(isinstance(v, BadText) for v in row):
                     report.skip("session", sid, "text is not valid UTF-8")
                     continue
@@ -261,6 +306,24 @@ class SqliteV1Reader(Reader):
             msg.calls.append(call)
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""
+        try:
+            self._fill_texts(messages, report)
+            return
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+        for m in messages:
+            m.texts = None
+            try:
+                self._fill_texts([m], report)
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                report.skip("part", m.id, "its text parts are on a damaged page of the database")
+                m.texts = []
+
+    def _fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         wanted = {m.id: m for m in messages if m.texts is None}
         if not wanted:
             return

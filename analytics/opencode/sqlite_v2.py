@@ -43,12 +43,9 @@ class SqliteV2Reader(SqliteV1Reader):
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
-        return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest))
-            for sid, parent, *rest in self.conn.execute(sql)
-        }
+        return self._stamps(sql, report)
 
-    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+    def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         where, params = id_filter(ids, "id")
         sql = (
             "SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, agent"
@@ -59,6 +56,8 @@ class SqliteV2Reader(SqliteV1Reader):
             out = {}
             for row in rows:
                 sid, parent, title, directory, project, version, created, updated, agent = row
+                if sid in self._unreadable:
+                    continue
                 if any(isinstance(v, BadText) for v in row):
                     report.skip("session", sid, "text is not valid UTF-8")
                     continue
