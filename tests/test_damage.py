@@ -312,3 +312,58 @@ def test_an_unreadable_session_row_keeps_its_tree(tmp_path: Path) -> None:
     conn.close()
     after, report = _load(db, data)
     assert after == first and report.sessions_changed >= 1
+
+
+# -- found by the mutation test (tests/test_mutations.py) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param("UPDATE message SET time_created = ':' WHERE session_id = ?", id="a time that is text"),
+    pytest.param("UPDATE message SET id = NULL WHERE rowid = (SELECT max(rowid) FROM message WHERE session_id ="
+                 f" '{ROOT9}') AND ? IS NOT NULL", id="a message without an id"),
+    pytest.param("UPDATE session SET title = 42, directory = x'ff', time_updated = 1e300 WHERE id = ?",
+                 id="session columns of other types"),
+    pytest.param("UPDATE part SET message_id = 7 WHERE session_id = ?", id="a part's message id that is a number"),
+])
+def test_a_column_of_another_type_is_not_fatal(change: str, tmp_path: Path) -> None:
+    """SQLite hands back whatever a cell holds: a sort of mixed types, a None id, an int title all raised."""
+    before = _baseline(tmp_path)
+    data, conn = _damaged_db(tmp_path)
+    conn.execute(change, (CODER,))
+    conn.commit()
+    conn.close()
+    after, _ = _load(tmp_path / "t.duckdb", data)
+    assert _others(after, {ROOT9}) == _others(before, {ROOT9})
+
+
+def test_v2_content_that_is_not_a_list_is_not_fatal(v2_dir: Path, tmp_path: Path) -> None:
+    db = v2_dir / "opencode.db"
+    before = extract_traces(v2_dir)
+    conn = sqlite3.connect(db)
+    mid, sid = conn.execute("SELECT id, session_id FROM session_message WHERE type = 'assistant'"
+                            " AND data LIKE '%subagent%' LIMIT 1").fetchone()
+    conn.execute("UPDATE session_message SET data = json_set(data, '$.content', 5) WHERE id = ?", (mid,))
+    conn.commit()
+    conn.close()
+    after = extract_traces(v2_dir)
+    root = next(t.root_session_id for t in before if t.session_id == sid)
+    assert [t for t in after if t.root_session_id != root] == [t for t in before if t.root_session_id != root]
+
+
+def test_a_string_cut_inside_a_surrogate_pair_is_stored(tmp_path: Path) -> None:
+    """JavaScript writes a string cut inside an emoji as a lone `\\ud83d` escape; DuckDB refused the whole
+    write. It loads with U+FFFD in its place."""
+    storage = copy_store(SAMPLE_1165, tmp_path / "json") / "storage"
+    path = next((storage / "session").rglob(f"{JSON_ROOT13}.json"))
+    path.write_text(path.read_text().replace('"title": "Scripted session 13"', '"title": "Scripted \\ud83d"'))
+    data, conn = _damaged_db(tmp_path)
+    pid, raw = conn.execute("SELECT id, data FROM part WHERE session_id = ? AND data LIKE '%\"tool\":\"task\"%'",
+                            (PLANNER,)).fetchone()
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", (raw.replace("Implement search.", "Implement \\ud83d"), pid))
+    conn.commit()
+    conn.close()
+    rows, _ = _load(tmp_path / "j.duckdb", storage)
+    with TraceStore(tmp_path / "j.duckdb") as store:
+        assert _sessions(store)[JSON_ROOT13][3] == "Scripted \ufffd"
+    rows, _ = _load(tmp_path / "s.duckdb", data)
+    assert rows[pid]["prompt_input"].startswith("Implement \ufffd")

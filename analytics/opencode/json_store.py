@@ -10,7 +10,6 @@ unreadable file is skipped and counted, and the rest of its session still loads.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -26,6 +25,7 @@ from analytics.opencode.records import (
     call_from_state,
     error_text,
     id_time_ms,
+    loads_js,
     usage_from,
 )
 
@@ -46,7 +46,7 @@ def _load(path: Path | str, report: LoadReport, what: str) -> dict | None:
         report.skip(what, str(path), exc.strerror or "unreadable")
         return None
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_js(raw.decode("utf-8"))
     except UnicodeDecodeError:
         report.skip(what, str(path), "not valid UTF-8")
         return None

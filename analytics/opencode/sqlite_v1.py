@@ -7,7 +7,6 @@ task parts are handed to Python whole. Text parts are fetched later, for the few
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Collection
@@ -24,6 +23,7 @@ from analytics.opencode.records import (
     as_int,
     as_str,
     call_from_state,
+    loads_js,
     named_error,
 )
 from analytics.opencode.sqlite_store import (
@@ -40,6 +40,16 @@ from analytics.opencode.sqlite_store import (
 )
 
 log = logging.getLogger(__name__)
+
+# Columns are read as the types OpenCode writes (SQLite would hand back whatever a cell holds): ids and texts
+# as TEXT, times as INTEGER (a REAL too big for one comes back as the largest INTEGER, which the loader counts
+# as out of range). A row without an id is no record.
+SESSION_ID = "CAST(s.id AS TEXT)"
+PARENT_ID = "CAST(s.parent_id AS TEXT)"
+SESSION_COLUMNS = ("CAST(id AS TEXT), CAST(parent_id AS TEXT), CAST(title AS TEXT), CAST(directory AS TEXT),"
+                   " CAST(project_id AS TEXT), CAST(version AS TEXT), CAST(time_created AS INTEGER),"
+                   " CAST(time_updated AS INTEGER)")
+TEXT_IDS = "CAST(id AS TEXT), CAST(session_id AS TEXT)"
 
 # Flat paths, so each row comes back as one small JSON array of scalars (one parse in SQLite, one in Python).
 MESSAGE_PATHS = (
@@ -116,11 +126,11 @@ class SqliteV1Reader(Reader):
         messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
         parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
         if "event_sequence" in self._tables:
-            sql = (f"SELECT s.id, s.parent_id, s.time_updated, e.seq,"
+            sql = (f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_updated, e.seq,"
                    f" CASE WHEN e.seq IS NULL THEN {messages} END, CASE WHEN e.seq IS NULL THEN {parts} END"
                    " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
         else:
-            sql = f"SELECT s.id, s.parent_id, s.time_updated, NULL, {messages}, {parts} FROM session s"
+            sql = f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_updated, NULL, {messages}, {parts} FROM session s"
         return self._stamps(sql, report)
 
     def _stamps(self, sql: str, report: LoadReport) -> dict[str, SessionStamp]:
@@ -130,6 +140,9 @@ class SqliteV1Reader(Reader):
             self._unreadable = set()
             self._ids = []
             for sid, parent, *rest in rows:
+                if sid is None:
+                    report.skip("session", "(no id)", "a session row has no id")
+                    continue
                 if sid.__class__ is BadText or parent.__class__ is BadText:
                     report.skip("session", sid, "id or parent id is not valid UTF-8")
                     self._unreadable.add(sid)
@@ -180,8 +193,7 @@ class SqliteV1Reader(Reader):
         agent = "agent" if "agent" in self._session_cols else "NULL"
         where, params = id_filter(ids, "id")
         sql = (
-            f"SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, {agent}"
-            f" FROM session WHERE 1 = 1{where}"
+            f"SELECT {SESSION_COLUMNS}, CAST({agent} AS TEXT) FROM session WHERE 1 = 1{where}"
         )
         def consume(rows) -> dict[str, RawSession]:
             out = {}
@@ -200,8 +212,8 @@ class SqliteV1Reader(Reader):
 
     def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
         where, params = id_filter(ids, "session_id")
-        select = (f"SELECT id, session_id, time_created, json_extract({{d}}, {MESSAGE_PATHS}) FROM message"
-                  f" WHERE 1 = 1{where}")
+        select = (f"SELECT {TEXT_IDS}, CAST(time_created AS INTEGER), json_extract({{d}}, {MESSAGE_PATHS})"
+                  f" FROM message WHERE id IS NOT NULL{where}")
 
         def consume(rows) -> list[tuple[str, RawMessage]]:
             out = []
@@ -239,8 +251,9 @@ class SqliteV1Reader(Reader):
         """
         where, params = id_filter(ids, "session_id")
         select = (
-            f"WITH p AS MATERIALIZED (SELECT message_id, id, json_extract({{d}}, {PART_PATHS}) AS j FROM part"
-            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}){where})"
+            f"WITH p AS MATERIALIZED (SELECT CAST(message_id AS TEXT) AS message_id, CAST(id AS TEXT) AS id,"
+            f"   json_extract({{d}}, {PART_PATHS}) AS j FROM part"
+            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}) AND id IS NOT NULL{where})"
             " SELECT message_id, '[' || group_concat(j) || ']',"
             " group_concat(CASE WHEN instr(j, '\"task\"') THEN id END, char(30)), count(*) - count(j)"
             " FROM p GROUP BY message_id"
@@ -282,16 +295,19 @@ class SqliteV1Reader(Reader):
         if not tasks:
             return
         where, params = id_filter(tasks, "id")
-        sql = f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id"
+        sql = (f"SELECT id, CAST(message_id AS TEXT), CAST(time_created AS INTEGER), data FROM part"
+               f" WHERE 1 = 1{where} ORDER BY id")
 
         def calls(rows) -> list[tuple[RawMessage, RawCall]]:
             out = []
             for pid, mid, created, data in rows:
-                msg = by_msg[mid]
+                msg = by_msg.get(mid)
+                if msg is None:
+                    continue
                 try:
                     if data.__class__ is not str:
                         raise ValueError
-                    part = json.loads(data)
+                    part = loads_js(data)
                 except ValueError:
                     report.skip("part", pid, "task part is not valid JSON or UTF-8")
                     continue
@@ -331,7 +347,7 @@ class SqliteV1Reader(Reader):
             m.texts = []
         where, params = id_filter(wanted, "message_id")
         select = (
-            "SELECT message_id, id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
+            "SELECT CAST(message_id AS TEXT), id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
             f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
         )
 
