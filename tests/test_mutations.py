@@ -276,6 +276,8 @@ def damage_sqlite(case: SqliteCase, data: st.DataObject) -> set[str] | None:
     else:
         new = data.draw(_column_values(case))
     conn = sqlite3.connect(case.path)
+    conn.execute("PRAGMA synchronous = OFF")  # a scratch copy: no fsync per example
+    conn.execute("PRAGMA journal_mode = MEMORY")
     try:
         if isinstance(new, _as_text) or (col == "data" and isinstance(new, bytes)):
             conn.execute(f"UPDATE {table} SET {col} = CAST(? AS TEXT) WHERE rowid = ?", (bytes(new), rowid))
@@ -292,13 +294,14 @@ def damage_sqlite(case: SqliteCase, data: st.DataObject) -> set[str] | None:
         new, *row.values())
 
 
-def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> None:
+def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> bool:
     touched = damage_sqlite(case, data)
     if touched is None:
-        return
+        return False
     traces, infos, _report = read_all(case.path)
     case.baseline.check(traces, infos, touched)
     case.written.add(traces, infos, touched, set(case.baseline.traces))
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -312,25 +315,25 @@ def v2_case(tmp_path_factory: pytest.TempPathFactory) -> SqliteCase:
     return _sqlite_case("sqlite-v2", db, tmp_path_factory.mktemp("v2"))
 
 
-def _run(name: str, n: int, body: Callable[[st.DataObject], None], written: Written) -> None:
+def _run(name: str, n: int, body: Callable[[st.DataObject], bool], written: Written) -> None:
+    """Run `body` on n examples; count the ones whose change SQLite took (it refuses a NULL id, say)."""
     count = 0
 
     @_settings(n)
     @given(st.data())
     def one(data: st.DataObject) -> None:
         nonlocal count
-        count += 1
-        body(data)
+        count += body(data)
 
     one()
     written.flush()
     CASES_RUN[name] = count
     print(f"\n{name}: {count} mutations")
-    assert count >= n
+    assert count >= 0.8 * n
 
 
 def test_sqlite_v1_mutations(v1_case: SqliteCase) -> None:
-    _run("sqlite-v1 (1.18.33 sample)", 1400, lambda d: run_sqlite_mutation(v1_case, d), v1_case.written)
+    _run("sqlite-v1 (1.18.33 sample)", 1200, lambda d: run_sqlite_mutation(v1_case, d), v1_case.written)
 
 
 def test_sqlite_v2_mutations(v2_case: SqliteCase) -> None:
@@ -366,7 +369,7 @@ def json_case(tmp_path_factory: pytest.TempPathFactory) -> JsonCase:
     return JsonCase(storage, files, Baseline.of(storage, ids), sorted(ids), times, Written(work / "w.duckdb"))
 
 
-def run_json_mutation(case: JsonCase, data: st.DataObject) -> None:
+def run_json_mutation(case: JsonCase, data: st.DataObject) -> bool:
     path = data.draw(st.sampled_from(case.files))
     original = path.read_bytes()
     text = original.decode()
@@ -386,10 +389,11 @@ def run_json_mutation(case: JsonCase, data: st.DataObject) -> None:
         case.written.add(traces, infos, touched, set(case.baseline.traces))
     finally:
         path.write_bytes(original)
+    return True
 
 
 def test_json_store_mutations(json_case: JsonCase) -> None:
-    _run("json (1.1.65 sample)", 900, lambda d: run_json_mutation(json_case, d), json_case.written)
+    _run("json (1.1.65 sample)", 600, lambda d: run_json_mutation(json_case, d), json_case.written)
 
 
 # -- the live case: damage appears in a store already loaded -------------------------------------------------------
@@ -409,10 +413,10 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
         if k.startswith("ses_"):
             sessions_of.setdefault(root, []).append(k)
 
-    def body(data: st.DataObject) -> None:
+    def body(data: st.DataObject) -> bool:
         touched = damage_sqlite(case, data)
         if touched is None:
-            return
+            return False
         conn = sqlite3.connect(case.path)
         moved = [s for root in touched for s in sessions_of[root]]
         conn.execute("UPDATE event_sequence SET seq = seq + 1000 WHERE aggregate_id IN"
@@ -427,9 +431,10 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
         case.path.write_bytes(case.template)  # OpenCode writes it whole again
         load(store, open_source(case.path))
         assert _stored(store) == before
+        return True
 
     try:
-        _run("load() into a loaded store (1.18.33 sample)", 100, body, case.written)
+        _run("load() into a loaded store (1.18.33 sample)", 50, body, case.written)
     finally:
         store.close()
 
