@@ -15,13 +15,18 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analytics.models import (
     COMPLETED,
     DELEGATION,
     ERROR,
+    MAX_COST_USD,
+    MAX_TIME_MS,
+    MAX_TOKENS,
+    MIN_TIME_MS,
+    OUT_OF_RANGE,
     RUNNING,
     SESSION,
     AgentTrace,
@@ -29,7 +34,14 @@ from analytics.models import (
     SessionInfo,
     Usage,
 )
-from analytics.opencode.records import RawCall, RawMessage, RawSession, child_id_from_output
+from analytics.opencode.records import (
+    RawCall,
+    RawMessage,
+    RawSession,
+    SessionStamp,
+    child_id_from_output,
+    id_time_ms,
+)
 from analytics.opencode.source import Source, open_source
 
 log = logging.getLogger(__name__)
@@ -66,8 +78,11 @@ class _Extraction:
     def __init__(self, sessions: list[RawSession], parents: dict[str, str | None] | None) -> None:
         self.sessions = {s.id: s for s in sessions}
         known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
-        self.parent_of = {sid: p if p in known else None for sid, p in known.items()}
         self._roots = root_map(known)
+        # A session is a root when its parent is unknown, or when its parent links run in a cycle (damage):
+        # root_map then names the session where the walk closed the cycle.
+        self.parent_of = {sid: p if p in known and self._roots.get(sid) != sid else None
+                          for sid, p in known.items()}
         self.turn_of: dict[str, str | None] = {}  # message id -> the user message id of its turn
         self.turns: dict[str, _Turn] = {}  # user message id -> turn
         self.lead: dict[str, _Turn] = {}  # session id -> assistant messages before any user message
@@ -78,13 +93,18 @@ class _Extraction:
         return self._roots.get(sid, sid)
 
     def _split_turns(self, s: RawSession) -> None:
-        users = {m.id for m in s.messages if m.role == "user"}
+        # Every turn exists before any answer is placed: an answer stamped before its own question (a clock
+        # stepped back) sorts before it, and still joins its turn by parentID.
+        users = set()
+        for m in s.messages:
+            if m.role == "user":
+                users.add(m.id)
+                self.turns[m.id] = _Turn(m)
+                self.turn_of[m.id] = m.id
         last: str | None = None
         for m in s.messages:
             if m.role == "user":
                 last = m.id
-                self.turns[m.id] = _Turn(m)
-                self.turn_of[m.id] = m.id
             elif m.role == "assistant":
                 u = m.parent_id if m.parent_id in users else last
                 self.turn_of[m.id] = u
@@ -197,8 +217,17 @@ def build_traces(
     sessions: list[RawSession],
     fill_texts: Callable[[dict[str, list[RawMessage]]], None],
     parents: dict[str, str | None] | None = None,
+    report: LoadReport | None = None,
 ) -> tuple[list[AgentTrace], list[SessionInfo]]:
-    """Traces and session records for complete session trees (a root with all its descendants)."""
+    """Traces and session records for complete session trees (a root with all its descendants).
+
+    Figures the store cannot hold (times outside 1970..9999, token counts outside 0..10**15, a cost that is
+    not finite) are replaced and counted in `report`.
+    """
+    report = report if report is not None else LoadReport()
+    for s in sessions:
+        if not (MIN_TIME_MS <= s.created_ms <= MAX_TIME_MS and MIN_TIME_MS <= s.updated_ms <= MAX_TIME_MS):
+            _repair_session_times(s, report)
     x = _Extraction(sessions, parents)
     calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
     child = x.resolve_children(calls)
@@ -247,15 +276,7 @@ def build_traces(
             turn = x.turns.get(u) if u else x.lead.get(s.id)
             parent = owner_of_turn.get(id(turn), root) if turn is not None else root
         parent_of_trace[c.trace_id] = parent
-    depth: dict[str, int] = {r.id: 0 for r in roots}
-
-    def depth_of(tid: str, guard: int = 0) -> int:
-        if tid in depth:
-            return depth[tid]
-        p = parent_of_trace.get(tid)
-        d = 1 if p is None or guard > 1000 else depth_of(p, guard + 1) + 1
-        depth[tid] = d
-        return d
+    depth = _depths(parent_of_trace, {r.id for r in roots}, x.root_of, {c.trace_id: s.id for s, _m, c in calls})
 
     for s, m, c in calls:
         turns = owned[c.trace_id]
@@ -283,7 +304,7 @@ def build_traces(
             duration_ms=end - start if end is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
-            tools_used=_tools(msgs), model=model, provider=provider, depth=depth_of(c.trace_id),
+            tools_used=_tools(msgs), model=model, provider=provider, depth=depth[c.trace_id],
         ))
 
     infos = [
@@ -295,7 +316,90 @@ def build_traces(
         )
         for s in sessions
     ]
-    return traces, infos
+    return [_checked(t, report) for t in traces], infos
+
+
+def _depths(parent_of_trace: dict[str, str | None], roots: set[str], root_of: Callable[[str], str],
+            session_of: dict[str, str]) -> dict[str, int]:
+    """The depth of every delegation, walking parent links iteratively.
+
+    Damaged data can link calls into a cycle (two calls each owning the other's turn): the call where the walk
+    closes the cycle is hung under its root session instead, in `parent_of_trace`, so the traces form a tree.
+    """
+    depth: dict[str, int] = dict.fromkeys(roots, 0)
+    for tid in parent_of_trace:
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        cur: str | None = tid
+        while cur is not None and cur not in depth:
+            if cur in on_chain:  # a cycle: cut it at the call that closes it
+                root = root_of(session_of[cur])
+                parent_of_trace[cur] = root
+                depth.setdefault(root, 0)
+                chain = chain[:chain.index(cur) + 1]
+                cur = root
+                break
+            chain.append(cur)
+            on_chain.add(cur)
+            cur = parent_of_trace.get(cur)
+        d = depth[cur] if cur is not None else 0
+        for t in reversed(chain):
+            d += 1
+            depth[t] = d
+    return depth
+
+
+def _in_time(ms: int) -> bool:
+    return MIN_TIME_MS <= ms <= MAX_TIME_MS
+
+
+def _time_from_id(id_: str, ref_ms: int | None) -> int:
+    """The creation time encoded in an OpenCode id, near `ref_ms` (now when unknown); 0 when it has none."""
+    ref = ref_ms if ref_ms is not None and _in_time(ref_ms) else int(time.time() * 1000)
+    t = id_time_ms(id_, ref)
+    return t if t is not None and _in_time(t) else MIN_TIME_MS
+
+
+def _repair_session_times(s: RawSession, report: LoadReport) -> None:
+    """A session time outside 1970..9999 is replaced by the time in the session id, and counted."""
+    if not _in_time(s.created_ms):
+        report.skip("time", s.id, f"session time {s.created_ms} is out of range; the time in its id is used")
+        s.created_ms = _time_from_id(s.id, s.updated_ms)
+    if not _in_time(s.updated_ms):
+        report.skip("time", s.id, f"session time {s.updated_ms} is out of range; its creation time is used")
+        s.updated_ms = s.created_ms
+
+
+_TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write")
+
+
+def _checked(t: AgentTrace, report: LoadReport) -> AgentTrace:
+    """The trace itself when every figure fits the store, else a copy with the damaged figures replaced."""
+    if (MIN_TIME_MS <= t.started_at <= MAX_TIME_MS
+            and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
+            and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
+            and 0 <= t.tokens_reasoning <= MAX_TOKENS and 0 <= t.tokens_cache_read <= MAX_TOKENS
+            and 0 <= t.tokens_cache_write <= MAX_TOKENS and 0 <= t.cost_usd <= MAX_COST_USD):
+        return t
+    changes: dict[str, object] = {}
+    end = t.ended_at
+    if end is not None and not _in_time(end):
+        report.skip("time", t.trace_id, f"end time {end} is out of range; taken as unknown")
+        end = changes["ended_at"] = changes["duration_ms"] = None
+    if not _in_time(t.started_at):
+        report.skip("time", t.trace_id, f"start time {t.started_at} is out of range; the time in its id is used")
+        changes["started_at"] = _time_from_id(t.trace_id, end)
+        changes["duration_ms"] = None
+    for name in _TOKEN_FIELDS:
+        v = getattr(t, name)
+        if not 0 <= v <= MAX_TOKENS:
+            report.skip("tokens", t.trace_id, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
+                        " counted as 0")
+            changes[name] = 0
+    if not 0 <= t.cost_usd <= MAX_COST_USD:
+        report.skip("cost", t.trace_id, f"cost {t.cost_usd} is out of range; counted as 0")
+        changes["cost_usd"] = 0.0
+    return replace(t, **changes)  # type: ignore[arg-type]
 
 
 def extract_traces(source: str | Path | Source | None = None,
@@ -309,7 +413,7 @@ def extract_traces(source: str | Path | Source | None = None,
         parents = {sid: st.parent_id for sid, st in index.items()}
         ids = None if session_ids is None else tree_closure(parents, session_ids)
         sessions = src.read(ids, report)
-        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents)
+        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
     return traces
 
 
@@ -401,6 +505,61 @@ def batches(trees: Collection[str], roots: dict[str, str], created: dict[str, in
     return [b for b in out if b]
 
 
+class _KeptTrees:
+    """The stored trees a load leaves exactly as they are, because a session of theirs cannot be read right now.
+
+    A JSON session file OpenCode is rewriting, a row that is not UTF-8, a damaged page: its tree is neither
+    deleted nor rebuilt without it (which would make it flicker out of the window and back), and none of its
+    fingerprints are saved, so the next load tries again. A tree never stored before loads without the
+    unreadable session. The reader's index flags what it already knows is unreadable (`readable=False`);
+    a read that does not return a session it was asked for flags the rest.
+    """
+
+    def __init__(self, store, roots: dict[str, str], index: dict[str, SessionStamp]) -> None:
+        self.store = store
+        self.roots = roots
+        self.sessions: set[str] = set()  # unreadable right now
+        self.kept: set[str] = set()  # root ids, current and as stored, of the trees kept
+        self._add({sid for sid, st in index.items() if not st.readable})
+
+    def _add(self, unreadable: set[str]) -> None:
+        if not unreadable:
+            return
+        self.sessions |= unreadable
+        current = {self.roots.get(sid, sid) for sid in unreadable}
+        stored = self.store.roots_of(unreadable | current)
+        if stored:
+            self.kept |= current | stored
+
+    def unread(self, ids: set[str]) -> set[str]:
+        """These session ids without those of the kept trees."""
+        return {sid for sid in ids if self.roots.get(sid, sid) not in self.kept} if self.kept else ids
+
+    def read(self, asked: set[str], sessions: list[RawSession]) -> list[RawSession]:
+        """The sessions read, without the kept trees; a session asked for and not read is unreadable."""
+        got = {s.id for s in sessions}
+        self._add({sid for sid in self.unread(asked) if sid not in got})
+        if not self.kept:
+            return sessions
+        return [s for s in sessions if self.roots.get(s.id, s.id) not in self.kept]
+
+    def deletable(self, deleted: set[str]) -> set[str]:
+        """The sessions gone from the source that are not in a kept tree."""
+        if not self.kept or not deleted:
+            return deleted
+        return {sid for sid in deleted if not self.store.roots_of({sid}) & self.kept}
+
+    def writable(self, roots: set[str]) -> set[str]:
+        return roots - self.kept
+
+    def fingerprints(self, fingerprints: dict[str, str]) -> dict[str, str]:
+        """Without the unreadable sessions and the kept trees, so the next load reads them again."""
+        if not self.sessions:
+            return fingerprints
+        return {sid: f for sid, f in fingerprints.items()
+                if sid not in self.sessions and self.roots.get(sid, sid) not in self.kept}
+
+
 def load(store, source: Source, full: bool = False,
          progress: Callable[[LoadProgress], None] | None = None,
          retention_days: int | None = None) -> LoadReport:
@@ -429,25 +588,29 @@ def load(store, source: Source, full: bool = False,
         cleaned = store.cleaned_sessions()
         changed = {sid for sid, st in index.items() if known.get(sid) != st.fingerprint}
         deleted = set(loaded) - set(index)
-        report.sessions_deleted = len(deleted)
-        trees = {sid for sid in (index if full else tree_closure(parents, changed, roots))
-                 if roots[sid] not in cleaned}
+        kept = _KeptTrees(store, roots, index)
+        trees = kept.unread({sid for sid in (index if full else tree_closure(parents, changed, roots))
+                             if roots[sid] not in cleaned})
         report.sessions_changed = len(changed - cleaned)
         fresh = store.trace_count() == 0  # nothing to collide with: plain inserts
         steps = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
         done = 0
         for i, step in enumerate(steps):
-            first, last = i == 0, i == len(steps) - 1
+            last = i == len(steps) - 1
             everything = len(step) == len(index)  # the unfiltered scan is the fast one
-            sessions = source.read(None if everything else step, report) if step else []
-            traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents)
+            sessions = kept.read(step, source.read(None if everything else step, report)) if step else []
+            traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
             del sessions  # the raw records are the bulk of a load's memory: free them before writing
-            before = store.roots_of(step | deleted if first else step)
+            if last:  # sessions gone from the source go with the last step, once every kept tree is known
+                deleted = kept.deletable(deleted)
+                report.sessions_deleted = len(deleted)
+            before = store.roots_of(step | deleted if last else step)
             store.replace(
-                roots=before | {t.root_session_id for t in traces} | {inf.root_session_id for inf in infos},
+                roots=kept.writable(before | {t.root_session_id for t in traces}
+                                    | {inf.root_session_id for inf in infos}),
                 traces=traces, sessions=infos,
-                fingerprints={sid: index[sid].fingerprint for sid in step},
-                deleted=deleted if first else (), full=full, source_key=key,
+                fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in step}),
+                deleted=deleted if last else (), full=full, source_key=key,
                 stamp=stamp if last else None, conflicts=not fresh,
             )
             done += len(step)

@@ -15,6 +15,16 @@ COMPLETED = "completed"
 ERROR = "error"
 RUNNING = "running"
 
+# What the store can hold, and what a real OpenCode record can say. Times are ms since the epoch; DuckDB's
+# TIMESTAMP holds far more, but anything before 1970 or after 9999 is damage, not history. A token count above
+# 10**15 (or below 0) is damage too, and keeps the per-tree sums far inside BIGINT. Values outside are replaced
+# and counted in the LoadReport (loader.py, `_checked`).
+MIN_TIME_MS = 0
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31 23:59:59.999 UTC
+MAX_TOKENS = 10**15
+MAX_COST_USD = 1e12
+OUT_OF_RANGE = 1 << 63  # what a reader puts where a number overflowed (1e999): the loader replaces and counts it
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -108,6 +118,12 @@ class LoadReport:
         self.skipped[what] = self.skipped.get(what, 0) + 1
         if len(self.skipped_examples) < 20:
             self.skipped_examples.append(f"{what} {where}: {why}")
+
+    def merge(self, other: LoadReport) -> None:
+        """Add what another report skipped (a part of the load read on its own)."""
+        for what, n in other.skipped.items():
+            self.skipped[what] = self.skipped.get(what, 0) + n
+        self.skipped_examples.extend(other.skipped_examples[:max(0, 20 - len(self.skipped_examples))])
 
     @property
     def skipped_total(self) -> int:

@@ -10,7 +10,6 @@ unreadable file is skipped and counted, and the rest of its session still loads.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -26,6 +25,7 @@ from analytics.opencode.records import (
     call_from_state,
     error_text,
     id_time_ms,
+    loads_js,
     usage_from,
 )
 
@@ -46,7 +46,7 @@ def _load(path: Path | str, report: LoadReport, what: str) -> dict | None:
         report.skip(what, str(path), exc.strerror or "unreadable")
         return None
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_js(raw.decode("utf-8"))
     except UnicodeDecodeError:
         report.skip(what, str(path), "not valid UTF-8")
         return None
@@ -77,11 +77,15 @@ class JsonReader(Reader):
         for project in _entries_dirs(self.path / "session"):
             for entry in _entries(Path(project.path)):
                 sid = entry.name[:-5]
-                st = entry.stat()
+                try:
+                    st = entry.stat()
+                except OSError:  # deleted since the directory was listed
+                    continue
                 key = (entry.path, st.st_size, st.st_mtime_ns)
                 if key not in self._heads:
                     data = _load(entry.path, report, "session")
-                    if data is None:
+                    if data is None:  # there, but half-written: the load keeps what it had of its tree
+                        out[sid] = SessionStamp(None, "unreadable", readable=False)
                         continue
                     time = data.get("time") if isinstance(data.get("time"), dict) else {}
                     self._heads[key] = (as_str(data.get("parentID")), as_int(time.get("created")) or 0)
@@ -93,10 +97,10 @@ class JsonReader(Reader):
     def _fingerprint(self, sid: str, st: os.stat_result) -> str:
         count, newest, size = 0, st.st_mtime_ns, st.st_size
         for m in _entries(self.path / "message" / sid):
-            mst = m.stat()
+            mst = _stat(m)
             count, newest, size = count + 1, max(newest, mst.st_mtime_ns), size + mst.st_size
             for p in _entries(self.path / "part" / m.name[:-5]):
-                pst = p.stat()
+                pst = _stat(p)
                 count, newest, size = count + 1, max(newest, pst.st_mtime_ns), size + pst.st_size
         return f"{count}:{newest}:{size}"
 
@@ -178,6 +182,17 @@ class JsonReader(Reader):
         for m in messages:
             if m.texts is None:
                 m.texts = []
+
+
+_GONE = os.stat_result((0,) * 10)
+
+
+def _stat(entry: os.DirEntry) -> os.stat_result:
+    """The entry's stat, or zeros when the file went away since the directory was listed."""
+    try:
+        return entry.stat()
+    except OSError:
+        return _GONE
 
 
 def _entries_dirs(directory: Path) -> list[os.DirEntry]:

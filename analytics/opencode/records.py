@@ -6,10 +6,11 @@ is kept: message headers, usage, tool names, the task/subagent calls in full, an
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
-from analytics.models import Usage
+from analytics.models import OUT_OF_RANGE, Usage
 
 DELEGATION_TOOLS = frozenset({"task", "subagent"})
 
@@ -77,16 +78,43 @@ class SessionStamp:
     parent_id: str | None
     fingerprint: str
     created_ms: int = 0  # loads go newest first
+    readable: bool = True  # False: the session is there but cannot be read right now (half-written, not UTF-8)
+
+
+def _whole_text(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_whole_text(k): _whole_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_text(v) for v in value]
+    return value
+
+
+def loads_js(text: str) -> object:
+    """json.loads for what JavaScript's JSON.stringify wrote: a string cut inside a surrogate pair is written
+    as a lone `\\udXXX` escape, which Python keeps as a lone surrogate that no UTF-8 store (DuckDB) takes;
+    those become U+FFFD. Only a text holding such an escape pays for the walk."""
+    value = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:
+        return _whole_text(value)
+    return value
 
 
 def as_int(value: object) -> int | None:
-    """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats)."""
+    """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats).
+
+    NaN is no number (None); an infinity (`1e999`) is OUT_OF_RANGE, which the loader replaces and counts.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value == value:
-        return int(value)
+        try:
+            return int(value)
+        except OverflowError:
+            return OUT_OF_RANGE
     return None
 
 

@@ -80,6 +80,12 @@ def translate(exc: sqlite3.Error, path: Path) -> SourceError:
     return SourceError(f"Could not read OpenCode's database {path}: {exc}. Check that the file exists and is readable.")
 
 
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """The error of a damaged page (SQLITE_CORRUPT), not of a lock or a query."""
+    text = str(exc).lower()
+    return "malformed" in text or "corrupt" in text
+
+
 @contextmanager
 def snapshot(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
     """One read transaction: every query inside sees the same state of the database."""
@@ -89,7 +95,7 @@ def snapshot(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connectio
         raise translate(exc, path) from exc
     try:
         yield conn
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:  # locked, busy, or a damaged page the readers could not read around
         raise translate(exc, path) from exc
     finally:
         with suppress(sqlite3.Error):

@@ -7,13 +7,13 @@ task parts are handed to Python whole. Text parts are fetched later, for the few
 
 from __future__ import annotations
 
-import json
+import logging
 import sqlite3
 from collections.abc import Collection
 from pathlib import Path
 from sys import intern
 
-from analytics.models import LoadReport, Usage
+from analytics.models import OUT_OF_RANGE, LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
 from analytics.opencode.records import (
     RawCall,
@@ -23,6 +23,7 @@ from analytics.opencode.records import (
     as_int,
     as_str,
     call_from_state,
+    loads_js,
     named_error,
 )
 from analytics.opencode.sqlite_store import (
@@ -31,11 +32,24 @@ from analytics.opencode.sqlite_store import (
     connect_readonly,
     guarded,
     id_filter,
+    is_damage,
     loads_array,
     loads_compact,
     snapshot,
     tables,
 )
+
+log = logging.getLogger(__name__)
+
+# Columns are read as the types OpenCode writes (SQLite would hand back whatever a cell holds): ids and texts
+# as TEXT, times as INTEGER (a REAL too big for one comes back as the largest INTEGER, which the loader counts
+# as out of range). A row without an id is no record.
+SESSION_ID = "CAST(s.id AS TEXT)"
+PARENT_ID = "CAST(s.parent_id AS TEXT)"
+SESSION_COLUMNS = ("CAST(id AS TEXT), CAST(parent_id AS TEXT), CAST(title AS TEXT), CAST(directory AS TEXT),"
+                   " CAST(project_id AS TEXT), CAST(version AS TEXT), CAST(time_created AS INTEGER),"
+                   " CAST(time_updated AS INTEGER)")
+TEXT_IDS = "CAST(id AS TEXT), CAST(session_id AS TEXT)"
 
 # Flat paths, so each row comes back as one small JSON array of scalars (one parse in SQLite, one in Python).
 MESSAGE_PATHS = (
@@ -53,10 +67,16 @@ PART_PATHS = ("'$.type', '$.tool', '$.tokens.input', '$.tokens.output', '$.token
 
 
 def num(v: object) -> int:
-    """A token count from JSON: ints pass, anything else that is not a number counts as 0."""
+    """A token count from JSON: ints pass, anything else that is not a number counts as 0, and an infinity
+    (SQLite reads `1e999` as one) is OUT_OF_RANGE, which the loader replaces and counts."""
     if v.__class__ is int:
         return v  # type: ignore[return-value]
-    return int(v) if isinstance(v, float) and v == v else 0
+    if isinstance(v, float) and v == v:
+        try:
+            return int(v)
+        except OverflowError:
+            return OUT_OF_RANGE
+    return 0
 
 
 def fnum(v: object) -> float:
@@ -73,6 +93,8 @@ class SqliteV1Reader(Reader):
         self._conn: sqlite3.Connection | None = None
         self._snap = None
         self._session_cols: set[str] = set()
+        self._unreadable: set[str] = set()  # sessions the index found unreadable (counted there)
+        self._ids: list[str] = []  # every session id in the index
 
     def stamp(self) -> str:
         return file_stamp(self.path, self.path.with_name(self.path.name + "-wal"))
@@ -104,17 +126,59 @@ class SqliteV1Reader(Reader):
         messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
         parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
         if "event_sequence" in self._tables:
-            sql = (f"SELECT s.id, s.parent_id, s.time_created, s.time_updated, e.seq,"
+            sql = (f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, e.seq,"
                    f" CASE WHEN e.seq IS NULL THEN {messages} END, CASE WHEN e.seq IS NULL THEN {parts} END"
                    " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
         else:
-            sql = f"SELECT s.id, s.parent_id, s.time_created, s.time_updated, NULL, {messages}, {parts} FROM session s"
-        return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), as_int(created) or 0)
-            for sid, parent, created, *rest in self.conn.execute(sql)
-        }
+            sql = (f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, NULL, {messages}, {parts}"
+                   " FROM session s")
+        return self._stamps(sql, report)
+
+    def _stamps(self, sql: str, report: LoadReport) -> dict[str, SessionStamp]:
+        """The index rows as stamps; a row whose id or parent id is not UTF-8 is there but unreadable."""
+        def consume(rows) -> dict[str, SessionStamp]:
+            out: dict[str, SessionStamp] = {}
+            self._unreadable = set()
+            self._ids = []
+            for sid, parent, created, *rest in rows:
+                if sid is None:
+                    report.skip("session", "(no id)", "a session row has no id")
+                    continue
+                if sid.__class__ is BadText or parent.__class__ is BadText:
+                    report.skip("session", sid, "id or parent id is not valid UTF-8")
+                    self._unreadable.add(sid)
+                    out[sid] = SessionStamp(None, "unreadable", readable=False)
+                    continue
+                out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest),
+                                        as_int(created) or 0)
+            self._ids = list(out)
+            return out
+
+        return guarded(self.conn, sql, sql, (), consume)  # no JSON here: the retry only decodes tolerantly
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        """The sessions in one pass; if the pass meets a damaged page, again session by session, and those
+        whose rows are on the page are skipped and counted (the normal path pays nothing for this)."""
+        try:
+            return self._read(ids, report)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            log.warning("%s: %s; reading session by session", self.path, exc)
+        out = []
+        for sid in sorted(self._ids if ids is None else ids):
+            own = LoadReport()
+            try:
+                out.extend(self._read([sid], own))
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                report.skip("session", sid, "its rows are on a damaged page of the database")
+                continue
+            report.merge(own)
+        return out
+
+    def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         sessions = self._sessions(ids, report)
         by_msg: dict[str, RawMessage] = {}
         for msg_session, msg in self._messages(ids, report):
@@ -131,13 +195,14 @@ class SqliteV1Reader(Reader):
         agent = "agent" if "agent" in self._session_cols else "NULL"
         where, params = id_filter(ids, "id")
         sql = (
-            f"SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, {agent}"
-            f" FROM session WHERE 1 = 1{where}"
+            f"SELECT {SESSION_COLUMNS}, CAST({agent} AS TEXT) FROM session WHERE 1 = 1{where}"
         )
         def consume(rows) -> dict[str, RawSession]:
             out = {}
             for row in rows:
                 sid, parent, title, directory, project, version, created, updated, ag = row
+                if sid in self._unreadable:
+                    continue
                 if any(isinstance(v, BadText) for v in row):
                     report.skip("session", sid, "text is not valid UTF-8")
                     continue
@@ -149,8 +214,8 @@ class SqliteV1Reader(Reader):
 
     def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
         where, params = id_filter(ids, "session_id")
-        select = (f"SELECT id, session_id, time_created, json_extract({{d}}, {MESSAGE_PATHS}) FROM message"
-                  f" WHERE 1 = 1{where}")
+        select = (f"SELECT {TEXT_IDS}, CAST(time_created AS INTEGER), json_extract({{d}}, {MESSAGE_PATHS})"
+                  f" FROM message WHERE id IS NOT NULL{where}")
 
         def consume(rows) -> list[tuple[str, RawMessage]]:
             out = []
@@ -188,8 +253,9 @@ class SqliteV1Reader(Reader):
         """
         where, params = id_filter(ids, "session_id")
         select = (
-            f"WITH p AS MATERIALIZED (SELECT message_id, id, json_extract({{d}}, {PART_PATHS}) AS j FROM part"
-            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}){where})"
+            f"WITH p AS MATERIALIZED (SELECT CAST(message_id AS TEXT) AS message_id, CAST(id AS TEXT) AS id,"
+            f"   json_extract({{d}}, {PART_PATHS}) AS j FROM part"
+            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}) AND id IS NOT NULL{where})"
             " SELECT message_id, '[' || group_concat(j) || ']',"
             " group_concat(CASE WHEN instr(j, '\"task\"') THEN id END, char(30)), count(*) - count(j)"
             " FROM p GROUP BY message_id"
@@ -231,16 +297,19 @@ class SqliteV1Reader(Reader):
         if not tasks:
             return
         where, params = id_filter(tasks, "id")
-        sql = f"SELECT id, message_id, time_created, data FROM part WHERE 1 = 1{where} ORDER BY id"
+        sql = (f"SELECT id, CAST(message_id AS TEXT), CAST(time_created AS INTEGER), data FROM part"
+               f" WHERE 1 = 1{where} ORDER BY id")
 
         def calls(rows) -> list[tuple[RawMessage, RawCall]]:
             out = []
             for pid, mid, created, data in rows:
-                msg = by_msg[mid]
+                msg = by_msg.get(mid)
+                if msg is None:
+                    continue
                 try:
                     if data.__class__ is not str:
                         raise ValueError
-                    part = json.loads(data)
+                    part = loads_js(data)
                 except ValueError:
                     report.skip("part", pid, "task part is not valid JSON or UTF-8")
                     continue
@@ -255,6 +324,24 @@ class SqliteV1Reader(Reader):
             msg.calls.append(call)
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""
+        try:
+            self._fill_texts(messages, report)
+            return
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+        for m in messages:
+            m.texts = None
+            try:
+                self._fill_texts([m], report)
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                report.skip("part", m.id, "its text parts are on a damaged page of the database")
+                m.texts = []
+
+    def _fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         wanted = {m.id: m for m in messages if m.texts is None}
         if not wanted:
             return
@@ -262,7 +349,7 @@ class SqliteV1Reader(Reader):
             m.texts = []
         where, params = id_filter(wanted, "message_id")
         select = (
-            "SELECT message_id, id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
+            "SELECT CAST(message_id AS TEXT), id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
             f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
         )
 

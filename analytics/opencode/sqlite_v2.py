@@ -8,7 +8,6 @@ follow a user row in `seq` order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from analytics.models import LoadReport
@@ -21,10 +20,11 @@ from analytics.opencode.records import (
     as_str,
     call_from_state,
     error_text,
+    loads_js,
     usage_from,
 )
 from analytics.opencode.sqlite_store import BadText, guarded, id_filter
-from analytics.opencode.sqlite_v1 import SqliteV1Reader
+from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_COLUMNS, SESSION_ID, TEXT_IDS, SqliteV1Reader
 
 
 def _content_text(content: object) -> str:
@@ -39,26 +39,24 @@ class SqliteV2Reader(SqliteV1Reader):
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         sql = (
-            "SELECT s.id, s.parent_id, s.time_created, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
+            f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
-        return {
-            sid: SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), as_int(created) or 0)
-            for sid, parent, created, *rest in self.conn.execute(sql)
-        }
+        return self._stamps(sql, report)
 
-    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+    def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         where, params = id_filter(ids, "id")
         sql = (
-            "SELECT id, parent_id, title, directory, project_id, version, time_created, time_updated, agent"
-            f" FROM session_v2 WHERE 1 = 1{where}"
+            f"SELECT {SESSION_COLUMNS}, CAST(agent AS TEXT) FROM session_v2 WHERE 1 = 1{where}"
         )
 
         def consume_sessions(rows) -> dict[str, RawSession]:
             out = {}
             for row in rows:
                 sid, parent, title, directory, project, version, created, updated, agent = row
+                if sid in self._unreadable:
+                    continue
                 if any(isinstance(v, BadText) for v in row):
                     report.skip("session", sid, "text is not valid UTF-8")
                     continue
@@ -69,8 +67,8 @@ class SqliteV2Reader(SqliteV1Reader):
         sessions = guarded(self.conn, sql, sql, params, consume_sessions)
         where, params = id_filter(ids, "session_id")
         sql = (
-            "SELECT id, session_id, type, time_created, data FROM session_message"
-            f" WHERE type IN ('user', 'assistant'){where} ORDER BY session_id, seq"
+            f"SELECT {TEXT_IDS}, type, CAST(time_created AS INTEGER), data FROM session_message"
+            f" WHERE type IN ('user', 'assistant') AND id IS NOT NULL{where} ORDER BY session_id, seq"
         )
 
         def consume_messages(rows) -> list[tuple[str, RawMessage]]:
@@ -82,7 +80,7 @@ class SqliteV2Reader(SqliteV1Reader):
                     report.skip("message", mid, "data is not valid UTF-8")
                     continue
                 try:
-                    d = json.loads(data)
+                    d = loads_js(data)
                 except ValueError:
                     report.skip("message", mid, "data is not valid JSON")
                     continue
@@ -116,7 +114,8 @@ class SqliteV2Reader(SqliteV1Reader):
             if isinstance(d.get("text"), str):
                 msg.texts.append(d["text"])  # type: ignore[union-attr]
             return msg
-        for item in d.get("content") or []:
+        content = d.get("content")
+        for item in content if isinstance(content, list) else ():
             if not isinstance(item, dict):
                 continue
             if item.get("type") == "text" and isinstance(item.get("text"), str) and not item.get("synthetic"):

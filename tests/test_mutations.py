@@ -1,0 +1,445 @@
+"""Mutation test: damage copies of the real fixture stores in thousands of ways, from a fixed seed.
+
+Each example changes one thing in one store: a column of a session, message or part row, a value somewhere
+inside a row's JSON `data` or a JSON file (types swapped, fields removed, numbers huge, negative or not finite,
+strings cut, ids pointing elsewhere, times out of order), or a whole row or file (cut short, not UTF-8,
+deleted). Then it asserts that reading never raises, that every trace and session record of the trees the
+change did not touch is the same, field by field, as from the undamaged store, and that DuckDB takes all of
+it. A last test does the same through `load()` on a store already holding the undamaged traces (the live case).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics.db import TraceStore
+from analytics.loader import build_traces, load
+from analytics.models import AgentTrace, LoadReport, SessionInfo
+from analytics.opencode import open_source
+from tests.conftest import SAMPLE_118, SAMPLE_1165, build_v2_store, copy_store
+
+CASES_RUN: dict[str, int] = {}  # examples run per test, printed at the end (`pytest -s`)
+
+
+def _settings(n: int) -> settings:
+    return settings(max_examples=n, derandomize=True, database=None, deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+def read_all(path: Path) -> tuple[list[AgentTrace], list[SessionInfo], LoadReport]:
+    """What a full load computes from a store, before it writes: traces, session records, the report."""
+    src = open_source(path)
+    report = LoadReport()
+    with src.reading():
+        index = src.index(report)
+        parents = {sid: s.parent_id for sid, s in index.items()}
+        sessions = src.read(None, report)
+        traces, infos = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+    return traces, infos, report
+
+
+@dataclass
+class Baseline:
+    """The undamaged store's traces and sessions grouped by root, and the ids that name each tree."""
+
+    traces: dict[str, list[AgentTrace]]
+    infos: dict[str, list[SessionInfo]]
+    tree_of: dict[str, str]  # any session, message or part id -> its root session
+
+    @classmethod
+    def of(cls, path: Path, ids: dict[str, str]) -> Baseline:
+        traces, infos, report = read_all(path)
+        assert report.skipped_total == 0
+        by_root: dict[str, list] = {}
+        for t in traces:
+            by_root.setdefault(t.root_session_id, []).append(t)
+        info_by_root: dict[str, list] = {}
+        for i in infos:
+            info_by_root.setdefault(i.root_session_id, []).append(i)
+        roots = {i.session_id: i.root_session_id for i in infos}
+        return cls(by_root, info_by_root, {k: roots[s] for k, s in ids.items()})
+
+    def touched(self, *texts: object) -> set[str]:
+        """The trees any of these values names (a changed value may point into another tree)."""
+        out = set()
+        for text in texts:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8", "replace")
+            if isinstance(text, str):
+                out |= {self.tree_of[m] for m in _ID.findall(text) if m in self.tree_of}
+        return out
+
+    def check(self, traces: list[AgentTrace], infos: list[SessionInfo], touched: set[str]) -> None:
+        """Every tree not touched is exactly as it was; the traces still form a forest."""
+        got: dict[str, list] = {}
+        for t in traces:
+            got.setdefault(t.root_session_id, []).append(t)
+        got_infos: dict[str, list] = {}
+        for i in infos:
+            got_infos.setdefault(i.root_session_id, []).append(i)
+        for root in self.traces.keys() - touched:
+            assert sorted(got.get(root, []), key=_tid) == sorted(self.traces[root], key=_tid), root
+            assert sorted(got_infos.get(root, []), key=_sid) == sorted(self.infos[root], key=_sid), root
+        for t in traces:
+            _well_typed(t)
+        for i in infos:
+            _well_typed(i)
+        by_id = {t.trace_id: t for t in traces}
+        for t in traces:  # no parent cycles: every chain ends (parents may be missing in a damaged tree)
+            seen, cur = set(), t
+            while cur is not None and cur.parent_trace_id is not None:
+                assert cur.trace_id not in seen
+                seen.add(cur.trace_id)
+                cur = by_id.get(cur.parent_trace_id)
+
+
+def _well_typed(record: AgentTrace | SessionInfo) -> None:
+    """Each field holds what its annotation says (what the store's columns take)."""
+    for f in fields(record):
+        v = getattr(record, f.name)
+        kinds = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
+                 "float": (float,), "tuple[str, ...]": (tuple,)}[f.type]
+        assert isinstance(v, kinds) and not isinstance(v, bool), (f.name, v)
+        if isinstance(v, tuple):
+            assert all(isinstance(x, str) for x in v), (f.name, v)
+
+
+_ID = re.compile(r"(?:ses|msg|prt)_[0-9a-zA-Z]+")
+
+
+def _tid(t: AgentTrace) -> str:
+    return t.trace_id
+
+
+def _sid(i: SessionInfo) -> str:
+    return i.session_id
+
+
+class Written:
+    """A real DuckDB file the damaged traces are written to, in batches (one write per example would be the
+    load's own cost, ~50 ms; the batches keep the whole file under a minute). Ids are made unique per example."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = TraceStore(path)
+        self.traces: list[AgentTrace] = []
+        self.infos: list[SessionInfo] = []
+        self.n = 0
+
+    def add(self, traces: list[AgentTrace], infos: list[SessionInfo], touched: set[str], known: set[str]) -> None:
+        """The records of the damaged trees (the others are the baseline's, which DuckDB took already)."""
+        self.n += 1
+        tag = f"#{self.n}"
+        self.traces += [replace(t, trace_id=t.trace_id + tag) for t in traces
+                        if t.root_session_id in touched or t.root_session_id not in known]
+        self.infos += [replace(i, session_id=i.session_id + tag) for i in infos
+                       if i.root_session_id in touched or i.root_session_id not in known]
+        if len(self.traces) > 2000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.traces or self.infos:
+            self.store.save_traces(self.traces)
+            self.store.replace(roots=set(), traces=[], sessions=self.infos, fingerprints={}, deleted=(),
+                               full=False, source_key="mutations", stamp="")
+        self.traces, self.infos = [], []
+
+
+# -- values a mutation puts in --------------------------------------------------------------------------------
+
+FLOATS = st.sampled_from([1e999, -1e999, float("nan"), 1e308, -1e308, 1.5, -0.0, 1e17, -1e17, 2.0**63])
+INTS = st.one_of(st.integers(-(2**70), 2**70),
+                 st.sampled_from([0, -1, 2**63 - 1, 2**63, -(2**63), 10**15 + 1, -100_000_000_000_000_000]))
+TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "ses_", "\udcff", "<task_result>", "task", "user",
+                                                        "assistant", "completed", "error", "running",
+                                                        "step-finish", "tool", "text"]))
+
+
+def json_values(ids: list[str], times: list[int]) -> st.SearchStrategy:
+    """Any JSON value, leaning towards the ones that break readers: other types, ids of other rows, times."""
+    near_time = st.tuples(st.sampled_from(times), st.integers(-10**7, 10**7)).map(sum)
+    scalar = st.one_of(st.none(), st.booleans(), INTS, FLOATS, TEXT, st.sampled_from(ids), near_time)
+    return st.one_of(scalar, st.lists(scalar, max_size=3), st.dictionaries(TEXT, scalar, max_size=3))
+
+
+def mutate_json(data: st.DataObject, doc: object, values: st.SearchStrategy) -> object:
+    """The document with one value somewhere in it set, removed or cut (drawn step by step)."""
+    if not isinstance(doc, (dict, list)) or not doc:
+        return data.draw(values)
+    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
+    key = data.draw(st.sampled_from(keys))
+    child = doc[key]
+    op = data.draw(st.sampled_from(["deeper", "deeper", "set", "delete", "cut"]))
+    out = dict(doc) if isinstance(doc, dict) else list(doc)
+    if op == "deeper" and isinstance(child, (dict, list)) and child:
+        out[key] = mutate_json(data, child, values)
+    elif op == "delete":
+        del out[key]
+    elif op == "cut" and isinstance(child, str) and child:
+        out[key] = child[:data.draw(st.integers(0, len(child) - 1))]
+    else:
+        out[key] = data.draw(values)
+    return out
+
+
+def mutate_text(data: st.DataObject, text: str, values: st.SearchStrategy) -> str | bytes:
+    """A row's or file's JSON text with one change inside, or the text itself damaged."""
+    how = data.draw(st.sampled_from(["inside"] * 6 + ["cut", "bad utf-8", "not an object"]))
+    if how == "cut":
+        return text[:data.draw(st.integers(0, max(0, len(text) - 1)))]
+    if how == "bad utf-8":
+        at = data.draw(st.integers(0, len(text)))
+        raw = text.encode()
+        return raw[:at] + data.draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"])) + raw[at:]
+    doc = json.loads(text)
+    if how == "not an object":
+        return json.dumps(data.draw(values))
+    return json.dumps(mutate_json(data, doc, values))  # NaN/Infinity come out as the non-JSON tokens
+
+
+# -- SQLite stores ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SqliteCase:
+    path: Path
+    template: bytes
+    baseline: Baseline
+    rows: list[tuple[str, str, dict]]  # (table, rowid, {column: value})
+    ids: list[str]
+    times: list[int]
+    written: Written
+
+
+TABLES = {
+    "sqlite-v1": {"session": ("id", "parent_id", "title", "directory", "time_created", "time_updated", "agent"),
+                  "message": ("id", "session_id", "time_created", "data"),
+                  "part": ("id", "message_id", "session_id", "time_created", "data")},
+    "sqlite-v2": {"session_v2": ("id", "parent_id", "title", "directory", "time_created", "time_updated",
+                                 "agent"),
+                  "session_message": ("id", "session_id", "type", "seq", "time_created", "data")},
+}
+
+
+def _sqlite_case(kind: str, db: Path, work: Path) -> SqliteCase:
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "opencode.db"
+    conn = sqlite3.connect(db)
+    conn.execute("VACUUM INTO ?", (str(path),))
+    conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    ids: dict[str, str] = {}
+    rows = []
+    for table, cols in TABLES[kind].items():
+        for rowid, *values in conn.execute(f"SELECT rowid, {', '.join(cols)} FROM {table}"):
+            row = dict(zip(cols, values, strict=True))
+            rows.append((table, rowid, row))
+            sid = row["id"] if table.startswith("session") and table != "session_message" else row["session_id"]
+            ids[row["id"]] = sid
+    messages = "message" if kind == "sqlite-v1" else "session_message"
+    times = [r for r, in conn.execute(f"SELECT time_created FROM {messages}")]
+    conn.close()
+    baseline = Baseline.of(path, ids)
+    return SqliteCase(path, path.read_bytes(), baseline, rows, sorted(ids), times, Written(work / "written.duckdb"))
+
+
+def _column_values(case: SqliteCase) -> st.SearchStrategy:
+    return st.one_of(st.none(), INTS, FLOATS, TEXT, st.sampled_from(case.ids),
+                     st.binary(max_size=6), st.sampled_from([b"ses_\xff", b"\xff\xfe", b"msg_\xc3"]).map(_as_text),
+                     st.tuples(st.sampled_from(case.times), st.integers(-10**7, 10**7)).map(sum))
+
+
+class _as_text(bytes):  # noqa: N801 - a marker type: bind these bytes as TEXT (not valid UTF-8), not as a BLOB
+    pass
+
+
+def damage_sqlite(case: SqliteCase, data: st.DataObject) -> set[str] | None:
+    """Write the undamaged store, change one thing in it, and return the trees the change touches (None when
+    SQLite refused the change)."""
+    case.path.write_bytes(case.template)
+    table, rowid, row = data.draw(st.sampled_from(case.rows))
+    cols = TABLES["sqlite-v1" if table in TABLES["sqlite-v1"] else "sqlite-v2"][table]
+    col = data.draw(st.sampled_from(cols + ("data",) * 4 if "data" in cols else cols))
+    values = json_values(case.ids, case.times)
+    if col == "data" and data.draw(st.integers(0, 3)):
+        new = mutate_text(data, row["data"], values)
+    else:
+        new = data.draw(_column_values(case))
+    conn = sqlite3.connect(case.path)
+    conn.execute("PRAGMA synchronous = OFF")  # a scratch copy: no fsync per example
+    conn.execute("PRAGMA journal_mode = MEMORY")
+    try:
+        if isinstance(new, _as_text) or (col == "data" and isinstance(new, bytes)):
+            conn.execute(f"UPDATE {table} SET {col} = CAST(? AS TEXT) WHERE rowid = ?", (bytes(new), rowid))
+        else:
+            conn.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = ?", (new, rowid))
+        conn.commit()
+    except (sqlite3.IntegrityError, OverflowError, UnicodeEncodeError):  # SQLite refuses: NOT NULL, a duplicate
+        # key, an integer beyond 64 bits, a lone surrogate
+        return None
+    finally:
+        conn.close()
+    own = row["session_id"] if "session_id" in row else row["id"]
+    return {case.baseline.tree_of[row["id"]], case.baseline.tree_of[own]} | case.baseline.touched(
+        new, *row.values())
+
+
+def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> bool:
+    touched = damage_sqlite(case, data)
+    if touched is None:
+        return False
+    traces, infos, _report = read_all(case.path)
+    case.baseline.check(traces, infos, touched)
+    case.written.add(traces, infos, touched, set(case.baseline.traces))
+    return True
+
+
+@pytest.fixture(scope="module")
+def v1_case(tmp_path_factory: pytest.TempPathFactory) -> SqliteCase:
+    return _sqlite_case("sqlite-v1", SAMPLE_118 / "opencode.db", tmp_path_factory.mktemp("v1"))
+
+
+@pytest.fixture(scope="module")
+def v2_case(tmp_path_factory: pytest.TempPathFactory) -> SqliteCase:
+    db = build_v2_store(tmp_path_factory.mktemp("v2src"))
+    return _sqlite_case("sqlite-v2", db, tmp_path_factory.mktemp("v2"))
+
+
+def _run(name: str, n: int, body: Callable[[st.DataObject], bool], written: Written) -> None:
+    """Run `body` on n examples; count the ones whose change SQLite took (it refuses a NULL id, say)."""
+    count = 0
+
+    @_settings(n)
+    @given(st.data())
+    def one(data: st.DataObject) -> None:
+        nonlocal count
+        count += body(data)
+
+    one()
+    written.flush()
+    CASES_RUN[name] = count
+    print(f"\n{name}: {count} mutations")
+    assert count >= 0.8 * n
+
+
+def test_sqlite_v1_mutations(v1_case: SqliteCase) -> None:
+    _run("sqlite-v1 (1.18.33 sample)", 1200, lambda d: run_sqlite_mutation(v1_case, d), v1_case.written)
+
+
+def test_sqlite_v2_mutations(v2_case: SqliteCase) -> None:
+    _run("sqlite-v2 (2.0.26 capture)", 600, lambda d: run_sqlite_mutation(v2_case, d), v2_case.written)
+
+
+# -- the legacy JSON store ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class JsonCase:
+    storage: Path
+    files: list[Path]
+    baseline: Baseline
+    ids: list[str]
+    times: list[int]
+    written: Written
+
+
+@pytest.fixture(scope="module")
+def json_case(tmp_path_factory: pytest.TempPathFactory) -> JsonCase:
+    work = tmp_path_factory.mktemp("json")
+    storage = copy_store(SAMPLE_1165, work / "store") / "storage"
+    files = sorted(p for sub in ("session", "message", "part") for p in (storage / sub).rglob("*.json"))
+    ids: dict[str, str] = {}
+    times = []
+    for p in files:
+        d = json.loads(p.read_text())
+        sid = d["id"] if p.parent.parent.name == "session" else d["sessionID"]
+        ids[d["id"]] = sid
+        if isinstance(d.get("time"), dict) and "created" in d["time"]:
+            times.append(d["time"]["created"])
+    return JsonCase(storage, files, Baseline.of(storage, ids), sorted(ids), times, Written(work / "w.duckdb"))
+
+
+def run_json_mutation(case: JsonCase, data: st.DataObject) -> bool:
+    path = data.draw(st.sampled_from(case.files))
+    original = path.read_bytes()
+    text = original.decode()
+    how = data.draw(st.sampled_from(["change"] * 8 + ["delete", "empty"]))
+    new: str | bytes = ""
+    try:
+        if how == "delete":
+            path.unlink()
+        else:
+            new = mutate_text(data, text, json_values(case.ids, case.times)) if how == "change" else ""
+            path.write_bytes(new if isinstance(new, bytes) else new.encode("utf-8", "surrogatepass"))
+        doc = json.loads(text)
+        own = doc["id"] if path.parent.parent.name == "session" else doc["sessionID"]
+        touched = {case.baseline.tree_of[own]} | case.baseline.touched(new, text)
+        traces, infos, _report = read_all(case.storage)
+        case.baseline.check(traces, infos, touched)
+        case.written.add(traces, infos, touched, set(case.baseline.traces))
+    finally:
+        path.write_bytes(original)
+    return True
+
+
+def test_json_store_mutations(json_case: JsonCase) -> None:
+    _run("json (1.1.65 sample)", 600, lambda d: run_json_mutation(json_case, d), json_case.written)
+
+
+# -- the live case: damage appears in a store already loaded -------------------------------------------------------
+
+
+def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp_path_factory) -> None:
+    """`load()` itself, incremental: the store holds the undamaged traces, OpenCode "writes" the damage (the
+    touched sessions' event sequence moves on), the next load must leave every untouched tree as it was, and
+    once the store is whole again the load after it brings back exactly the undamaged traces."""
+    case = v1_case
+    store = TraceStore(tmp_path_factory.mktemp("live") / "live.duckdb")
+    case.path.write_bytes(case.template)
+    load(store, open_source(case.path))
+    before = _stored(store)
+    sessions_of = {}
+    for k, root in case.baseline.tree_of.items():
+        if k.startswith("ses_"):
+            sessions_of.setdefault(root, []).append(k)
+
+    def body(data: st.DataObject) -> bool:
+        touched = damage_sqlite(case, data)
+        if touched is None:
+            return False
+        conn = sqlite3.connect(case.path)
+        moved = [s for root in touched for s in sessions_of[root]]
+        conn.execute("UPDATE event_sequence SET seq = seq + 1000 WHERE aggregate_id IN"
+                     " (SELECT value FROM json_each(?))", (json.dumps(moved),))
+        conn.commit()
+        conn.close()
+        load(store, open_source(case.path))
+        after = _stored(store)
+        for tid, row in before.items():
+            if row["root_session_id"] not in touched:
+                assert after.get(tid) == row, tid
+        case.path.write_bytes(case.template)  # OpenCode writes it whole again
+        load(store, open_source(case.path))
+        assert _stored(store) == before
+        return True
+
+    try:
+        _run("load() into a loaded store (1.18.33 sample)", 50, body, case.written)
+    finally:
+        store.close()
+
+
+def _stored(store: TraceStore) -> dict[str, dict]:
+    cur = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces")
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
