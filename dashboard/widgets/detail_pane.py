@@ -24,14 +24,15 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceDetails
+from dashboard.widgets import plain
 
 FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model",
           "Tools", "Session", "Directory")
 
 
 def _plain_label() -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.PlainText)
+    """A value of the form: plain, selectable, wrapped."""
+    label = plain.label()
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -49,13 +50,13 @@ class TextSection(QWidget):
         self.toggle.setArrowType(Qt.ArrowType.DownArrow)
         self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
         self.toggle.toggled.connect(self.set_expanded)
-        self.size_label = QLabel()
+        self.size_label = plain.label()
         self.size_label.setStyleSheet("color: palette(mid);")
         self.find_box = QLineEdit(placeholderText="Find…", clearButtonEnabled=True)
         self.find_box.setMaximumWidth(180)
         self.find_box.returnPressed.connect(self.find_next)
         self.copy_button = QPushButton("Copy")
-        self.copy_button.setToolTip(f"Copy the whole {title.lower()} to the clipboard")
+        self.copy_button.setToolTip(plain.tooltip(f"Copy the whole {title.lower()} to the clipboard"))
         self.copy_button.clicked.connect(self.copy)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
@@ -117,8 +118,7 @@ class DetailPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.heading = QLabel("Select a trace")
-        self.heading.setTextFormat(Qt.TextFormat.PlainText)
+        self.heading = plain.label("Select a trace")
         font = self.heading.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
@@ -135,7 +135,7 @@ class DetailPane(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in FIELDS:
-            caption = QLabel(name)
+            caption = plain.label(name)
             caption.setStyleSheet("color: palette(mid);")
             form.addRow(caption, self.values[name])
         line = QFrame(frameShape=QFrame.Shape.HLine)
