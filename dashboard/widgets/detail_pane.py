@@ -63,6 +63,15 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def rest_size(text: str, end: int, head_bytes: int) -> str:
+    """The size of `text[end:]` in UTF-8: exact for ASCII text; otherwise estimated from the head's bytes per
+    character ("about"), since encoding megabytes would take half of a selection's time."""
+    rest = len(text) - end
+    if text.isascii():
+        return size_text(rest)
+    return f"about {size_text(round(rest * head_bytes / max(end, 1)))}"
+
+
 def head_end(text: str, limit: int = HEAD_CHARS) -> int:
     """Where the shown start of a long text ends: at `limit`, or at a line end in the last tenth before it."""
     cut = text.rfind("\n", limit - limit // 10, limit)
@@ -139,11 +148,12 @@ class TextSection(QWidget):
             self._set_cut_notice(None)
             return
         end = head_end(whole)
-        head_size, size = utf8_size(whole[:end]), utf8_size(whole)
-        self._show(whole[:end])
-        self._set_cut_notice(f"Showing the first {size_text(head_size)} of {size_text(size)}: "
-                             f"{size_text(size - head_size)} more are not shown. Find searches only what is shown; "
-                             "Copy copies all of it.", f"Show all ({size_text(size - head_size)} more)")
+        head = whole[:end]
+        head_size = utf8_size(head)
+        rest = rest_size(whole, end, head_size)
+        self._show(head)
+        self._set_cut_notice(f"Showing the first {size_text(head_size)}; {rest} more are not shown. "
+                             "Find searches only what is shown; Copy copies all of it.", f"Show all ({rest} more)")
 
     def _show(self, text: str) -> None:
         long_run = max(map(len, text.split()), default=0) >= LONG_RUN  # faster than a regex, in C
