@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
-from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PyQt6.QtWidgets import QApplication, QMainWindow
 
 from analytics.db import default_db_path
 from analytics.errors import AgentTracesError
@@ -21,6 +21,7 @@ from analytics.opencode import Source, default_data_dir, open_source
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.watcher import SourceWatcher
+from dashboard.widgets import plain
 from dashboard.window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def run(source: str | None = None, db: str | None = None, demo: bool = False,
         if screenshot:
             return take_screenshot(app, window, Path(screenshot))
         if choice.notice and choice.source is None:
-            QMessageBox.information(window, "agent-traces", choice.notice)
+            plain.message_box(window, "agent-traces", choice.notice).exec()
         return app.exec()
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar, QTabWidget
+from PyQt6.QtWidgets import QFileDialog, QMainWindow, QProgressBar, QTabWidget
 
 from analytics.loader import LoadProgress
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import FlowSection, MetricsSection, TracingSection
 from dashboard.watcher import SourceWatcher
+from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
 from dashboard.widgets.settings_dialog import SettingsDialog
 
@@ -37,8 +38,7 @@ class MainWindow(QMainWindow):
         self.flow.traceChosen.connect(self.show_trace)
         self.metrics.traceChosen.connect(self.show_trace)
         self.flow.agentChosen.connect(self.filter_agent)
-        self.source_label = QLabel(source_label)
-        self.source_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.source_label = plain.label(source_label)  # a path: any characters
         self.load_progress = QProgressBar()
         self.load_progress.setMaximumWidth(360)
         self.load_progress.setTextVisible(True)

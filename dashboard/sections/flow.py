@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from analytics.queries.analysis_queries import Analysis
+from dashboard.widgets import plain
 from dashboard.widgets.flow_view import FlowView
 
 SESSION, AGENTS = "The selected session", "Agents across the sessions shown"
@@ -27,10 +28,10 @@ class FlowSection(QWidget):
         self.mode.currentIndexChanged.connect(lambda _i: self.redraw())
         fit = QPushButton("Fit")
         fit.clicked.connect(lambda: self.view.fit())
-        self.hint = QLabel()
+        self.hint = plain.label()  # it quotes the session's title
         self.hint.setStyleSheet("color: palette(mid);")
         bar = QHBoxLayout()
-        bar.addWidget(QLabel("Show"))
+        bar.addWidget(plain.label("Show"))
         bar.addWidget(self.mode)
         bar.addWidget(fit)
         bar.addWidget(self.hint, 1)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QLabel, QScrollArea, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QScrollArea, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from analytics import format as fmt
 from analytics.queries.analysis_queries import MIN_SAMPLES, Analysis
+from dashboard.widgets import plain
 from dashboard.widgets.agent_chart import AgentChart
 from dashboard.widgets.figures import FigureKinds
 
@@ -33,7 +34,7 @@ class MetricsSection(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.summary = QLabel()
+        self.summary = plain.label()
         self.agents = _list(AGENT_COLUMNS)
         self.agents.setItemDelegate(FigureKinds(self.agents, {3: "duration", 4: "duration", 5: "tokens",
                                                               6: "tokens", 7: "cost", 8: "cost"}))
@@ -56,7 +57,7 @@ class MetricsSection(QWidget):
             box = QWidget()
             lay = QVBoxLayout(box)
             lay.setContentsMargins(0, 0, 0, 0)
-            heading = QLabel(title)
+            heading = plain.label(title)
             heading.setStyleSheet("font-weight: bold;")
             lay.addWidget(heading)
             lay.addWidget(w)
@@ -104,7 +105,7 @@ class MetricsSection(QWidget):
         for x in sorted(a.anomalies.values(), key=lambda x: x.ratio, reverse=True):
             item = QTreeWidgetItem([x.trace.subagent_type, x.reason, fmt.when(x.trace.started_at)])
             item.setData(0, Qt.ItemDataRole.UserRole, x.trace.trace_id)
-            item.setToolTip(1, x.reason)
+            item.setToolTip(1, plain.tooltip(x.reason))  # it names the agent
             rows.append(item)
         if not rows:
             rows = [QTreeWidgetItem(["—", "None: every call is within what its agent usually takes (agents with "

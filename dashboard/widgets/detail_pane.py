@@ -2,12 +2,17 @@
 
 Every text is shown as plain text (labels in PlainText format, `setPlainText` for the prompts), so HTML,
 ANSI escapes and scripts in a prompt are displayed literally and never interpreted.
+
+A prompt of megabytes would freeze the window while Qt lays it out (about 40 ms per MB of short lines, far more
+for long lines), so a text section shows its first `HEAD_CHARS` characters and says how much more there is,
+with a button that shows all of it; Copy always copies the whole text. A refresh that brings the same text
+again leaves the widget alone.
 """
 
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QFontDatabase, QGuiApplication, QTextCursor, QTextDocument
+from PyQt6.QtGui import QFontDatabase, QGuiApplication, QTextCursor, QTextDocument, QTextOption
 from PyQt6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -24,22 +29,61 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceDetails
+from dashboard.widgets import plain
 
+HEAD_CHARS = 200_000  # shown at first: a few ms to lay out, where 10 MB take about half a second
+# A run of this many characters without a space is wrapped anywhere: QPlainTextEdit's default (at word boundaries,
+# else anywhere) lays such a run out in quadratic time (200 KB of base64 on one line: 3 s; anywhere: 60 ms).
+LONG_RUN = 1000
+FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
 FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model",
           "Tools", "Session", "Directory")
 
 
 def _plain_label() -> QLabel:
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.PlainText)
+    """A value of the form: plain, selectable, wrapped."""
+    label = plain.label()
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
 
 
+def size_text(n_bytes: int) -> str:
+    """A byte count as people read it: 512 bytes, 195 KB, 9.8 MB."""
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    if n_bytes < 1024 * 1024:
+        return f"{n_bytes / 1024:.0f} KB"
+    return f"{n_bytes / (1024 * 1024):.1f} MB"
+
+
+def utf8_size(text: str) -> int:
+    """The text's size in UTF-8 bytes (no copy for ASCII text, which Python knows without looking)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def rest_size(text: str, end: int, head_bytes: int) -> str:
+    """The size of `text[end:]` in UTF-8: exact for ASCII text; otherwise estimated from the head's bytes per
+    character ("about"), since encoding megabytes would take half of a selection's time."""
+    rest = len(text) - end
+    if text.isascii():
+        return size_text(rest)
+    return f"about {size_text(round(rest * head_bytes / max(end, 1)))}"
+
+
+def head_end(text: str, limit: int = HEAD_CHARS) -> int:
+    """Where the shown start of a long text ends: at `limit`, or at a line end in the last tenth before it."""
+    cut = text.rfind("\n", limit - limit // 10, limit)
+    return cut + 1 if cut >= 0 else limit
+
+
 class TextSection(QWidget):
-    """A collapsible titled block holding one long text, with copy and find."""
+    """A collapsible titled block holding one long text, with copy and find.
+
+    A text longer than `HEAD_CHARS` is shown up to `head_end()`, with a line saying how much more there is and a
+    "Show all" button; find searches what is shown, Copy copies the whole text.
+    """
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,14 +93,25 @@ class TextSection(QWidget):
         self.toggle.setArrowType(Qt.ArrowType.DownArrow)
         self.toggle.setStyleSheet("QToolButton { border: none; font-weight: bold; }")
         self.toggle.toggled.connect(self.set_expanded)
-        self.size_label = QLabel()
+        self.size_label = plain.label()
         self.size_label.setStyleSheet("color: palette(mid);")
-        self.find_box = QLineEdit(placeholderText="Find…", clearButtonEnabled=True)
-        self.find_box.setMaximumWidth(180)
+        self.find_box = QLineEdit(placeholderText=FIND_ALL, clearButtonEnabled=True)
+        self.find_box.setMaximumWidth(200)
         self.find_box.returnPressed.connect(self.find_next)
         self.copy_button = QPushButton("Copy")
-        self.copy_button.setToolTip(f"Copy the whole {title.lower()} to the clipboard")
+        self.copy_button.setToolTip(plain.tooltip(f"Copy the whole {title.lower()} to the clipboard"))
         self.copy_button.clicked.connect(self.copy)
+        self.copy_button.setEnabled(False)
+        self.notice = plain.label()  # "Showing the first 195 KB of 10.0 MB…", while a long text is cut
+        self.notice.setWordWrap(True)
+        self.show_all_button = QPushButton()
+        self.show_all_button.clicked.connect(self.show_all)
+        self.more = QWidget()
+        more = QHBoxLayout(self.more)
+        more.setContentsMargins(0, 0, 0, 0)
+        more.addWidget(self.notice, 1)
+        more.addWidget(self.show_all_button)
+        self.more.setVisible(False)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.toggle)
@@ -71,30 +126,87 @@ class TextSection(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(head)
+        layout.addWidget(self.more)
         layout.addWidget(self.edit, 1)
+        self._text: str | None = None  # the whole text (what Copy copies); the edit may hold only its start
+        self._cut = False
 
     def set_text(self, text: str | None, placeholder: str = "") -> None:
-        self.edit.setPlainText(text or "")
-        self.edit.setPlaceholderText(placeholder)
-        self.size_label.setText("" if text is None else f"{len(text):,} characters")
-        self.copy_button.setEnabled(bool(text))
+        """Show this text, or only its start if it is long. The same text again changes nothing (a refresh
+        brings the selected trace's prompt again: laying it out anew would cost time and the scroll position)."""
+        if placeholder != self.edit.placeholderText():
+            self.edit.setPlaceholderText(placeholder)
+        if text == self._text:
+            return
+        self._text = text
+        whole = text or ""
+        self.size_label.setText("" if text is None else f"{len(whole):,} characters")
+        self.copy_button.setEnabled(bool(whole))
+        self._cut = len(whole) > HEAD_CHARS
+        if not self._cut:
+            self._show(whole)
+            self._set_cut_notice(None)
+            return
+        end = head_end(whole)
+        head = whole[:end]
+        head_size = utf8_size(head)
+        rest = rest_size(whole, end, head_size)
+        self._show(head)
+        self._set_cut_notice(f"Showing the first {size_text(head_size)}; {rest} more are not shown. "
+                             "Find searches only what is shown; Copy copies all of it.", f"Show all ({rest} more)")
+
+    def _show(self, text: str) -> None:
+        long_run = max(map(len, text.split()), default=0) >= LONG_RUN  # faster than a regex, in C
+        self.edit.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere if long_run
+                                  else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.edit.setPlainText(text)
+
+    def _set_cut_notice(self, notice: str | None, button: str = "") -> None:
+        if notice is not None:
+            self.notice.setText(notice)
+            self.show_all_button.setText(button)
+        self.more.setVisible(notice is not None and self.toggle.isChecked())
+        self.find_box.setPlaceholderText(FIND_SHOWN if notice is not None else FIND_ALL)
+
+    def show_all(self) -> None:
+        """Show the whole text (on request: a text of megabytes takes a while to lay out)."""
+        if not self._cut or self._text is None:
+            return
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self._show(self._text)
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self._cut = False
+        self._set_cut_notice(None)
+
+    def is_cut(self) -> bool:
+        """Whether only the start of the text is shown."""
+        return self._cut
 
     def text(self) -> str:
+        """The whole text, including what is not shown (what Copy copies)."""
+        return self._text or ""
+
+    def shown_text(self) -> str:
+        """What the text box holds: the whole text, or its start while it is cut."""
         return self.edit.toPlainText()
 
     def set_expanded(self, expanded: bool) -> None:
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.edit.setVisible(expanded)
         self.find_box.setVisible(expanded)
+        self.more.setVisible(expanded and self._cut)
         layout = self.parentWidget().layout() if self.parentWidget() else None
         if layout is not None:
             layout.setStretchFactor(self, 1 if expanded else 0)
 
     def copy(self) -> None:
+        """The whole text to the clipboard, also the part not shown."""
         QGuiApplication.clipboard().setText(self.text())
 
     def find_next(self) -> bool:
-        """Select the next match of the find box (wrapping to the top), ignoring case."""
+        """Select the next match of the find box (wrapping to the top), ignoring case, in what is shown."""
         needle = self.find_box.text()
         if not needle:
             return False
@@ -117,8 +229,7 @@ class DetailPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.heading = QLabel("Select a trace")
-        self.heading.setTextFormat(Qt.TextFormat.PlainText)
+        self.heading = plain.label("Select a trace")
         font = self.heading.font()
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
@@ -135,7 +246,7 @@ class DetailPane(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in FIELDS:
-            caption = QLabel(name)
+            caption = plain.label(name)
             caption.setStyleSheet("color: palette(mid);")
             form.addRow(caption, self.values[name])
         line = QFrame(frameShape=QFrame.Shape.HLine)

@@ -11,7 +11,6 @@ from PyQt6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -20,6 +19,7 @@ from PyQt6.QtWidgets import (
 from analytics import format as fmt
 from analytics.patterns import PatternError, parse
 from analytics.queries.trace_queries import SessionRow, TraceFilter
+from dashboard.widgets import plain
 
 PRESETS = ("All time", "Today", "Last 7 days", "Last 30 days", "Custom…")
 STATUSES = ("Any status", "completed", "error", "running")
@@ -59,7 +59,7 @@ class FilterBar(QWidget):
         self.pattern = QLineEdit(placeholderText="Delegation pattern, e.g.  tester -> refactoring   "
                                                 "coordinator -> * -> tester   *[error]   *[>60s]",
                                  clearButtonEnabled=True)
-        self.pattern.setToolTip(PATTERN_HELP)
+        self.pattern.setToolTip(plain.tooltip(PATTERN_HELP))
         self.anomalies_only = QCheckBox("Anomalies only")
         self.anomalies_only.setToolTip("Calls and sessions far above what the same agent usually takes (⚠)")
         self.pattern_error: str | None = None
@@ -74,10 +74,10 @@ class FilterBar(QWidget):
         for label, widget in (("Session", self.session), ("Date", self.preset), (None, self.date_from),
                               (None, self.date_to), ("Agent", self.agent), ("Status", self.status)):
             if label:
-                layout.addWidget(QLabel(label))
+                layout.addWidget(plain.label(label))
             layout.addWidget(widget)
         layout.addWidget(self.search, 1)
-        second.addWidget(QLabel("Pattern"))
+        second.addWidget(plain.label("Pattern"))
         second.addWidget(self.pattern, 1)
         second.addWidget(self.anomalies_only)
         second.addWidget(self.only_delegations)
@@ -108,11 +108,11 @@ class FilterBar(QWidget):
                 parse(text)
         except PatternError as exc:
             self.pattern.setStyleSheet("QLineEdit { background: #fde8e8; }")
-            self.pattern.setToolTip(str(exc))
+            self.pattern.setToolTip(plain.tooltip(str(exc)))  # it quotes what was typed
             self.pattern_error = str(exc)
             return False
         self.pattern.setStyleSheet("")
-        self.pattern.setToolTip(PATTERN_HELP)
+        self.pattern.setToolTip(plain.tooltip(PATTERN_HELP))
         self.pattern_error = None
         self._debounce.start()
         return True

@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QStyle
 from analytics import format as fmt
 from analytics.queries.analysis_queries import AgentEdge, AgentMetrics
 from analytics.queries.trace_queries import TraceNode
+from dashboard.widgets import plain
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 250, 54, 70, 14
 FILL = {"completed": QColor("#e4eef9"), "error": QColor("#fbe3e3"), "running": QColor("#fdf1d6")}
@@ -31,7 +32,7 @@ class NodeItem(QGraphicsItem):
         self.key, self.title, self.lines, self.status = key, title, lines, status
         self.critical, self.flagged = critical, flagged
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip("\n".join([title, *lines]))
+        self.setToolTip(plain.tooltip("\n".join([title, *lines])))
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
 
     def boundingRect(self) -> QRectF:  # noqa: N802

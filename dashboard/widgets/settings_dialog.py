@@ -10,7 +10,6 @@ from PyQt6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -26,6 +25,7 @@ from analytics.settings import (
     retention_problem,
 )
 from analytics.terminal import TerminalError, template_argv
+from dashboard.widgets import plain
 
 TEMPLATE_HELP = (
     "For example: kitty --directory {dir} opencode --session {id}\n"
@@ -76,8 +76,8 @@ class SettingsDialog(QDialog):
         self.refresh.setValue(refresh)
         self.template = QLineEdit(template or "")
         self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
-        self.template.setToolTip(TEMPLATE_HELP)
-        self.problem = QLabel()
+        self.template.setToolTip(plain.tooltip(TEMPLATE_HELP))  # it holds && and quotes
+        self.problem = plain.label()  # the error quotes the template typed
         self.problem.setStyleSheet("color: #b42318;")
         self.template.textChanged.connect(self._check)
         form = QFormLayout(self)

@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, QModelIndex, QRectF, Qt
 from PyQt6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPen
-from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip
+from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceSummary
+from dashboard.widgets import plain
 from dashboard.widgets.roles import trace_of
 
 STATUS_COLOURS = {
@@ -93,11 +94,12 @@ class TimelineDelegate(QStyledItemDelegate):
         t = trace_of(index) if index.isValid() else None
         if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
-        QToolTip.showText(event.globalPos(), self.tooltip(t, self.root_of(t), now_ms()), view)
+        plain.show_tooltip(event.globalPos(), self.tooltip(t, self.root_of(t), now_ms()), view)
         return True
 
     @staticmethod
     def tooltip(t: TraceSummary, root: tuple[int, int, bool], now: int) -> str:
+        """The bar's tooltip as plain text (escaped by `plain.show_tooltip` when shown)."""
         running = t.status == "running"
         duration = (now - t.started_at) if running else t.duration_ms
         return "\n".join((

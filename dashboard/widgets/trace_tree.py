@@ -15,13 +15,13 @@ from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QStyledItemDelegate,
-    QToolTip,
     QTreeWidget,
     QTreeWidgetItem,
 )
 
 from analytics import format as fmt
 from analytics.queries.trace_queries import TraceSummary
+from dashboard.widgets import plain
 from dashboard.widgets.roles import Role, trace_of
 from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms
 
@@ -75,7 +75,7 @@ class FigureDelegate(QStyledItemDelegate):
             text = t.input_preview or t.description or ""
         else:
             text = TimelineDelegate.tooltip(t, self.tree.roots[t.root_session_id], now_ms())
-        QToolTip.showText(event.globalPos(), text, view)
+        plain.show_tooltip(event.globalPos(), text, view)
         return True
 
 
