@@ -32,6 +32,20 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_qsettings(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Widget tests (marked `gui`) remember layouts in a QSettings file of their own, empty at the start."""
+    if request.node.get_closest_marker("gui") is None:
+        return
+    from PyQt6.QtCore import QSettings
+
+    qapp = request.getfixturevalue("qapp")
+    qapp.setOrganizationName("agent-traces-tests")
+    qapp.setApplicationName("dashboard")
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    QSettings().clear()
+
+
 def copy_store(src: Path, dest: Path) -> Path:
     """A writable copy of a fixture store (tests that change a store change the copy)."""
     shutil.copytree(src, dest)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import QPointF, QSettings, Qt
+from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtTest import QTest
 
 from analytics.opencode import open_source
@@ -18,13 +18,6 @@ from tests.conftest import CASES_118, CASES_1165, SAMPLE_118, copy_store
 
 pytestmark = pytest.mark.gui
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
-
-
-@pytest.fixture(autouse=True)
-def _qsettings(tmp_path: Path, qapp) -> None:
-    qapp.setOrganizationName("agent-traces-tests")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QSettings().clear()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QTextOption
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication
@@ -19,13 +19,6 @@ from tests.test_dashboard import item, open_window, select
 
 pytestmark = pytest.mark.gui
 END = "\nTHE END OF THE 10 MB PROMPT"
-
-
-@pytest.fixture(autouse=True)
-def _qsettings(tmp_path: Path, qapp) -> None:
-    qapp.setOrganizationName("agent-traces-tests")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QSettings().clear()
 
 
 def _ten_mb_prompt(data: Path) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
 from analytics.opencode import open_source
@@ -24,14 +24,6 @@ from tests.conftest import CASES_118, copy_store
 
 pytestmark = pytest.mark.gui
 HOSTILE = "a'b\"c $(touch x) `touch y`;z"
-
-
-@pytest.fixture(autouse=True)
-def _qsettings(tmp_path: Path, qapp) -> None:
-    qapp.setOrganizationName("agent-traces-tests")
-    qapp.setApplicationName("dashboard")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QSettings().clear()
 
 
 def open_window(qtbot, data: Path, db: Path, settings: Settings | None = None):

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import QEvent, QSettings, Qt
+from PyQt6.QtCore import QEvent, Qt
 from PyQt6.QtGui import QHelpEvent, QTextDocument
 from PyQt6.QtWidgets import QApplication, QLabel, QToolTip
 
@@ -32,13 +32,6 @@ AGENT_HTML = "<h1>BIG</h1><img src=x>"
 DESCRIPTION_HTML = "<h1>BIG job</h1><img src=y>"
 PROMPT_HTML = "<h2>prompt</h2><img src=p> & <b>more</b>"
 TITLE_HTML = "<b>title</b><img src=z>"
-
-
-@pytest.fixture(autouse=True)
-def _qsettings(tmp_path: Path, qapp) -> None:
-    qapp.setOrganizationName("agent-traces-tests")
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
-    QSettings().clear()
 
 
 def shown_literally(tip: str, raw: str) -> bool:
