@@ -34,7 +34,7 @@ from analytics.queries import trace_queries as q
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_SECONDS = 3.0
-PARTIAL_EVERY_SECONDS = 1.0  # during a long load, what is stored is shown after the first step, then this often
+PARTIAL_EVERY_SECONDS = 2.0  # during a long load, what is stored is shown after the first step, then this often
 
 
 @dataclass
