@@ -186,6 +186,32 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_steps(args: argparse.Namespace) -> int:
+    """A trace's own LLM calls and, under each, the tool calls it made, on the trace's time line."""
+    with _open(args) as store:
+        tid = _trace(store, args.trace)
+        spans = q.get_spans(store, tid)
+        trace = q.get_trace_details(store, tid)
+    if args.json:
+        _print_json(spans)
+        return 0
+    assert trace is not None
+    t0 = trace.trace.started_at
+    llm = sum(1 for s in spans if s.kind == "llm")
+    _say(f"{trace.trace.subagent_type}: {llm} LLM calls · {len(spans) - llm} tool calls")
+    for s in spans:
+        mark = STATUS_MARK.get(s.status, "?")
+        if s.kind == "llm":
+            what = (f"{s.name:24.24} {fmt.tokens(s.tokens_in):>7} in {fmt.tokens(s.tokens_out):>7} out"
+                    f" {fmt.cost(s.cost_usd):>8}")
+            _say(f"+{fmt.duration(s.started_at - t0):>9} {fmt.duration(s.duration_ms):>9} {mark} llm  {what}")
+        else:
+            title = " ".join((s.title or s.input or "").split())[:60]
+            _say(f"+{fmt.duration(s.started_at - t0):>9} {fmt.duration(s.duration_ms):>9} {mark}   "
+                 f"{s.name:12.12} {title}")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as store:
         d = q.get_trace_details(store, _trace(store, args.trace))
@@ -411,6 +437,9 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
         s = sub.add_parser(name, parents=[common], help=text)
         s.add_argument("session", help="session id (a unique prefix is enough)")
         s.set_defaults(func=func)
+    s = sub.add_parser("steps", parents=[common], help="a trace's LLM calls and tool calls, on its time line")
+    s.add_argument("trace", help="trace id (a unique prefix is enough)")
+    s.set_defaults(func=cmd_steps)
     s = sub.add_parser("show", parents=[common], help="one trace in full, prompts included")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
     s.set_defaults(func=cmd_show)

@@ -13,18 +13,19 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from analytics.errors import StoreError
-from analytics.models import AgentTrace, SessionInfo
+from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: incremental-load state kept per source
+SCHEMA_VERSION = 3  # 2: incremental-load state kept per source; 3: agent_spans
 INSERT_CHUNK = 1000
 DAY_MS = 86_400_000
 
@@ -130,7 +131,27 @@ CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, sour
 CREATE TABLE IF NOT EXISTS source_state (source VARCHAR PRIMARY KEY, stamp VARCHAR, loaded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cleaned_at TIMESTAMP);
 """
-DATA_TABLES = ("agent_traces", "sessions", "source_sessions", "source_state", "cleaned_sessions")
+
+_SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
+
+
+def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
+    """(name, SQL type) of every field of a record dataclass: the one list its table, insert and reads share."""
+    out = []
+    for f in fields(record):
+        base = str(f.type).replace(" | None", "")
+        out.append((f.name, "TIMESTAMP" if f.name in TIME_COLUMNS else _SQL_TYPES[base]))
+    return tuple(out)
+
+
+SPAN_COLUMNS = _columns_of(AgentSpan)
+SCHEMA += (
+    "CREATE TABLE IF NOT EXISTS agent_spans ("
+    + ", ".join(f"{name} {typ}" + (" PRIMARY KEY" if name == "span_id" else "") for name, typ in SPAN_COLUMNS)
+    + ");\nCREATE INDEX IF NOT EXISTS idx_spans_trace ON agent_spans(trace_id);"
+    "\nCREATE INDEX IF NOT EXISTS idx_spans_root ON agent_spans(root_session_id);"
+)
+DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
 
 
 def default_db_path() -> Path:
@@ -318,7 +339,7 @@ class TraceStore:
 
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
-                stamp: str | None, conflicts: bool = True) -> None:
+                stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = ()) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more steps).
 
         `stamp` is the whole source's stamp, recorded with the last step of a load only (None before), so a
@@ -335,10 +356,13 @@ class TraceStore:
                     "DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
                     " AND trace_id NOT IN (SELECT unnest(?::VARCHAR[]))", root_list + keep)
             cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
+            cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                        root_list)  # the steps of these trees all come back with them
             gone = [list(deleted)]
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             self._upsert_traces(cur, traces, conflicts=conflicts)
+            self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
             self._insert_sessions(cur, sessions)
             if fingerprints:
                 cur.execute(
@@ -371,6 +395,20 @@ class TraceStore:
             chunk = traces[i:i + INSERT_CHUNK]
             cur.execute(sql, [[getattr(t, c) if c != "tools_used" else list(t.tools_used) for t in chunk]
                               for c in names])
+
+    @staticmethod
+    def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: tuple[tuple[str, str], ...],
+                rows: list) -> None:
+        """A plain insert of records, each column bound as one list, in chunks (see `_upsert_traces`)."""
+        if not rows:
+            return
+        names = [c for c, _ in columns]
+        selects = ", ".join("epoch_ms(unnest(?::BIGINT[]))" if typ == "TIMESTAMP" else f"unnest(?::{typ}[])"
+                            for _, typ in columns)
+        sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT {selects}"  # table and columns: fixed lists
+        for i in range(0, len(rows), INSERT_CHUNK * 4):
+            chunk = rows[i:i + INSERT_CHUNK * 4]
+            cur.execute(sql, [[getattr(r, c) for r in chunk] for c in names])
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         if not sessions:
@@ -426,6 +464,7 @@ class TraceStore:
             cur.execute("INSERT OR REPLACE INTO cleaned_sessions SELECT unnest(?::VARCHAR[]), current_timestamp",
                         ids)
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+            cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", ids)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", members)
             self._bump(cur)

@@ -17,11 +17,13 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from analytics.models import (
     COMPLETED,
     DELEGATION,
     ERROR,
+    LLM,
     MAX_COST_USD,
     MAX_TIME_MS,
     MAX_TOKENS,
@@ -29,6 +31,8 @@ from analytics.models import (
     OUT_OF_RANGE,
     RUNNING,
     SESSION,
+    TOOL,
+    AgentSpan,
     AgentTrace,
     LoadReport,
     SessionInfo,
@@ -218,8 +222,8 @@ def build_traces(
     fill_texts: Callable[[dict[str, list[RawMessage]]], None],
     parents: dict[str, str | None] | None = None,
     report: LoadReport | None = None,
-) -> tuple[list[AgentTrace], list[SessionInfo]]:
-    """Traces and session records for complete session trees (a root with all its descendants).
+) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
+    """Traces, session records and the traces' steps for complete session trees (a root with all its descendants).
 
     Figures the store cannot hold (times outside 1970..9999, token counts outside 0..10**15, a cost that is
     not finite) are replaced and counted in `report`.
@@ -247,6 +251,7 @@ def build_traces(
     fill_texts(need)
 
     traces: list[AgentTrace] = []
+    spans: list[AgentSpan] = []
     for r in roots:
         first_user = next((m for m in r.messages if m.role == "user"), None)
         agent = r.agent or (first_user.agent if first_user else None) or next(
@@ -264,6 +269,7 @@ def build_traces(
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
             tools_used=_tools(r.messages), model=model, provider=provider, depth=0,
         ))
+        spans.extend(_spans(r.id, r.id, r.messages))
 
     owner_of_turn = {id(t): trace_id for trace_id, ts in owned.items() for t in ts}
     parent_of_trace: dict[str, str | None] = {}
@@ -306,6 +312,7 @@ def build_traces(
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
             tools_used=_tools(msgs), model=model, provider=provider, depth=depth[c.trace_id],
         ))
+        spans.extend(_spans(c.trace_id, x.root_of(s.id), msgs))
 
     infos = [
         SessionInfo(
@@ -316,7 +323,36 @@ def build_traces(
         )
         for s in sessions
     ]
-    return [_checked(t, report) for t in traces], infos
+    unique = {sp.span_id: sp for sp in reversed(spans)}  # a damaged store may repeat an id: the first one wins
+    return ([_checked(t, report) for t in traces], infos,
+            # an LLM call's usage is its message's, which its trace's check has counted already
+            [_checked(sp, report, count_usage=sp.kind == TOOL) for sp in reversed(unique.values())])
+
+
+def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:
+    """The steps of a trace's own turns: each assistant message is an LLM call, with its tool calls under it."""
+    out = []
+    for m in messages:
+        if m.role != "assistant":
+            continue
+        end = m.completed_ms
+        u = m.usage
+        out.append(AgentSpan(
+            span_id=m.id, trace_id=trace_id, root_session_id=root, parent_span_id=None, kind=LLM,
+            name=m.model or "unknown", title=m.provider, status=ERROR if m.error else COMPLETED if end else RUNNING,
+            started_at=m.created_ms, ended_at=end, duration_ms=end - m.created_ms if end is not None else None,
+            tokens_in=u.input, tokens_out=u.output, tokens_reasoning=u.reasoning, tokens_cache_read=u.cache_read,
+            tokens_cache_write=u.cache_write, cost_usd=u.cost, output=m.error,
+        ))
+        for t in m.tool_calls:
+            start = t.start_ms if t.start_ms is not None else m.created_ms
+            stop = t.end_ms if t.status != RUNNING else None
+            out.append(AgentSpan(
+                span_id=t.span_id, trace_id=trace_id, root_session_id=root, parent_span_id=m.id, kind=TOOL,
+                name=t.name, title=t.title, status=t.status, started_at=start, ended_at=stop,
+                duration_ms=stop - start if stop is not None else None, input=t.input, output=t.output,
+            ))
+    return out
 
 
 def _depths(parent_of_trace: dict[str, str | None], roots: set[str], root_of: Callable[[str], str],
@@ -373,31 +409,37 @@ def _repair_session_times(s: RawSession, report: LoadReport) -> None:
 _TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write")
 
 
-def _checked(t: AgentTrace, report: LoadReport) -> AgentTrace:
-    """The trace itself when every figure fits the store, else a copy with the damaged figures replaced."""
+Checked = TypeVar("Checked", AgentTrace, AgentSpan)
+
+
+def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checked:
+    """The trace (or span) itself when every figure fits the store, else a copy with the damaged ones replaced."""
     if (MIN_TIME_MS <= t.started_at <= MAX_TIME_MS
             and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
             and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
             and 0 <= t.tokens_reasoning <= MAX_TOKENS and 0 <= t.tokens_cache_read <= MAX_TOKENS
             and 0 <= t.tokens_cache_write <= MAX_TOKENS and 0 <= t.cost_usd <= MAX_COST_USD):
         return t
+    rid = t.span_id if isinstance(t, AgentSpan) else t.trace_id
     changes: dict[str, object] = {}
     end = t.ended_at
     if end is not None and not _in_time(end):
-        report.skip("time", t.trace_id, f"end time {end} is out of range; taken as unknown")
+        report.skip("time", rid, f"end time {end} is out of range; taken as unknown")
         end = changes["ended_at"] = changes["duration_ms"] = None
     if not _in_time(t.started_at):
-        report.skip("time", t.trace_id, f"start time {t.started_at} is out of range; the time in its id is used")
-        changes["started_at"] = _time_from_id(t.trace_id, end)
+        report.skip("time", rid, f"start time {t.started_at} is out of range; the time in its id is used")
+        changes["started_at"] = _time_from_id(rid, end)
         changes["duration_ms"] = None
     for name in _TOKEN_FIELDS:
         v = getattr(t, name)
         if not 0 <= v <= MAX_TOKENS:
-            report.skip("tokens", t.trace_id, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
-                        " counted as 0")
+            if count_usage:
+                report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
+                            " counted as 0")
             changes[name] = 0
     if not 0 <= t.cost_usd <= MAX_COST_USD:
-        report.skip("cost", t.trace_id, f"cost {t.cost_usd} is out of range; counted as 0")
+        if count_usage:
+            report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
         changes["cost_usd"] = 0.0
     return replace(t, **changes)  # type: ignore[arg-type]
 
@@ -413,7 +455,7 @@ def extract_traces(source: str | Path | Source | None = None,
         parents = {sid: st.parent_id for sid, st in index.items()}
         ids = None if session_ids is None else tree_closure(parents, session_ids)
         sessions = src.read(ids, report)
-        traces, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+        traces, _, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
     return traces
 
 
@@ -599,7 +641,8 @@ def load(store, source: Source, full: bool = False,
             last = i == len(steps) - 1
             everything = len(step) == len(index)  # the unfiltered scan is the fast one
             sessions = kept.read(step, source.read(None if everything else step, report)) if step else []
-            traces, infos = build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
+            traces, infos, spans = build_traces(sessions, lambda need: source.fill_texts(need, report), parents,
+                                                report)
             del sessions  # the raw records are the bulk of a load's memory: free them before writing
             if last:  # sessions gone from the source go with the last step, once every kept tree is known
                 deleted = kept.deletable(deleted)
@@ -611,7 +654,7 @@ def load(store, source: Source, full: bool = False,
                 traces=traces, sessions=infos,
                 fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in step}),
                 deleted=deleted if last else (), full=full, source_key=key,
-                stamp=stamp if last else None, conflicts=not fresh,
+                stamp=stamp if last else None, conflicts=not fresh, spans=spans,
             )
             done += len(step)
             report.traces_written += len(traces)

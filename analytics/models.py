@@ -79,6 +79,39 @@ class AgentTrace:
     depth: int = 0
 
 
+LLM = "llm"
+TOOL = "tool"
+
+
+@dataclass(frozen=True)
+class AgentSpan:
+    """One step inside a trace's own turns: an LLM call (an assistant message) or a tool call made in one.
+
+    A tool call's parent is the LLM call that made it; an LLM call has none. Delegations are not spans: they
+    are traces of their own. The LLM spans of a trace add up to the trace's own tokens and cost.
+    """
+
+    span_id: str
+    trace_id: str
+    root_session_id: str
+    parent_span_id: str | None
+    kind: str  # llm | tool
+    name: str  # the model id, or the tool name
+    title: str | None
+    status: str
+    started_at: int
+    ended_at: int | None
+    duration_ms: int | None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_reasoning: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
+    cost_usd: float = 0.0
+    input: str | None = None
+    output: str | None = None
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     """An OpenCode session as the store keeps it: enough to filter, label and reopen it."""

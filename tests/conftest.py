@@ -19,6 +19,8 @@ SAMPLE_1165 = FIXTURES / "opencode-1.1.65"
 SAMPLE_2 = FIXTURES / "opencode-2.0.26"
 CASES_118 = FIXTURES / "cases-1.18.33"
 CASES_1165 = FIXTURES / "cases-1.1.65"
+STEPS_118 = FIXTURES / "steps-1.18.33"
+STEPS_1165 = FIXTURES / "steps-1.1.65" / "storage"
 
 
 @pytest.fixture(autouse=True)

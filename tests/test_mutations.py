@@ -44,7 +44,7 @@ def read_all(path: Path) -> tuple[list[AgentTrace], list[SessionInfo], LoadRepor
         index = src.index(report)
         parents = {sid: s.parent_id for sid, s in index.items()}
         sessions = src.read(None, report)
-        traces, infos = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+        traces, infos, _spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
     return traces, infos, report
 
 

@@ -26,6 +26,7 @@ from analytics.opencode.records import (
     error_text,
     id_time_ms,
     loads_js,
+    tool_from_state,
     usage_from,
 )
 
@@ -170,10 +171,14 @@ class JsonReader(Reader):
                     msg.texts.append(p["text"])  # type: ignore[union-attr]
             elif ptype == "tool" and isinstance(p.get("tool"), str):
                 msg.tools.append(p["tool"])
+                state = p.get("state") if isinstance(p.get("state"), dict) else {}
                 if p["tool"] == "task":
-                    state = p.get("state") if isinstance(p.get("state"), dict) else {}
                     created = id_time_ms(pid, msg.created_ms) or msg.created_ms
                     msg.calls.append(call_from_state(pid, mid, created, state, as_str(state.get("output"))))
+                else:
+                    time = state.get("time") if isinstance(state.get("time"), dict) else {}
+                    msg.tool_calls.append(tool_from_state(pid, p["tool"], state, as_str(state.get("output")),
+                                                          as_int(time.get("start")), as_int(time.get("end"))))
         if steps is not None:
             msg.usage = steps
         return msg

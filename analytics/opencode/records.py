@@ -33,6 +33,20 @@ class RawCall:
 
 
 @dataclass(slots=True)
+class RawTool:
+    """One tool call that is not a delegation, as stored: its input as JSON text and its output in full."""
+
+    span_id: str
+    name: str
+    title: str | None
+    status: str  # completed | error | running
+    start_ms: int | None
+    end_ms: int | None
+    input: str | None
+    output: str | None  # the output text, or the error text of a failed call
+
+
+@dataclass(slots=True)
 class RawMessage:
     """A message header with the figures the loader needs.
 
@@ -54,6 +68,7 @@ class RawMessage:
     tools: list[str] = field(default_factory=list)
     calls: list[RawCall] = field(default_factory=list)
     texts: list[str] | None = None
+    tool_calls: list[RawTool] = field(default_factory=list)  # every tool call but the delegations, in order
 
 
 @dataclass(slots=True)
@@ -207,6 +222,18 @@ def call_from_state(
         start_ms=as_int(time.get("start")),
         end_ms=as_int(time.get("end")),
     )
+
+
+def tool_from_state(span_id: str, name: str, state: dict, output: str | None, start_ms: int | None,
+                    end_ms: int | None) -> RawTool:
+    """A RawTool from a tool part's `state` (JSON store, 2.x): the input as compact JSON text, like SQLite's
+    json_extract gives it; a failed call's output is its error text."""
+    status = call_status(state.get("status"))
+    inp = state.get("input")
+    err = state.get("error")
+    text = error_text(err) if status == "error" and err is not None else output
+    return RawTool(span_id, name, as_str(state.get("title")), status, start_ms, end_ms,
+                   None if inp is None else json.dumps(inp, ensure_ascii=False, separators=(",", ":")), text)
 
 
 def id_time_ms(id_: str, ref_ms: int) -> int | None:

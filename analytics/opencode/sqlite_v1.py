@@ -13,16 +13,19 @@ from collections.abc import Collection
 from pathlib import Path
 from sys import intern
 
-from analytics.models import OUT_OF_RANGE, LoadReport, Usage
+from analytics.models import ERROR, OUT_OF_RANGE, LoadReport, Usage
 from analytics.opencode.readers import Reader, file_stamp
 from analytics.opencode.records import (
+    DELEGATION_TOOLS,
     RawCall,
     RawMessage,
     RawSession,
+    RawTool,
     SessionStamp,
     as_int,
     as_str,
     call_from_state,
+    call_status,
     loads_js,
     named_error,
 )
@@ -187,6 +190,7 @@ class SqliteV1Reader(Reader):
                 s.messages.append(msg)
                 by_msg[msg.id] = msg
         self._parts(ids, by_msg, report)
+        self._tool_calls(ids, by_msg, report)
         for s in sessions.values():
             s.messages.sort(key=lambda m: (m.created_ms, m.id))
         return list(sessions.values())
@@ -322,6 +326,43 @@ class SqliteV1Reader(Reader):
 
         for msg, call in guarded(self.conn, sql, sql, params, calls):
             msg.calls.append(call)
+
+    def _tool_calls(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
+        """Every tool call but the delegations, in full: name, status, title, times, input (JSON text as stored
+        by SQLite's json_extract) and output (or the error text)."""
+        where, params = id_filter(ids, "session_id")
+        select = (
+            "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
+            " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
+            " '$.state.time.end'), json_extract({d}, '$.state.input'), json_extract({d}, '$.state.output'),"
+            f" json_extract({{d}}, '$.state.error') FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where}"
+            " ORDER BY message_id, id"
+        )
+
+        def consume(rows) -> list[tuple[RawMessage, RawTool]]:
+            out = []
+            for mid, pid, head, inp, output, err in rows:
+                msg = by_msg.get(mid)
+                if msg is None or head is None:
+                    continue
+                fields = loads_array(head)
+                if fields is not None and (fields[0] != "tool" or fields[1].__class__ is not str
+                                           or fields[1] in DELEGATION_TOOLS):
+                    continue  # not a tool call, or a delegation: read (and its damage counted) with the task calls
+                if fields is None or BadText in (inp.__class__, output.__class__, err.__class__):
+                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
+                    continue
+                _ptype, tool, status, title, start, end = fields
+                state = call_status(status)
+                text = err if state == ERROR and err is not None else output
+                out.append((msg, RawTool(pid, intern(tool), as_str(title), state, as_int(start), as_int(end),
+                                         inp if isinstance(inp, str) else None,
+                                         text if isinstance(text, str) else None)))
+            return out
+
+        for msg, tool in guarded(self.conn, select.format(d="data"),
+                                 select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume):
+            msg.tool_calls.append(tool)
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""

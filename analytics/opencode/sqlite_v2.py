@@ -21,6 +21,7 @@ from analytics.opencode.records import (
     call_from_state,
     error_text,
     loads_js,
+    tool_from_state,
     usage_from,
 )
 from analytics.opencode.sqlite_store import BadText, guarded, id_filter
@@ -125,6 +126,13 @@ class SqliteV2Reader(SqliteV1Reader):
                 msg.tools.append(name)
                 if name in DELEGATION_TOOLS:
                     msg.calls.append(self._call(mid, item, msg.created_ms))
+                else:
+                    state = item.get("state") if isinstance(item.get("state"), dict) else {}
+                    t = item.get("time") if isinstance(item.get("time"), dict) else {}
+                    start = as_int(t.get("ran")) or as_int(t.get("created"))
+                    msg.tool_calls.append(tool_from_state(f"{mid}:{item.get('id')}", name, state,
+                                                          _content_text(state.get("content")) or None, start,
+                                                          as_int(t.get("completed"))))
         return msg
 
     @staticmethod

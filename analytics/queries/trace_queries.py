@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from analytics.db import TraceStore
-from analytics.models import AgentTrace
+from analytics.db import SPAN_COLUMNS, TraceStore
+from analytics.models import AgentSpan, AgentTrace
 
 PREVIEW_CHARS = 160
 
@@ -395,3 +395,26 @@ def get_full_traces(store: TraceStore, root_session_id: str) -> list[AgentTrace]
         f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE root_session_id = ? ORDER BY depth, started_at, trace_id",
         [root_session_id]).fetchall()
     return [_full(r) for r in rows]
+
+
+_SPAN_SELECT = ", ".join(f"epoch_ms({c})" if typ == "TIMESTAMP" else c for c, typ in SPAN_COLUMNS)
+
+
+def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
+    """The steps of one trace, in time order: each LLM call, then the tool calls it made."""
+    rows = store.cursor().execute(f"SELECT {_SPAN_SELECT} FROM agent_spans WHERE trace_id = ?", [trace_id])
+    spans = [AgentSpan(*r) for r in rows.fetchall()]
+
+    def when(s: AgentSpan) -> tuple[int, str]:
+        return s.started_at, s.span_id
+
+    under: dict[str, list[AgentSpan]] = {}
+    for s in spans:
+        if s.parent_span_id is not None:
+            under.setdefault(s.parent_span_id, []).append(s)
+    out: list[AgentSpan] = []
+    for llm in sorted((s for s in spans if s.parent_span_id is None), key=when):
+        out.append(llm)
+        out.extend(sorted(under.pop(llm.span_id, ()), key=when))
+    out.extend(sorted((s for rest in under.values() for s in rest), key=when))  # a parent lost to damage
+    return out
