@@ -193,7 +193,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
         spans = q.get_spans(store, tid)
         trace = q.get_trace_details(store, tid)
     if args.json:
-        _print_json(spans)
+        _print_json([s._asdict() for s in spans])
         return 0
     assert trace is not None
     t0 = trace.trace.started_at

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3  # 2: incremental-load state kept per source; 3: agent_spans
 INSERT_CHUNK = 1000
+WRITE_MEMORY_LIMIT = "200MB"
 DAY_MS = 86_400_000
 
 TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -136,11 +136,12 @@ _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
 
 
 def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
-    """(name, SQL type) of every field of a record dataclass: the one list its table, insert and reads share."""
+    """(name, SQL type) of every field of a record (a NamedTuple): the one list its table, insert and reads
+    share."""
     out = []
-    for f in fields(record):
-        base = str(f.type).replace(" | None", "")
-        out.append((f.name, "TIMESTAMP" if f.name in TIME_COLUMNS else _SQL_TYPES[base]))
+    for name, annotation in record.__annotations__.items():
+        base = str(getattr(annotation, "__forward_arg__", annotation)).replace(" | None", "")
+        out.append((name, "TIMESTAMP" if name in TIME_COLUMNS else _SQL_TYPES[base]))
     return tuple(out)
 
 
@@ -199,6 +200,10 @@ class TraceStore:
                 if "in use" not in str(error) or time.monotonic() >= deadline:
                     raise error from exc
                 time.sleep(0.1)
+        if not read_only:
+            # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
+            # written block in memory (a full load of 250,000 steps peaked at 650 MB without this, 385 MB with)
+            self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
         self._local = threading.local()
         self._ensure_schema()
 
@@ -398,17 +403,15 @@ class TraceStore:
 
     @staticmethod
     def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: tuple[tuple[str, str], ...],
-                rows: list) -> None:
-        """A plain insert of records, each column bound as one list, in chunks (see `_upsert_traces`)."""
+                rows: list[tuple]) -> None:
+        """A plain insert of records (tuples in column order), each column bound as one list, in chunks."""
         if not rows:
             return
-        names = [c for c, _ in columns]
         selects = ", ".join("epoch_ms(unnest(?::BIGINT[]))" if typ == "TIMESTAMP" else f"unnest(?::{typ}[])"
                             for _, typ in columns)
-        sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT {selects}"  # table and columns: fixed lists
+        sql = f"INSERT INTO {table} ({', '.join(c for c, _ in columns)}) SELECT {selects}"  # fixed lists
         for i in range(0, len(rows), INSERT_CHUNK * 4):
-            chunk = rows[i:i + INSERT_CHUNK * 4]
-            cur.execute(sql, [[getattr(r, c) for r in chunk] for c in names])
+            cur.execute(sql, [list(column) for column in zip(*rows[i:i + INSERT_CHUNK * 4], strict=True)])
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         if not sessions:

@@ -441,6 +441,8 @@ def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checke
         if count_usage:
             report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
         changes["cost_usd"] = 0.0
+    if isinstance(t, AgentSpan):
+        return t._replace(**changes)
     return replace(t, **changes)  # type: ignore[arg-type]
 
 

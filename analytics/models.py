@@ -7,6 +7,7 @@ into TIMESTAMP columns and the queries hand them back as milliseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SESSION = "session"
 DELEGATION = "delegation"
@@ -83,12 +84,12 @@ LLM = "llm"
 TOOL = "tool"
 
 
-@dataclass(frozen=True)
-class AgentSpan:
+class AgentSpan(NamedTuple):
     """One step inside a trace's own turns: an LLM call (an assistant message) or a tool call made in one.
 
     A tool call's parent is the LLM call that made it; an LLM call has none. Delegations are not spans: they
-    are traces of their own. The LLM spans of a trace add up to the trace's own tokens and cost.
+    are traces of their own. The LLM spans of a trace add up to the trace's own tokens and cost. A tuple, not
+    a dataclass: a load makes hundreds of thousands of them, and writes them to the store as they are.
     """
 
     span_id: str
