@@ -52,6 +52,7 @@ class Snapshot:
     analysis: aq.Analysis | None = None
     version: int = 0  # the store's data version these traces are of
     final: bool = True  # False: a long load is still storing more
+    steps: dict[str, tuple[int, int]] | None = None  # per trace: (LLM calls, tool calls); None: not read
 
 
 class _Signals(QObject):
@@ -60,6 +61,7 @@ class _Signals(QObject):
     progress = pyqtSignal(int, object)  # generation, LoadProgress
     failed = pyqtSignal(int, str)  # generation, one plain sentence
     message = pyqtSignal(int, str)  # generation, a line for the status bar
+    spans = pyqtSignal(int, object)  # generation, {trace id: [AgentSpan, ...]}
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -149,7 +151,7 @@ class _Refresh(_Task):
         shown = {t.trace_id for t in traces}
         analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
-                        version=version, final=final)
+                        version=version, final=final, steps=q.step_counts(store))
 
 
 class _Details(_Task):
@@ -167,6 +169,18 @@ class _Details(_Task):
 def details_of(store: TraceStore, trace_id: str) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
     """A trace in full, with the (session id, directory) to open it in."""
     return q.get_trace_details(store, trace_id), q.session_to_open(store, trace_id)
+
+
+class _Spans(_Task):
+    """The steps of a few traces (rows the user opened), with their full inputs and outputs."""
+
+    def __init__(self, service: DataService, generation: int, trace_ids: tuple[str, ...]) -> None:
+        super().__init__(service, generation)
+        self.trace_ids = trace_ids
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            self.emit("spans", self.generation, {tid: q.get_spans(store, tid) for tid in self.trace_ids})
 
 
 class _Cleanup(_Task):
@@ -204,6 +218,7 @@ class DataService(QObject):
         failed(int, str): a request failed; the text is meant for the status bar.
         message(int, str): a request finished with something to say (cleanup, export).
         progress(int, object): a step of a long load is stored (LoadProgress).
+        spans(int, object): the steps of the traces a `fetch_spans` asked for, {trace id: [AgentSpan]}.
     """
 
     def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
@@ -213,6 +228,7 @@ class DataService(QObject):
         self.signals = _Signals(self)
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
         self.message, self.progress = self.signals.message, self.signals.progress
+        self.spans = self.signals.spans
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
@@ -251,6 +267,10 @@ class DataService(QObject):
             gen = self._submit(lambda gen: _Details(self, gen, trace_id))
             self._wanted = (gen, trace_id)
         return gen
+
+    def fetch_spans(self, *trace_ids: str) -> int:
+        """The steps (LLM and tool calls) of these traces, in one request."""
+        return self._submit(lambda gen: _Spans(self, gen, tuple(trace_ids)))
 
     def claim_details(self, generation: int | None = None) -> tuple[int, str] | None:
         """Take the details request still to answer (only if it is `generation`'s, when given)."""

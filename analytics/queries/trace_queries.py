@@ -122,6 +122,7 @@ class TraceDetails:
     total_tokens_out: int
     total_cost_usd: float
     descendants: int
+    steps: tuple[int, int] = (0, 0)  # its own LLM calls and tool calls (agent_spans)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
         total_tokens_out=node.total_tokens_out if node else trace.tokens_out,
         total_cost_usd=node.total_cost_usd if node else trace.cost_usd,
         descendants=node.descendants if node else 0,
+        steps=step_counts(store, [trace_id]).get(trace_id, (0, 0)),
     )
 
 
@@ -418,3 +420,12 @@ def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
         out.extend(sorted(under.pop(llm.span_id, ()), key=when))
     out.extend(sorted((s for rest in under.values() for s in rest), key=when))  # a parent lost to damage
     return out
+
+
+def step_counts(store: TraceStore, trace_ids: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Per trace that has steps: (LLM calls, tool calls). Every trace, or only `trace_ids`."""
+    where, params = ("", []) if trace_ids is None else ("WHERE list_contains(?, trace_id)", [trace_ids])
+    rows = store.cursor().execute(
+        "SELECT trace_id, count(*) FILTER (WHERE kind = 'llm'), count(*) FILTER (WHERE kind = 'tool')"
+        f" FROM agent_spans {where} GROUP BY trace_id", params).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}

@@ -88,6 +88,7 @@ class TracingSection(QWidget):
         self._refresh_gen = 0
         self._filter_gen = 0
         self._details_gen = 0
+        self._spans_asked: dict[str, int] = {}  # per trace: the last request for its steps
         self._load_gen: int | None = None  # the load on its way, if any
         self._again: bool | None = None  # asked for meanwhile: None, or another load (True: a full one)
         self.shown_version: int | None = None  # the store's data version the tree shows (None: nothing yet)
@@ -96,10 +97,13 @@ class TracingSection(QWidget):
         self.filters.changed.connect(self.set_query)
         self.tree.traceSelected.connect(self._select)
         self.tree.traceActivated.connect(self.open_in_terminal)
+        self.tree.stepSelected.connect(self.detail.show_step)
+        self.tree.stepsWanted.connect(self._fetch_spans)
         self.detail.openRequested.connect(lambda: self.open_in_terminal(self.tree.current_trace_id()))
         service.done.connect(self._on_snapshot)
         service.progress.connect(self._on_progress)
         service.details.connect(self._on_details)
+        service.spans.connect(self._on_spans)
         service.failed.connect(self._on_failed)
         service.message.connect(lambda _gen, text: self.status.emit(text))
         if watcher is not None:
@@ -133,6 +137,10 @@ class TracingSection(QWidget):
 
     def _select(self, trace_id: str) -> None:
         self._details_gen = self.service.fetch_details(trace_id)
+
+    def _fetch_spans(self, trace_ids: list[str]) -> None:
+        gen = self.service.fetch_spans(*trace_ids)
+        self._spans_asked.update(dict.fromkeys(trace_ids, gen))
 
     def open_in_terminal(self, trace_id: str | None) -> None:
         if not trace_id:
@@ -179,7 +187,8 @@ class TracingSection(QWidget):
         touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
                                         prune=snap.generation != self._filter_gen,
                                         flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
-                                        else None, critical=analysis.critical if analysis else None)
+                                        else None, critical=analysis.critical if analysis else None,
+                                        steps=snap.steps)
         if analysis is not None:
             self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
@@ -212,11 +221,18 @@ class TracingSection(QWidget):
             self._open_after = None
             self._open(target)
             return
-        if self.tree.current_trace_id() == details.trace.trace_id:
+        if self.tree.current_trace_id() == details.trace.trace_id and self.tree.current_span() is None:
             self.detail.show_details(details)
             if self._first and self.shown_version is not None:  # the first load is whole on screen
                 self._first = False
                 self.ready.emit()
+
+    def _on_spans(self, generation: int, spans: dict) -> None:
+        """Steps arrived: shown for each trace whose latest request this was."""
+        for trace_id, rows in spans.items():
+            if self._spans_asked.get(trace_id) == generation:
+                del self._spans_asked[trace_id]
+                self.tree.show_steps(trace_id, rows)
 
     def _open(self, target: tuple[str, str] | None) -> None:
         if target is None:

@@ -11,6 +11,8 @@ again leaves the widget alone.
 
 from __future__ import annotations
 
+import json
+
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QFontDatabase, QGuiApplication, QTextCursor, QTextDocument, QTextOption
 from PyQt6.QtWidgets import (
@@ -28,6 +30,7 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics import format as fmt
+from analytics.models import AgentSpan
 from analytics.queries.trace_queries import TraceDetails
 from dashboard.widgets import plain
 
@@ -36,8 +39,20 @@ HEAD_CHARS = 200_000  # shown at first: a few ms to lay out, where 10 MB take ab
 # else anywhere) lays such a run out in quadratic time (200 KB of base64 on one line: 3 s; anywhere: 60 ms).
 LONG_RUN = 1000
 FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
-FIELDS = ("Chain", "Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model",
-          "Tools", "Session", "Directory")
+FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost",
+          "Model", "Tools", "Session", "Directory")
+STEP_FIELDS = ("Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model")
+STATUS_TEXT = {"completed": "✓ completed", "error": "✗ error", "running": "⟳ running (no answer yet)"}
+
+
+def pretty_json(text: str | None) -> str | None:
+    """A tool call's input, indented for reading (as it is, if it is not JSON)."""
+    if not text:
+        return text
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
 
 
 def _plain_label() -> QLabel:
@@ -219,7 +234,8 @@ class TextSection(QWidget):
 
 
 class DetailPane(QWidget):
-    """Shows one trace in full.
+    """Shows one trace in full, or one step of it (`show_step`): a tool call's input and output, an LLM call's
+    usage.
 
     Signals:
         openRequested(): the user asked to reopen the trace's session in a terminal.
@@ -259,12 +275,20 @@ class DetailPane(QWidget):
         layout.addWidget(self.input, 1)
         layout.addWidget(self.output, 1)
         self.details: TraceDetails | None = None
+        self.step: AgentSpan | None = None
 
     def _show_field(self, name: str, visible: bool) -> None:
         self.form.setRowVisible(self.values[name], visible)
 
+    def _titles(self, input_title: str, output_title: str) -> None:
+        self.input.toggle.setText(input_title)
+        self.output.toggle.setText(output_title)
+
     def show_details(self, d: TraceDetails | None) -> None:
-        self.details = d
+        self.details, self.step = d, None
+        self._titles("Prompt input", "Prompt output")
+        for name in FIELDS:
+            self._show_field(name, True)
         self.open_button.setEnabled(d is not None)
         if d is None:
             self.heading.setText("Select a trace")
@@ -279,8 +303,9 @@ class DetailPane(QWidget):
         running = t.status == "running"
         v = self.values
         v["Chain"].setText(" › ".join(d.chain))
-        v["Status"].setText({"completed": "✓ completed", "error": "✗ error",
-                             "running": "⟳ running (no answer yet)"}.get(t.status, t.status))
+        v["Status"].setText(STATUS_TEXT.get(t.status, t.status))
+        v["Steps"].setText(f"{d.steps[0]} LLM calls · {d.steps[1]} tool calls")
+        self._show_field("Steps", any(d.steps))
         v["Description"].setText(t.description or "—")
         v["Started"].setText(fmt.when(t.started_at))
         v["Duration"].setText("still running" if running else fmt.duration(t.duration_ms))
@@ -301,3 +326,33 @@ class DetailPane(QWidget):
         self.input.set_text(t.prompt_input)
         placeholder = "Still running: no answer yet." if running else "No answer was recorded."
         self.output.set_text(t.prompt_output, placeholder)
+
+    def show_step(self, s: AgentSpan) -> None:
+        """One step: a tool call's input (JSON, indented) and output or error, or an LLM call's usage."""
+        self.details, self.step = None, s
+        self.open_button.setEnabled(True)  # opens the session of the step's trace
+        tool = s.kind == "tool"
+        self.heading.setText(f"{s.name} — {'tool call' if tool else 'LLM call'}")
+        for name in FIELDS:
+            self._show_field(name, name in STEP_FIELDS)
+        v = self.values
+        running = s.status == "running"
+        v["Status"].setText(STATUS_TEXT.get(s.status, s.status))
+        v["Description"].setText(s.title or "—")
+        v["Started"].setText(fmt.when(s.started_at))
+        v["Duration"].setText("still running" if running or s.duration_ms is None else fmt.duration(s.duration_ms))
+        v["Tokens"].setText(f"{s.tokens_in:,} in / {s.tokens_out:,} out")
+        v["Reasoning / cache"].setText(f"{s.tokens_reasoning:,} reasoning · {s.tokens_cache_read:,} cache read · "
+                                       f"{s.tokens_cache_write:,} cache write")
+        v["Cost"].setText(fmt.cost(s.cost_usd))
+        v["Model"].setText(s.name if not tool else "—")
+        for name in ("Tokens", "Reasoning / cache", "Cost", "Model"):
+            self._show_field(name, not tool)
+        if tool:
+            self._titles("Tool input", "Tool output")
+            self.input.set_text(pretty_json(s.input))
+            self.output.set_text(s.output, "Still running: no output yet." if running else "No output was recorded.")
+        else:
+            self._titles("LLM input", "LLM output")
+            self.input.set_text(s.input, "The request is not stored.")
+            self.output.set_text(s.output, "Still running." if running else "No text was recorded.")

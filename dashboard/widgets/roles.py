@@ -9,8 +9,14 @@ _BASE = Qt.ItemDataRole.UserRole.value
 
 class Role(IntEnum):
     TRACE = _BASE  # the row's TraceSummary, whole: its key (trace_id) and everything the delegates paint
+    STEP = _BASE + 1  # a step row's AgentSpan (an LLM or tool call inside a trace); such a row has no TRACE
 
 
 def trace_of(index):
-    """The TraceSummary of the index's line (kept on its first column)."""
+    """The TraceSummary of the index's line (kept on its first column); None on a step row."""
     return index.siblingAtColumn(0).data(Role.TRACE)
+
+
+def step_of(index):
+    """The AgentSpan of the index's line, if it is a step row."""
+    return index.siblingAtColumn(0).data(Role.STEP)

@@ -1,5 +1,8 @@
 """The waterfall column: each trace's bar painted on its root session's time scale.
 
+Step rows (an LLM or tool call inside a trace, an `AgentSpan`) are painted the same way from their own times,
+on the same scale: a span carries the fields a bar needs (started_at, ended_at, status, root_session_id).
+
 A bar starts at the trace's offset from its root session's start and is as long as its duration; a running
 bar grows with the clock. Painted from the row's own data (no widget per row): the item background first,
 so selection shows, then the bar.
@@ -15,9 +18,10 @@ from PyQt6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPen
 from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from analytics import format as fmt
+from analytics.models import AgentSpan
 from analytics.queries.trace_queries import TraceSummary
 from dashboard.widgets import plain
-from dashboard.widgets.roles import trace_of
+from dashboard.widgets.roles import step_of, trace_of
 
 STATUS_COLOURS = {
     "completed": QColor("#3b82c4"),
@@ -45,7 +49,7 @@ class TimelineDelegate(QStyledItemDelegate):
         self._selected_pen = QPen(QColor("white"), 1.5)
 
     @staticmethod
-    def bar_span(t: TraceSummary, root: tuple[int, int, bool], now: int) -> tuple[float, float]:
+    def bar_span(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int) -> tuple[float, float]:
         """(start, width) of the bar as fractions of its root session's time scale."""
         root_start, root_end, tree_running = root
         end = t.ended_at if t.ended_at is not None else (now if t.status == "running" else t.started_at)
@@ -64,8 +68,11 @@ class TimelineDelegate(QStyledItemDelegate):
         if style is not None:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
         t = trace_of(index)
-        if t is None:
-            return
+        step = t is None
+        if step:
+            t = step_of(index)
+            if t is None:
+                return
         left, width = self.bar_span(t, self.root_of(t), now_ms())
         r = QRectF(option.rect).adjusted(4, 5, -4, -5)
         bar = QRectF(r.left() + left * r.width(), r.top(), max(width * r.width(), 2.0), r.height())
@@ -74,7 +81,13 @@ class TimelineDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if t.trace_id in self.dimmed:
             painter.setOpacity(0.3)
-        if t.kind == "session":
+        if step:  # a thinner bar, in its status colour: the calls a trace's own bar is made of
+            bar.adjust(0, 2, 0, -2)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
+            if t.kind == "tool":
+                painter.setOpacity(painter.opacity() * 0.7)
+        elif t.kind == "session":
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(self._session_brush)
             painter.setOpacity(painter.opacity() * 0.55)
@@ -91,19 +104,21 @@ class TimelineDelegate(QStyledItemDelegate):
 
     def helpEvent(self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
                   index: QModelIndex) -> bool:
-        t = trace_of(index) if index.isValid() else None
+        t = (trace_of(index) or step_of(index)) if index.isValid() else None
         if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
         plain.show_tooltip(event.globalPos(), self.tooltip(t, self.root_of(t), now_ms()), view)
         return True
 
     @staticmethod
-    def tooltip(t: TraceSummary, root: tuple[int, int, bool], now: int) -> str:
+    def tooltip(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int) -> str:
         """The bar's tooltip as plain text (escaped by `plain.show_tooltip` when shown)."""
         running = t.status == "running"
         duration = (now - t.started_at) if running else t.duration_ms
+        what = (f"{t.name} — {'LLM call' if t.kind == 'llm' else 'tool call'}" if isinstance(t, AgentSpan)
+                else t.subagent_type)
         return "\n".join((
-            f"{t.subagent_type} — {t.status}",
+            f"{what} — {t.status}",
             f"Started {fmt.when(t.started_at)} (+{fmt.duration(t.started_at - root[0])} into the session)",
             f"Duration {fmt.duration(duration)}{' so far' if running else ''}",
             f"Tokens {fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out",

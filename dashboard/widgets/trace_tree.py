@@ -3,11 +3,18 @@
 Rows carry raw values (milliseconds, token counts, dollars) in the display role, so Qt sorts them as numbers
 in C++; `FigureDelegate` formats them for the eye. The trace id is the row's key: a refresh changes, adds and
 removes rows in place, so selection, expansion and scroll position survive.
+
+Step rows (the LLM calls of a trace, each with its tool calls under it) are read on demand: a trace row with
+steps shows an expand indicator, and when it is expanded the tree asks for its steps
+(`stepsWanted`) and shows them with `show_steps`, among its delegations in time order. Step rows are not traces:
+they are not in `items`, carry their `AgentSpan` in `Role.STEP`, and are dropped and read again when their
+trace changes.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 
 from PyQt6.QtCore import QEvent, QModelIndex, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPalette
@@ -20,9 +27,10 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics import format as fmt
+from analytics.models import AgentSpan
 from analytics.queries.trace_queries import TraceSummary
 from dashboard.widgets import plain
-from dashboard.widgets.roles import Role, trace_of
+from dashboard.widgets.roles import Role, step_of, trace_of
 from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms
 
 COLUMNS = ("Agent", "Description", "Duration", "Tokens in / out", "Cost", "Status", "Timeline")
@@ -31,6 +39,39 @@ STATUS_LABEL = {"completed": "✓ completed", "error": "✗ error", "running": "
 DIM = QBrush(QColor(128, 128, 128))
 EXPAND_ALL_ROWS = 2000  # a larger tree opens one level deep: expanding thousands of rows costs more than it shows
 STATUS_BRUSH = {k: QBrush(v.darker(115)) for k, v in STATUS_COLOURS.items()}
+INPUT_KEYS = ("command", "filePath", "path", "pattern", "url", "query", "description")  # the telling ones first
+
+
+def steps_text(counts: tuple[int, int] | None) -> str:
+    """ "14 LLM calls · 37 tool calls" (empty without steps)."""
+    if not counts:
+        return ""
+    llm, tools = counts
+    return f"{llm} LLM call{'s' * (llm != 1)} · {tools} tool call{'s' * (tools != 1)}"
+
+
+def short_input(raw: str | None, limit: int = 120) -> str:
+    """A tool call's input on one line: its command, path or pattern if it has one, else the JSON."""
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, dict):
+        text = next((value[k] for k in INPUT_KEYS if isinstance(value.get(k), str)), None)
+        text = text if text is not None else json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    text = " ⏎ ".join(text.splitlines())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def step_label(s: AgentSpan) -> tuple[str, str]:
+    """A step row's first two columns: "LLM · model" and its provider, or the tool and its title or input."""
+    if s.kind == "llm":
+        return f"LLM · {s.name}", s.title or ""
+    return s.name, s.title or short_input(s.input)
 
 
 class FigureDelegate(QStyledItemDelegate):
@@ -39,10 +80,10 @@ class FigureDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option, index: QModelIndex) -> None:  # noqa: N802 (Qt's name)
         super().initStyleOption(option, index)
-        t = trace_of(index)
+        t = trace_of(index) or step_of(index)
         if t is None:
             return
-        if t.trace_id in self.tree.dimmed:  # outside the filter: kept for context, greyed
+        if t.trace_id in self.tree.dimmed:  # outside the filter (a step row: its trace): greyed
             option.palette.setBrush(QPalette.ColorRole.Text, DIM)
         column = index.column()
         if column not in (DURATION, TOKENS, COST):
@@ -50,6 +91,8 @@ class FigureDelegate(QStyledItemDelegate):
         if column == DURATION:
             option.text = (f"{fmt.duration(now_ms() - t.started_at)}…" if t.status == "running"
                            else fmt.duration(t.duration_ms))
+        elif getattr(t, "kind", None) == "tool":
+            option.text = ""  # a tool call spends no tokens of its own: its LLM call does
         elif column == TOKENS:
             option.text = f"{fmt.tokens(t.tokens_in)} / {fmt.tokens(t.tokens_out)}"
         else:
@@ -62,8 +105,16 @@ class FigureDelegate(QStyledItemDelegate):
 
     def helpEvent(self, event, view, option, index: QModelIndex) -> bool:  # noqa: N802
         t = trace_of(index) if index.isValid() else None
-        if event is None or event.type() != QEvent.Type.ToolTip or t is None:
+        step = step_of(index) if index.isValid() and t is None else None
+        if event is None or event.type() != QEvent.Type.ToolTip or (t is None and step is None):
             return super().helpEvent(event, view, option, index)
+        if step is not None:
+            if index.column() in (AGENT, DESCRIPTION) and step.kind == "tool":
+                text = f"{step.name}: {step.title or ''}\n{step.input or ''}"
+            else:
+                text = TimelineDelegate.tooltip(step, self.tree.roots[step.root_session_id], now_ms())
+            plain.show_tooltip(event.globalPos(), text, view)
+            return True
         if index.column() == AGENT:
             lines = [" › ".join(filter(None, (t.parent_agent, t.subagent_type)))]
             if t.trace_id in self.tree.flags:
@@ -73,6 +124,8 @@ class FigureDelegate(QStyledItemDelegate):
             text = "\n".join(lines)
         elif index.column() == DESCRIPTION:
             text = t.input_preview or t.description or ""
+            counts = steps_text(self.tree.step_counts.get(t.trace_id))
+            text = f"{text}\n\n{counts}" if counts else text
         else:
             text = TimelineDelegate.tooltip(t, self.tree.roots[t.root_session_id], now_ms())
         plain.show_tooltip(event.globalPos(), text, view)
@@ -84,11 +137,16 @@ class TraceTree(QTreeWidget):
 
     Signals:
         traceSelected(str): the current row changed to this trace.
-        traceActivated(str): the row was double-clicked or Enter was pressed on it.
+        traceActivated(str): the row was double-clicked or Enter was pressed on it (on a step row: its trace).
+        stepSelected(object): the current row changed to this step (an AgentSpan).
+        stepsWanted(list): these traces are expanded in view and their steps are not shown yet: read them
+            and hand them to `show_steps`.
     """
 
     traceSelected = pyqtSignal(str)
     traceActivated = pyqtSignal(str)
+    stepSelected = pyqtSignal(object)
+    stepsWanted = pyqtSignal(list)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -126,19 +184,34 @@ class TraceTree(QTreeWidget):
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self._tick)
+        self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps: (LLM calls, tool calls)
+        self._steps_of: dict[str, tuple] = {}  # traces whose step rows are shown: the trace data they are of
+        self._steps_pending: set[str] = set()  # asked for, not here yet
+        self._steps_queued: set[str] = set()  # to ask for at the next check
+        self._reselect: dict[str, str] = {}  # a selected step whose rows were dropped: trace id -> span id
+        self._want = QTimer(self)  # one request for the rows expanded in one go
+        self._want.setSingleShot(True)
+        self._want.setInterval(0)
+        self._want.timeout.connect(self._want_steps)
+        self.itemExpanded.connect(self._on_expanded)
         self.currentItemChanged.connect(self._on_current)
-        self.itemDoubleClicked.connect(lambda item, _c: self.traceActivated.emit(item.data(0, Role.TRACE).trace_id))
+        self.itemDoubleClicked.connect(lambda item, _c: self.traceActivated.emit(self._owner_id(item)))
 
     # -- filling -------------------------------------------------------------------------------------
 
     def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool,
                     prune: bool = True, flags: dict[str, str] | None = None,
-                    critical: set[str] | None = None) -> set[str]:
+                    critical: set[str] | None = None,
+                    steps: dict[str, tuple[int, int]] | None = None) -> set[str]:
         """Show these traces, merged in place (or rebuilt from scratch with `rebuild`).
 
         Rows missing from `traces` are removed when `prune` (the data is gone), hidden otherwise (a filter
-        left them out: they come back without being rebuilt). Returns the ids of rows added or changed.
+        left them out: they come back without being rebuilt). `steps` gives the step counts per trace (None:
+        as before). A trace whose data changed loses its step rows; they are read again if it is expanded.
+        Returns the ids of rows added or changed.
         """
+        if steps is not None:
+            self.step_counts = steps
         roots = self.roots = self._root_bounds(traces)
         self.flags = flags or {}
         self.critical.clear()
@@ -176,7 +249,8 @@ class TraceTree(QTreeWidget):
                 root = roots[t.root_session_id]
                 dim = narrowed and t.trace_id not in hits
                 signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
-                             t.parent_trace_id, root, dim, t.trace_id in self.flags, t.trace_id in self.critical)
+                             t.parent_trace_id, root, dim, t.trace_id in self.flags, t.trace_id in self.critical,
+                             self.step_counts.get(t.trace_id))
                 if signatures.get(t.trace_id) == signature:
                     continue  # unchanged: nothing to build or set
                 signatures[t.trace_id] = signature
@@ -191,9 +265,15 @@ class TraceTree(QTreeWidget):
                     touched.add(t.trace_id)
                 else:
                     self._update_item(item, t)
+                    if t.trace_id in self._steps_of and self._steps_of[t.trace_id] != self._step_key(t):
+                        self._drop_steps(item, t.trace_id)
                     touched.add(t.trace_id)
+                self._set_indicator(item, t.trace_id)
             for parent_id, children in new_children.items():
-                self.items[parent_id].addChildren(children)
+                if parent_id in self._steps_of:  # among step rows: in time order
+                    self._insert_in_time(self.items[parent_id], children)
+                else:
+                    self.items[parent_id].addChildren(children)
             if new_top:
                 self._insert_roots(new_top)
             if rebuild:
@@ -217,6 +297,7 @@ class TraceTree(QTreeWidget):
         """Empty the tree and forget every row."""
         self.clear()
         self.items, self._signatures, self._hidden = {}, {}, set()
+        self._steps_of, self._steps_pending, self._steps_queued, self._reselect = {}, set(), set(), {}
 
     def _insert_roots(self, new: list[QTreeWidgetItem]) -> None:
         """Add session rows where they belong in the unsorted view: newest first (a sorted view re-sorts)."""
@@ -292,12 +373,16 @@ class TraceTree(QTreeWidget):
         item = self.items.pop(tid, None)
         self._signatures.pop(tid, None)
         self._hidden.discard(tid)
+        self._forget_steps(tid)
         if item is None:
             return
         stack = [item.child(i) for i in range(item.childCount())]
         while stack:  # the subtree goes with its root
             child = stack.pop()
+            if child.data(0, Role.TRACE) is None:
+                continue  # a step row: goes with its trace
             child_id = child.data(0, Role.TRACE).trace_id
+            self._forget_steps(child_id)
             self.items.pop(child_id, None)
             self._signatures.pop(child_id, None)
             self._hidden.discard(child_id)
@@ -314,8 +399,10 @@ class TraceTree(QTreeWidget):
                 if tid in self.items:
                     self.items[tid].setExpanded(True)
             return
-        if len(self.items) <= EXPAND_ALL_ROWS:
-            self.expandAll()
+        if len(self.items) <= EXPAND_ALL_ROWS:  # every row, but not one with only steps under it: read on demand
+            for tid, item in self.items.items():
+                if item.childCount() or tid not in self.step_counts:
+                    item.setExpanded(True)
         else:  # a large view opens one level deep; expanding thousands of rows costs more than it shows
             for i in range(self.topLevelItemCount()):
                 self.topLevelItem(i).setExpanded(True)
@@ -325,7 +412,8 @@ class TraceTree(QTreeWidget):
         deep (or whole, in a small tree), and a running call always, so that what runs now is in sight."""
         small = len(self.items) <= EXPAND_ALL_ROWS
         for item in [*top, *(c for cs in children.values() for c in cs)]:
-            if small or item.parent() is None:
+            only_steps = not item.childCount() and item.data(0, Role.TRACE).trace_id in self.step_counts
+            if small and not only_steps or item.parent() is None:
                 item.setExpanded(True)
             elif item.data(0, Role.TRACE).status == "running":
                 up: QTreeWidgetItem | None = item
@@ -343,8 +431,30 @@ class TraceTree(QTreeWidget):
         return len(self.items) - len(self._hidden)
 
     def current_trace_id(self) -> str | None:
+        """The current row's trace id; on a step row, the id of the trace it belongs to."""
         item = self.currentItem()
-        return item.data(0, Role.TRACE).trace_id if item is not None else None
+        return self._owner_id(item) if item is not None else None
+
+    def current_span(self) -> AgentSpan | None:
+        """The current row's step, if a step row is current."""
+        item = self.currentItem()
+        return item.data(0, Role.STEP) if item is not None else None
+
+    def step_rows(self, trace_id: str) -> list[QTreeWidgetItem]:
+        """The step rows under a trace (LLM calls, each followed by its tool calls), in tree order."""
+        item = self.items.get(trace_id)
+        out: list[QTreeWidgetItem] = []
+        for i in range(item.childCount() if item is not None else 0):
+            child = item.child(i)
+            if child.data(0, Role.STEP) is not None:
+                out.append(child)
+                out.extend(child.child(j) for j in range(child.childCount()))
+        return out
+
+    @staticmethod
+    def _owner_id(item: QTreeWidgetItem) -> str:
+        t = item.data(0, Role.TRACE)
+        return t.trace_id if t is not None else item.data(0, Role.STEP).trace_id
 
     def select_trace(self, trace_id: str) -> bool:
         item = self.items.get(trace_id)
@@ -358,8 +468,13 @@ class TraceTree(QTreeWidget):
         return {tid for tid, item in self.items.items() if item.isExpanded()}
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
-        if current is not None:
-            self.traceSelected.emit(current.data(0, Role.TRACE).trace_id)
+        if current is None:
+            return
+        t = current.data(0, Role.TRACE)
+        if t is not None:
+            self.traceSelected.emit(t.trace_id)
+        else:
+            self.stepSelected.emit(current.data(0, Role.STEP))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
@@ -367,9 +482,134 @@ class TraceTree(QTreeWidget):
             return
         super().keyPressEvent(event)
 
+    # -- steps -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _step_key(t: TraceSummary) -> tuple:
+        """What a trace's steps depend on: when it changes, its step rows are read again."""
+        return t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd
+
+    def _set_indicator(self, item: QTreeWidgetItem, tid: str) -> None:
+        policy = (QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator if tid in self.step_counts
+                  else QTreeWidgetItem.ChildIndicatorPolicy.DontShowIndicatorWhenChildless)
+        if item.childIndicatorPolicy() != policy:
+            item.setChildIndicatorPolicy(policy)
+
+    def _on_expanded(self, item: QTreeWidgetItem) -> None:
+        t = item.data(0, Role.TRACE)
+        if t is not None and t.trace_id in self.step_counts and t.trace_id not in self._steps_of:
+            self._steps_queued.add(t.trace_id)
+            self._want.start()
+
+    def _want_steps(self) -> None:
+        """Ask, in one request, for the steps of the trace rows just expanded (by the user, or again after their
+        trace changed) that are not shown yet. Rows the tree opens by itself (a first fill) load none: opening
+        thousands of rows must not read the steps of all of them."""
+        wanted = self._steps_queued
+        self._steps_queued = set()
+        wanted = [tid for tid in wanted if tid in self.items and tid not in self._steps_of
+                  and tid not in self._steps_pending]
+        if wanted:
+            self._steps_pending.update(wanted)
+            self.stepsWanted.emit(wanted)
+
+    def show_steps(self, trace_id: str, spans: list[AgentSpan]) -> None:
+        """Show a trace's steps under its row: its LLM calls in time order among its delegations, each LLM
+        call with its tool calls under it (as `get_spans` orders them)."""
+        self._steps_pending.discard(trace_id)
+        item = self.items.get(trace_id)
+        if item is None:
+            return
+        self.setUpdatesEnabled(False)
+        sorting = self.isSortingEnabled()
+        self.setSortingEnabled(False)
+        try:
+            self._drop_steps(item, trace_id)
+            rows: list[QTreeWidgetItem] = []
+            llm: dict[str, QTreeWidgetItem] = {}
+            for s in spans:
+                row = self._step_item(s)
+                parent = llm.get(s.parent_span_id) if s.parent_span_id is not None else None
+                if parent is not None:
+                    parent.addChild(row)
+                else:  # an LLM call, or a tool call whose LLM call was lost to damage
+                    rows.append(row)
+                    if s.kind == "llm":
+                        llm[s.span_id] = row
+            for row in llm.values():
+                if row.childCount():
+                    row.setText(DESCRIPTION, f"{row.childCount()} tool call{'s' * (row.childCount() != 1)}")
+            rows.sort(key=lambda r: r.data(0, Role.STEP).started_at)
+            self._insert_in_time(item, rows)
+            for row in llm.values():
+                if row.childCount():
+                    row.setExpanded(True)
+            self._steps_of[trace_id] = self._step_key(item.data(0, Role.TRACE))
+        finally:
+            self.setSortingEnabled(sorting)
+            self.setUpdatesEnabled(True)
+        span_id = self._reselect.pop(trace_id, None)
+        if span_id is not None:
+            again = next((r for r in self.step_rows(trace_id) if r.data(0, Role.STEP).span_id == span_id), None)
+            if again is not None:
+                self.setCurrentItem(again)
+
+    def _step_item(self, s: AgentSpan) -> QTreeWidgetItem:
+        agent, description = step_label(s)
+        row = QTreeWidgetItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
+        display = Qt.ItemDataRole.DisplayRole
+        running = s.duration_ms is None and s.status == "running"
+        row.setData(DURATION, display, max(now_ms() - s.started_at, 0) if running else (s.duration_ms or 0))
+        row.setData(TOKENS, display, s.tokens_in + s.tokens_out)
+        row.setData(COST, display, s.cost_usd)
+        row.setData(TIMELINE, display, s.started_at)
+        row.setData(0, Role.STEP, s)
+        if s.status in STATUS_BRUSH:
+            row.setForeground(STATUS, STATUS_BRUSH[s.status])
+        return row
+
+    @staticmethod
+    def _start_of(item: QTreeWidgetItem) -> int:
+        row = item.data(0, Role.TRACE) or item.data(0, Role.STEP)
+        return row.started_at
+
+    def _insert_in_time(self, parent: QTreeWidgetItem, rows: list[QTreeWidgetItem]) -> None:
+        """Insert rows (in time order) among the parent's children (in time order), each where it belongs."""
+        starts = [self._start_of(parent.child(i)) for i in range(parent.childCount())]
+        groups: dict[int, list[QTreeWidgetItem]] = {}
+        for row in rows:
+            groups.setdefault(bisect.bisect_right(starts, self._start_of(row)), []).append(row)
+        for at in sorted(groups, reverse=True):  # from the end: the indices before stay valid
+            parent.insertChildren(at, groups[at])
+
+    def _drop_steps(self, item: QTreeWidgetItem, tid: str) -> None:
+        """Remove a trace's step rows; they are read again if the row is expanded (a selected one comes back)."""
+        if self._steps_of.pop(tid, None) is None:
+            return
+        current = self.currentItem()
+        step = current.data(0, Role.STEP) if current is not None else None
+        if step is not None and step.trace_id == tid:
+            self._reselect[tid] = step.span_id
+            blocked = self.blockSignals(True)
+            self.setCurrentItem(item)
+            self.blockSignals(blocked)
+        for i in reversed(range(item.childCount())):
+            if item.child(i).data(0, Role.STEP) is not None:
+                item.takeChild(i)
+        if item.isExpanded():
+            self._steps_queued.add(tid)
+            self._want.start()
+
+    def _forget_steps(self, tid: str) -> None:
+        self._steps_of.pop(tid, None)
+        self._steps_pending.discard(tid)
+        self._steps_queued.discard(tid)
+        self._reselect.pop(tid, None)
+
     def _tick(self) -> None:
         """Running durations and bars grow: repaint the figures and the timeline once a second."""
         self.viewport().update()
 
     def stop(self) -> None:
         self.ticker.stop()
+        self._want.stop()

@@ -1,0 +1,142 @@
+"""Step rows in the tree (issue 8): the LLM and tool calls of a trace, read when its row is expanded, on the real
+stores with many tool calls (tests/fixtures/steps-*), on real widgets (offscreen)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from dashboard.widgets.roles import Role
+from dashboard.widgets.trace_tree import DESCRIPTION, STATUS
+from tests.conftest import STEPS_118, STEPS_1165
+from tests.test_dashboard import _query, open_window, wait_idle
+
+pytestmark = pytest.mark.gui
+STORES = {"sqlite-1.18.33": STEPS_118, "json-1.1.65": STEPS_1165}
+
+
+@pytest.fixture(params=list(STORES), ids=list(STORES))
+def section(request, qtbot, tmp_path: Path):
+    w, section = open_window(qtbot, STORES[request.param], tmp_path / "t.duckdb")
+    wait_idle(qtbot, section)
+    yield section
+    w.close()
+
+
+def delegation(section, description: str):
+    return next(i for i in section.tree.items.values()
+                if i.data(0, Role.TRACE).kind == "delegation" and i.data(0, Role.TRACE).description == description)
+
+
+def expand(qtbot, section, item) -> list:
+    """Expand a row as the user does and wait for its steps."""
+    tid = item.data(0, Role.TRACE).trace_id
+    with qtbot.wait_signal(section.service.spans, timeout=10_000):
+        item.setExpanded(True)
+    qtbot.wait_until(lambda: bool(section.tree.step_rows(tid)))
+    return section.tree.step_rows(tid)
+
+
+def spans(rows) -> list:
+    return [r.data(0, Role.STEP) for r in rows]
+
+
+def test_many_tools_steps_are_read_when_the_row_is_expanded(qtbot, section) -> None:
+    row = delegation(section, "Many tools")
+    assert not row.isExpanded() and row.childCount() == 0  # nothing read before
+    assert row.childIndicatorPolicy() == row.ChildIndicatorPolicy.ShowIndicator
+    rows = expand(qtbot, section, row)
+    llm = [row.child(i) for i in range(row.childCount())]
+    assert [r.data(0, Role.STEP).kind for r in llm] == ["llm"] * 7
+    assert [r.childCount() for r in llm] == [1, 1, 1, 1, 1, 1, 0]
+    tools = [s for s in spans(rows) if s.kind == "tool"]
+    assert [s.name for s in tools] == ["bash", "read", "read", "glob", "grep", "bash"]
+    starts = [s.started_at for s in spans(rows)]
+    assert starts == sorted(starts)
+    assert llm[0].child(0).text(1).endswith("ls -la")  # the title: the command (1.18) or its description (1.1)
+    assert llm[0].data(0, Role.STEP).tokens_in == 1500
+    assert section.tree.items[row.data(0, Role.TRACE).trace_id] is row  # step rows are not traces
+
+
+def test_parallel_bash_first_llm_call_has_three_bash_children(qtbot, section) -> None:
+    row = delegation(section, "Parallel bash")
+    expand(qtbot, section, row)
+    first = row.child(0)
+    assert [first.child(i).data(0, Role.STEP).name for i in range(first.childCount())] == ["bash"] * 3
+    assert first.text(DESCRIPTION) == "3 tool calls"
+
+
+def test_nested_delegation_keeps_its_place_among_the_steps(qtbot, section) -> None:
+    planner = delegation(section, "Nested tools")
+    assert planner.isExpanded()  # it has a delegation under it: opened by the first fill, steps not read
+    planner.setExpanded(False)
+    expand(qtbot, section, planner)
+    children = [planner.child(i) for i in range(planner.childCount())]
+    kinds = [c.data(0, Role.STEP).kind if c.data(0, Role.STEP) else c.data(0, Role.TRACE).kind for c in children]
+    assert kinds == ["llm", "llm", "delegation", "llm"]
+    starts = [(c.data(0, Role.STEP) or c.data(0, Role.TRACE)).started_at for c in children]
+    assert starts == sorted(starts)
+    assert children[0].child(0).data(0, Role.STEP).name == "read"
+    assert children[2].data(0, Role.TRACE).description == "Nested child tools"
+
+
+def test_selecting_a_failed_read_shows_its_error_and_double_click_opens_its_trace(qtbot, section) -> None:
+    row = delegation(section, "Many tools")
+    rows = expand(qtbot, section, row)
+    failed = next(r for r in rows if r.data(0, Role.STEP).name == "read" and r.data(0, Role.STEP).status == "error")
+    with qtbot.wait_signal(section.tree.stepSelected):
+        section.tree.setCurrentItem(failed)
+    pane = section.detail
+    assert "File not found" in pane.output.text() and pane.output.toggle.text() == "Tool output"
+    assert '"filePath"' in pane.input.text() and "missing.txt" in pane.input.text()
+    assert pane.values["Status"].text() == "✗ error"
+    llm = next(r for r in rows if r.data(0, Role.STEP).kind == "llm")
+    section.tree.setCurrentItem(llm)
+    assert pane.values["Model"].text() == "mock-1" and pane.values["Tokens"].text().startswith("1,500 in")
+    with qtbot.wait_signal(section.tree.traceActivated) as activated:
+        section.tree.itemDoubleClicked.emit(failed, 0)
+    assert activated.args == [row.data(0, Role.TRACE).trace_id]
+
+
+def test_the_running_bash_of_a_killed_run_shows_running(qtbot, section) -> None:
+    row = delegation(section, "Killed bash")
+    rows = [r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "tool"]
+    assert [(r.data(0, Role.STEP).name, r.text(STATUS)) for r in rows] == [("bash", "⟳ running")]
+    section.tree.setCurrentItem(rows[0])
+    assert section.detail.values["Duration"].text() == "still running"
+
+
+def test_the_summary_of_steps_is_in_the_detail_pane(qtbot, section) -> None:
+    row = delegation(section, "Many tools")
+    with qtbot.wait_signal(section.service.details, timeout=10_000):
+        section.tree.setCurrentItem(row)
+    qtbot.wait_until(lambda: section.detail.values["Steps"].text() == "7 LLM calls · 6 tool calls")
+
+
+def test_a_refresh_keeps_the_steps_and_a_changed_trace_reads_them_again(qtbot, section) -> None:
+    row = delegation(section, "Many tools")
+    tid = row.data(0, Role.TRACE).trace_id
+    before = spans(expand(qtbot, section, row))
+    section.tree.setCurrentItem(section.tree.step_rows(tid)[3])
+    section.refresh()
+    wait_idle(qtbot, section)
+    assert spans(section.tree.step_rows(tid)) == before
+    # the trace changes (a live refresh brings new figures): its steps are read again, the selected one comes back
+    t = row.data(0, Role.TRACE)
+    traces = [dataclasses.replace(x, tokens_out=x.tokens_out + 1) if x.trace_id == tid else x
+              for x in (i.data(0, Role.TRACE) for i in section.tree.items.values())]
+    with qtbot.wait_signal(section.service.spans, timeout=10_000):
+        section.tree.show_traces(traces, {x.trace_id for x in traces}, False, rebuild=False)
+    qtbot.wait_until(lambda: spans(section.tree.step_rows(tid)) == before)
+    assert section.tree.current_span() == before[3] and t.trace_id == tid
+
+
+def test_filters_still_work_with_steps_shown(qtbot, section) -> None:
+    row = delegation(section, "Many tools")
+    expand(qtbot, section, row)
+    _query(qtbot, section, lambda f: f.search.setText("Parallel bash"))
+    assert row.isHidden() or row.parent().isHidden() or row.data(0, Role.TRACE).trace_id in section.tree.dimmed
+    _query(qtbot, section, lambda f: f.search.clear())
+    assert not row.parent().isHidden() and section.tree.step_rows(row.data(0, Role.TRACE).trace_id)
