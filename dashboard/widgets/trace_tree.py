@@ -194,6 +194,12 @@ class TraceTree(QTreeWidget):
         self._want.setInterval(0)
         self._want.timeout.connect(self._want_steps)
         self.itemExpanded.connect(self._on_expanded)
+        self._in_view = QTimer(self)  # rows opened by the tree itself get their steps once they are in view
+        self._in_view.setSingleShot(True)
+        self._in_view.setInterval(50)
+        self._in_view.timeout.connect(self._want_in_view)
+        self.verticalScrollBar().valueChanged.connect(lambda _v: self._in_view.start())
+        self.expanded.connect(lambda _index: self._in_view.start())
         self.currentItemChanged.connect(self._on_current)
         self.itemDoubleClicked.connect(lambda item, _c: self.traceActivated.emit(self._owner_id(item)))
 
@@ -212,6 +218,7 @@ class TraceTree(QTreeWidget):
         """
         if steps is not None:
             self.step_counts = steps
+            self._in_view.start()
         roots = self.roots = self._root_bounds(traces)
         self.flags = flags or {}
         self.critical.clear()
@@ -427,6 +434,11 @@ class TraceTree(QTreeWidget):
         """The session rows the current filter shows."""
         return [self.topLevelItem(i) for i in range(self.topLevelItemCount()) if not self.topLevelItem(i).isHidden()]
 
+    @staticmethod
+    def trace_children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+        """The delegation rows under a row, in order (its step rows left out)."""
+        return [c for c in (item.child(i) for i in range(item.childCount())) if c.data(0, Role.TRACE) is not None]
+
     def shown_count(self) -> int:
         return len(self.items) - len(self._hidden)
 
@@ -501,10 +513,31 @@ class TraceTree(QTreeWidget):
             self._steps_queued.add(t.trace_id)
             self._want.start()
 
+    def _want_in_view(self) -> None:
+        """The expanded trace rows on screen whose steps are not shown: a first fill, Expand all, a scroll.
+        Only those in view are read, so opening thousands of rows reads the steps of a screenful."""
+        viewport = self.viewport().rect()
+        index = self.indexAt(viewport.topLeft())
+        while index.isValid() and self.visualRect(index).top() <= viewport.bottom():
+            item = self.itemFromIndex(index)
+            t = item.data(0, Role.TRACE) if item is not None else None
+            if t is not None and item.isExpanded() and t.trace_id in self.step_counts:
+                self._steps_queued.add(t.trace_id)
+            index = self.indexBelow(index)
+        if self._steps_queued:
+            self._want_steps()
+
+    def expandAll(self) -> None:  # noqa: N802 (Qt's name)
+        super().expandAll()  # which tells no itemExpanded
+        self._in_view.start()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._in_view.start()
+
     def _want_steps(self) -> None:
-        """Ask, in one request, for the steps of the trace rows just expanded (by the user, or again after their
-        trace changed) that are not shown yet. Rows the tree opens by itself (a first fill) load none: opening
-        thousands of rows must not read the steps of all of them."""
+        """Ask, in one request, for the steps of the trace rows just expanded (by the user, by the tree and now
+        in view, or again after their trace changed) that are not shown yet."""
         wanted = self._steps_queued
         self._steps_queued = set()
         wanted = [tid for tid in wanted if tid in self.items and tid not in self._steps_of
@@ -613,3 +646,4 @@ class TraceTree(QTreeWidget):
     def stop(self) -> None:
         self.ticker.stop()
         self._want.stop()
+        self._in_view.stop()
