@@ -10,11 +10,15 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.patterns import Node, Pattern, match_tree, parse
 from analytics.queries.trace_queries import TraceFilter, TraceNode, TraceSummary, build_tree, filter_traces
+
+if TYPE_CHECKING:
+    from analytics.queries.findings import Flag
 
 MIN_SAMPLES = 5  # fewer invocations of an agent than this: no idea what is usual for it
 ROBUST_Z = 3.5  # how far above usual, in robust standard deviations (1.4826 MAD)
@@ -288,14 +292,14 @@ class Analysis:
     roots: list[TraceNode]
     metrics: list[AgentMetrics]
     bottlenecks: list[Bottleneck]
-    anomalies: dict[str, Anomaly]  # by trace id, judged against the whole history
+    anomalies: dict[str, Anomaly | Flag]  # by trace id: anomalies (judged against the whole history) and findings
     critical: set[str]  # trace ids on their session's critical path
     edges: list[AgentEdge]
     matches: list[PatternMatch]
 
 
 def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anomalies_only: bool,
-           anomalies: dict[str, Anomaly]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
+           anomalies: dict[str, Anomaly | Flag]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
     """Apply the pattern and "anomalies only" filters on top of a filter_traces result: keep the trees with a
     match, and make the matched chains (or the anomalies) the hits. An invalid pattern raises PatternError."""
     matches: list[PatternMatch] = []
@@ -311,7 +315,7 @@ def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anom
     return [t for t in traces if t.root_session_id in roots], keep_hits, matches
 
 
-def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly], matches: list[PatternMatch]) -> Analysis:
+def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly | Flag], matches: list[PatternMatch]) -> Analysis:
     roots = build_tree(traces)
     return Analysis(
         roots=roots, metrics=agent_metrics(roots), bottlenecks=bottlenecks(roots, 15), anomalies=anomalies,
