@@ -188,3 +188,31 @@ def test_cli_anomalies_lists_findings(tmp_path: Path, capsys: pytest.CaptureFixt
         main(["anomalies", "--db", db, "--now", "yesterday"])
     assert exc.value.code == 2
     assert "not a time: 'yesterday'" in capsys.readouterr().err
+
+
+@pytest.mark.gui
+def test_the_window_flags_findings_in_the_tree_and_the_metrics_list(qtbot, tmp_path: Path) -> None:
+    """The window reads the findings through the same analysis as the anomalies: ⚠ and the reason in the tree,
+    a row in the Metrics tab's list."""
+    from analytics.settings import Settings
+    from dashboard.app import Choice, build
+
+    w, _service = build(Choice(open_source(copy_store(STEPS_118, tmp_path / "oc")), tmp_path / "t.duckdb", "x"),
+                        Settings(refresh_seconds=3600))
+    qtbot.addWidget(w)
+    with qtbot.wait_signal(w.tracing.ready, timeout=20_000):
+        w.show()
+    tree = w.tracing.tree
+    def call(description: str) -> str:  # the delegation's row (its session's row shows the same title)
+        return next(t for t, i in tree.items.items() if i.text(1) == description and i.parent() is not None)
+
+    grep = call("Runaway grep")
+    assert tree.flags[grep] == ("9 failing tool calls in a row (grep ×9); "
+                                "grep 'FIXME' called 9 times with the same input")
+    assert tree.items[grep].text(0).endswith("⚠")
+    streak = call("Error streak")
+    assert tree.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
+    odd = w.metrics.odd
+    reasons = {odd.topLevelItem(i).text(1) for i in range(odd.topLevelItemCount())}
+    assert {tree.flags[grep], tree.flags[streak]} <= reasons
+    w.close()
