@@ -346,21 +346,45 @@ def cmd_find(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_anomalies(args: argparse.Namespace) -> int:
-    from analytics.queries.analysis_queries import find_anomalies, forest
+def _moment(text: str) -> int:
+    """A point in time for --now: milliseconds since the epoch, or an ISO date and time (local unless it says)."""
+    from datetime import datetime
 
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use 2026-12-01T14:02 or milliseconds since "
+                                         "the epoch)") from None
+
+
+def cmd_anomalies(args: argparse.Namespace) -> int:
+    """Calls and sessions far above what is usual, then what went wrong inside calls (findings.py)."""
+    from analytics.queries.analysis_queries import find_anomalies, forest
+    from analytics.queries.findings import find_findings
+
+    now_ms = args.now if args.now is not None else int(time.time() * 1000)
     with _open(args) as store:
         history = forest(store)
         among = forest(store, _filter(args)) if args.days is not None else None
+        findings = find_findings(store, now_ms)
     found = find_anomalies(history, among)
+    if among is not None:
+        kept = {n.trace.trace_id for r in among for n in r.walk()}
+        findings = [f for f in findings if f.trace.trace_id in kept]
     if args.json:
         _print_json([{"trace_id": a.trace.trace_id, "session_id": a.trace.root_session_id, "agent":
-                      a.trace.subagent_type, "kind": a.trace.kind, "metric": a.metric, "value": a.value,
-                      "median": a.median, "ratio": a.ratio, "reason": a.reason} for a in found])
+                      a.trace.subagent_type, "kind": a.trace.kind, "finding": "anomaly", "metric": a.metric,
+                      "value": a.value, "median": a.median, "ratio": a.ratio, "reason": a.reason} for a in found]
+                    + [{"trace_id": f.trace.trace_id, "session_id": f.trace.root_session_id, "agent":
+                        f.trace.subagent_type, "kind": f.trace.kind, "finding": f.rule, "ratio": f.ratio,
+                        "reason": f.reason, "span_ids": list(f.span_ids), "last_write_ms": f.last_write_ms}
+                       for f in findings])
         return 0
-    for a in found:
-        _say(f"{a.trace.trace_id:34} {fmt.when(a.trace.started_at)}  {a.reason}")
-    print(f"{len(found)} anomalies.")
+    for x in [*found, *findings]:
+        _say(f"{x.trace.trace_id:34} {fmt.when(x.trace.started_at)}  {x.reason}")
+    print(f"{len(found)} anomalies, {len(findings)} findings in the steps.")
     return 0
 
 
@@ -460,8 +484,11 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("pattern")
     s.add_argument("--days", type=float, help="only sessions started in the last N days")
     s.set_defaults(func=cmd_find)
-    s = sub.add_parser("anomalies", parents=[common], help="calls and sessions far above what is usual")
+    s = sub.add_parser("anomalies", parents=[common],
+                       help="calls and sessions far above what is usual, and what went wrong inside calls")
     s.add_argument("--days", type=float, help="only report those of the last N days (judged on all history)")
+    s.add_argument("--now", type=_moment, help="judge running calls (interrupted, stalled) as of this time: "
+                                               "2026-12-01T14:02 or ms since the epoch (default: now)")
     s.set_defaults(func=cmd_anomalies)
     s = sub.add_parser("metrics", parents=[common], help="per-agent metrics, bottlenecks, critical path")
     s.add_argument("session", nargs="?", help="one session (adds its critical path)")

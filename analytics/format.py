@@ -80,3 +80,22 @@ def when(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def minute(ms: int | None) -> str:
+    """Local date and time to the minute: 2026-12-01 14:02."""
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def ago(ms: float) -> str:
+    """How long ago, coarsely: 40 s, 7 min, 6 h, 3 days."""
+    s = max(int(ms // 1000), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 48 * 3600:
+        return f"{s // 3600} h"
+    return f"{s // 86400} days"

@@ -29,6 +29,7 @@ from analytics.loader import LoadProgress, load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
+from analytics.queries import findings as sf
 from analytics.queries import trace_queries as q
 
 log = logging.getLogger(__name__)
@@ -144,12 +145,13 @@ class _Refresh(_Task):
         agents = q.agents(store) if self.load_first else None
         if svc.anomalies is None or svc.anomalies_version != version:
             # what is usual is judged on the whole history, again only when the data changed
-            svc.anomalies = {a.trace.trace_id: a for a in aq.find_anomalies(aq.forest(store))}
+            svc.anomalies = [*aq.find_anomalies(aq.forest(store)), *sf.step_findings(store)]
             svc.anomalies_version = version
-        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only,
-                                          svc.anomalies)
+        # interrupted and stalled calls depend on the time too: judged again at every query
+        flags = sf.flag_traces([*svc.anomalies, *sf.time_findings(store, int(time.time() * 1000))])
+        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only, flags)
         shown = {t.trace_id for t in traces}
-        analysis = aq.analyze(traces, {k: v for k, v in svc.anomalies.items() if k in shown}, matches)
+        analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
                         version=version, final=final, steps=q.step_counts(store))
 
@@ -236,7 +238,7 @@ class DataService(QObject):
         self.retention_days = retention_days  # applied by every load, as the CLI's
         self._lock = threading.Lock()
         self._wanted: tuple[int, str] | None = None  # the details asked for last, until answered
-        self.anomalies: dict[str, aq.Anomaly] | None = None  # touched by the worker thread only
+        self.anomalies: list[aq.Anomaly | sf.Finding] | None = None  # touched by the worker thread only
         self.anomalies_version = 0
 
     def next_generation(self) -> int:

@@ -10,11 +10,15 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.patterns import Node, Pattern, match_tree, parse
 from analytics.queries.trace_queries import TraceFilter, TraceNode, TraceSummary, build_tree, filter_traces
+
+if TYPE_CHECKING:
+    from analytics.queries.findings import Flag
 
 MIN_SAMPLES = 5  # fewer invocations of an agent than this: no idea what is usual for it
 ROBUST_Z = 3.5  # how far above usual, in robust standard deviations (1.4826 MAD)
@@ -194,6 +198,27 @@ def _value(n: TraceNode, metric: str) -> float | None:
     return n.trace.tokens_in + n.trace.tokens_out if metric == "tokens" else n.trace.cost_usd
 
 
+Usual = tuple[float, float, int]  # median, robust spread (1.4826 MAD), number of values
+
+
+def usual_of(values: list[float]) -> Usual | None:
+    """What is usual among these values (median, 1.4826 × MAD, count); None below MIN_SAMPLES values."""
+    if len(values) < MIN_SAMPLES:
+        return None
+    med = statistics.median(values)
+    mad = statistics.median(abs(v - med) for v in values)
+    return med, 1.4826 * mad, len(values)
+
+
+def far_above(value: float, usual: Usual) -> bool:
+    """The robust rule: at least MIN_RATIO times the median and ROBUST_Z robust standard deviations above it;
+    with no spread at all, three times the median is enough."""
+    med, spread, _count = usual
+    if med <= 0 or value < MIN_RATIO * med:
+        return False
+    return (value - med) / spread >= ROBUST_Z if spread > 0 else value >= 3 * med
+
+
 def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = None) -> list[Anomaly]:
     """Traces far above what the same agent usually takes, judged against the user's whole history.
 
@@ -207,14 +232,12 @@ def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = Non
         for n in r.walk():
             if n.trace.status != "running":
                 groups[(n.trace.kind, n.trace.subagent_type)].append(n)
-    usual: dict[tuple[tuple[str, str], str], tuple[float, float, int]] = {}
+    usual: dict[tuple[tuple[str, str], str], Usual] = {}
     for key, nodes in groups.items():
         for metric in ("duration", "tokens", "cost"):
-            values = [v for n in nodes if (v := _value(n, metric)) is not None]
-            if len(values) >= MIN_SAMPLES:
-                med = statistics.median(values)
-                mad = statistics.median(abs(v - med) for v in values)
-                usual[(key, metric)] = (med, 1.4826 * mad, len(values))
+            stats = usual_of([v for n in nodes if (v := _value(n, metric)) is not None])
+            if stats is not None:
+                usual[(key, metric)] = stats
     best: dict[str, Anomaly] = {}
     for r in among if among is not None else history:
         for n in r.walk():
@@ -226,11 +249,8 @@ def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = Non
                 value = _value(n, metric)
                 if stats is None or value is None:
                     continue
-                med, spread, count = stats
-                if med <= 0 or value < MIN_RATIO * med:
-                    continue
-                far = (value - med) / spread >= ROBUST_Z if spread > 0 else value >= 3 * med
-                if far:
+                if far_above(value, stats):
+                    med, _spread, count = stats
                     a = Anomaly(n.trace, metric, float(value), float(med), value / med, count)
                     if n.trace.trace_id not in best or a.ratio > best[n.trace.trace_id].ratio:
                         best[n.trace.trace_id] = a
@@ -272,14 +292,14 @@ class Analysis:
     roots: list[TraceNode]
     metrics: list[AgentMetrics]
     bottlenecks: list[Bottleneck]
-    anomalies: dict[str, Anomaly]  # by trace id, judged against the whole history
+    anomalies: dict[str, Anomaly | Flag]  # by trace id: anomalies (judged against the whole history) and findings
     critical: set[str]  # trace ids on their session's critical path
     edges: list[AgentEdge]
     matches: list[PatternMatch]
 
 
 def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anomalies_only: bool,
-           anomalies: dict[str, Anomaly]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
+           anomalies: dict[str, Anomaly | Flag]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
     """Apply the pattern and "anomalies only" filters on top of a filter_traces result: keep the trees with a
     match, and make the matched chains (or the anomalies) the hits. An invalid pattern raises PatternError."""
     matches: list[PatternMatch] = []
@@ -295,7 +315,7 @@ def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anom
     return [t for t in traces if t.root_session_id in roots], keep_hits, matches
 
 
-def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly], matches: list[PatternMatch]) -> Analysis:
+def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly | Flag], matches: list[PatternMatch]) -> Analysis:
     roots = build_tree(traces)
     return Analysis(
         roots=roots, metrics=agent_metrics(roots), bottlenecks=bottlenecks(roots, 15), anomalies=anomalies,

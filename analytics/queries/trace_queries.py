@@ -167,6 +167,11 @@ def get_traces_by_session(store: TraceStore, session_id: str) -> list[TraceSumma
     return _summaries(store, "root_session_id = ? OR session_id = ?", [session_id, session_id])
 
 
+def get_traces(store: TraceStore, trace_ids: list[str]) -> list[TraceSummary]:
+    """These traces (those that exist), in time order."""
+    return _summaries(store, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
+
+
 def get_traces_by_date_range(store: TraceStore, start_ms: int | None, end_ms: int | None) -> list[TraceSummary]:
     """Traces that started in [start_ms, end_ms); either bound may be None."""
     return _summaries(
