@@ -232,6 +232,9 @@ def build_traces(
     for s in sessions:
         if not (MIN_TIME_MS <= s.created_ms <= MAX_TIME_MS and MIN_TIME_MS <= s.updated_ms <= MAX_TIME_MS):
             _repair_session_times(s, report)
+        for m in s.messages:
+            if not _usage_fits(m.usage):
+                m.usage = _repaired_usage(m.id, m.usage, report)
     x = _Extraction(sessions, parents)
     calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
     child = x.resolve_children(calls)
@@ -324,9 +327,7 @@ def build_traces(
         for s in sessions
     ]
     unique = {sp.span_id: sp for sp in reversed(spans)}  # a damaged store may repeat an id: the first one wins
-    return ([_checked(t, report) for t in traces], infos,
-            # an LLM call's usage is its message's, which its trace's check has counted already
-            [_checked(sp, report, count_usage=sp.kind == TOOL) for sp in reversed(unique.values())])
+    return ([_checked(t, report) for t in traces], infos, [_checked(sp, report) for sp in reversed(unique.values())])
 
 
 def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:
@@ -412,8 +413,34 @@ _TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_re
 Checked = TypeVar("Checked", AgentTrace, AgentSpan)
 
 
-def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checked:
-    """The trace (or span) itself when every figure fits the store, else a copy with the damaged ones replaced."""
+def _usage_fits(u: Usage) -> bool:
+    return (0 <= u.input <= MAX_TOKENS and 0 <= u.output <= MAX_TOKENS and 0 <= u.reasoning <= MAX_TOKENS
+            and 0 <= u.cache_read <= MAX_TOKENS and 0 <= u.cache_write <= MAX_TOKENS and 0 <= u.cost <= MAX_COST_USD)
+
+
+def _repaired_usage(mid: str, u: Usage, report: LoadReport) -> Usage:
+    """One message's usage with each figure outside 0..10**15 (a cost outside 0..10**12, or not a number)
+    counted as 0, and counted in the report: before it is summed into a trace, where a negative count would
+    silently lower the total, and so that the message's LLM span and its trace agree."""
+    figures = {}
+    for name in ("input", "output", "reasoning", "cache_read", "cache_write"):
+        v = getattr(u, name)
+        if not 0 <= v <= MAX_TOKENS:
+            report.skip("tokens", mid, f"{name} tokens {v if v != OUT_OF_RANGE else 'overflow'} are out of range;"
+                        " counted as 0")
+            v = 0
+        figures[name] = v
+    cost = u.cost
+    if not 0 <= cost <= MAX_COST_USD:
+        report.skip("cost", mid, f"cost {cost} is out of range; counted as 0")
+        cost = 0.0
+    return Usage(cost=cost, **figures)
+
+
+def _checked(t: Checked, report: LoadReport) -> Checked:
+    """The trace (or span) itself when every figure fits the store, else a copy with the damaged ones replaced.
+
+    Each message's usage was checked already (`_repaired_usage`); a trace's sum can still be too large."""
     if (MIN_TIME_MS <= t.started_at <= MAX_TIME_MS
             and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
             and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
@@ -433,13 +460,11 @@ def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checke
     for name in _TOKEN_FIELDS:
         v = getattr(t, name)
         if not 0 <= v <= MAX_TOKENS:
-            if count_usage:
-                report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
-                            " counted as 0")
+            report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
+                        " counted as 0")
             changes[name] = 0
     if not 0 <= t.cost_usd <= MAX_COST_USD:
-        if count_usage:
-            report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
+        report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
         changes["cost_usd"] = 0.0
     return replace(t, **changes)  # type: ignore[arg-type]
 

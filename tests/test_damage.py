@@ -15,7 +15,7 @@ from analytics.errors import SourceError
 from analytics.loader import extract_traces, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
-from tests.conftest import SAMPLE_118, SAMPLE_1165, copy_store
+from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, copy_store
 
 # The 1.18.33 sample's session trees (tests/fixtures/opencode-1.18.33): tree 9 nests three levels.
 ROOT1 = "ses_dfe78d176ffeEpZvUCEOZHN903"
@@ -367,3 +367,33 @@ def test_a_string_cut_inside_a_surrogate_pair_is_stored(tmp_path: Path) -> None:
         assert _sessions(store)[JSON_ROOT13][3] == "Scripted \ufffd"
     rows, _ = _load(tmp_path / "s.duckdb", data)
     assert rows[pid]["prompt_input"].startswith("Implement \ufffd")
+
+
+def _span_rows(db: Path) -> dict[str, dict]:
+    with TraceStore(db) as store:
+        cur = store.conn.execute("SELECT * FROM agent_spans")
+        names = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_a_negative_token_count_is_counted_and_the_spans_agree(tmp_path: Path) -> None:
+    """A negative count in one message's step-finish lowered its trace's total unseen (or zeroed the whole
+    trace), while its LLM span had 0: the message's figure is replaced and counted, before it is summed."""
+    data = copy_store(STEPS_118, tmp_path / "damaged")
+    conn = sqlite3.connect(data / "opencode.db")
+    mid, pid, raw, n = conn.execute(
+        "SELECT message_id, id, data, json_extract(data, '$.tokens.input') FROM part WHERE data LIKE"
+        " '%step-finish%' AND json_extract(data, '$.tokens.input') > 0 ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE part SET data = json_set(data, '$.tokens.input', -1000000000000) WHERE id = ?", (pid,))
+    conn.commit()
+    conn.close()
+    before, _ = _load(tmp_path / "clean.duckdb", STEPS_118)
+    before_spans = _span_rows(tmp_path / "clean.duckdb")
+    after, report = _load(tmp_path / "t.duckdb", data)
+    spans = _span_rows(tmp_path / "t.duckdb")
+    assert report.skipped == {"tokens": 1}
+    tid = spans[mid]["trace_id"]
+    assert spans[mid]["tokens_in"] == before_spans[mid]["tokens_in"] - n
+    assert after[tid]["tokens_in"] == before[tid]["tokens_in"] - n
+    assert after[tid]["tokens_in"] == sum(s["tokens_in"] for s in spans.values()
+                                          if s["trace_id"] == tid and s["kind"] == "llm")
