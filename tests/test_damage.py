@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from analytics.db import TraceStore
 from analytics.errors import SourceError
-from analytics.loader import extract_traces, load
+from analytics.loader import build_traces, extract_traces, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
-from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, copy_store
+from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, STEPS_1165, copy_store
 
 # The 1.18.33 sample's session trees (tests/fixtures/opencode-1.18.33): tree 9 nests three levels.
 ROOT1 = "ses_dfe78d176ffeEpZvUCEOZHN903"
@@ -397,3 +398,74 @@ def test_a_negative_token_count_is_counted_and_the_spans_agree(tmp_path: Path) -
     assert after[tid]["tokens_in"] == before[tid]["tokens_in"] - n
     assert after[tid]["tokens_in"] == sum(s["tokens_in"] for s in spans.values()
                                           if s["trace_id"] == tid and s["kind"] == "llm")
+
+
+def _bash_part(store: Path) -> tuple[str, Callable[[dict], None]]:
+    """A completed bash call of a steps store (SQLite or JSON), and how to change its state in place."""
+    if (store / "opencode.db").exists():
+        conn = sqlite3.connect(store / "opencode.db")
+        pid, = conn.execute("SELECT id FROM part WHERE json_extract(data, '$.tool') = 'bash' AND"
+                            " json_extract(data, '$.state.status') = 'completed' ORDER BY id LIMIT 1").fetchone()
+        conn.close()
+
+        def change(state: dict) -> None:
+            conn = sqlite3.connect(store / "opencode.db")
+            doc = json.loads(conn.execute("SELECT data FROM part WHERE id = ?", (pid,)).fetchone()[0])
+            doc["state"].update(state)
+            conn.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(doc), pid))
+            conn.commit()
+            conn.close()
+        return pid, change
+    path = next(p for p in sorted((store / "part").rglob("*.json"))
+                if '"bash"' in (t := p.read_text()) and json.loads(t).get("state", {}).get("status") == "completed")
+
+    def change_file(state: dict) -> None:
+        doc = json.loads(path.read_text())
+        doc["state"].update(state)
+        path.write_text(json.dumps(doc))
+    return path.stem, change_file
+
+
+@pytest.mark.parametrize("fixture", [STEPS_118, STEPS_1165], ids=["sqlite-1.18.33", "json-1.1.65"])
+@pytest.mark.parametrize(("state", "want"), [
+    pytest.param({"input": "ls -la"}, {"input": '"ls -la"'}, id="an input that is a string"),
+    pytest.param({"input": 5}, {"input": "5"}, id="an input that is a number"),
+    pytest.param({"input": None}, {"input": None}, id="an input that is null"),
+    pytest.param({"output": {"a": 1}}, {"output": None}, id="an output that is an object"),
+    pytest.param({"output": 7}, {"output": None}, id="an output that is a number"),
+    pytest.param({"status": "error", "error": {"name": "APIError", "data": {"message": "overloaded"}}},
+                 {"status": "error", "output": "APIError: overloaded"}, id="an error that is an object"),
+])
+def test_a_tool_input_or_output_of_another_type_reads_alike_in_every_store(
+        fixture: Path, state: dict, want: dict, tmp_path: Path) -> None:
+    """A span's input is JSON text and its output a text, whichever store it came from: SQLite's json_extract
+    gave a string input bare (not JSON), a number input as nothing, an object output or error as its JSON."""
+    store = copy_store(fixture.parent if fixture.name == "storage" else fixture, tmp_path / "s")
+    store = store / "storage" if fixture.name == "storage" else store
+    pid, change = _bash_part(store)
+    change(state)
+    report = LoadReport()
+    spans = {sp.span_id: sp for sp in _spans_of(store, report)}
+    assert report.skipped == {}
+    for name, value in want.items():
+        assert getattr(spans[pid], name) == value, name
+
+
+def test_a_tool_input_holding_nan_is_json_text(tmp_path: Path) -> None:
+    """Python's parser takes `NaN` and `Infinity` in a JSON file; written back as they were, the input was no
+    JSON text (SQLite refuses such a row whole)."""
+    store = copy_store(STEPS_1165.parent, tmp_path / "s") / "storage"
+    pid, _change = _bash_part(store)
+    path = next(store.rglob(f"part/*/{pid}.json"))
+    doc = json.loads(path.read_text())
+    doc["state"]["input"] = {"n": 1.5, "nan": float("nan"), "inf": [float("inf")]}
+    path.write_text(json.dumps(doc))
+    span = next(sp for sp in _spans_of(store, LoadReport()) if sp.span_id == pid)
+    assert json.loads(span.input, parse_constant=lambda c: pytest.fail(c)) == {"n": 1.5, "nan": None, "inf": [None]}
+
+
+def _spans_of(store: Path, report: LoadReport) -> list:
+    src = open_source(store)
+    with src.reading():
+        parents = {sid: s.parent_id for sid, s in src.index(report).items()}
+        return build_traces(src.read(None, report), lambda need: src.fill_texts(need, report), parents, report)[2]
