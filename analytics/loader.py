@@ -236,7 +236,7 @@ def build_traces(
             if not _usage_fits(m.usage):
                 m.usage = _repaired_usage(m.id, m.usage, report)
     x = _Extraction(sessions, parents)
-    calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
+    calls = _unique_calls(sessions, {s.id for s in sessions if x.parent_of.get(s.id) is None}, report)
     child = x.resolve_children(calls)
     owned = x.owners([c for _s, _m, c in calls], child)
 
@@ -328,6 +328,24 @@ def build_traces(
     ]
     unique = {sp.span_id: sp for sp in reversed(spans)}  # a damaged store may repeat an id: the first one wins
     return ([_checked(t, report) for t in traces], infos, [_checked(sp, report) for sp in reversed(unique.values())])
+
+
+def _unique_calls(sessions: list[RawSession], roots: set[str],
+                  report: LoadReport) -> list[tuple[RawSession, RawMessage, RawCall]]:
+    """Every task call with its session and message, but a call whose id is already a trace's (a root
+    session's, or an earlier call's: a damaged store) is left out and counted; two traces with one id
+    aborted the whole write."""
+    taken = set(roots)
+    out = []
+    for s in sessions:
+        for m in s.messages:
+            for c in m.calls:
+                if c.trace_id in taken:
+                    report.skip("part", c.trace_id, "a task call with the id of another trace; left out")
+                    continue
+                taken.add(c.trace_id)
+                out.append((s, m, c))
+    return out
 
 
 def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:

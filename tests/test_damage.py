@@ -469,3 +469,42 @@ def _spans_of(store: Path, report: LoadReport) -> list:
     with src.reading():
         parents = {sid: s.parent_id for sid, s in src.index(report).items()}
         return build_traces(src.read(None, report), lambda need: src.fill_texts(need, report), parents, report)[2]
+
+
+def test_a_task_call_with_the_id_of_a_session_loads(tmp_path: Path) -> None:
+    """A task part whose id is its root session's: two traces with one id, and DuckDB refused the whole write.
+    The call is left out and counted; every other tree loads as before."""
+    before = _baseline(tmp_path)
+    data, conn = _damaged_db(tmp_path)
+    pid, = conn.execute("SELECT id FROM part WHERE session_id = ? AND data LIKE '%\"tool\":\"task\"%'"
+                        " ORDER BY id LIMIT 1", (ROOT9,)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (ROOT9, pid))
+    conn.commit()
+    conn.close()
+    after, report = _load(tmp_path / "t.duckdb", data)
+    assert _others(after, {ROOT9}) == _others(before, {ROOT9})
+    assert after[ROOT9]["kind"] == "session" and pid not in after
+    assert report.skipped == {"part": 1}
+
+
+def test_a_step_id_stored_under_another_tree_is_not_fatal(tmp_path: Path) -> None:
+    """A tool part takes the id of an LLM call in another tree (a damaged store), and only its own tree is
+    read again: the stored span with that id made the insert fail, and every later load with it."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    db = tmp_path / "t.duckdb"
+    _load(db, data)
+    spans = _span_rows(db)
+    tool = next(s for s in spans.values() if s["kind"] == "tool")
+    llm = next(s for s in spans.values() if s["kind"] == "llm" and s["root_session_id"] != tool["root_session_id"])
+    conn = sqlite3.connect(data / "opencode.db")
+    sid, = conn.execute("SELECT session_id FROM part WHERE id = ?", (tool["span_id"],)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (llm["span_id"], tool["span_id"]))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    _rows_after, report = _load(db, data)
+    assert report.sessions_changed == 1
+    after = _span_rows(db)
+    assert after[llm["span_id"]]["kind"] == "tool" and after[llm["span_id"]]["root_session_id"] == tool[
+        "root_session_id"]
+    assert tool["span_id"] not in after
