@@ -326,8 +326,22 @@ def build_traces(
         )
         for s in sessions
     ]
-    unique = {sp.span_id: sp for sp in reversed(spans)}  # a damaged store may repeat an id: the first one wins
-    return ([_checked(t, report) for t in traces], infos, [_checked(sp, report) for sp in reversed(unique.values())])
+    return [_checked(t, report) for t in traces], infos, [_checked(sp, report) for sp in _unique_spans(spans, report)]
+
+
+def _unique_spans(spans: list[AgentSpan], report: LoadReport) -> list[AgentSpan]:
+    """One span per id (a damaged store may repeat one): the first wins, but an LLM call always wins over a tool
+    call with its id (a part that took a message's id), so no tool call is left under a tool call."""
+    llm_ids = {sp.span_id for sp in spans if sp.kind == LLM}
+    out: dict[str, AgentSpan] = {}
+    for sp in spans:
+        if sp.span_id in out:
+            continue
+        if sp.kind == TOOL and sp.span_id in llm_ids:
+            report.skip("part", sp.span_id, "a tool call with the id of an LLM call; left out")
+            continue
+        out[sp.span_id] = sp
+    return list(out.values())
 
 
 def _unique_calls(sessions: list[RawSession], roots: set[str],

@@ -508,3 +508,22 @@ def test_a_step_id_stored_under_another_tree_is_not_fatal(tmp_path: Path) -> Non
     assert after[llm["span_id"]]["kind"] == "tool" and after[llm["span_id"]]["root_session_id"] == tool[
         "root_session_id"]
     assert tool["span_id"] not in after
+
+
+def test_a_tool_part_with_the_id_of_an_llm_call_leaves_the_call_whole(tmp_path: Path) -> None:
+    """A tool part takes the id of a message that made tool calls of its own: of the two spans with that id the
+    tool call won, and the message's own tool calls were left under a tool call. The LLM call wins."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    conn = sqlite3.connect(data / "opencode.db")
+    mid, = conn.execute("SELECT message_id FROM part WHERE data LIKE '%\"tool\":\"bash\"%' GROUP BY message_id"
+                        " ORDER BY message_id DESC LIMIT 1").fetchone()
+    pid, = conn.execute("SELECT id FROM part WHERE data LIKE '%\"tool\":\"bash\"%' AND message_id < ?"
+                        " ORDER BY id LIMIT 1", (mid,)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (mid, pid))
+    conn.commit()
+    conn.close()
+    report = LoadReport()
+    spans = {sp.span_id: sp for sp in _spans_of(data, report)}
+    assert spans[mid].kind == "llm"
+    assert all(spans[sp.parent_span_id].kind == "llm" for sp in spans.values() if sp.kind == "tool")
+    assert report.skipped == {"part": 1}
