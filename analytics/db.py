@@ -364,6 +364,9 @@ class TraceStore:
             cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
             cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
                         root_list)  # the steps of these trees all come back with them
+            if spans:  # an id still stored under another tree (a damaged store reuses one): the one read now wins
+                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))",
+                            [[sp.span_id for sp in spans]])
             gone = [list(deleted)]
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)

@@ -232,8 +232,11 @@ def build_traces(
     for s in sessions:
         if not (MIN_TIME_MS <= s.created_ms <= MAX_TIME_MS and MIN_TIME_MS <= s.updated_ms <= MAX_TIME_MS):
             _repair_session_times(s, report)
+        for m in s.messages:
+            if not _usage_fits(m.usage):
+                m.usage = _repaired_usage(m.id, m.usage, report)
     x = _Extraction(sessions, parents)
-    calls = [(s, m, c) for s in sessions for m in s.messages for c in m.calls]
+    calls = _unique_calls(sessions, {s.id for s in sessions if x.parent_of.get(s.id) is None}, report)
     child = x.resolve_children(calls)
     owned = x.owners([c for _s, _m, c in calls], child)
 
@@ -323,10 +326,40 @@ def build_traces(
         )
         for s in sessions
     ]
-    unique = {sp.span_id: sp for sp in reversed(spans)}  # a damaged store may repeat an id: the first one wins
-    return ([_checked(t, report) for t in traces], infos,
-            # an LLM call's usage is its message's, which its trace's check has counted already
-            [_checked(sp, report, count_usage=sp.kind == TOOL) for sp in reversed(unique.values())])
+    return [_checked(t, report) for t in traces], infos, [_checked(sp, report) for sp in _unique_spans(spans, report)]
+
+
+def _unique_spans(spans: list[AgentSpan], report: LoadReport) -> list[AgentSpan]:
+    """One span per id (a damaged store may repeat one): the first wins, but an LLM call always wins over a tool
+    call with its id (a part that took a message's id), so no tool call is left under a tool call."""
+    llm_ids = {sp.span_id for sp in spans if sp.kind == LLM}
+    out: dict[str, AgentSpan] = {}
+    for sp in spans:
+        if sp.span_id in out:
+            continue
+        if sp.kind == TOOL and sp.span_id in llm_ids:
+            report.skip("part", sp.span_id, "a tool call with the id of an LLM call; left out")
+            continue
+        out[sp.span_id] = sp
+    return list(out.values())
+
+
+def _unique_calls(sessions: list[RawSession], roots: set[str],
+                  report: LoadReport) -> list[tuple[RawSession, RawMessage, RawCall]]:
+    """Every task call with its session and message, but a call whose id is already a trace's (a root
+    session's, or an earlier call's: a damaged store) is left out and counted; two traces with one id
+    aborted the whole write."""
+    taken = set(roots)
+    out = []
+    for s in sessions:
+        for m in s.messages:
+            for c in m.calls:
+                if c.trace_id in taken:
+                    report.skip("part", c.trace_id, "a task call with the id of another trace; left out")
+                    continue
+                taken.add(c.trace_id)
+                out.append((s, m, c))
+    return out
 
 
 def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:
@@ -412,8 +445,34 @@ _TOKEN_FIELDS = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_re
 Checked = TypeVar("Checked", AgentTrace, AgentSpan)
 
 
-def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checked:
-    """The trace (or span) itself when every figure fits the store, else a copy with the damaged ones replaced."""
+def _usage_fits(u: Usage) -> bool:
+    return (0 <= u.input <= MAX_TOKENS and 0 <= u.output <= MAX_TOKENS and 0 <= u.reasoning <= MAX_TOKENS
+            and 0 <= u.cache_read <= MAX_TOKENS and 0 <= u.cache_write <= MAX_TOKENS and 0 <= u.cost <= MAX_COST_USD)
+
+
+def _repaired_usage(mid: str, u: Usage, report: LoadReport) -> Usage:
+    """One message's usage with each figure outside 0..10**15 (a cost outside 0..10**12, or not a number)
+    counted as 0, and counted in the report: before it is summed into a trace, where a negative count would
+    silently lower the total, and so that the message's LLM span and its trace agree."""
+    figures = {}
+    for name in ("input", "output", "reasoning", "cache_read", "cache_write"):
+        v = getattr(u, name)
+        if not 0 <= v <= MAX_TOKENS:
+            report.skip("tokens", mid, f"{name} tokens {v if v != OUT_OF_RANGE else 'overflow'} are out of range;"
+                        " counted as 0")
+            v = 0
+        figures[name] = v
+    cost = u.cost
+    if not 0 <= cost <= MAX_COST_USD:
+        report.skip("cost", mid, f"cost {cost} is out of range; counted as 0")
+        cost = 0.0
+    return Usage(cost=cost, **figures)
+
+
+def _checked(t: Checked, report: LoadReport) -> Checked:
+    """The trace (or span) itself when every figure fits the store, else a copy with the damaged ones replaced.
+
+    Each message's usage was checked already (`_repaired_usage`); a trace's sum can still be too large."""
     if (MIN_TIME_MS <= t.started_at <= MAX_TIME_MS
             and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
             and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
@@ -433,13 +492,11 @@ def _checked(t: Checked, report: LoadReport, count_usage: bool = True) -> Checke
     for name in _TOKEN_FIELDS:
         v = getattr(t, name)
         if not 0 <= v <= MAX_TOKENS:
-            if count_usage:
-                report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
-                            " counted as 0")
+            report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
+                        " counted as 0")
             changes[name] = 0
     if not 0 <= t.cost_usd <= MAX_COST_USD:
-        if count_usage:
-            report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
+        report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
         changes["cost_usd"] = 0.0
     if isinstance(t, AgentSpan):
         return t._replace(**changes)

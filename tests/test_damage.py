@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from analytics.db import TraceStore
 from analytics.errors import SourceError
-from analytics.loader import extract_traces, load
+from analytics.loader import build_traces, extract_traces, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
-from tests.conftest import SAMPLE_118, SAMPLE_1165, copy_store
+from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, STEPS_1165, copy_store
 
 # The 1.18.33 sample's session trees (tests/fixtures/opencode-1.18.33): tree 9 nests three levels.
 ROOT1 = "ses_dfe78d176ffeEpZvUCEOZHN903"
@@ -367,3 +368,162 @@ def test_a_string_cut_inside_a_surrogate_pair_is_stored(tmp_path: Path) -> None:
         assert _sessions(store)[JSON_ROOT13][3] == "Scripted \ufffd"
     rows, _ = _load(tmp_path / "s.duckdb", data)
     assert rows[pid]["prompt_input"].startswith("Implement \ufffd")
+
+
+def _span_rows(db: Path) -> dict[str, dict]:
+    with TraceStore(db) as store:
+        cur = store.conn.execute("SELECT * FROM agent_spans")
+        names = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_a_negative_token_count_is_counted_and_the_spans_agree(tmp_path: Path) -> None:
+    """A negative count in one message's step-finish lowered its trace's total unseen (or zeroed the whole
+    trace), while its LLM span had 0: the message's figure is replaced and counted, before it is summed."""
+    data = copy_store(STEPS_118, tmp_path / "damaged")
+    conn = sqlite3.connect(data / "opencode.db")
+    mid, pid, raw, n = conn.execute(
+        "SELECT message_id, id, data, json_extract(data, '$.tokens.input') FROM part WHERE data LIKE"
+        " '%step-finish%' AND json_extract(data, '$.tokens.input') > 0 ORDER BY id LIMIT 1").fetchone()
+    conn.execute("UPDATE part SET data = json_set(data, '$.tokens.input', -1000000000000) WHERE id = ?", (pid,))
+    conn.commit()
+    conn.close()
+    before, _ = _load(tmp_path / "clean.duckdb", STEPS_118)
+    before_spans = _span_rows(tmp_path / "clean.duckdb")
+    after, report = _load(tmp_path / "t.duckdb", data)
+    spans = _span_rows(tmp_path / "t.duckdb")
+    assert report.skipped == {"tokens": 1}
+    tid = spans[mid]["trace_id"]
+    assert spans[mid]["tokens_in"] == before_spans[mid]["tokens_in"] - n
+    assert after[tid]["tokens_in"] == before[tid]["tokens_in"] - n
+    assert after[tid]["tokens_in"] == sum(s["tokens_in"] for s in spans.values()
+                                          if s["trace_id"] == tid and s["kind"] == "llm")
+
+
+def _bash_part(store: Path) -> tuple[str, Callable[[dict], None]]:
+    """A completed bash call of a steps store (SQLite or JSON), and how to change its state in place."""
+    if (store / "opencode.db").exists():
+        conn = sqlite3.connect(store / "opencode.db")
+        pid, = conn.execute("SELECT id FROM part WHERE json_extract(data, '$.tool') = 'bash' AND"
+                            " json_extract(data, '$.state.status') = 'completed' ORDER BY id LIMIT 1").fetchone()
+        conn.close()
+
+        def change(state: dict) -> None:
+            conn = sqlite3.connect(store / "opencode.db")
+            doc = json.loads(conn.execute("SELECT data FROM part WHERE id = ?", (pid,)).fetchone()[0])
+            doc["state"].update(state)
+            conn.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(doc), pid))
+            conn.commit()
+            conn.close()
+        return pid, change
+    path = next(p for p in sorted((store / "part").rglob("*.json"))
+                if '"bash"' in (t := p.read_text()) and json.loads(t).get("state", {}).get("status") == "completed")
+
+    def change_file(state: dict) -> None:
+        doc = json.loads(path.read_text())
+        doc["state"].update(state)
+        path.write_text(json.dumps(doc))
+    return path.stem, change_file
+
+
+@pytest.mark.parametrize("fixture", [STEPS_118, STEPS_1165], ids=["sqlite-1.18.33", "json-1.1.65"])
+@pytest.mark.parametrize(("state", "want"), [
+    pytest.param({"input": "ls -la"}, {"input": '"ls -la"'}, id="an input that is a string"),
+    pytest.param({"input": 5}, {"input": "5"}, id="an input that is a number"),
+    pytest.param({"input": None}, {"input": None}, id="an input that is null"),
+    pytest.param({"output": {"a": 1}}, {"output": None}, id="an output that is an object"),
+    pytest.param({"output": 7}, {"output": None}, id="an output that is a number"),
+    pytest.param({"status": "error", "error": {"name": "APIError", "data": {"message": "overloaded"}}},
+                 {"status": "error", "output": "APIError: overloaded"}, id="an error that is an object"),
+])
+def test_a_tool_input_or_output_of_another_type_reads_alike_in_every_store(
+        fixture: Path, state: dict, want: dict, tmp_path: Path) -> None:
+    """A span's input is JSON text and its output a text, whichever store it came from: SQLite's json_extract
+    gave a string input bare (not JSON), a number input as nothing, an object output or error as its JSON."""
+    store = copy_store(fixture.parent if fixture.name == "storage" else fixture, tmp_path / "s")
+    store = store / "storage" if fixture.name == "storage" else store
+    pid, change = _bash_part(store)
+    change(state)
+    report = LoadReport()
+    spans = {sp.span_id: sp for sp in _spans_of(store, report)}
+    assert report.skipped == {}
+    for name, value in want.items():
+        assert getattr(spans[pid], name) == value, name
+
+
+def test_a_tool_input_holding_nan_is_json_text(tmp_path: Path) -> None:
+    """Python's parser takes `NaN` and `Infinity` in a JSON file; written back as they were, the input was no
+    JSON text (SQLite refuses such a row whole)."""
+    store = copy_store(STEPS_1165.parent, tmp_path / "s") / "storage"
+    pid, _change = _bash_part(store)
+    path = next(store.rglob(f"part/*/{pid}.json"))
+    doc = json.loads(path.read_text())
+    doc["state"]["input"] = {"n": 1.5, "nan": float("nan"), "inf": [float("inf")]}
+    path.write_text(json.dumps(doc))
+    span = next(sp for sp in _spans_of(store, LoadReport()) if sp.span_id == pid)
+    assert json.loads(span.input, parse_constant=lambda c: pytest.fail(c)) == {"n": 1.5, "nan": None, "inf": [None]}
+
+
+def _spans_of(store: Path, report: LoadReport) -> list:
+    src = open_source(store)
+    with src.reading():
+        parents = {sid: s.parent_id for sid, s in src.index(report).items()}
+        return build_traces(src.read(None, report), lambda need: src.fill_texts(need, report), parents, report)[2]
+
+
+def test_a_task_call_with_the_id_of_a_session_loads(tmp_path: Path) -> None:
+    """A task part whose id is its root session's: two traces with one id, and DuckDB refused the whole write.
+    The call is left out and counted; every other tree loads as before."""
+    before = _baseline(tmp_path)
+    data, conn = _damaged_db(tmp_path)
+    pid, = conn.execute("SELECT id FROM part WHERE session_id = ? AND data LIKE '%\"tool\":\"task\"%'"
+                        " ORDER BY id LIMIT 1", (ROOT9,)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (ROOT9, pid))
+    conn.commit()
+    conn.close()
+    after, report = _load(tmp_path / "t.duckdb", data)
+    assert _others(after, {ROOT9}) == _others(before, {ROOT9})
+    assert after[ROOT9]["kind"] == "session" and pid not in after
+    assert report.skipped == {"part": 1}
+
+
+def test_a_step_id_stored_under_another_tree_is_not_fatal(tmp_path: Path) -> None:
+    """A tool part takes the id of an LLM call in another tree (a damaged store), and only its own tree is
+    read again: the stored span with that id made the insert fail, and every later load with it."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    db = tmp_path / "t.duckdb"
+    _load(db, data)
+    spans = _span_rows(db)
+    tool = next(s for s in spans.values() if s["kind"] == "tool")
+    llm = next(s for s in spans.values() if s["kind"] == "llm" and s["root_session_id"] != tool["root_session_id"])
+    conn = sqlite3.connect(data / "opencode.db")
+    sid, = conn.execute("SELECT session_id FROM part WHERE id = ?", (tool["span_id"],)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (llm["span_id"], tool["span_id"]))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    _rows_after, report = _load(db, data)
+    assert report.sessions_changed == 1
+    after = _span_rows(db)
+    assert after[llm["span_id"]]["kind"] == "tool" and after[llm["span_id"]]["root_session_id"] == tool[
+        "root_session_id"]
+    assert tool["span_id"] not in after
+
+
+def test_a_tool_part_with_the_id_of_an_llm_call_leaves_the_call_whole(tmp_path: Path) -> None:
+    """A tool part takes the id of a message that made tool calls of its own: of the two spans with that id the
+    tool call won, and the message's own tool calls were left under a tool call. The LLM call wins."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    conn = sqlite3.connect(data / "opencode.db")
+    mid, = conn.execute("SELECT message_id FROM part WHERE data LIKE '%\"tool\":\"bash\"%' GROUP BY message_id"
+                        " ORDER BY message_id DESC LIMIT 1").fetchone()
+    pid, = conn.execute("SELECT id FROM part WHERE data LIKE '%\"tool\":\"bash\"%' AND message_id < ?"
+                        " ORDER BY id LIMIT 1", (mid,)).fetchone()
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (mid, pid))
+    conn.commit()
+    conn.close()
+    report = LoadReport()
+    spans = {sp.span_id: sp for sp in _spans_of(data, report)}
+    assert spans[mid].kind == "llm"
+    assert all(spans[sp.parent_span_id].kind == "llm" for sp in spans.values() if sp.kind == "tool")
+    assert report.skipped == {"part": 1}

@@ -3,18 +3,23 @@
 Each example changes one thing in one store: a column of a session, message or part row, a value somewhere
 inside a row's JSON `data` or a JSON file (types swapped, fields removed, numbers huge, negative or not finite,
 strings cut, ids pointing elsewhere, times out of order), or a whole row or file (cut short, not UTF-8,
-deleted). Then it asserts that reading never raises, that every trace and session record of the trees the
-change did not touch is the same, field by field, as from the undamaged store, and that DuckDB takes all of
-it. A last test does the same through `load()` on a store already holding the undamaged traces (the live case).
+deleted). Then it asserts that reading never raises, that every trace, span and session record of the trees
+the change did not touch is the same, field by field, as from the undamaged store, that the spans still hang
+together (unique ids, each under a trace, each tool call under an LLM call of its trace, the LLM calls adding
+up to their trace's tokens and cost, a tool call's input JSON text), and that DuckDB takes all of it. The store
+with many tool calls of many kinds (steps-1.18.33) is also damaged where the tool parts are: their input,
+output, times, name, status and id.
+A last test does the same through `load()` on a store already holding the undamaged traces (the live case).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pytest
@@ -23,9 +28,9 @@ from hypothesis import strategies as st
 
 from analytics.db import TraceStore
 from analytics.loader import build_traces, load
-from analytics.models import AgentTrace, LoadReport, SessionInfo
+from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
-from tests.conftest import SAMPLE_118, SAMPLE_1165, build_v2_store, copy_store
+from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, build_v2_store, copy_store
 
 CASES_RUN: dict[str, int] = {}  # examples run per test, printed at the end (`pytest -s`)
 
@@ -36,16 +41,33 @@ def _settings(n: int) -> settings:
                                            HealthCheck.filter_too_much])
 
 
-def read_all(path: Path) -> tuple[list[AgentTrace], list[SessionInfo], LoadReport]:
-    """What a full load computes from a store, before it writes: traces, session records, the report."""
+@dataclass
+class Read:
+    """What a full load computes from a store, before it writes."""
+
+    traces: list[AgentTrace]
+    infos: list[SessionInfo]
+    spans: list[AgentSpan]
+    report: LoadReport
+
+
+def read_all(path: Path) -> Read:
+    """What a full load computes from a store, before it writes: traces, session records, spans, the report."""
     src = open_source(path)
     report = LoadReport()
     with src.reading():
         index = src.index(report)
         parents = {sid: s.parent_id for sid, s in index.items()}
         sessions = src.read(None, report)
-        traces, infos, _spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
-    return traces, infos, report
+        traces, infos, spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+    return Read(traces, infos, spans, report)
+
+
+def _by_root(records: list) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for r in records:
+        out.setdefault(r.root_session_id, []).append(r)
+    return out
 
 
 @dataclass
@@ -54,20 +76,22 @@ class Baseline:
 
     traces: dict[str, list[AgentTrace]]
     infos: dict[str, list[SessionInfo]]
+    spans: dict[str, list[AgentSpan]]
     tree_of: dict[str, str]  # any session, message or part id -> its root session
 
     @classmethod
     def of(cls, path: Path, ids: dict[str, str]) -> Baseline:
-        traces, infos, report = read_all(path)
-        assert report.skipped_total == 0
-        by_root: dict[str, list] = {}
-        for t in traces:
-            by_root.setdefault(t.root_session_id, []).append(t)
-        info_by_root: dict[str, list] = {}
-        for i in infos:
-            info_by_root.setdefault(i.root_session_id, []).append(i)
-        roots = {i.session_id: i.root_session_id for i in infos}
-        return cls(by_root, info_by_root, {k: roots[s] for k, s in ids.items()})
+        got = read_all(path)
+        assert got.report.skipped_total == 0
+        assert got.spans
+        roots = {i.session_id: i.root_session_id for i in got.infos}
+        base = cls(_by_root(got.traces), _by_root(got.infos), _by_root(got.spans),
+                   {k: roots[s] for k, s in ids.items()})
+        base.check(got, set())
+        for sp in got.spans:  # (in a damaged load only the damaged trees' inputs are parsed again)
+            if sp.input is not None:
+                json.loads(sp.input, parse_constant=_not_json)
+        return base
 
     def touched(self, *texts: object) -> set[str]:
         """The trees any of these values names (a changed value may point into another tree)."""
@@ -79,22 +103,23 @@ class Baseline:
                 out |= {self.tree_of[m] for m in _ID.findall(text) if m in self.tree_of}
         return out
 
-    def check(self, traces: list[AgentTrace], infos: list[SessionInfo], touched: set[str]) -> None:
-        """Every tree not touched is exactly as it was; the traces still form a forest."""
-        got: dict[str, list] = {}
-        for t in traces:
-            got.setdefault(t.root_session_id, []).append(t)
-        got_infos: dict[str, list] = {}
-        for i in infos:
-            got_infos.setdefault(i.root_session_id, []).append(i)
+    def check(self, read: Read, touched: set[str]) -> None:
+        """Every tree not touched is exactly as it was; the traces still form a forest; the spans hang together."""
+        traces, infos, spans = read.traces, read.infos, read.spans
+        got, got_infos, got_spans = _by_root(traces), _by_root(infos), _by_root(spans)
         for root in self.traces.keys() - touched:
             assert sorted(got.get(root, []), key=_tid) == sorted(self.traces[root], key=_tid), root
             assert sorted(got_infos.get(root, []), key=_sid) == sorted(self.infos[root], key=_sid), root
+            assert sorted(got_spans.get(root, []), key=_spid) == sorted(self.spans.get(root, []), key=_spid), root
         for t in traces:
             _well_typed(t)
         for i in infos:
             _well_typed(i)
+        for sp in spans:
+            _well_typed(sp)
+        _spans_hang_together(traces, spans, touched | (got.keys() - self.traces.keys()))
         by_id = {t.trace_id: t for t in traces}
+        assert len(by_id) == len(traces)  # one trace per id: DuckDB refuses a second one
         for t in traces:  # no parent cycles: every chain ends (parents may be missing in a damaged tree)
             seen, cur = set(), t
             while cur is not None and cur.parent_trace_id is not None:
@@ -103,7 +128,46 @@ class Baseline:
                 cur = by_id.get(cur.parent_trace_id)
 
 
-def _well_typed(record: AgentTrace | SessionInfo) -> None:
+def _spans_hang_together(traces: list[AgentTrace], spans: list[AgentSpan], damaged: set[str]) -> None:
+    """Span ids are unique; every span belongs to a trace of its own tree, every tool call to an LLM call of its
+    own trace (damage included: a tool call whose message is lost is lost with it); and in the trees nothing
+    damaged, the LLM calls of each trace add up to the trace's own tokens and cost (in a damaged tree a message
+    can count in two traces, a child session cut loose from its parent say, but it is one span)."""
+    by_id = {sp.span_id: sp for sp in spans}
+    assert len(by_id) == len(spans)
+    trace_of = {t.trace_id: t for t in traces}
+    for sp in spans:
+        assert sp.kind in (LLM, TOOL), sp
+        assert sp.trace_id in trace_of and trace_of[sp.trace_id].root_session_id == sp.root_session_id, sp
+        if sp.kind == LLM:
+            assert sp.parent_span_id is None, sp
+        else:
+            parent = by_id.get(sp.parent_span_id)  # type: ignore[arg-type]
+            assert parent is not None and parent.kind == LLM and parent.trace_id == sp.trace_id, sp
+        assert sp.duration_ms is None or sp.duration_ms == sp.ended_at - sp.started_at, sp  # type: ignore[operator]
+        if sp.input is not None and sp.root_session_id in damaged:  # a tool call's input is JSON text, always
+            json.loads(sp.input, parse_constant=_not_json)
+    sums: dict[str, list] = {}
+    for sp in spans:
+        if sp.kind == LLM:
+            s = sums.setdefault(sp.trace_id, [0, 0, 0, 0, 0, 0.0])
+            for k, name in enumerate(_USAGE):
+                s[k] += getattr(sp, name)
+    for t in traces:
+        if t.root_session_id not in damaged:
+            s = sums.get(t.trace_id, [0, 0, 0, 0, 0, 0.0])
+            assert s[:5] == [getattr(t, name) for name in _USAGE[:5]], t.trace_id
+            assert math.isclose(s[5], t.cost_usd, rel_tol=1e-9, abs_tol=1e-12), t.trace_id
+
+
+def _not_json(token: str) -> None:
+    raise AssertionError(f"{token} in a span's input is not JSON")
+
+
+_USAGE = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write", "cost_usd")
+
+
+def _well_typed(record: AgentTrace | SessionInfo | AgentSpan) -> None:
     """Each field holds what its annotation says (what the store's columns take)."""
     for f in fields(record):
         v = getattr(record, f.name)
@@ -125,6 +189,10 @@ def _sid(i: SessionInfo) -> str:
     return i.session_id
 
 
+def _spid(sp: AgentSpan) -> str:
+    return sp.span_id
+
+
 class Written:
     """A real DuckDB file the damaged traces are written to, in batches (one write per example would be the
     load's own cost, ~50 ms; the batches keep the whole file under a minute). Ids are made unique per example."""
@@ -133,25 +201,28 @@ class Written:
         self.store = TraceStore(path)
         self.traces: list[AgentTrace] = []
         self.infos: list[SessionInfo] = []
+        self.spans: list[AgentSpan] = []
         self.n = 0
 
-    def add(self, traces: list[AgentTrace], infos: list[SessionInfo], touched: set[str], known: set[str]) -> None:
+    def add(self, read: Read, touched: set[str], known: set[str]) -> None:
         """The records of the damaged trees (the others are the baseline's, which DuckDB took already)."""
         self.n += 1
         tag = f"#{self.n}"
-        self.traces += [replace(t, trace_id=t.trace_id + tag) for t in traces
+        self.traces += [replace(t, trace_id=t.trace_id + tag) for t in read.traces
                         if t.root_session_id in touched or t.root_session_id not in known]
-        self.infos += [replace(i, session_id=i.session_id + tag) for i in infos
+        self.infos += [replace(i, session_id=i.session_id + tag) for i in read.infos
                        if i.root_session_id in touched or i.root_session_id not in known]
-        if len(self.traces) > 2000:
+        self.spans += [replace(sp, span_id=sp.span_id + tag, trace_id=sp.trace_id + tag) for sp in read.spans
+                       if sp.root_session_id in touched or sp.root_session_id not in known]
+        if len(self.traces) + len(self.spans) > 4000:
             self.flush()
 
     def flush(self) -> None:
-        if self.traces or self.infos:
+        if self.traces or self.infos or self.spans:
             self.store.save_traces(self.traces)
             self.store.replace(roots=set(), traces=[], sessions=self.infos, fingerprints={}, deleted=(),
-                               full=False, source_key="mutations", stamp="")
-        self.traces, self.infos = [], []
+                               full=False, source_key="mutations", stamp="", spans=self.spans)
+        self.traces, self.infos, self.spans = [], [], []
 
 
 # -- values a mutation puts in --------------------------------------------------------------------------------
@@ -218,6 +289,7 @@ class SqliteCase:
     ids: list[str]
     times: list[int]
     written: Written
+    tool_rows: list[tuple[str, str, dict]] = field(default_factory=list)  # the tool parts, for aimed damage
 
 
 TABLES = {
@@ -233,7 +305,7 @@ TABLES = {
 def _sqlite_case(kind: str, db: Path, work: Path) -> SqliteCase:
     work.mkdir(parents=True, exist_ok=True)
     path = work / "opencode.db"
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)  # the fixture stays as it is (no -shm)
     conn.execute("VACUUM INTO ?", (str(path),))
     conn.close()
     conn = sqlite3.connect(path)
@@ -298,9 +370,9 @@ def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> bool:
     touched = damage_sqlite(case, data)
     if touched is None:
         return False
-    traces, infos, _report = read_all(case.path)
-    case.baseline.check(traces, infos, touched)
-    case.written.add(traces, infos, touched, set(case.baseline.traces))
+    read = read_all(case.path)
+    case.baseline.check(read, touched)
+    case.written.add(read, touched, set(case.baseline.traces))
     return True
 
 
@@ -338,6 +410,90 @@ def test_sqlite_v1_mutations(v1_case: SqliteCase) -> None:
 
 def test_sqlite_v2_mutations(v2_case: SqliteCase) -> None:
     _run("sqlite-v2 (2.0.26 capture)", 600, lambda d: run_sqlite_mutation(v2_case, d), v2_case.written)
+
+
+# -- tool parts: the store with many tool calls of many kinds ------------------------------------------------------
+
+HUGE_TIMES = st.sampled_from([1e999, -1e999, float("nan"), 2**63, 2**64 + 1, 10**20, -(2**63), -1, -10**15,
+                              1e300, 1.5e12, "1796155868989", "", None, True, [1], {"t": 1}])
+
+
+def damage_tool_part(case: SqliteCase, data: st.DataObject) -> set[str] | None:
+    """Write the undamaged store and change a tool part where the span reader looks: its input, output, times,
+    name, title, status or id (the rest of the part stays as the real binary wrote it)."""
+    case.path.write_bytes(case.template)
+    _table, rowid, row = data.draw(st.sampled_from(case.tool_rows))
+    doc = json.loads(row["data"])
+    state = doc.setdefault("state", {})
+    what = data.draw(st.sampled_from(["input", "input", "output", "output", "start", "end", "swap", "tool",
+                                      "status", "title", "error", "state", "id"]))
+    values = json_values(case.ids, case.times)
+    if what == "input":
+        state["input"] = data.draw(st.one_of(
+            TEXT, INTS, FLOATS, st.lists(TEXT, max_size=3), st.none(), st.booleans(),
+            st.sampled_from(["x" * 300_000, {"k": "y" * 300_000}, {"nested": [[[[{"a": 1}]]]]}, []])))
+        if data.draw(st.integers(0, 5)) == 0:
+            del state["input"]
+    elif what in ("output", "error", "title"):
+        if data.draw(st.booleans()):
+            state.pop(what, None)
+        else:
+            state[what] = data.draw(st.one_of(values, st.sampled_from(["z" * 300_000, ""])))
+    elif what in ("start", "end"):
+        if not isinstance(state.get("time"), dict):
+            state["time"] = {}
+        state["time"][what] = data.draw(st.one_of(HUGE_TIMES, st.tuples(st.sampled_from(case.times),
+                                                               st.integers(-10**9, 10**9)).map(sum)))
+    elif what == "swap":
+        time = state.get("time") if isinstance(state.get("time"), dict) else {}
+        time["start"], time["end"] = time.get("end"), time.get("start")
+        state["time"] = time
+    elif what == "tool":
+        doc["tool"] = data.draw(st.one_of(INTS, FLOATS, st.none(), st.booleans(), st.lists(TEXT, max_size=2),
+                                          st.sampled_from([{"name": "bash"}, "task", "subagent", "", "bash"])))
+    elif what == "status":
+        state["status"] = data.draw(st.one_of(TEXT, INTS, st.none(), st.sampled_from(["pending", "COMPLETED",
+                                                                                      ["error"]])))
+    elif what == "state":
+        doc["state"] = data.draw(values)
+    new = json.dumps(doc)  # NaN/Infinity come out as the non-JSON tokens: that part is unreadable
+    conn = sqlite3.connect(case.path)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA journal_mode = MEMORY")
+    try:
+        if what == "id":  # the id of another part, message or session: a span or trace id twice
+            new = data.draw(st.sampled_from(case.ids))
+            conn.execute("UPDATE part SET id = ? WHERE rowid = ?", (new, rowid))
+        else:
+            conn.execute("UPDATE part SET data = ? WHERE rowid = ?", (new, rowid))
+        conn.commit()
+    except (sqlite3.IntegrityError, UnicodeEncodeError):  # a part's id taken; a lone surrogate in a text
+        return None
+    finally:
+        conn.close()
+    return {case.baseline.tree_of[row["id"]]} | case.baseline.touched(new[:2000], row["data"])
+
+
+def run_tool_mutation(case: SqliteCase, data: st.DataObject) -> bool:
+    touched = damage_tool_part(case, data) if data.draw(st.integers(0, 3)) else damage_sqlite(case, data)
+    if touched is None:
+        return False
+    read = read_all(case.path)
+    case.baseline.check(read, touched)
+    case.written.add(read, touched, set(case.baseline.traces))
+    return True
+
+
+@pytest.fixture(scope="module")
+def steps_case(tmp_path_factory: pytest.TempPathFactory) -> SqliteCase:
+    case = _sqlite_case("sqlite-v1", STEPS_118 / "opencode.db", tmp_path_factory.mktemp("steps"))
+    case.tool_rows = [r for r in case.rows if r[0] == "part" and '"type":"tool"' in r[2]["data"]]
+    assert len(case.tool_rows) > 50
+    return case
+
+
+def test_tool_part_mutations(steps_case: SqliteCase) -> None:
+    _run("tool parts (1.18.33 steps)", 400, lambda d: run_tool_mutation(steps_case, d), steps_case.written)
 
 
 # -- the legacy JSON store ----------------------------------------------------------------------------------------
@@ -384,9 +540,9 @@ def run_json_mutation(case: JsonCase, data: st.DataObject) -> bool:
         doc = json.loads(text)
         own = doc["id"] if path.parent.parent.name == "session" else doc["sessionID"]
         touched = {case.baseline.tree_of[own]} | case.baseline.touched(new, text)
-        traces, infos, _report = read_all(case.storage)
-        case.baseline.check(traces, infos, touched)
-        case.written.add(traces, infos, touched, set(case.baseline.traces))
+        read = read_all(case.storage)
+        case.baseline.check(read, touched)
+        case.written.add(read, touched, set(case.baseline.traces))
     finally:
         path.write_bytes(original)
     return True
@@ -407,7 +563,8 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
     store = TraceStore(tmp_path_factory.mktemp("live") / "live.duckdb")
     case.path.write_bytes(case.template)
     load(store, open_source(case.path))
-    before = _stored(store)
+    before, before_spans = _stored(store), _stored(store, "agent_spans")
+    assert before_spans
     sessions_of = {}
     for k, root in case.baseline.tree_of.items():
         if k.startswith("ses_"):
@@ -424,13 +581,17 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
         conn.commit()
         conn.close()
         load(store, open_source(case.path))
-        after = _stored(store)
+        after, after_spans = _stored(store), _stored(store, "agent_spans")
         for tid, row in before.items():
             if row["root_session_id"] not in touched:
                 assert after.get(tid) == row, tid
+        for sid, row in before_spans.items():
+            if row["root_session_id"] not in touched:
+                assert after_spans.get(sid) == row, sid
         case.path.write_bytes(case.template)  # OpenCode writes it whole again
         load(store, open_source(case.path))
         assert _stored(store) == before
+        assert _stored(store, "agent_spans") == before_spans
         return True
 
     try:
@@ -439,7 +600,9 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
         store.close()
 
 
-def _stored(store: TraceStore) -> dict[str, dict]:
-    cur = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces")
+def _stored(store: TraceStore, table: str = "agent_traces") -> dict[str, dict]:
+    """Every row of the table (a fixed name) by its id; a trace's first-seen time left out."""
+    cur = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces" if table == "agent_traces"
+                             else "SELECT * FROM agent_spans")
     names = [d[0] for d in cur.description]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}

@@ -233,7 +233,26 @@ def tool_from_state(span_id: str, name: str, state: dict, output: str | None, st
     err = state.get("error")
     text = error_text(err) if status == "error" and err is not None else output
     return RawTool(span_id, name, as_str(state.get("title")), status, start_ms, end_ms,
-                   None if inp is None else json.dumps(inp, ensure_ascii=False, separators=(",", ":")), text)
+                   None if inp is None else json_text(inp), text)
+
+
+def json_text(value: object) -> str:
+    """Compact JSON text of a parsed value. Python's parser also took `NaN` and `Infinity`, which are no JSON
+    (a reader of the input would refuse it): written as null."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if value - value == 0 else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def id_time_ms(id_: str, ref_ms: int) -> int | None:

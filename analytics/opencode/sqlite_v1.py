@@ -26,6 +26,7 @@ from analytics.opencode.records import (
     as_str,
     call_from_state,
     call_status,
+    error_text,
     loads_js,
     named_error,
 )
@@ -328,14 +329,18 @@ class SqliteV1Reader(Reader):
             msg.calls.append(call)
 
     def _tool_calls(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
-        """Every tool call but the delegations, in full: name, status, title, times, input (JSON text as stored
-        by SQLite's json_extract) and output (or the error text)."""
+        """Every tool call but the delegations, in full: name, status, title, times, input (as compact JSON text,
+        whatever its type, like the other readers give it) and output (or the error text).
+
+        `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
+        text, a number as a number); an output that is not a string is no output, as in the other readers."""
         where, params = id_filter(ids, "session_id")
         select = (
             "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
             " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
-            " '$.state.time.end'), json_extract({d}, '$.state.input'), json_extract({d}, '$.state.output'),"
-            f" json_extract({{d}}, '$.state.error') FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where}"
+            " '$.state.time.end'), {d} -> '$.state.input',"
+            " CASE json_type({d}, '$.state.output') WHEN 'text' THEN json_extract({d}, '$.state.output') END,"
+            f" {{d}} -> '$.state.error' FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where}"
             " ORDER BY message_id, id"
         )
 
@@ -354,9 +359,10 @@ class SqliteV1Reader(Reader):
                     continue
                 _ptype, tool, status, title, start, end = fields
                 state = call_status(status)
-                text = err if state == ERROR and err is not None else output
+                error = error_text(loads_js(err)) if state == ERROR and err is not None and err != "null" else None
+                text = error if error is not None else output
                 out.append((msg, RawTool(pid, intern(tool), as_str(title), state, as_int(start), as_int(end),
-                                         inp if isinstance(inp, str) else None,
+                                         inp if isinstance(inp, str) and inp != "null" else None,
                                          text if isinstance(text, str) else None)))
             return out
 
