@@ -205,6 +205,8 @@ class TraceStore:
             # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
             # written block in memory (a full load of 250,000 steps peaked at 650 MB without this, 385 MB with)
             self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
+            # and checkpoints once, when the store is closed, not after every committed step of a load
+            self.conn.execute("SET checkpoint_threshold = '1GB'")
         self._local = threading.local()
         self._ensure_schema()
 

@@ -338,32 +338,32 @@ class SqliteV1Reader(Reader):
         select = (
             "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
             " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
-            " '$.state.time.end'), {d} -> '$.state.input',"
-            " CASE json_type({d}, '$.state.output') WHEN 'text' THEN json_extract({d}, '$.state.output') END,"
-            f" {{d}} -> '$.state.error' FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where}"
-            " ORDER BY message_id, id"
-        )
+            " '$.state.time.end', '$.state.output', '$.state.error'), {d} -> '$.state.input'"
+            f" FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where} ORDER BY message_id, id"
+        )  # two parses of each part (SQLite 3.40 keeps no parsed JSON between calls): one array, one input
 
         def consume(rows) -> list[tuple[RawMessage, RawTool]]:
             out = []
-            for mid, pid, head, inp, output, err in rows:
+            for mid, pid, head, inp in rows:
                 msg = by_msg.get(mid)
                 if msg is None or head is None:
                     continue
-                fields = loads_array(head)
+                try:
+                    fields = loads_js(head)  # text that was not UTF-8 (BadText) still tells what the part is
+                except ValueError:
+                    fields = None
                 if fields is not None and (fields[0] != "tool" or fields[1].__class__ is not str
                                            or fields[1] in DELEGATION_TOOLS):
                     continue  # not a tool call, or a delegation: read (and its damage counted) with the task calls
-                if fields is None or BadText in (inp.__class__, output.__class__, err.__class__):
+                if fields is None or BadText in (head.__class__, inp.__class__):
                     report.skip("part", pid, "tool part is not valid JSON or UTF-8")
                     continue
-                _ptype, tool, status, title, start, end = fields
+                _ptype, tool, status, title, start, end, output, err = fields
                 state = call_status(status)
-                error = error_text(loads_js(err)) if state == ERROR and err is not None and err != "null" else None
-                text = error if error is not None else output
+                error = error_text(err) if state == ERROR and err is not None else None
+                text = error if error is not None else output if output.__class__ is str else None
                 out.append((msg, RawTool(pid, intern(tool), as_str(title), state, as_int(start), as_int(end),
-                                         inp if isinstance(inp, str) and inp != "null" else None,
-                                         text if isinstance(text, str) else None)))
+                                         inp if isinstance(inp, str) and inp != "null" else None, text)))
             return out
 
         for msg, tool in guarded(self.conn, select.format(d="data"),
