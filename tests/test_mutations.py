@@ -169,13 +169,15 @@ _USAGE = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "t
 
 def _well_typed(record: AgentTrace | SessionInfo | AgentSpan) -> None:
     """Each field holds what its annotation says (what the store's columns take)."""
-    for f in fields(record):
-        v = getattr(record, f.name)
+    annotations = ({f.name: f.type for f in fields(record)} if not isinstance(record, AgentSpan)
+                   else {k: getattr(a, "__forward_arg__", a) for k, a in AgentSpan.__annotations__.items()})
+    for name, annotation in annotations.items():
+        v = getattr(record, name)
         kinds = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
-                 "float": (float,), "tuple[str, ...]": (tuple,)}[f.type]
-        assert isinstance(v, kinds) and not isinstance(v, bool), (f.name, v)
+                 "float": (float,), "tuple[str, ...]": (tuple,)}[annotation]
+        assert isinstance(v, kinds) and not isinstance(v, bool), (name, v)
         if isinstance(v, tuple):
-            assert all(isinstance(x, str) for x in v), (f.name, v)
+            assert all(isinstance(x, str) for x in v), (name, v)
 
 
 _ID = re.compile(r"(?:ses|msg|prt)_[0-9a-zA-Z]+")
@@ -212,7 +214,7 @@ class Written:
                         if t.root_session_id in touched or t.root_session_id not in known]
         self.infos += [replace(i, session_id=i.session_id + tag) for i in read.infos
                        if i.root_session_id in touched or i.root_session_id not in known]
-        self.spans += [replace(sp, span_id=sp.span_id + tag, trace_id=sp.trace_id + tag) for sp in read.spans
+        self.spans += [sp._replace(span_id=sp.span_id + tag, trace_id=sp.trace_id + tag) for sp in read.spans
                        if sp.root_session_id in touched or sp.root_session_id not in known]
         if len(self.traces) + len(self.spans) > 4000:
             self.flush()
