@@ -569,7 +569,7 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-FIRST_BATCH_ROOTS = 50  # the newest session trees, stored first so that a window can show them at once
+FIRST_BATCH_ROOTS = 20  # the newest session trees (more than a screenful of rows), stored first for a window
 BATCH_SESSIONS = 1200  # a larger load goes on in steps of about this many sessions, each one committed
 
 
