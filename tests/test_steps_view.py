@@ -139,3 +139,19 @@ def test_filters_still_work_with_steps_shown(qtbot, section) -> None:
     assert row.isHidden() or row.parent().isHidden() or row.data(0, Role.TRACE).trace_id in section.tree.dimmed
     _query(qtbot, section, lambda f: f.search.clear())
     assert not row.parent().isHidden() and section.tree.step_rows(row.data(0, Role.TRACE).trace_id)
+
+
+def test_every_step_row_has_a_bar_on_screen_whatever_the_row_height(qtbot, section) -> None:
+    """Step bars are thinner than a call's, but never so thin that a short row paints nothing."""
+    from dashboard.widgets.trace_tree import TIMELINE
+
+    tree = section.tree
+    rows = expand(qtbot, section, delegation(section, "Many tools"))
+    llm = next(r for r in rows if r.data(0, Role.STEP).kind == "llm")
+    tree.scrollToItem(llm)
+    qtbot.wait(50)
+    rect = tree.visualRect(tree.indexFromItem(llm, TIMELINE))
+    image = tree.viewport().grab().toImage()
+    background = image.pixelColor(rect.right() - 1, rect.top() + 1)
+    painted = [x for x in range(rect.left(), rect.right()) if image.pixelColor(x, rect.center().y()) != background]
+    assert len(painted) > 3, rect  # a row 14 px high painted none before

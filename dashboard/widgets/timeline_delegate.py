@@ -82,7 +82,8 @@ class TimelineDelegate(QStyledItemDelegate):
         if t.trace_id in self.dimmed:
             painter.setOpacity(0.3)
         if step:  # a thinner bar, in its status colour: the calls a trace's own bar is made of
-            bar.adjust(0, 2, 0, -2)
+            inset = max(min(2.0, (bar.height() - 3.0) / 2), 0.0)  # thinner, but never thinner than 3 px
+            bar.adjust(0, inset, 0, -inset)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
             if t.kind == "tool":
