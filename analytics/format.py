@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 
@@ -99,3 +100,25 @@ def ago(ms: float) -> str:
     if s < 48 * 3600:
         return f"{s // 3600} h"
     return f"{s // 86400} days"
+
+
+TOOL_INPUT_KEYS = ("command", "filePath", "path", "pattern", "url", "query", "description")  # telling ones first
+
+
+def tool_argument(raw: str | None, limit: int = 120) -> str:
+    """A tool call's input (JSON text) on one line: its command, path or pattern when it has one, else its first
+    text value, else the JSON itself; cut at `limit` characters."""
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, dict):
+        text = next((value[k] for k in TOOL_INPUT_KEYS if isinstance(value.get(k), str) and value[k].strip()),
+                    None) or next((v for v in value.values() if isinstance(v, str) and v.strip()), None)
+        text = text if text is not None else json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    text = " ⏎ ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

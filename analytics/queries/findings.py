@@ -24,7 +24,6 @@ The time-dependent rules take `now_ms`, so that they can be judged at any moment
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -93,19 +92,9 @@ def flag_traces(items: Iterable[Anomaly | Finding]) -> dict[str, Flag]:
 
 
 def _argument(tool_input: str | None, limit: int = 60) -> str:
-    """A call's main argument, quoted (its first text value: bash's command, grep's pattern, read's path)."""
-    if not tool_input:
-        return ""
-    try:
-        value = json.loads(tool_input)
-    except ValueError:
-        value = tool_input
-    if isinstance(value, dict):
-        value = next((v for v in value.values() if isinstance(v, str) and v.strip()), "")
-    text = " ".join(str(value).split())
-    if not text:
-        return ""
-    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
+    """A call's main argument, quoted: bash's command, grep's pattern, read's path."""
+    text = fmt.tool_argument(tool_input, limit)
+    return repr(text) if text else ""
 
 
 def _tool_list(names: list[str]) -> str:

@@ -14,7 +14,6 @@ trace changes.
 from __future__ import annotations
 
 import bisect
-import json
 
 from PyQt6.QtCore import QEvent, QModelIndex, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPalette
@@ -39,9 +38,6 @@ STATUS_LABEL = {"completed": "✓ completed", "error": "✗ error", "running": "
 DIM = QBrush(QColor(128, 128, 128))
 EXPAND_ALL_ROWS = 2000  # a larger tree opens one level deep: expanding thousands of rows costs more than it shows
 STATUS_BRUSH = {k: QBrush(v.darker(115)) for k, v in STATUS_COLOURS.items()}
-INPUT_KEYS = ("command", "filePath", "path", "pattern", "url", "query", "description")  # the telling ones first
-
-
 def steps_text(counts: tuple[int, int] | None) -> str:
     """ "14 LLM calls · 37 tool calls" (empty without steps)."""
     if not counts:
@@ -50,28 +46,11 @@ def steps_text(counts: tuple[int, int] | None) -> str:
     return f"{llm} LLM call{'s' * (llm != 1)} · {tools} tool call{'s' * (tools != 1)}"
 
 
-def short_input(raw: str | None, limit: int = 120) -> str:
-    """A tool call's input on one line: its command, path or pattern if it has one, else the JSON."""
-    if not raw:
-        return ""
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    if isinstance(value, dict):
-        text = next((value[k] for k in INPUT_KEYS if isinstance(value.get(k), str)), None)
-        text = text if text is not None else json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
-    text = " ⏎ ".join(text.splitlines())
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 def step_label(s: AgentSpan) -> tuple[str, str]:
     """A step row's first two columns: "LLM · model" and its provider, or the tool and its title or input."""
     if s.kind == "llm":
         return f"LLM · {s.name}", s.title or ""
-    return s.name, s.title or short_input(s.input)
+    return s.name, s.title or fmt.tool_argument(s.input)
 
 
 class FigureDelegate(QStyledItemDelegate):
