@@ -51,6 +51,7 @@ def test_many_tools_steps_are_read_when_the_row_is_expanded(qtbot, section) -> N
     llm = [row.child(i) for i in range(row.childCount())]
     assert [r.data(0, Role.STEP).kind for r in llm] == ["llm"] * 7
     assert [r.childCount() for r in llm] == [1, 1, 1, 1, 1, 1, 0]
+    assert all(r.isExpanded() for r in llm[:6])  # the user opened the row: each call shows its tools
     tools = [s for s in spans(rows) if s.kind == "tool"]
     assert [s.name for s in tools] == ["bash", "read", "read", "glob", "grep", "bash"]
     starts = [s.started_at for s in spans(rows)]
@@ -78,6 +79,7 @@ def test_nested_delegation_keeps_its_place_among_the_steps(qtbot, section) -> No
     starts = [(c.data(0, Role.STEP) or c.data(0, Role.TRACE)).started_at for c in children]
     assert starts == sorted(starts)
     assert children[0].child(0).data(0, Role.STEP).name == "read"
+    assert not children[0].isExpanded()  # opened by the tree, not the user: each call's tools stay folded
     assert children[2].data(0, Role.TRACE).description == "Nested child tools"
 
 

@@ -167,6 +167,9 @@ class TraceTree(QTreeWidget):
         self._steps_of: dict[str, tuple] = {}  # traces whose step rows are shown: the trace data they are of
         self._steps_pending: set[str] = set()  # asked for, not here yet
         self._steps_queued: set[str] = set()  # to ask for at the next check
+        # rows the user opened; rows the tree opened itself show their LLM calls with the tools folded, so the
+        # delegations stay the outline of what is on screen
+        self._opened: set[str] = set()
         self._reselect: dict[str, str] = {}  # a selected step whose rows were dropped: trace id -> span id
         self._want = QTimer(self)  # one request for the rows expanded in one go
         self._want.setSingleShot(True)
@@ -489,6 +492,7 @@ class TraceTree(QTreeWidget):
     def _on_expanded(self, item: QTreeWidgetItem) -> None:
         t = item.data(0, Role.TRACE)
         if t is not None and t.trace_id in self.step_counts and t.trace_id not in self._steps_of:
+            self._opened.add(t.trace_id)
             self._steps_queued.add(t.trace_id)
             self._want.start()
 
@@ -553,9 +557,10 @@ class TraceTree(QTreeWidget):
                     row.setText(DESCRIPTION, f"{row.childCount()} tool call{'s' * (row.childCount() != 1)}")
             rows.sort(key=lambda r: r.data(0, Role.STEP).started_at)
             self._insert_in_time(item, rows)
-            for row in llm.values():
-                if row.childCount():
-                    row.setExpanded(True)
+            if trace_id in self._opened:  # the user opened this row: show each call's tools too
+                for row in llm.values():
+                    if row.childCount():
+                        row.setExpanded(True)
             self._steps_of[trace_id] = self._step_key(item.data(0, Role.TRACE))
         finally:
             self.setSortingEnabled(sorting)
