@@ -120,7 +120,7 @@ class _Refresh(_Task):
                                            version=version))
                 return
         with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
-            self.emit("done", self._snapshot(store, report, final=True))
+            self.emit("done", self._snapshot(store, report))
 
     def _stored(self, store: TraceStore, step: LoadProgress) -> None:
         """A step of the load is committed: say how far it is, answer the details asked for meanwhile, and let
@@ -136,7 +136,7 @@ class _Refresh(_Task):
             self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
                                        final=False))
 
-    def _snapshot(self, store: TraceStore, report: LoadReport | None, final: bool) -> Snapshot:
+    def _snapshot(self, store: TraceStore, report: LoadReport | None) -> Snapshot:
         svc = self.service
         version = store.data_version()
         traces, hits = q.filter_traces(store, self.query)
@@ -144,8 +144,9 @@ class _Refresh(_Task):
         sessions = q.get_sessions_with_traces(store) if self.load_first else None
         agents = q.agents(store) if self.load_first else None
         if svc.anomalies is None or svc.anomalies_version != version:
-            # what is usual is judged on the whole history, again only when the data changed
+            # what is usual is judged on the whole history, and the steps counted, again only when the data changed
             svc.anomalies = [*aq.find_anomalies(aq.forest(store)), *sf.step_findings(store)]
+            svc.step_counts = q.step_counts(store)
             svc.anomalies_version = version
         # interrupted and stalled calls depend on the time too: judged again at every query
         flags = sf.flag_traces([*svc.anomalies, *sf.time_findings(store, int(time.time() * 1000))])
@@ -153,7 +154,7 @@ class _Refresh(_Task):
         shown = {t.trace_id for t in traces}
         analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
-                        version=version, final=final, steps=q.step_counts(store))
+                        version=version, steps=svc.step_counts)
 
 
 class _Details(_Task):
@@ -239,6 +240,7 @@ class DataService(QObject):
         self._lock = threading.Lock()
         self._wanted: tuple[int, str] | None = None  # the details asked for last, until answered
         self.anomalies: list[aq.Anomaly | sf.Finding] | None = None  # touched by the worker thread only
+        self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps, of that same data version
         self.anomalies_version = 0
 
     def next_generation(self) -> int:
