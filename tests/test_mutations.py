@@ -368,14 +368,18 @@ def damage_sqlite(case: SqliteCase, data: st.DataObject) -> set[str] | None:
         new, *row.values())
 
 
-def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> bool:
-    touched = damage_sqlite(case, data)
+def _checked_load(case: SqliteCase, touched: set[str] | None) -> bool:
+    """Load the damaged store and check it against the baseline; False when SQLite refused the damage."""
     if touched is None:
         return False
     read = read_all(case.path)
     case.baseline.check(read, touched)
     case.written.add(read, touched, set(case.baseline.traces))
     return True
+
+
+def run_sqlite_mutation(case: SqliteCase, data: st.DataObject) -> bool:
+    return _checked_load(case, damage_sqlite(case, data))
 
 
 @pytest.fixture(scope="module")
@@ -477,13 +481,8 @@ def damage_tool_part(case: SqliteCase, data: st.DataObject) -> set[str] | None:
 
 
 def run_tool_mutation(case: SqliteCase, data: st.DataObject) -> bool:
-    touched = damage_tool_part(case, data) if data.draw(st.integers(0, 3)) else damage_sqlite(case, data)
-    if touched is None:
-        return False
-    read = read_all(case.path)
-    case.baseline.check(read, touched)
-    case.written.add(read, touched, set(case.baseline.traces))
-    return True
+    return _checked_load(case, damage_tool_part(case, data) if data.draw(st.integers(0, 3))
+                         else damage_sqlite(case, data))
 
 
 @pytest.fixture(scope="module")
