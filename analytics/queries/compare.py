@@ -336,7 +336,8 @@ def extent(node: q.TraceNode, now: int) -> int:
 # -- texts -------------------------------------------------------------------------------------------------
 
 DIFF_CHARS = 200_000  # of each text; the rest is said, not diffed (the detail pane shows texts this far too)
-WORD_BLOCK_TOKENS = 4_000  # a changed block of lines longer than this (either side) is marked whole
+WORD_BLOCK_TOKENS = 500  # a changed block longer than this (either side) is diffed with difflib's autojunk
+LONG_BLOCK_TOKENS = 100_000  # and one longer than this is marked changed whole
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 
 SAME, REMOVED, ADDED = "same", "removed", "added"
@@ -369,19 +370,49 @@ def _runs(out: list[tuple[str, str]], kind: str, text: str) -> None:
 
 
 def _words(a: str, b: str, left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """A word-level diff of two blocks of text into the runs."""
+    """A word-level diff of two blocks of text into the runs. A block too long to diff word by word in good
+    time (its repeated words make difflib quadratic) is diffed with difflib's junk heuristic, which ignores
+    the words found everywhere; past `LONG_BLOCK_TOKENS` it is marked changed whole."""
     ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
-    if len(ta) > WORD_BLOCK_TOKENS or len(tb) > WORD_BLOCK_TOKENS:
-        _runs(left, REMOVED, a)
-        _runs(right, ADDED, b)
+    head = 0  # what both start and end with needs no diff (a small edit in one long line)
+    while head < min(len(ta), len(tb)) and ta[head] == tb[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
+        tail += 1
+    _runs(left, SAME, "".join(ta[:head]))
+    _runs(right, SAME, "".join(tb[:head]))
+    end_a, end_b = "".join(ta[len(ta) - tail:]), "".join(tb[len(tb) - tail:])
+    ta, tb = ta[head:len(ta) - tail], tb[head:len(tb) - tail]
+    _middle(ta, tb, left, right)
+    _runs(left, SAME, end_a)
+    _runs(right, SAME, end_b)
+
+
+def _middle(ta: list[str], tb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
+    longest = max(len(ta), len(tb))
+    if longest > LONG_BLOCK_TOKENS:
+        _runs(left, REMOVED, "".join(ta))
+        _runs(right, ADDED, "".join(tb))
         return
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+    matcher = difflib.SequenceMatcher(None, ta, tb, autojunk=longest > WORD_BLOCK_TOKENS)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             _runs(left, SAME, "".join(ta[i1:i2]))
             _runs(right, SAME, "".join(tb[j1:j2]))
         else:
             _runs(left, REMOVED, "".join(ta[i1:i2]))
             _runs(right, ADDED, "".join(tb[j1:j2]))
+
+
+def _lines(la: list[str], lb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
+    """A changed block of lines: line by line when both sides have as many (an edit inside lines), else as
+    one block."""
+    if len(la) == len(lb):
+        for a, b in zip(la, lb, strict=True):
+            _words(a, b, left, right)
+    else:
+        _words("".join(la), "".join(lb), left, right)
 
 
 def word_diff(a: str | None, b: str | None, limit: int = DIFF_CHARS) -> TextDiff:
@@ -398,5 +429,5 @@ def word_diff(a: str | None, b: str | None, limit: int = DIFF_CHARS) -> TextDiff
             _runs(left, SAME, "".join(la[i1:i2]))
             _runs(right, SAME, "".join(lb[j1:j2]))
         else:
-            _words("".join(la[i1:i2]), "".join(lb[j1:j2]), left, right)
+            _lines(la[i1:i2], lb[j1:j2], left, right)
     return TextDiff(left, right, cut_a, cut_b)
