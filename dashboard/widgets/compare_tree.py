@@ -37,6 +37,7 @@ WORSE = QBrush(QColor("#c0392b"))
 ADDED_BACKGROUND = QBrush(QColor(60, 170, 90, 40))
 REMOVED_BACKGROUND = QBrush(QColor(210, 70, 70, 40))
 MARK = {"matched": "", "added": "+ ", "removed": "− "}
+MAX_COLUMN_WIDTH = 240
 LEFT_COLOUR = QColor("#3b82c4")
 RIGHT_COLOUR = QColor("#d9822b")
 
@@ -177,6 +178,7 @@ class CompareTree(QTreeWidget):
         self.expandAll()
         for column in range(CALL, TOOLS + 1):  # the figures in full (a comparison holds a tree, not a history)
             self.resizeColumnToContents(column)
+            self.setColumnWidth(column, min(self.columnWidth(column), MAX_COLUMN_WIDTH))  # the bars need room
         self.setCurrentItem(self.rows[0])
 
     def _row(self, label: str, left: Figures | None, right: Figures | None, kind: str) -> QTreeWidgetItem:
