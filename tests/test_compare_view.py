@@ -121,8 +121,10 @@ def test_compare_with_from_the_context_menu_and_a_running_side(qtbot, window) ->
     tree.setCurrentItem(first)
     actions = dict(tree.compare_actions(first))
     assert "Compare the two selected" not in actions  # one row selected
+    # named after the marked row (flagged ⚠ interrupted once the killed run is 10 minutes old)
+    offered = next(text for text in actions if text.startswith("Compare with build  (session)"))
     with qtbot.wait_signal(window.compare.shown, timeout=20_000):
-        actions["Compare with build  (session)"]()
+        actions[offered]()
     ct = window.compare.tree
     assert ct.comparison.left_id == killed.data(0, Role.TRACE).trace_id
     assert ct.rows[0].text(DURATION) == "running → " + ct.rows[0].text(DURATION).split(" → ")[1]
@@ -158,3 +160,23 @@ def test_single_selection_still_drives_the_detail_pane(qtbot, window) -> None:
     window.compare_selected()
     qtbot.wait_until(lambda: window.compare.comparison is not None, timeout=20_000)
     assert window.compare.comparison.left_id == first.data(0, Role.TRACE).trace_id
+
+
+def test_a_long_hostile_prompt_is_diffed_as_plain_text(qtbot, tmp_path: Path) -> None:
+    """The 400 KB prompt of the cases store (HTML, scripts, ANSI escapes, several scripts) against itself: shown
+    as its characters, its first DIFF_CHARS compared and the rest said."""
+    from analytics.queries.compare import DIFF_CHARS
+    from tests.conftest import CASES_118
+
+    w, section = open_window(qtbot, copy_store(CASES_118, tmp_path / "opencode"), tmp_path / "t.duckdb")
+    wait_idle(qtbot, section)
+    huge = next(i for i in section.tree.items.values() if i.text(1) == "Huge context").data(0, Role.TRACE)
+    compare = _compare(qtbot, w, huge.trace_id, huge.trace_id)  # shown with the roots' texts
+    text = compare.diff.left_prompt.toPlainText()
+    assert "<script>alert('x')</script>" in text and "\x1b[31m" in text
+    assert compare.diff.left_prompt.document().toHtml().count("<script>") == 0  # escaped in the document
+    assert compare.diff.diffs.prompt.identical is False  # cut: not all of it was compared
+    assert compare.diff.diffs.prompt.left_cut > 0 and "more characters, not compared" in text
+    assert all(kind == "same" for kind, _t in _runs_of(compare.diff.right_prompt)[:-1])
+    assert len(text) < DIFF_CHARS + 200
+    w.close()
