@@ -436,6 +436,88 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPARE_MARK = {"matched": "=", "added": "+", "removed": "−"}
+COMPARE_KINDS = (("duration_ms", "duration"), ("tokens_in", "tokens"), ("tokens_out", "tokens"),
+                 ("cost_usd", "cost"), ("llm_calls", "count"), ("tool_calls", "count"))
+
+
+def _figure(value: float | None, kind: str) -> str:
+    if kind == "count":
+        return "—" if value is None else str(int(value))
+    return {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[kind](value)
+
+
+def _cell(figures: object, value: float | None, kind: str) -> str:
+    """One side's figure in a comparison: empty when the side has no such call, "running" for its time."""
+    if figures is None:
+        return ""
+    if kind == "duration" and value is None and getattr(figures, "status", None) == "running":
+        return "running"
+    return _figure(value, kind)
+
+
+def compare_lines(c: object) -> list[str]:
+    """A comparison as aligned lines: the two sides, the totals, then one line per pair and the tools whose
+    use differs under it."""
+    from analytics.queries.compare import Comparison, percent
+
+    assert isinstance(c, Comparison)
+    root = c.pairs[0]
+    lines = [f"left:  {c.left_id}  {root.left.subagent_type}  {fmt.when(c.left_start)}",
+             f"right: {c.right_id}  {root.right.subagent_type}  {fmt.when(c.right_start)}", "",
+             "Totals with delegations (right − left):"]
+    names = {"duration_ms": "duration", "tokens_in": "tokens in", "tokens_out": "tokens out", "cost_usd": "cost",
+             "llm_calls": "LLM calls", "tool_calls": "tool calls"}
+    for name, kind in COMPARE_KINDS:
+        a, b, d = c.left_total.value(name), c.right_total.value(name), c.total_delta(name)
+        pct = fmt.signed_percent(percent(a, d))
+        change = f"{fmt.signed(d, kind)} ({pct})" if pct else fmt.signed(d, kind)
+        lines.append(f"  {names[name]:11} {_cell(c.left_total, a, kind):>9} → {_cell(c.right_total, b, kind):<9} "
+                     f"{change}".rstrip())
+    lines.append(f"  {'status':11} {c.left_total.status:>9} → {c.right_total.status}")
+    n = c.counts
+    lines.append(f"  calls: {n['matched']} matched, {n['added']} added on the right, {n['removed']} removed")
+    lines.append("")
+    lines.append(f"  {'CALL':34} {'DURATION':<26} {'TOKENS IN':<22} {'TOKENS OUT':<22} {'COST':<26} {'LLM':>7} "
+                 f"{'TOOLS':>7}")
+    for p in c.pairs:
+        cells = []
+        for name, kind in COMPARE_KINDS:
+            a = p.left_figures.value(name) if p.left_figures else None
+            b = p.right_figures.value(name) if p.right_figures else None
+            left, right = _cell(p.left_figures, a, kind), _cell(p.right_figures, b, kind)
+            width = 7 if kind == "count" else (26 if kind in ("duration", "cost") else 22)
+            if kind == "count":
+                cells.append(f"{left or '·'}→{right or '·'}".rjust(width))
+                continue
+            d = p.delta(name)
+            change = fmt.signed(d, kind)
+            pct = fmt.signed_percent(percent(a, d)) if d else ""
+            text = f"{left or '·':>7} → {right or '·':<7} {change}{' ' + pct if pct else ''}"
+            cells.append(f"{text:<{width}}")
+        status = "" if p.kind != "matched" or p.left.status == p.right.status else (
+            f"  {p.left.status} → {p.right.status}")
+        label = "  " * p.depth + p.label
+        lines.append(f"{COMPARE_MARK[p.kind]} {label[:34]:34} " + " ".join(cells) + status)
+        for change in p.tool_changes():
+            lines.append(f"  {'  ' * p.depth}  {change.text()}")
+    return lines
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two runs (sessions or delegations) side by side: the aligned calls and what changed."""
+    from analytics.queries.compare import compare
+
+    with _open(args) as store:
+        c = compare(store, args.left, args.right)
+    if args.json:
+        _print_json(c.to_json())
+        return 0
+    for line in compare_lines(c):
+        _say(line)
+    return 0
+
+
 def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -501,6 +583,12 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("json", "otlp"), default="json")
     s.add_argument("-o", "--output", help="write to this file instead of standard output")
     s.set_defaults(func=cmd_export)
+    s = sub.add_parser("compare", parents=[common], help="two runs side by side: aligned calls and their "
+                                                         "differences (right − left)")
+    s.add_argument("left", help="a session id (its root trace) or a trace id (a delegation with what it "
+                                "delegated); a unique prefix is enough")
+    s.add_argument("right", help="the other run, the same way")
+    s.set_defaults(func=cmd_compare)
     s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days, or bring them back")
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--retention-days", type=_retention_days, metavar="N",

@@ -29,6 +29,7 @@ from analytics.loader import LoadProgress, load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
+from analytics.queries import compare as cmp
 from analytics.queries import findings as sf
 from analytics.queries import trace_queries as q
 
@@ -63,6 +64,8 @@ class _Signals(QObject):
     failed = pyqtSignal(int, str)  # generation, one plain sentence
     message = pyqtSignal(int, str)  # generation, a line for the status bar
     spans = pyqtSignal(int, object)  # generation, {trace id: [AgentSpan, ...]}
+    compared = pyqtSignal(int, object)  # generation, Comparison
+    diffed = pyqtSignal(int, object)  # generation, TextDiffs
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -212,6 +215,52 @@ class _Export(_Task):
         self.emit("message", self.generation, f"Exported {self.session_id} to {self.path} ({self.fmt}).")
 
 
+class _Compare(_Task):
+    """Two runs aligned (analytics.queries.compare), maybe written to a file as JSON too."""
+
+    def __init__(self, service: DataService, generation: int, left: str, right: str,
+                 path: Path | None = None) -> None:
+        super().__init__(service, generation)
+        self.left, self.right, self.path = left, right, path
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            comparison = cmp.compare(store, self.left, self.right)
+        if self.path is None:
+            self.emit("compared", self.generation, comparison)
+            return
+        self.path.write_text(json.dumps(comparison.to_json(), ensure_ascii=False, indent=1) + "\n",
+                             encoding="utf-8")
+        self.emit("message", self.generation, f"Exported the comparison to {self.path}.")
+
+
+@dataclass(frozen=True)
+class TextDiffs:
+    """The prompts and the outputs of two aligned calls, diffed word by word (a side may be missing)."""
+
+    left_id: str | None
+    right_id: str | None
+    prompt: cmp.TextDiff
+    output: cmp.TextDiff
+
+
+class _Diff(_Task):
+    """The full texts of two traces, diffed here on the worker: a long text must not hold the window."""
+
+    def __init__(self, service: DataService, generation: int, left: str | None, right: str | None) -> None:
+        super().__init__(service, generation)
+        self.left, self.right = left, right
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            sides = [q.get_trace_details(store, tid) if tid else None for tid in (self.left, self.right)]
+        a, b = (d.trace if d is not None else None for d in sides)
+        self.emit("diffed", self.generation, TextDiffs(
+            self.left, self.right,
+            cmp.word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
+            cmp.word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
+
+
 class DataService(QObject):
     """Queues store work on one background thread and hands results back as signals.
 
@@ -222,6 +271,8 @@ class DataService(QObject):
         message(int, str): a request finished with something to say (cleanup, export).
         progress(int, object): a step of a long load is stored (LoadProgress).
         spans(int, object): the steps of the traces a `fetch_spans` asked for, {trace id: [AgentSpan]}.
+        compared(int, object): two runs aligned, the Comparison a `compare` asked for.
+        diffed(int, object): the prompts and outputs of two aligned calls diffed (TextDiffs).
     """
 
     def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
@@ -232,6 +283,7 @@ class DataService(QObject):
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
         self.message, self.progress = self.signals.message, self.signals.progress
         self.spans = self.signals.spans
+        self.compared, self.diffed = self.signals.compared, self.signals.diffed
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
@@ -275,6 +327,18 @@ class DataService(QObject):
     def fetch_spans(self, *trace_ids: str) -> int:
         """The steps (LLM and tool calls) of these traces, in one request."""
         return self._submit(lambda gen: _Spans(self, gen, tuple(trace_ids)))
+
+    def compare(self, left: str, right: str) -> int:
+        """Two runs (trace or session ids) aligned row by row."""
+        return self._submit(lambda gen: _Compare(self, gen, left, right))
+
+    def export_comparison(self, left: str, right: str, path: Path) -> int:
+        """The comparison of two runs written to `path` as JSON (what `agent-traces compare --json` prints)."""
+        return self._submit(lambda gen: _Compare(self, gen, left, right, path))
+
+    def diff_texts(self, left: str | None, right: str | None) -> int:
+        """The prompts and outputs of two traces (either may be None: a call on one side only), diffed."""
+        return self._submit(lambda gen: _Diff(self, gen, left, right))
 
     def claim_details(self, generation: int | None = None) -> tuple[int, str] | None:
         """Take the details request still to answer (only if it is `generation`'s, when given)."""

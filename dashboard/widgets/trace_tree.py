@@ -14,12 +14,14 @@ trace changes.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, QModelIndex, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPalette
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QMenu,
     QStyledItemDelegate,
     QTreeWidget,
     QTreeWidgetItem,
@@ -120,12 +122,17 @@ class TraceTree(QTreeWidget):
         stepSelected(object): the current row changed to this step (an AgentSpan).
         stepsWanted(list): these traces are expanded in view and their steps are not shown yet: read them
             and hand them to `show_steps`.
+        compareRequested(str, str): compare these two traces (left, right): two rows selected and *Compare*,
+            or *Compare with…* on one row and then on another (the context menu).
+        compareMarked(str): *Compare with…* chose this trace as the left side; the next one picked is the right.
     """
 
     traceSelected = pyqtSignal(str)
     traceActivated = pyqtSignal(str)
     stepSelected = pyqtSignal(object)
     stepsWanted = pyqtSignal(list)
+    compareRequested = pyqtSignal(str, str)
+    compareMarked = pyqtSignal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -133,7 +140,11 @@ class TraceTree(QTreeWidget):
         self.setHeaderLabels(COLUMNS)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl-click selects a second row to compare with; the current row still drives the detail pane
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.compare_base: str | None = None  # the row *Compare with…* was chosen on
         self.setAllColumnsShowFocus(True)
         self.setExpandsOnDoubleClick(False)
         # Unsorted until the user clicks a header: newest sessions first, each one's calls in time order.
@@ -469,6 +480,45 @@ class TraceTree(QTreeWidget):
             self.traceSelected.emit(t.trace_id)
         else:
             self.stepSelected.emit(current.data(0, Role.STEP))
+
+    def selected_trace_ids(self) -> list[str]:
+        """The trace rows selected (step rows left out), the earliest first: compared, the earlier run is the
+        left side (before) and the later the right (after)."""
+        traces = [i.data(0, Role.TRACE) for i in self.selectedItems() if i.data(0, Role.TRACE) is not None]
+        return [t.trace_id for t in sorted(traces, key=lambda t: (t.started_at, t.trace_id))]
+
+    def compare_actions(self, item: QTreeWidgetItem | None) -> list[tuple[str, Callable[[], None]]]:
+        """The context menu's compare entries for a row: the two selected, this row against the one
+        *Compare with…* was chosen on, or this row as the one to compare."""
+        out: list[tuple[str, Callable[[], None]]] = []
+        selected = self.selected_trace_ids()
+        if len(selected) == 2:
+            out.append(("Compare the two selected", lambda: self.compareRequested.emit(*selected)))
+        t = item.data(0, Role.TRACE) if item is not None else None
+        if t is None:
+            return out
+        base = self.items.get(self.compare_base) if self.compare_base else None
+        if base is not None and self.compare_base != t.trace_id:
+            left = self.compare_base
+            label = self._label(base.data(0, Role.TRACE)).replace("&", "&&")  # no & taken as a shortcut
+            out.append((f"Compare with {label}",
+                        lambda: self.compareRequested.emit(left, t.trace_id)))
+        out.append(("Compare with…", lambda: self.mark_for_compare(t.trace_id)))
+        return out
+
+    def mark_for_compare(self, trace_id: str) -> None:
+        """Remember the left side of a comparison; the context menu of another row then offers it."""
+        self.compare_base = trace_id
+        self.compareMarked.emit(trace_id)
+
+    def _context_menu(self, pos) -> None:
+        actions = self.compare_actions(self.itemAt(pos))
+        if not actions:
+            return
+        menu = QMenu(self)
+        for text, slot in actions:
+            menu.addAction(text).triggered.connect(slot)  # text: an agent name, which QAction shows as is
+        menu.popup(self.viewport().mapToGlobal(pos))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
