@@ -518,20 +518,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
-    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
+SOURCE_HELP = ("OpenCode data directory, opencode.db file or storage/ directory "
+               "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+
+
+def _common(after_command: bool = False) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (`agent-traces --db F load` and
+    `agent-traces load --db F`). The copy a command gets has no defaults: argparse lets a command's defaults
+    overwrite what was given before its name, which silently loaded into the default store."""
+    none = {"default": argparse.SUPPRESS} if after_command else {}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
-                                     "~/.local/share/agent-traces/traces.duckdb)")
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
-    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[common])
+                                     "~/.local/share/agent-traces/traces.duckdb)", **none)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts", **none)
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens", **none)
+    return common
+
+
+def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
+    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
+    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[_common()])
+    p.add_argument("--source", help=SOURCE_HELP)
     sub = p.add_subparsers(dest="command")
+    common = _common(after_command=True)
     if extend is not None:
         extend(p, sub, common)
     s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
-    s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
-                                    "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+    s.add_argument("--source", help=SOURCE_HELP, default=argparse.SUPPRESS)
     s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
     s.set_defaults(func=cmd_load)
     s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
