@@ -1,0 +1,200 @@
+"""Where the time went: a trace's wall time split into LLM time, tool time, waiting on delegations and idle,
+per trace and summed per agent; and per-tool figures (calls, errors, median and p95 duration, share of time).
+
+How OpenCode's times nest (checked on the real 1.18.33 and 1.1.65 fixture stores, `tests/fixtures/steps-*`):
+an LLM call is an assistant message, and its interval (created → completed) holds everything that happened in
+that step: every tool call it made starts after it and ends before it (by 20 ms to 3.5 s), and every `task`
+call, the delegation it made, lies inside it too (the message completes 30 to 430 ms after the child trace
+ends). So the raw intervals overlap by design, and a second of a message that ran a tool is both "LLM" and
+"tool". The split counts each millisecond once, by precedence:
+
+1. **waiting on delegations**: the union of the trace's child delegations' intervals (parallel calls once);
+2. **tools**: the union of its own tool calls' intervals, outside the delegations;
+3. **LLM**: the union of its own LLM calls' intervals, outside both: the model generating and OpenCode
+   between the steps of one message;
+4. **idle**: the rest of [started_at, ended_at]: before the first step, between turns (a session waiting for
+   its user), after the last.
+
+So "LLM 40 s" means the model was working, not that a message was open. Everything is clipped to the trace's
+own interval (1.1.65 writes a child session's first message up to 125 ms before its task call starts). A trace
+still running ends *now*, and so do its unfinished steps and delegations; an unfinished step of a finished
+trace ends with the trace. The four parts add up exactly to the trace's duration.
+
+The precedence turns the split into three union lengths: waiting = |D|, tools = |D ∪ T| − |D|,
+LLM = |D ∪ T ∪ L| − |D ∪ T|, idle = duration − |D ∪ T ∪ L|. Each union length is one DuckDB window pass
+(intervals by start; each adds what reaches past the latest end before it), so the whole store is one query.
+
+Per agent, the traces' parts are summed; running traces are left out of the sums and counted apart (a run
+killed days ago would otherwise be days of "waiting"). Per tool, per agent and for all agents: calls, errors,
+median and nearest-rank p95 of the finished calls' durations, and the share of the agent's summed tool-call
+durations (parallel calls each count in full there, so the shares add up to 100%).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from analytics import format as fmt
+from analytics.db import TraceStore
+
+PARTS = ("llm_ms", "tool_ms", "waiting_ms", "idle_ms")
+PART_LABELS = {"llm_ms": "LLM", "tool_ms": "tools", "waiting_ms": "waiting on delegations", "idle_ms": "idle"}
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """One trace's wall time in four parts that add up to `total_ms`."""
+
+    trace_id: str
+    agent: str
+    running: bool  # no end yet: the split runs to `now`
+    total_ms: int
+    llm_ms: int
+    tool_ms: int
+    waiting_ms: int
+    idle_ms: int
+
+
+@dataclass(frozen=True)
+class AgentTime:
+    """The splits of an agent's finished traces, summed; `running` traces are not in the sums."""
+
+    agent: str
+    traces: int
+    running: int
+    total_ms: int
+    llm_ms: int
+    tool_ms: int
+    waiting_ms: int
+    idle_ms: int
+
+
+@dataclass(frozen=True)
+class ToolStats:
+    """One tool as one agent used it (`agent` None: every agent's calls together)."""
+
+    agent: str | None
+    tool: str
+    calls: int
+    errors: int
+    median_ms: float | None  # of the finished calls
+    p95_ms: float | None
+    total_ms: int
+    share: float  # of the agent's summed tool-call durations
+
+
+def _scope(trace_ids: Collection[str] | None, alias: str = "") -> tuple[str, list]:
+    """A WHERE condition on the trace id (`alias` like "t."), and its parameters: these traces, or all."""
+    if trace_ids is None:
+        return "TRUE", []
+    return f"{alias}trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)]
+
+
+def _union(level: int) -> str:
+    return f"sum(greatest(e - greatest(s, coalesce(reach, s)), 0)) FILTER (WHERE level = {level})"
+
+
+def _split_sql(scope: str) -> str:
+    """Per trace in scope: id, agent, running, start, end, |D|, |D ∪ T|, |D ∪ T ∪ L| (milliseconds)."""
+    return (
+        "WITH t AS ("
+        "  SELECT trace_id, subagent_type AS agent, ended_at IS NULL AS running, epoch_ms(started_at) AS t0,"
+        "         coalesce(epoch_ms(ended_at), greatest(?::BIGINT, epoch_ms(started_at))) AS t1"
+        f"  FROM agent_traces WHERE {scope}),"
+        " raw AS ("
+        "  SELECT parent_trace_id AS trace_id, 1 AS layer, epoch_ms(started_at) AS s, epoch_ms(ended_at) AS e"
+        "  FROM agent_traces WHERE kind = 'delegation' AND parent_trace_id IN (SELECT trace_id FROM t)"
+        "  UNION ALL"
+        "  SELECT trace_id, CASE WHEN kind = 'tool' THEN 2 ELSE 3 END, epoch_ms(started_at), epoch_ms(ended_at)"
+        "  FROM agent_spans WHERE trace_id IN (SELECT trace_id FROM t)),"
+        " clipped AS ("
+        "  SELECT r.trace_id, r.layer, greatest(r.s, t.t0) AS s, least(coalesce(r.e, t.t1), t.t1) AS e"
+        "  FROM raw r JOIN t USING (trace_id)),"
+        " levels AS ("  # every interval also counts in the unions of the lower precedence levels
+        "  SELECT c.trace_id, l.level, c.s, c.e FROM clipped c JOIN (VALUES (1), (2), (3)) l(level)"
+        "  ON c.layer <= l.level WHERE c.e > c.s),"
+        " reached AS ("
+        "  SELECT trace_id, level, s, e, max(e) OVER (PARTITION BY trace_id, level ORDER BY s, e"
+        "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM levels),"
+        " unions AS ("
+        f"  SELECT trace_id, {_union(1)} AS d, {_union(2)} AS dt, {_union(3)} AS dtl"
+        "  FROM reached GROUP BY trace_id)"
+        " SELECT t.trace_id, t.agent, t.running, t.t0, t.t1, coalesce(u.d, 0), coalesce(u.dt, 0), coalesce(u.dtl, 0)"
+        " FROM t LEFT JOIN unions u USING (trace_id)"
+    )
+
+
+def _now(now_ms: int | None) -> int:
+    return int(time.time() * 1000) if now_ms is None else now_ms
+
+
+def _from_row(row: tuple) -> TimeSplit:
+    trace_id, agent, running, t0, t1, d, dt, dtl = row
+    total = max(t1 - t0, 0)
+    return TimeSplit(trace_id=trace_id, agent=agent, running=bool(running), total_ms=total,
+                     llm_ms=int(dtl - dt), tool_ms=int(dt - d), waiting_ms=int(d), idle_ms=int(total - dtl))
+
+
+def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
+                now_ms: int | None = None) -> dict[str, TimeSplit]:
+    """The split of every trace in scope (these ids, or every trace), by trace id."""
+    scope, params = _scope(trace_ids)
+    rows = store.cursor().execute(_split_sql(scope), [_now(now_ms), *params]).fetchall()
+    return {r[0]: _from_row(r) for r in rows}
+
+
+def time_split(store: TraceStore, trace_id: str, now_ms: int | None = None) -> TimeSplit | None:
+    """One trace's split (None if there is no such trace)."""
+    return time_splits(store, [trace_id], now_ms).get(trace_id)
+
+
+def agent_times(splits: Collection[TimeSplit]) -> list[AgentTime]:
+    """The splits summed per agent, the agent with the most time first; running traces only counted."""
+    sums: dict[str, list[int]] = {}
+    for s in splits:
+        acc = sums.setdefault(s.agent, [0] * 7)
+        if s.running:
+            acc[1] += 1
+            continue
+        acc[0] += 1
+        for i, v in enumerate((s.total_ms, s.llm_ms, s.tool_ms, s.waiting_ms, s.idle_ms), start=2):
+            acc[i] += v
+    out = [AgentTime(agent, *acc) for agent, acc in sums.items()]
+    return sorted(out, key=lambda a: (-a.total_ms, a.agent))
+
+
+def agent_time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
+                      now_ms: int | None = None) -> list[AgentTime]:
+    """Per agent, the summed split of its traces in scope (these ids, or every trace)."""
+    return agent_times(time_splits(store, trace_ids, now_ms).values())
+
+
+def tool_stats(store: TraceStore, trace_ids: Collection[str] | None = None) -> list[ToolStats]:
+    """Per agent and tool, then per tool over all agents (`agent` None): calls, errors, median and p95 of the
+    finished calls' durations, and the share of the agent's tool-call time. Busiest tools first."""
+    scope, params = _scope(trace_ids, "t.")
+    sql = (
+        "WITH calls AS ("
+        "  SELECT t.subagent_type AS agent, s.name AS tool, s.status, s.duration_ms AS d"
+        "  FROM agent_spans s JOIN agent_traces t USING (trace_id)"
+        f"  WHERE s.kind = 'tool' AND {scope}),"
+        " per AS ("
+        "  SELECT agent, tool, GROUPING(agent) AS everyone, count(*) AS calls,"
+        "         count(*) FILTER (WHERE status = 'error') AS errors, median(d) AS med,"
+        "         list_sort(list(d) FILTER (WHERE d IS NOT NULL)) AS ds, coalesce(sum(d), 0) AS total"
+        "  FROM calls GROUP BY GROUPING SETS ((agent, tool), (tool)))"
+        " SELECT agent, tool, calls, errors, med, ds[greatest(ceil(0.95 * len(ds))::BIGINT, 1)], total,"
+        "        total / nullif(sum(total) OVER (PARTITION BY everyone, agent), 0)"  # agent is NULL for all
+        " FROM per ORDER BY everyone, agent, total DESC, calls DESC, tool"
+    )
+    rows = store.cursor().execute(sql, params).fetchall()
+    return [ToolStats(agent=r[0], tool=r[1], calls=r[2], errors=r[3], median_ms=r[4],
+                      p95_ms=float(r[5]) if r[5] is not None else None, total_ms=int(r[6]),
+                      share=float(r[7]) if r[7] is not None else 0.0) for r in rows]
+
+
+def split_text(s: TimeSplit | AgentTime) -> str:
+    """"LLM 41.2 s · tools 3.0 s · waiting on delegations 2.5 s · idle 53.3 s"."""
+    return " · ".join(f"{PART_LABELS[p]} {fmt.duration(getattr(s, p))}" for p in PARTS)
