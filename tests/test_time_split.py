@@ -223,3 +223,99 @@ def test_per_tool_figures_in_a_scope(steps: TraceStore) -> None:
 def test_split_text() -> None:
     split = ts.TimeSplit("t", "coder", False, 100_000, 41_200, 3_000, 2_500, 53_300)
     assert ts.split_text(split) == "LLM 41.2 s · tools 3.0 s · waiting on delegations 2.5 s · idle 53.3 s"
+
+
+# -- on real widgets -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    from tests.test_dashboard import open_window, wait_idle
+
+    w, section = open_window(qtbot, STEPS_118, tmp_path / "t.duckdb")
+    wait_idle(qtbot, section)
+    yield w
+    w.close()
+
+
+def _colour_at(widget, x: int, y: int):
+    return widget.grab().toImage().pixelColor(x, y).name()
+
+
+@pytest.mark.gui
+def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path) -> None:
+    from dashboard.widgets.detail_pane import TIME_FIELD
+    from dashboard.widgets.roles import Role
+    from dashboard.widgets.time_split_bar import TIME_COLOURS
+    from tests.test_dashboard import wait_idle
+    from tests.test_steps_view import delegation, expand
+
+    section = window.tracing
+    row = delegation(section, "Many tools")
+    tid = row.data(0, Role.TRACE).trace_id
+    section.tree.setCurrentItem(row)
+    qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
+                     timeout=20_000)
+    pane = section.detail
+    with TraceStore(window.service.db_path, read_only=True) as store:
+        expected = ts.time_split(store, tid)
+    assert pane.details.time == expected
+    assert pane.values[TIME_FIELD].text() == ts.split_text(expected)
+    assert pane.values[TIME_FIELD].text().startswith("LLM ") and "· idle " in pane.values[TIME_FIELD].text()
+    assert pane.form.isRowVisible(pane._rows[TIME_FIELD])
+    assert pane.time_bar.split == expected
+    bar = pane.time_bar
+    assert _colour_at(bar, 1, bar.height() // 2) == TIME_COLOURS["llm_ms"].name()  # LLM first, and the most of it
+    assert _colour_at(bar, bar.width() - 1, bar.height() // 2) == TIME_COLOURS["idle_ms"].name()
+    # a step shows no split; the session running since OpenCode was killed shows its split so far
+    rows = expand(qtbot, section, row)
+    section.tree.setCurrentItem(rows[0])
+    qtbot.wait_until(lambda: pane.step is not None)
+    assert not pane.form.isRowVisible(pane._rows[TIME_FIELD])
+    killed = next(i for i in section.tree.items.values()
+                  if i.data(0, Role.TRACE).kind == "session" and i.data(0, Role.TRACE).status == "running")
+    section.tree.setCurrentItem(killed)
+    qtbot.wait_until(lambda: pane.details is not None and pane.details.trace.status == "running", timeout=20_000)
+    assert pane.values[TIME_FIELD].text().endswith("(so far)")
+    assert "waiting on delegations" in pane.values[TIME_FIELD].text()
+    wait_idle(qtbot, section)
+
+
+@pytest.mark.gui
+def test_the_metrics_tab_shows_time_per_agent_and_tools(qtbot, window) -> None:
+    from PyQt6.QtCore import Qt
+
+    from dashboard.widgets.time_split_bar import TIME_COLOURS
+
+    window.tabs.setCurrentWidget(window.metrics)
+    m = window.metrics
+    with TraceStore(window.service.db_path, read_only=True) as store:
+        expected = ts.agent_time_splits(store)
+        tools = ts.tool_stats(store)
+    chart = m.time_chart
+    assert chart.times == [a for a in expected if a.total_ms > 0]  # "general" ran only in the killed run
+    assert [a.agent for a in chart.times] == ["build", "coder", "planner"]
+    image = chart.grab().toImage()
+    first_bar_y = 26 + 11  # the first row, mid-height
+    colours = {image.pixelColor(x, first_bar_y).name() for x in range(chart.width())}
+    assert {c.name() for c in TIME_COLOURS.values()} <= colours  # build waits, runs tools, thinks and idles
+    # the tools of all agents, then of the agent selected in the table above
+    assert m.tool_agent.currentText() == "All agents"
+
+    def table() -> dict[str, tuple]:
+        return {m.tools.topLevelItem(i).text(0): tuple(m.tools.topLevelItem(i).data(c, Qt.ItemDataRole.DisplayRole)
+                                                       for c in range(1, 7))
+                for i in range(m.tools.topLevelItemCount())}
+
+    everyone = {x.tool: (x.calls, x.errors, x.median_ms, x.p95_ms, x.total_ms, x.share) for x in tools
+                if x.agent is None}
+    assert table() == everyone
+    assert m.tools.topLevelItem(0).text(0) == "bash"  # the most time first
+    coder = next(m.agents.topLevelItem(i) for i in range(m.agents.topLevelItemCount())
+                 if m.agents.topLevelItem(i).text(0) == "coder")
+    m.agents.setCurrentItem(coder)
+    assert m.tool_agent.currentText() == "coder"
+    assert table()["grep"][:2] == (13, 13)
+    assert set(table()) == {"bash", "grep", "read", "glob"}
+    m.show_tools_of(None)
+    assert table() == everyone

@@ -195,6 +195,24 @@ def tool_stats(store: TraceStore, trace_ids: Collection[str] | None = None) -> l
                       share=float(r[7]) if r[7] is not None else 0.0) for r in rows]
 
 
+class SplitCache:
+    """The splits of every trace, read once per data version of the store, for a view that shows one subset
+    after another (each filter change): a finished trace's split never changes, a running one's grows, so
+    the running traces asked for are split again at every call."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.splits: dict[str, TimeSplit] = {}
+
+    def splits_of(self, store: TraceStore, trace_ids: Collection[str], version: int,
+                  now_ms: int | None = None) -> list[TimeSplit]:
+        if version != self.version:
+            self.splits, self.version = time_splits(store, None, now_ms), version
+        running = [tid for tid in trace_ids if tid in self.splits and self.splits[tid].running]
+        fresh = time_splits(store, running, now_ms) if running else {}
+        return [fresh.get(tid) or self.splits[tid] for tid in trace_ids if tid in self.splits]
+
+
 def split_text(s: TimeSplit | AgentTime) -> str:
     """"LLM 41.2 s · tools 3.0 s · waiting on delegations 2.5 s · idle 53.3 s"."""
     return " · ".join(f"{PART_LABELS[p]} {fmt.duration(getattr(s, p))}" for p in PARTS)
