@@ -319,3 +319,66 @@ def test_the_metrics_tab_shows_time_per_agent_and_tools(qtbot, window) -> None:
     assert set(table()) == {"bash", "grep", "read", "glob"}
     m.show_tools_of(None)
     assert table() == everyone
+
+
+# -- the command line -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path) -> str:
+    from dashboard.cli import main
+
+    path = str(tmp_path / "cli.duckdb")
+    assert main(["load", "--source", str(STEPS_118), "--db", path]) == 0
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    from dashboard.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_metrics_time_and_tools(cli_db: str, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    with TraceStore(cli_db, read_only=True) as store:
+        times = {a.agent: a for a in ts.agent_time_splits(store)}
+        tools = ts.tool_stats(store)
+    data = json.loads(_run(capsys, ["metrics", "--db", cli_db, "--json", "--tools"]))
+    assert {a["agent"]: ts.AgentTime(**a) for a in data["time"]} == times
+    assert [ts.ToolStats(**x) for x in data["tools"]] == tools
+    assert "tools" not in json.loads(_run(capsys, ["metrics", "--db", cli_db, "--json"]))
+    out = _run(capsys, ["metrics", "--db", cli_db, "--tools"])
+    assert "Where the time went (finished runs):" in out
+    time_part = out.split("Where the time went (finished runs):")[1].split("Tools:")[0]
+    coder = next(line for line in time_part.splitlines() if line.startswith("coder "))
+    c = times["coder"]
+    assert coder.split()[:2] == ["coder", str(c.traces)]
+    assert f"{c.llm_ms / c.total_ms * 100:.0f}%" in coder
+    build = next(line for line in time_part.splitlines() if line.startswith("build "))
+    assert build.endswith("(+1 running)")
+    tools_part = out.split("Tools:")[1].split("Slowest delegations:")[0].splitlines()
+    coder_at = tools_part.index("coder")
+    grep = next(line for line in tools_part[coder_at:] if line.strip().startswith("grep"))
+    assert grep.split()[:3] == ["grep", "13", "13"]
+    assert tools_part[tools_part.index("all agents") + 1].split()[:2] == ["bash", "26"]
+    assert "Tools:" not in _run(capsys, ["metrics", "--db", cli_db])
+
+
+def test_cli_show_has_the_split(cli_db: str, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    with TraceStore(cli_db, read_only=True) as store:
+        root = _by_title(store, "Many tools")
+        child = next(t for t in q.get_traces_by_session(store, root.trace_id) if t.kind == "delegation")
+        expected = ts.time_split(store, child.trace_id)
+        killed = _by_title(store, "Killed bash")
+    out = _run(capsys, ["show", child.trace_id[:14], "--db", cli_db])
+    assert f"Time         {ts.split_text(expected)}\n" in out
+    data = json.loads(_run(capsys, ["show", child.trace_id, "--db", cli_db, "--json"]))
+    assert ts.TimeSplit(**data["time"]) == expected
+    running = _run(capsys, ["show", killed.trace_id, "--db", cli_db])
+    assert next(line for line in running.splitlines() if line.startswith("Time ")).endswith("(so far)")
