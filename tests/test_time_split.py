@@ -382,3 +382,15 @@ def test_cli_show_has_the_split(cli_db: str, capsys: pytest.CaptureFixture) -> N
     assert ts.TimeSplit(**data["time"]) == expected
     running = _run(capsys, ["show", killed.trace_id, "--db", cli_db])
     assert next(line for line in running.splitlines() if line.startswith("Time ")).endswith("(so far)")
+
+
+def test_the_split_cache_reads_once_per_data_version_and_running_traces_again(steps: TraceStore) -> None:
+    cache = ts.SplitCache()
+    ids = list(ts.time_splits(steps, now_ms=NOW))
+    first = cache.splits_of(steps, ids, version=1, now_ms=NOW)
+    assert first == [ts.time_splits(steps, now_ms=NOW)[tid] for tid in ids]
+    later = {s.trace_id: s for s in cache.splits_of(steps, ids, version=1, now_ms=NOW + 1000)}
+    for s in first:  # the same version: finished traces from the cache, running ones split again
+        assert later[s.trace_id].total_ms == s.total_ms + (1000 if s.running else 0)
+    assert cache.splits_of(steps, ["no-such-trace", ids[0]], version=1, now_ms=NOW + 1000) == [later[ids[0]]]
+    assert cache.splits_of(steps, ids[:2], version=2, now_ms=NOW) == first[:2] and cache.version == 2
