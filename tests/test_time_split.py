@@ -394,3 +394,23 @@ def test_the_split_cache_reads_once_per_data_version_and_running_traces_again(st
         assert later[s.trace_id].total_ms == s.total_ms + (1000 if s.running else 0)
     assert cache.splits_of(steps, ["no-such-trace", ids[0]], version=1, now_ms=NOW + 1000) == [later[ids[0]]]
     assert cache.splits_of(steps, ids[:2], version=2, now_ms=NOW) == first[:2] and cache.version == 2
+
+
+def test_unions_of_traces_too_long_to_share_one_axis() -> None:
+    """Hand-made: durations near 2**61 ms (no real store has them) put each trace on an axis of its own; the
+    union lengths are the same as for short traces."""
+    import numpy
+
+    big = 1 << 61
+    g = numpy.array([0, 0, 0, 1, 1, 2, 2, 2], dtype=numpy.int64)
+    layer = numpy.array([3, 2, 1, 3, 3, 1, 1, 2], dtype=numpy.int64)
+    s = numpy.array([0, 5, 8, 0, big - 10, 0, 5, 20], dtype=numpy.int64)
+    e = numpy.array([10, 20, 9, 10, big, 10, 15, 25], dtype=numpy.int64)
+    durations = numpy.array([30, big, 30], dtype=numpy.int64)
+    d, dt, dtl = ts._unions(g, layer, s, e, durations)
+    assert list(d) == [1, 0, 15]
+    assert list(dt) == [15, 0, 20]  # [5, 20] holds [8, 9]
+    assert list(dtl) == [20, 20, 20]
+    short = ts._unions(g[durations[g] < big], layer[durations[g] < big], s[durations[g] < big],
+                       e[durations[g] < big], numpy.array([30, 0, 30], dtype=numpy.int64))
+    assert [list(x) for x in short] == [[1, 0, 15], [15, 0, 20], [20, 0, 20]]

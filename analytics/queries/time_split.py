@@ -3,9 +3,9 @@ per trace and summed per agent; and per-tool figures (calls, errors, median and 
 
 How OpenCode's times nest (checked on the real 1.18.33 and 1.1.65 fixture stores, `tests/fixtures/steps-*`):
 an LLM call is an assistant message, and its interval (created → completed) holds everything that happened in
-that step: every tool call it made starts after it and ends before it (by 20 ms to 3.5 s), and every `task`
-call, the delegation it made, lies inside it too (the message completes 30 to 430 ms after the child trace
-ends). So the raw intervals overlap by design, and a second of a message that ran a tool is both "LLM" and
+that step: every tool call it made starts after it (by 47 ms or more) and ends before it (by 23 ms or more),
+and every `task` call, the delegation it made, lies inside it too (the message completes 30 to 430 ms after the
+child trace ends). So the raw intervals overlap by design, and a second of a message that ran a tool is both "LLM" and
 "tool". The split counts each millisecond once, by precedence:
 
 1. **waiting on delegations**: the union of the trace's child delegations' intervals (parallel calls once);
@@ -21,8 +21,11 @@ still running ends *now*, and so do its unfinished steps and delegations; an unf
 trace ends with the trace. The four parts add up exactly to the trace's duration.
 
 The precedence turns the split into three union lengths: waiting = |D|, tools = |D ∪ T| − |D|,
-LLM = |D ∪ T ∪ L| − |D ∪ T|, idle = duration − |D ∪ T ∪ L|. Each union length is one DuckDB window pass
-(intervals by start; each adds what reaches past the latest end before it), so the whole store is one query.
+LLM = |D ∪ T ∪ L| − |D ∪ T|, idle = duration − |D ∪ T ∪ L|. DuckDB clips the intervals; each union length is
+then one pass over them sorted by start (each adds what reaches past the latest end before it), done in numpy:
+on the big benchmark store (9,200 traces, 249,000 steps) every split took 0.35 to 0.6 s this way, against 0.8
+to 1.0 s for the same pass as a DuckDB window function (`max(e) OVER (... ROWS UNBOUNDED PRECEDING AND 1
+PRECEDING)`), measured side by side on a machine shared with other jobs.
 
 Per agent, the traces' parts are summed; running traces are left out of the sums and counted apart (a run
 killed days ago would otherwise be days of "waiting"). Per tool, per agent and for all agents: calls, errors,
@@ -35,6 +38,8 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+
+import numpy
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -92,57 +97,86 @@ def _scope(trace_ids: Collection[str] | None, alias: str = "") -> tuple[str, lis
     return f"{alias}trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)]
 
 
-def _union(level: int) -> str:
-    return f"sum(greatest(e - greatest(s, coalesce(reach, s)), 0)) FILTER (WHERE level = {level})"
+_TRACES = (
+    "SELECT trace_id, subagent_type, ended_at IS NULL, epoch_ms(started_at),"
+    " coalesce(epoch_ms(ended_at), greatest(?::BIGINT, epoch_ms(started_at))) FROM agent_traces WHERE {scope}"
+)
 
 
-def _split_sql(scope: str) -> str:
-    """Per trace in scope: id, agent, running, start, end, |D|, |D ∪ T|, |D ∪ T ∪ L| (milliseconds)."""
+def _intervals_sql(scope: str) -> str:
+    """Every delegation, tool and LLM interval of the traces in scope, clipped to its trace's interval and
+    relative to its start: (trace's index in `_TRACES ORDER BY trace_id`, layer 1/2/3, start, end)."""
     return (
-        "WITH t AS ("
-        "  SELECT trace_id, subagent_type AS agent, ended_at IS NULL AS running, epoch_ms(started_at) AS t0,"
-        "         coalesce(epoch_ms(ended_at), greatest(?::BIGINT, epoch_ms(started_at))) AS t1"
-        f"  FROM agent_traces WHERE {scope}),"
+        f"WITH t AS (SELECT row_number() OVER (ORDER BY trace_id) - 1 AS g, * FROM ({_TRACES.format(scope=scope)})"
+        "  AS x(trace_id, agent, running, t0, t1)),"
         " raw AS ("
         "  SELECT parent_trace_id AS trace_id, 1 AS layer, epoch_ms(started_at) AS s, epoch_ms(ended_at) AS e"
-        "  FROM agent_traces WHERE kind = 'delegation' AND parent_trace_id IN (SELECT trace_id FROM t)"
+        "  FROM agent_traces WHERE kind = 'delegation'"
         "  UNION ALL"
         "  SELECT trace_id, CASE WHEN kind = 'tool' THEN 2 ELSE 3 END, epoch_ms(started_at), epoch_ms(ended_at)"
-        "  FROM agent_spans WHERE trace_id IN (SELECT trace_id FROM t)),"
+        "  FROM agent_spans),"
         " clipped AS ("
-        "  SELECT r.trace_id, r.layer, greatest(r.s, t.t0) AS s, least(coalesce(r.e, t.t1), t.t1) AS e"
-        "  FROM raw r JOIN t USING (trace_id)),"
-        " levels AS ("  # every interval also counts in the unions of the lower precedence levels
-        "  SELECT c.trace_id, l.level, c.s, c.e FROM clipped c JOIN (VALUES (1), (2), (3)) l(level)"
-        "  ON c.layer <= l.level WHERE c.e > c.s),"
-        " reached AS ("
-        "  SELECT trace_id, level, s, e, max(e) OVER (PARTITION BY trace_id, level ORDER BY s, e"
-        "    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach FROM levels),"
-        " unions AS ("
-        f"  SELECT trace_id, {_union(1)} AS d, {_union(2)} AS dt, {_union(3)} AS dtl"
-        "  FROM reached GROUP BY trace_id)"
-        " SELECT t.trace_id, t.agent, t.running, t.t0, t.t1, coalesce(u.d, 0), coalesce(u.dt, 0), coalesce(u.dtl, 0)"
-        " FROM t LEFT JOIN unions u USING (trace_id)"
+        "  SELECT t.g, r.layer, greatest(r.s, t.t0) - t.t0 AS s, least(coalesce(r.e, t.t1), t.t1) - t.t0 AS e"
+        "  FROM raw r JOIN t USING (trace_id))"
+        " SELECT g, layer, s, e FROM clipped WHERE e > s"
     )
+
+
+def _unions(g: numpy.ndarray, layer: numpy.ndarray, s: numpy.ndarray, e: numpy.ndarray,
+            durations: numpy.ndarray) -> list[numpy.ndarray]:
+    """Per trace, the union lengths |D|, |D ∪ T|, |D ∪ T ∪ L| of its intervals (g: its index; s, e relative
+    to its start, so within [0, its duration]).
+
+    The traces are laid end to end on one axis (each shifted past the durations before it), so a single
+    running maximum over all intervals sorted by start is, for each one, the latest end before it in its own
+    trace: each interval adds what reaches past that. So many traces are laid on one axis at a time that it
+    fits in 64 bits (all of them, unless durations are centuries long)."""
+    n = len(durations)
+    lengths = [numpy.zeros(n) for _ in range(3)]
+    per_axis = max(1, (1 << 62) // (int(durations.max()) + 1))
+    for first in range(0, n, per_axis):
+        mine = (g >= first) & (g < first + per_axis)
+        if not mine.any():
+            continue
+        widths = durations[first:first + per_axis] + 1
+        shift = numpy.cumsum(widths) - widths
+        pg, pl = g[mine], layer[mine]
+        ps, pe = s[mine] + shift[pg - first], e[mine] + shift[pg - first]
+        order = numpy.lexsort((pe, ps))
+        pg, pl, ps, pe = pg[order], pl[order], ps[order], pe[order]
+        for level in (1, 2, 3):
+            keep = pl <= level
+            lg, ls, le = pg[keep], ps[keep], pe[keep]
+            if len(lg):
+                before = numpy.concatenate(([-1], numpy.maximum.accumulate(le)[:-1]))
+                lengths[level - 1] += numpy.bincount(lg, weights=numpy.maximum(le - numpy.maximum(ls, before), 0),
+                                                     minlength=n)
+    return lengths
 
 
 def _now(now_ms: int | None) -> int:
     return int(time.time() * 1000) if now_ms is None else now_ms
 
 
-def _from_row(row: tuple) -> TimeSplit:
-    trace_id, agent, running, t0, t1, d, dt, dtl = row
-    total = max(t1 - t0, 0)
-    return TimeSplit(trace_id=trace_id, agent=agent, running=bool(running), total_ms=total,
-                     llm_ms=int(dtl - dt), tool_ms=int(dt - d), waiting_ms=int(d), idle_ms=int(total - dtl))
-
-
 def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
                 now_ms: int | None = None) -> dict[str, TimeSplit]:
     """The split of every trace in scope (these ids, or every trace), by trace id."""
     scope, params = _scope(trace_ids)
-    rows = store.cursor().execute(_split_sql(scope), [_now(now_ms), *params]).fetchall()
-    return {r[0]: _from_row(r) for r in rows}
+    now = _now(now_ms)
+    with store.transaction() as cur:  # both reads see the same traces
+        traces = cur.execute(_TRACES.format(scope=scope) + " ORDER BY trace_id", [now, *params]).fetchall()
+        if not traces:
+            return {}
+        iv = cur.execute(_intervals_sql(scope), [now, *params]).fetchnumpy()
+    durations = numpy.array([max(t1 - t0, 0) for _tid, _agent, _running, t0, t1 in traces], dtype=numpy.int64)
+    d, dt, dtl = _unions(*(numpy.asarray(iv[k], dtype=numpy.int64) for k in ("g", "layer", "s", "e")), durations)
+    out = {}
+    for i, (trace_id, agent, running, _t0, _t1) in enumerate(traces):
+        waiting, with_tools, busy, total = int(d[i]), int(dt[i]), int(dtl[i]), int(durations[i])
+        out[trace_id] = TimeSplit(trace_id=trace_id, agent=agent, running=bool(running), total_ms=total,
+                                  llm_ms=busy - with_tools, tool_ms=with_tools - waiting, waiting_ms=waiting,
+                                  idle_ms=total - busy)
+    return out
 
 
 def time_split(store: TraceStore, trace_id: str, now_ms: int | None = None) -> TimeSplit | None:
