@@ -414,3 +414,9 @@ def test_unions_of_traces_too_long_to_share_one_axis() -> None:
     short = ts._unions(g[durations[g] < big], layer[durations[g] < big], s[durations[g] < big],
                        e[durations[g] < big], numpy.array([30, 0, 30], dtype=numpy.int64))
     assert [list(x) for x in short] == [[1, 0, 15], [15, 0, 20], [20, 0, 20]]
+
+
+def test_a_split_inside_a_transaction_of_the_caller(steps: TraceStore) -> None:
+    expected = ts.time_splits(steps, now_ms=NOW)
+    with steps.transaction():
+        assert ts.time_splits(steps, now_ms=NOW) == expected

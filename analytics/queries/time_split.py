@@ -163,11 +163,18 @@ def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
     """The split of every trace in scope (these ids, or every trace), by trace id."""
     scope, params = _scope(trace_ids)
     now = _now(now_ms)
-    with store.transaction() as cur:  # both reads see the same traces
+    # both reads in one transaction, so they see the same traces; on a cursor of its own, which has its own
+    # transaction whatever the caller's cursor is in
+    cur = store.cursor().cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
         traces = cur.execute(_TRACES.format(scope=scope) + " ORDER BY trace_id", [now, *params]).fetchall()
         if not traces:
             return {}
         iv = cur.execute(_intervals_sql(scope), [now, *params]).fetchnumpy()
+        cur.execute("COMMIT")
+    finally:
+        cur.close()
     durations = numpy.array([max(t1 - t0, 0) for _tid, _agent, _running, t0, t1 in traces], dtype=numpy.int64)
     d, dt, dtl = _unions(*(numpy.asarray(iv[k], dtype=numpy.int64) for k in ("g", "layer", "s", "e")), durations)
     out = {}
