@@ -262,7 +262,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     assert pane.details.time == expected
     assert pane.values[TIME_FIELD].text() == ts.split_text(expected)
     assert pane.values[TIME_FIELD].text().startswith("LLM ") and "· idle " in pane.values[TIME_FIELD].text()
-    assert pane.form.isRowVisible(pane._rows[TIME_FIELD])
+    assert pane.form.isRowVisible(pane.field_widgets[TIME_FIELD])
     assert pane.time_bar.split == expected
     bar = pane.time_bar
     assert _colour_at(bar, 1, bar.height() // 2) == TIME_COLOURS["llm_ms"].name()  # LLM first, and the most of it
@@ -271,7 +271,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     rows = expand(qtbot, section, row)
     section.tree.setCurrentItem(rows[0])
     qtbot.wait_until(lambda: pane.step is not None)
-    assert not pane.form.isRowVisible(pane._rows[TIME_FIELD])
+    assert not pane.form.isRowVisible(pane.field_widgets[TIME_FIELD])
     killed = next(i for i in section.tree.items.values()
                   if i.data(0, Role.TRACE).kind == "session" and i.data(0, Role.TRACE).status == "running")
     section.tree.setCurrentItem(killed)
@@ -282,8 +282,11 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
 
 
 @pytest.mark.gui
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen platform, showing a tooltip
 def test_the_metrics_tab_shows_time_per_agent_and_tools(qtbot, window) -> None:
-    from PyQt6.QtCore import Qt
+    from PyQt6.QtCore import QEvent, QPoint, Qt
+    from PyQt6.QtGui import QHelpEvent
+    from PyQt6.QtWidgets import QApplication, QToolTip
 
     from dashboard.widgets.time_split_bar import TIME_COLOURS
 
@@ -299,6 +302,12 @@ def test_the_metrics_tab_shows_time_per_agent_and_tools(qtbot, window) -> None:
     first_bar_y = 26 + 11  # the first row, mid-height
     colours = {image.pixelColor(x, first_bar_y).name() for x in range(chart.width())}
     assert {c.name() for c in TIME_COLOURS.values()} <= colours  # build waits, runs tools, thinks and idles
+    pos = QPoint(50, first_bar_y)
+    QToolTip.hideText()
+    QApplication.sendEvent(chart, QHelpEvent(QEvent.Type.ToolTip, pos, chart.mapToGlobal(pos)))
+    tip = QToolTip.text()
+    assert "build: " in tip and "over 10 runs" in tip and "1 running not counted" in tip
+    assert ts.split_text(chart.times[0]).split(" · ")[2] in tip  # "waiting on delegations 35.9 s"
     # the tools of all agents, then of the agent selected in the table above
     assert m.tool_agent.currentText() == "All agents"
 

@@ -268,14 +268,14 @@ class DetailPane(QWidget):
         time_layout.setSpacing(2)
         time_layout.addWidget(self.values[TIME_FIELD])
         time_layout.addWidget(self.time_bar)
-        self._rows: dict[str, QWidget] = {**self.values, TIME_FIELD: time_box}
+        self.field_widgets: dict[str, QWidget] = {**self.values, TIME_FIELD: time_box}
         self.form = form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in FIELDS:
             caption = plain.label(name)
             caption.setStyleSheet("color: palette(mid);")
-            form.addRow(caption, self._rows[name])
+            form.addRow(caption, self.field_widgets[name])
         line = QFrame(frameShape=QFrame.Shape.HLine)
         self.input = TextSection("Prompt input")
         self.output = TextSection("Prompt output")
@@ -289,7 +289,7 @@ class DetailPane(QWidget):
         self.step: AgentSpan | None = None
 
     def _show_field(self, name: str, visible: bool) -> None:
-        self.form.setRowVisible(self._rows[name], visible)
+        self.form.setRowVisible(self.field_widgets[name], visible)
 
     def _titles(self, input_title: str, output_title: str) -> None:
         self.input.toggle.setText(input_title)
