@@ -15,7 +15,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -26,6 +26,9 @@ from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
 from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
 from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
+
+if TYPE_CHECKING:
+    from analytics.queries.time_split import AgentTime, TimeSplit, ToolStats
 
 # Adds commands to the parser: (parser, its subparsers, the options every command shares).
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
@@ -224,6 +227,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Trace", t.trace_id), ("Agent", t.subagent_type), ("Chain", " › ".join(d.chain)),
         ("Description", t.description or "—"), ("Status", t.status), ("Started", fmt.when(t.started_at)),
         ("Duration", fmt.duration(t.duration_ms)),
+        ("Time", _split_line(d.time)),
         ("Tokens", f"{t.tokens_in} in / {t.tokens_out} out (with delegations: {d.total_tokens_in} / "
                    f"{d.total_tokens_out}); reasoning {t.tokens_reasoning}, cache {t.tokens_cache_read} read / "
                    f"{t.tokens_cache_write} write"),
@@ -238,6 +242,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\n── Prompt output " + "─" * 39)
     _say(t.prompt_output if t.prompt_output is not None else "(none yet: still running)", block=True)
     return 0
+
+
+def _split_line(split: TimeSplit | None) -> str:
+    """Where a trace's time went, in one line ("so far" for a running trace)."""
+    from analytics.queries.time_split import split_text
+
+    if split is None:
+        return "—"
+    return split_text(split) + (" (so far)" if split.running else "")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -389,6 +402,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    from analytics.queries import time_split as ts
     from analytics.queries.analysis_queries import agent_metrics, bottlenecks, critical_path, forest
 
     with _open(args) as store:
@@ -396,11 +410,15 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if args.session:
             f = q.TraceFilter(session_id=q.get_trace_tree(store, _session(store, args.session))[0].trace.trace_id)
         roots = forest(store, f)
+        ids = [n.trace.trace_id for r in roots for n in r.walk()]
+        times = ts.agent_time_splits(store, ids)
+        tools = ts.tool_stats(store, ids) if args.tools else []
     metrics, slow = agent_metrics(roots), bottlenecks(roots, args.limit)
     paths = {r.trace.trace_id: critical_path(r) for r in roots} if args.session else {}
     if args.json:
-        _print_json({"agents": metrics, "bottlenecks": [{"trace": b.trace, "share": b.share} for b in slow],
-                     "critical_paths": paths})
+        _print_json({"agents": metrics, "time": times, "bottlenecks": [{"trace": b.trace, "share": b.share}
+                                                                        for b in slow],
+                     "critical_paths": paths, **({"tools": tools} if args.tools else {})})
         return 0
     print(f"{'AGENT':14} {'RUNS':>5} {'ERR%':>5} {'MEDIAN':>9} {'P95':>9} {'TOKENS own/with deleg.':>24} "
           f"{'COST own/with deleg.':>22}")
@@ -410,6 +428,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
         errors = f"{m.error_rate * 100:.0f}%"
         _say(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
+    _print_times(times)
+    if args.tools:
+        _print_tools(tools)
     print("\nSlowest delegations:")
     for b in slow:
         _say(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
@@ -418,6 +439,29 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         _say()
         _say("Critical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
     return 0
+
+
+def _print_times(times: list[AgentTime]) -> None:
+    """Where each agent's time went (time_split.AgentTime): each part with its share of the agent's total."""
+    print(f"\nWhere the time went (finished runs):\n{'AGENT':14} {'RUNS':>5} {'TOTAL':>9} {'LLM':>15} "
+          f"{'TOOLS':>15} {'WAITING ON DELEG.':>17} {'IDLE':>15}")
+    for a in times:
+        parts = " ".join(f"{fmt.duration(v):>9} {v / a.total_ms * 100 if a.total_ms else 0:4.0f}%".rjust(width)
+                         for v, width in ((a.llm_ms, 15), (a.tool_ms, 15), (a.waiting_ms, 17), (a.idle_ms, 15)))
+        running = f"  (+{a.running} running)" if a.running else ""
+        _say(f"{a.agent:14} {a.traces:>5} {fmt.duration(a.total_ms):>9} {parts}{running}")
+
+
+def _print_tools(tools: list[ToolStats]) -> None:
+    """Per agent, then for all agents, each tool's calls, errors, median and p95 duration and share of time."""
+    print(f"\nTools:\n{'AGENT / TOOL':24} {'CALLS':>6} {'ERRORS':>6} {'MEDIAN':>9} {'P95':>9} {'SHARE':>6}")
+    agent: object = ()
+    for x in tools:
+        if x.agent != agent:
+            agent = x.agent
+            _say(x.agent if x.agent is not None else "all agents")
+        _say(f"  {x.tool:22} {x.calls:>6} {x.errors:>6} {fmt.duration(x.median_ms):>9} {fmt.duration(x.p95_ms):>9} "
+             f"{x.share * 100:5.0f}%")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -590,6 +634,8 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--days", type=float, help="only sessions started in the last N days")
     s.add_argument("--agent", help="only trees where this agent took part")
     s.add_argument("--limit", type=int, default=10, help="how many bottlenecks to list")
+    s.add_argument("--tools", action="store_true", help="also each agent's tools: calls, errors, median, p95, "
+                   "share of its tool time")
     s.set_defaults(func=cmd_metrics)
     s = sub.add_parser("export", parents=[common], help="a session's traces as JSON or OTLP/JSON")
     s.add_argument("session")

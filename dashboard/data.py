@@ -31,6 +31,7 @@ from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
 from analytics.queries import compare as cmp
 from analytics.queries import findings as sf
+from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class _Refresh(_Task):
         traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only, flags)
         shown = {t.trace_id for t in traces}
         analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
+        ids = [t.trace_id for t in traces]
+        analysis.time = ts.agent_times(svc.time_splits.splits_of(store, ids, version))
+        analysis.tools = ts.tool_stats(store, ids)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
                         version=version, steps=svc.step_counts)
 
@@ -294,6 +298,7 @@ class DataService(QObject):
         self.anomalies: list[aq.Anomaly | sf.Finding] | None = None  # touched by the worker thread only
         self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps, of that same data version
         self.anomalies_version = 0
+        self.time_splits = ts.SplitCache()  # touched by the worker thread only
 
     def next_generation(self) -> int:
         self._generation += 1
