@@ -136,6 +136,22 @@ CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cle
 _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
 
 
+_NUMPY_TYPES = {"BIGINT": numpy.int64, "TIMESTAMP": numpy.int64, "DOUBLE": numpy.float64}
+
+
+def _array(values: tuple, typ: str) -> numpy.ndarray:
+    """One column of an insert, for DuckDB to scan. Numbers go as typed arrays, masked where NULL: from an
+    object array DuckDB guesses the type on a sample of 1,000 values, and a column of NULLs and small numbers
+    then failed on a large value further down ("Value out of range for type INT"), aborting the load."""
+    kind = _NUMPY_TYPES.get(typ)
+    if kind is None:
+        return numpy.array(values, dtype=object)
+    if None not in values:
+        return numpy.array(values, dtype=kind)
+    return numpy.ma.masked_array([0 if v is None else v for v in values], mask=[v is None for v in values],
+                                 dtype=kind)
+
+
 def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
     """(name, SQL type) of every field of a record (a NamedTuple): the one list its table, insert and reads
     share."""
@@ -421,8 +437,8 @@ class TraceStore:
         view = f"new_{table}"  # fixed names: the table comes from this module
         for i in range(0, len(rows), INSERT_CHUNK * 50):
             chunk = rows[i:i + INSERT_CHUNK * 50]
-            batch = {name: numpy.array(values, dtype=object)
-                     for name, values in zip(names, zip(*chunk, strict=True), strict=True)}
+            batch = {name: _array(values, typ)
+                     for (name, typ), values in zip(columns, zip(*chunk, strict=True), strict=True)}
             cur.register(view, batch)
             try:
                 values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP"
