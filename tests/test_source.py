@@ -140,7 +140,7 @@ def _beta_store(dest: Path) -> Path:
     `message`/`part` tables the shared migration history left (empty here).
     """
     db = build_v2_store(dest)
-    v1 = sqlite3.connect(SAMPLE_118 / "opencode.db")
+    v1 = sqlite3.connect(f"file:{SAMPLE_118 / 'opencode.db'}?mode=ro&immutable=1", uri=True)
     frozen = [v1.execute("SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0]
               for t in ("message", "part")]
     v1.close()

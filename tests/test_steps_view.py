@@ -7,9 +7,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from PyQt6.QtCore import Qt
 
+from analytics import format as fmt
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import DESCRIPTION, STATUS
+from dashboard.widgets.trace_tree import DESCRIPTION, DURATION, STATUS
 from tests.conftest import STEPS_118, STEPS_1165
 from tests.test_dashboard import _query, open_window, wait_idle
 
@@ -157,3 +159,39 @@ def test_every_step_row_has_a_bar_on_screen_whatever_the_row_height(qtbot, secti
     background = image.pixelColor(rect.right() - 1, rect.top() + 1)
     painted = [x for x in range(rect.left(), rect.right()) if image.pixelColor(x, rect.center().y()) != background]
     assert len(painted) > 3, rect  # a row 14 px high painted none before
+
+
+def _duration_text(tree, item) -> str:
+    """The Duration cell as the tree's delegate shows it."""
+    from PyQt6.QtWidgets import QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    tree.itemDelegate().initStyleOption(option, tree.indexFromItem(item, DURATION))
+    return option.text
+
+
+def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> None:
+    """The killed run's call is still `running` in OpenCode's store, hours after its session's last write: its
+    bar and duration end at that write (they do not grow with the clock, and the bar is not hatched), while
+    its status stays what OpenCode recorded."""
+    from analytics.db import TraceStore
+    from analytics.queries import findings as sf
+    from dashboard.widgets.timeline_delegate import TimelineDelegate, now_ms
+
+    tree = section.tree
+    row = delegation(section, "Killed bash")
+    t = row.data(0, Role.TRACE)
+    with TraceStore(section.service.db_path, read_only=True) as store:
+        last = sf.last_write_ms(store, t)
+    assert t.status == "running" and row.text(STATUS) == "⟳ running"
+    assert tree.interrupted[t.trace_id] == last
+    assert _duration_text(tree, row) == f"interrupted after {fmt.duration(last - t.started_at)}"
+    assert row.data(DURATION, Qt.ItemDataRole.DisplayRole) == last - t.started_at  # sorts by it too
+    root = tree.roots[t.root_session_id]
+    assert root[1] >= last and not root[2]  # the session's time scale no longer grows
+    now = now_ms()
+    assert TimelineDelegate.bar_span(t, root, now, last) == TimelineDelegate.bar_span(t, root, now + 3_600_000, last)
+    assert not tree.ticker.isActive()  # nothing in this store runs any more
+    bash = next(r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "tool")
+    assert bash.text(STATUS) == "⟳ running"
+    assert _duration_text(tree, bash) == f"interrupted after {fmt.duration(last - bash.data(0, Role.STEP).started_at)}"

@@ -82,6 +82,12 @@ class Flag:
         """When the trace's session tree was last written, if it is flagged interrupted or stalled."""
         return next((x.last_write_ms for x in self.items if isinstance(x, Finding) and x.last_write_ms), None)
 
+    @property
+    def interrupted_ms(self) -> int | None:
+        """When the trace's session tree was last written, if it is flagged interrupted: where its bar ends."""
+        return next((x.last_write_ms for x in self.items if isinstance(x, Finding) and x.rule == INTERRUPTED
+                     and x.last_write_ms), None)
+
 
 def flag_traces(items: Iterable[Anomaly | Finding]) -> dict[str, Flag]:
     """Anomalies and findings grouped by trace id, strongest first in each."""

@@ -188,7 +188,10 @@ class TracingSection(QWidget):
                                         prune=snap.generation != self._filter_gen,
                                         flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
                                         else None, critical=analysis.critical if analysis else None,
-                                        steps=snap.steps)
+                                        steps=snap.steps,
+                                        interrupted={k: ms for k, a in analysis.anomalies.items()
+                                                     if (ms := getattr(a, "interrupted_ms", None))}
+                                        if analysis else None)
         if analysis is not None:
             self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
