@@ -230,6 +230,13 @@ def _running(store: TraceStore) -> list[tuple[str, str, int, list[str], list[str
         " FROM agent_traces t WHERE t.trace_id IN (SELECT trace_id FROM running) ORDER BY t.trace_id").fetchall()
 
 
+def anything_running(store: TraceStore) -> bool:
+    """Whether OpenCode marks any call or step running: only then can time make a finding."""
+    return bool(store.cursor().execute(
+        "SELECT EXISTS (SELECT 1 FROM agent_traces WHERE status = 'running')"
+        " OR EXISTS (SELECT 1 FROM agent_spans WHERE status = 'running')").fetchone()[0])
+
+
 def time_findings(store: TraceStore, now_ms: int) -> list[Finding]:
     """Interrupted and stalled calls, as of `now_ms`."""
     running = _running(store)
