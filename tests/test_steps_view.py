@@ -4,6 +4,9 @@ stores with many tool calls (tests/fixtures/steps-*), on real widgets (offscreen
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -195,3 +198,44 @@ def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> 
     bash = next(r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "tool")
     assert bash.text(STATUS) == "⟳ running"
     assert _duration_text(tree, bash) == f"interrupted after {fmt.duration(last - bash.data(0, Role.STEP).started_at)}"
+
+
+@contextmanager
+def _store_held(path: Path):
+    """The trace store held by another process (as a CLI load holds it) while the block runs."""
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); sys.stdin.read()", str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+        holder.stdout.close()
+
+
+def test_steps_that_could_not_be_read_are_asked_again(qtbot, section, tmp_path: Path, monkeypatch) -> None:
+    """A step request that failed (the store held by another process) is made again when the row is opened
+    again, or at the next refresh, instead of leaving the row without steps."""
+    import dashboard.data
+
+    monkeypatch.setattr(dashboard.data, "BUSY_RETRY_SECONDS", 0.3)
+    tree = section.tree
+    for description, again in (("Many tools", "expand"), ("Failing tools", "refresh")):
+        row = delegation(section, description)
+        tid = row.data(0, Role.TRACE).trace_id
+        assert not row.isExpanded() and not tree.step_rows(tid)
+        with _store_held(tmp_path / "t.duckdb"):
+            with qtbot.wait_signal(section.service.failed, timeout=20_000):
+                row.setExpanded(True)
+            wait_idle(qtbot, section)
+        assert not tree.step_rows(tid)
+        with qtbot.wait_signal(section.service.spans, timeout=20_000):
+            if again == "expand":
+                row.setExpanded(False)
+                row.setExpanded(True)
+            else:
+                tree.scrollToItem(row)
+                section.refresh()
+        qtbot.wait_until(lambda tid=tid: bool(tree.step_rows(tid)), timeout=20_000)

@@ -636,6 +636,15 @@ class TraceTree(QTreeWidget):
             if again is not None:
                 self.setCurrentItem(again)
 
+    def steps_failed(self, trace_ids: list[str]) -> None:
+        """The steps of these traces could not be read (the store was held, say): no longer waited for, so
+        they are asked for again when the row is opened again or at the next `retry_steps`."""
+        self._steps_pending.difference_update(trace_ids)
+
+    def retry_steps(self) -> None:
+        """Ask again for the steps of the expanded rows in view that have none (after a refresh)."""
+        self._in_view.start()
+
     def _step_item(self, s: AgentSpan) -> QTreeWidgetItem:
         agent, description = step_label(s)
         row = QTreeWidgetItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
