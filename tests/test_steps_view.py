@@ -239,3 +239,30 @@ def test_steps_that_could_not_be_read_are_asked_again(qtbot, section, tmp_path: 
                 tree.scrollToItem(row)
                 section.refresh()
         qtbot.wait_until(lambda tid=tid: bool(tree.step_rows(tid)), timeout=20_000)
+
+
+@pytest.mark.parametrize("order", [Qt.SortOrder.DescendingOrder, Qt.SortOrder.AscendingOrder])
+@pytest.mark.parametrize("column", [DURATION, 0, 3])  # duration, agent, tokens
+def test_sorting_orders_the_delegations_and_keeps_the_steps_in_time(qtbot, section, column, order) -> None:
+    """Clicking a header sorts the delegations under a row by that column; the row's own steps follow them in
+    time order whatever the column, each LLM call with its tool calls under it, also in time order."""
+    tree = section.tree
+    planner = delegation(section, "Nested tools")
+    qtbot.wait_until(lambda: planner.childCount() == 4, timeout=10_000)
+    parallel = delegation(section, "Parallel bash")
+    expand(qtbot, section, parallel)
+    tree.sortByColumn(column, order)
+    for row in (planner, parallel, planner.parent()):
+        children = [row.child(i) for i in range(row.childCount())]
+        calls = [c for c in children if c.data(0, Role.TRACE) is not None]
+        steps = [c.data(0, Role.STEP) for c in children if c.data(0, Role.STEP) is not None]
+        assert children[:len(calls)] == calls  # the delegations first, sorted as Qt sorts them
+        values = [c.data(column, Qt.ItemDataRole.DisplayRole) for c in calls]
+        assert values == sorted(values, reverse=order == Qt.SortOrder.DescendingOrder)
+        assert [s.started_at for s in steps] == sorted(s.started_at for s in steps) and steps
+        for llm in children[len(calls):]:
+            tools = [llm.child(i).data(0, Role.STEP) for i in range(llm.childCount())]
+            assert all(t.parent_span_id == llm.data(0, Role.STEP).span_id for t in tools)
+            assert [t.started_at for t in tools] == sorted(t.started_at for t in tools)
+    first = parallel.child(0)
+    assert [first.child(i).data(0, Role.STEP).name for i in range(first.childCount())] == ["bash"] * 3

@@ -55,6 +55,27 @@ def step_label(s: AgentSpan) -> tuple[str, str]:
     return s.name, s.title or fmt.tool_argument(s.input)
 
 
+class ChildItem(QTreeWidgetItem):
+    """A row under another row: a delegation or a step (an LLM call, or a tool call under its LLM call).
+
+    Sorting by a column orders the delegations by it, as Qt orders the sessions; a trace's steps come after its
+    delegations and stay in time order whichever column sorts them, either way: a trace's LLM calls are a
+    sequence, each with its tool calls under it. (Session rows stay plain items, sorted in C++.)"""
+
+    step_start: tuple[int, str] | None = None  # a step's (start, span id); None: a delegation
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        mine, theirs = self.step_start, getattr(other, "step_start", None)
+        if mine is None and theirs is None:
+            return QTreeWidgetItem.__lt__(self, other)  # two delegations: by the column's raw values, in C++
+        tree = self.treeWidget()
+        if tree is not None and tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder:
+            mine, theirs = theirs, mine  # Qt sorts descending as `b < a`: steps keep time order all the same
+        if mine is None or theirs is None:
+            return mine is None  # delegations first
+        return mine < theirs
+
+
 class FigureDelegate(QStyledItemDelegate):
     """Shows the raw values of the Duration, Tokens and Cost columns as readable figures, and gives the
     other columns their tooltips (computed on demand from the row, not stored on every item)."""
@@ -340,8 +361,8 @@ class TraceTree(QTreeWidget):
         return {k: (v[0], v[1], v[2]) for k, v in bounds.items()}
 
     def _new_item(self, t: TraceSummary) -> QTreeWidgetItem:
-        item = QTreeWidgetItem([self._label(t), t.description or "", "", "", "",
-                                STATUS_LABEL.get(t.status, t.status)])
+        kind = QTreeWidgetItem if t.kind == "session" else ChildItem
+        item = kind([self._label(t), t.description or "", "", "", "", STATUS_LABEL.get(t.status, t.status)])
         self._set_values(item, t)
         if t.status in STATUS_BRUSH:
             item.setForeground(STATUS, STATUS_BRUSH[t.status])
@@ -647,7 +668,7 @@ class TraceTree(QTreeWidget):
 
     def _step_item(self, s: AgentSpan) -> QTreeWidgetItem:
         agent, description = step_label(s)
-        row = QTreeWidgetItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
+        row = ChildItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
         display = Qt.ItemDataRole.DisplayRole
         running = s.duration_ms is None and s.status == "running"
         row.setData(DURATION, display, running_duration(s, now_ms(), self.interrupted.get(s.trace_id)) if running
@@ -656,6 +677,7 @@ class TraceTree(QTreeWidget):
         row.setData(COST, display, s.cost_usd)
         row.setData(TIMELINE, display, s.started_at)
         row.setData(0, Role.STEP, s)
+        row.step_start = (s.started_at, s.span_id)
         if s.status in STATUS_BRUSH:
             row.setForeground(STATUS, STATUS_BRUSH[s.status])
         return row
