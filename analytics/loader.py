@@ -249,7 +249,7 @@ def build_traces(
         last_turn = next((x.turns[m.id] for m in reversed(r.messages) if m.role == "user"), None)
         need[r.id] = ([first_user] if first_user else []) + (last_turn.assistants if last_turn else [])
     for _s, _m, c in calls:
-        if c.truncated and c.status == COMPLETED and owned[c.trace_id]:
+        if (c.truncated or c.background) and c.status == COMPLETED and owned[c.trace_id]:
             cid = child[c.trace_id]
             need.setdefault(cid, []).extend(owned[c.trace_id][-1].assistants)  # type: ignore[arg-type]
     fill_texts(need)
@@ -295,7 +295,7 @@ def build_traces(
         model, provider = _model(msgs)
         cid = child[c.trace_id]
         if c.status == COMPLETED:
-            out = (_last_text(turns[-1].assistants) if c.truncated and turns else None) or (
+            out = (_last_text(turns[-1].assistants) if (c.truncated or c.background) and turns else None) or (
                 unwrap_output(c.output) if c.output is not None else None)
         elif c.status == ERROR:
             out = c.error or (unwrap_output(c.output) if c.output else None)
@@ -303,6 +303,12 @@ def build_traces(
             out = None
         start = c.start_ms if c.start_ms is not None else c.created_ms
         end = c.end_ms if c.status != RUNNING else None
+        status = c.status
+        if c.background and msgs:  # the call returned at once: the child's own turn is the run
+            status, end = _session_status(msgs)
+            start = msgs[0].created_ms
+            if status != COMPLETED:
+                out = next((m.error for m in reversed(msgs) if m.role == "assistant" and m.error), None)
         child_session = x.sessions.get(cid) if cid else None
         traces.append(AgentTrace(
             trace_id=c.trace_id, kind=DELEGATION, session_id=s.id, root_session_id=x.root_of(s.id),
@@ -310,7 +316,7 @@ def build_traces(
             subagent_type=_agent(c.input) or (child_session.agent if child_session else None) or "unknown",
             description=_str(c.input.get("description")),
             prompt_input=c.input.get("prompt") if isinstance(c.input.get("prompt"), str) else "",
-            prompt_output=out, status=c.status, started_at=start, ended_at=end,
+            prompt_output=out, status=status, started_at=start, ended_at=end,
             duration_ms=end - start if end is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,

@@ -8,6 +8,9 @@ section drops results older than the last request it made.
 A refresh also carries the store's data version the view last showed: whatever this load found, the store is
 queried again whenever it holds other data than the view shows (a dropped result, a CLI load, a cleanup), so
 a view never stays behind its store. A long load hands over what it has stored as it goes, newest first.
+Interrupted and stalled calls depend on the clock, not only on the data (a session that goes quiet is written
+no more): while calls run, a refresh that found nothing new judges them again, and queries the store again
+only if one of them appeared or went.
 """
 
 from __future__ import annotations
@@ -119,7 +122,8 @@ class _Refresh(_Task):
                 report = load(store, svc.source, full=self.full, retention_days=svc.retention_days,
                               progress=lambda step: self._stored(store, step))
                 version = store.data_version()
-            if version == self.shown:
+                unchanged = version == self.shown and not svc.time_findings_moved(store)
+            if unchanged:
                 self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report, changed=False,
                                            version=version))
                 return
@@ -153,7 +157,9 @@ class _Refresh(_Task):
             svc.step_counts = q.step_counts(store)
             svc.anomalies_version = version
         # interrupted and stalled calls depend on the time too: judged again at every query
-        flags = sf.flag_traces([*svc.anomalies, *sf.time_findings(store, int(time.time() * 1000))])
+        timed = sf.time_findings(store, svc.now_ms())
+        svc.time_judged = _judged(timed) if sf.anything_running(store) else None
+        flags = sf.flag_traces([*svc.anomalies, *timed])
         traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only, flags)
         shown = {t.trace_id for t in traces}
         analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
@@ -162,6 +168,11 @@ class _Refresh(_Task):
         analysis.tools = ts.tool_stats(store, ids)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
                         version=version, steps=svc.step_counts)
+
+
+def _judged(found: list[sf.Finding]) -> frozenset[tuple[str, str]]:
+    """Which calls a set of time-dependent findings flags, and how (not the wording, which ages by itself)."""
+    return frozenset((f.trace.trace_id, f.rule) for f in found)
 
 
 class _Details(_Task):
@@ -299,6 +310,19 @@ class DataService(QObject):
         self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps, of that same data version
         self.anomalies_version = 0
         self.time_splits = ts.SplitCache()  # touched by the worker thread only
+        self.clock: Callable[[], float] = time.time  # what the time-dependent findings are judged by (seconds)
+        # (trace id, rule) of the interrupted and stalled calls the last snapshot showed; None: nothing ran then
+        self.time_judged: frozenset[tuple[str, str]] | None = None
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def time_findings_moved(self, store: TraceStore) -> bool:
+        """Whether a call became interrupted or stalled (or stopped being so) since the last snapshot, with no
+        new data: judged only while calls run (on the worker thread)."""
+        if self.time_judged is None:
+            return False
+        return _judged(sf.time_findings(store, self.now_ms())) != self.time_judged
 
     def next_generation(self) -> int:
         self._generation += 1

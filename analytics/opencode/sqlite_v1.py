@@ -315,7 +315,7 @@ class SqliteV1Reader(Reader):
                 except ValueError:
                     report.skip("part", pid, "task part is not valid JSON or UTF-8")
                     continue
-                if part.get("type") != "tool" or part.get("tool") != "task":
+                if part.get("type") != "tool" or part.get("tool") not in DELEGATION_TOOLS:
                     continue
                 state = part.get("state") if isinstance(part.get("state"), dict) else {}
                 out.append((msg, call_from_state(pid, mid, created or msg.created_ms, state,
