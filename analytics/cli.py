@@ -245,12 +245,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _split_line(split: TimeSplit | None) -> str:
-    """Where a trace's time went, in one line ("so far" for a running trace)."""
-    from analytics.queries.time_split import split_text
+    """Where a trace's time went, in one line ("so far" for a running trace, or where it was interrupted)."""
+    from analytics.queries.time_split import split_note, split_text
 
     if split is None:
         return "—"
-    return split_text(split) + (" (so far)" if split.running else "")
+    return split_text(split) + split_note(split)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -104,10 +104,11 @@ def test_the_four_parts_add_up_to_the_duration_of_every_trace(any_store: TraceSt
         assert sum(parts) == s.total_ms
         if t.ended_at is not None:
             assert s.total_ms == t.ended_at - t.started_at and not s.running
-        else:
-            assert s.total_ms == NOW - t.started_at and s.running
+        else:  # every running call of the fixtures is interrupted by NOW: it ends at its tree's last write
+            end = ts.last_writes(any_store.cursor(), [t.root_session_id])[t.root_session_id]
+            assert s.running and s.stopped_ms == end and s.total_ms == max(end - t.started_at, 0)
         children = [c for c in traces if c.parent_trace_id == t.trace_id and c.kind == "delegation"]
-        assert parts == _expected(any_store, t, children, NOW), t.trace_id
+        assert parts == _expected(any_store, t, children, s.stopped_ms or NOW), t.trace_id
 
 
 def test_one_trace_split_is_the_same_as_in_the_whole_store(steps: TraceStore) -> None:
@@ -149,21 +150,31 @@ def test_parallel_delegations_are_waited_on_once(tmp_path: Path) -> None:
         store.close()
 
 
-def test_a_running_trace_runs_until_now(steps: TraceStore) -> None:
+def test_a_running_trace_runs_until_now_then_stops_at_its_last_write_once_interrupted(steps: TraceStore) -> None:
     """"Killed bash": the session and its child are still running (OpenCode was killed); the child's `sleep 120`
-    never ended. Later, the session has waited longer on its child, and the child spent longer in its tool."""
+    never ended. While the tree was written less than 10 minutes ago the split grows with the clock: the session
+    waits longer on its child, the child spends longer in its tool. Once the tree is silent for 10 minutes the
+    call is interrupted: its split ends at the last write, like its bar, and no longer grows."""
     root = _by_title(steps, "Killed bash")
     child = next(t for t in q.get_traces_by_session(steps, root.trace_id) if t.kind == "delegation")
     assert root.status == child.status == "running"
-    before = ts.time_splits(steps, [root.trace_id, child.trace_id], now_ms=NOW)
-    after = ts.time_splits(steps, [root.trace_id, child.trace_id], now_ms=NOW + 60_000)
-    assert before[root.trace_id].running and before[child.trace_id].running
+    last = ts.last_writes(steps.cursor(), [root.trace_id])[root.trace_id]
+    ids = [root.trace_id, child.trace_id]
+    before = ts.time_splits(steps, ids, now_ms=last + 60_000)
+    after = ts.time_splits(steps, ids, now_ms=last + 120_000)
+    assert before[root.trace_id].running and before[child.trace_id].stopped_ms is None
     assert after[root.trace_id].waiting_ms - before[root.trace_id].waiting_ms == 60_000
     assert after[child.trace_id].tool_ms - before[child.trace_id].tool_ms == 60_000
-    for tid in (root.trace_id, child.trace_id):
+    for tid in ids:
         b, a = before[tid], after[tid]
         assert (a.llm_ms, a.idle_ms) == (b.llm_ms, b.idle_ms)
         assert a.total_ms == b.total_ms + 60_000
+    stopped = ts.time_splits(steps, ids, now_ms=last + ts.INTERRUPTED_MS)
+    assert stopped == ts.time_splits(steps, ids, now_ms=NOW)  # no longer growing
+    for tid in ids:
+        assert stopped[tid].running and stopped[tid].stopped_ms == last
+    assert stopped[root.trace_id].total_ms == last - root.started_at
+    assert ts.split_note(stopped[root.trace_id]).startswith(" (interrupted: no write since ")
     # a clock behind the trace's start: nothing is negative
     early = ts.time_split(steps, root.trace_id, now_ms=root.started_at - 5_000)
     assert early.total_ms == 0 and (early.llm_ms, early.tool_ms, early.waiting_ms, early.idle_ms) == (0, 0, 0, 0)
@@ -267,7 +278,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     bar = pane.time_bar
     assert _colour_at(bar, 1, bar.height() // 2) == TIME_COLOURS["llm_ms"].name()  # LLM first, and the most of it
     assert _colour_at(bar, bar.width() - 1, bar.height() // 2) == TIME_COLOURS["idle_ms"].name()
-    # a step shows no split; the session running since OpenCode was killed shows its split so far
+    # a step shows no split; the session OpenCode was killed in shows its split up to its last write
     rows = expand(qtbot, section, row)
     section.tree.setCurrentItem(rows[0])
     qtbot.wait_until(lambda: pane.step is not None)
@@ -276,8 +287,9 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
                   if i.data(0, Role.TRACE).kind == "session" and i.data(0, Role.TRACE).status == "running")
     section.tree.setCurrentItem(killed)
     qtbot.wait_until(lambda: pane.details is not None and pane.details.trace.status == "running", timeout=20_000)
-    assert pane.values[TIME_FIELD].text().endswith("(so far)")
+    assert "(interrupted: no write since " in pane.values[TIME_FIELD].text()
     assert "waiting on delegations" in pane.values[TIME_FIELD].text()
+    assert pane.values["Duration"].text().startswith("interrupted after ")
     wait_idle(qtbot, section)
 
 
@@ -390,7 +402,7 @@ def test_cli_show_has_the_split(cli_db: str, capsys: pytest.CaptureFixture) -> N
     data = json.loads(_run(capsys, ["show", child.trace_id, "--db", cli_db, "--json"]))
     assert ts.TimeSplit(**data["time"]) == expected
     running = _run(capsys, ["show", killed.trace_id, "--db", cli_db])
-    assert next(line for line in running.splitlines() if line.startswith("Time ")).endswith("(so far)")
+    assert "(interrupted: no write since " in next(line for line in running.splitlines() if line.startswith("Time "))
 
 
 def test_the_split_cache_reads_once_per_data_version_and_running_traces_again(steps: TraceStore) -> None:
@@ -400,7 +412,7 @@ def test_the_split_cache_reads_once_per_data_version_and_running_traces_again(st
     assert first == [ts.time_splits(steps, now_ms=NOW)[tid] for tid in ids]
     later = {s.trace_id: s for s in cache.splits_of(steps, ids, version=1, now_ms=NOW + 1000)}
     for s in first:  # the same version: finished traces from the cache, running ones split again
-        assert later[s.trace_id].total_ms == s.total_ms + (1000 if s.running else 0)
+        assert later[s.trace_id].total_ms == s.total_ms + (1000 if s.running and s.stopped_ms is None else 0)
     assert cache.splits_of(steps, ["no-such-trace", ids[0]], version=1, now_ms=NOW + 1000) == [later[ids[0]]]
     assert cache.splits_of(steps, ids[:2], version=2, now_ms=NOW) == first[:2] and cache.version == 2
 

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.queries.analysis_queries import Anomaly, far_above, usual_of
+from analytics.queries.time_split import INTERRUPTED_MS, last_writes
 from analytics.queries.trace_queries import TraceSummary, get_traces
 
 REPEAT_MIN = 5  # the same tool with the same input this many times in one trace
 STREAK_MIN = 3  # failing tool calls in a row
-INTERRUPTED_MS = 10 * 60_000  # a running call whose session tree had no write for this long
 STALLED_MS = 5 * 60_000  # a running call with no new step for this long, its session still written
 
 REPEATED, ERROR_STREAK, CONTEXT, INTERRUPTED, STALLED = "repeated", "error streak", "context", "interrupted", \
@@ -189,26 +189,9 @@ def step_findings(store: TraceStore) -> list[Finding]:
 # -- findings that depend on the time ------------------------------------------------------------------------
 
 
-def last_writes(store: TraceStore, root_session_ids: list[str] | None = None) -> dict[str, int]:
-    """When each session tree was last written (by root session id): the latest of its sessions' `updated_at`
-    and of its traces' and steps' start and end times. Only these trees, when given."""
-    times = (
-        "SELECT root_session_id AS root, epoch_ms(updated_at) AS ms FROM sessions"
-        " UNION ALL SELECT root_session_id, epoch_ms(started_at) FROM agent_traces"
-        " UNION ALL SELECT root_session_id, epoch_ms(ended_at) FROM agent_traces"
-        " UNION ALL SELECT root_session_id, epoch_ms(started_at) FROM agent_spans"
-        " UNION ALL SELECT root_session_id, epoch_ms(ended_at) FROM agent_spans"
-    )
-    rows = store.cursor().execute(
-        f"SELECT root, max(ms) FROM ({times}) WHERE ms IS NOT NULL"
-        " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], root)) GROUP BY root",
-        [root_session_ids, root_session_ids]).fetchall()
-    return dict(rows)
-
-
 def last_write_ms(store: TraceStore, trace: TraceSummary) -> int | None:
     """When the trace's session tree was last written: where a view can end the bar of an interrupted call."""
-    return last_writes(store, [trace.root_session_id]).get(trace.root_session_id)
+    return last_writes(store.cursor(), [trace.root_session_id]).get(trace.root_session_id)
 
 
 def _running(store: TraceStore) -> list[tuple[str, str, int, list[str], list[str | None], bool, list[str]]]:
@@ -242,7 +225,7 @@ def time_findings(store: TraceStore, now_ms: int) -> list[Finding]:
     running = _running(store)
     if not running:
         return []
-    written = last_writes(store, sorted({r[1] for r in running}))
+    written = last_writes(store.cursor(), sorted({r[1] for r in running}))
     traces = {t.trace_id: t for t in get_traces(store, [r[0] for r in running])}
     out: list[Finding] = []
     for tid, root, moved, tools, inputs, waiting, steps in running:

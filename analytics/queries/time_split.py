@@ -17,8 +17,10 @@ child trace ends). So the raw intervals overlap by design, and a second of a mes
 
 So "LLM 40 s" means the model was working, not that a message was open. Everything is clipped to the trace's
 own interval (1.1.65 writes a child session's first message up to 125 ms before its task call starts). A trace
-still running ends *now*, and so do its unfinished steps and delegations; an unfinished step of a finished
-trace ends with the trace. The four parts add up exactly to the trace's duration.
+still running ends *now*, and so do its unfinished steps and delegations, unless it is interrupted (its session
+tree has had no write for INTERRUPTED_MS: OpenCode died, see `findings`): then it ends at that last write, where
+its bar in the tree ends too, and stops growing. An unfinished step of a finished trace ends with the trace.
+The four parts add up exactly to the trace's duration.
 
 The precedence turns the split into three union lengths: waiting = |D|, tools = |D ∪ T| − |D|,
 LLM = |D ∪ T ∪ L| − |D ∪ T|, idle = duration − |D ∪ T ∪ L|. DuckDB clips the intervals; each union length is
@@ -39,11 +41,13 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import duckdb
 import numpy
 
 from analytics import format as fmt
 from analytics.db import TraceStore
 
+INTERRUPTED_MS = 10 * 60_000  # a running call whose session tree had no write for this long
 PARTS = ("llm_ms", "tool_ms", "waiting_ms", "idle_ms")
 PART_LABELS = {"llm_ms": "LLM", "tool_ms": "tools", "waiting_ms": "waiting on delegations", "idle_ms": "idle"}
 
@@ -54,12 +58,13 @@ class TimeSplit:
 
     trace_id: str
     agent: str
-    running: bool  # no end yet: the split runs to `now`
+    running: bool  # no end yet: the split runs to `now`, or to `stopped_ms`
     total_ms: int
     llm_ms: int
     tool_ms: int
     waiting_ms: int
     idle_ms: int
+    stopped_ms: int | None = None  # interrupted: its session tree's last write, where the split ends
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,12 @@ def _scope(trace_ids: Collection[str] | None, alias: str = "") -> tuple[str, lis
     return f"{alias}trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)]
 
 
+# a running trace ends now, or at its tree's last write when interrupted (the `stops`: root id -> last write)
 _TRACES = (
     "SELECT trace_id, subagent_type, ended_at IS NULL, epoch_ms(started_at),"
-    " coalesce(epoch_ms(ended_at), greatest(?::BIGINT, epoch_ms(started_at))) FROM agent_traces WHERE {scope}"
+    " coalesce(epoch_ms(ended_at), greatest(coalesce(stop.ms, ?::BIGINT), epoch_ms(started_at))), stop.ms"
+    " FROM agent_traces LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS root, unnest(?::BIGINT[]) AS ms) stop"
+    " ON stop.root = root_session_id AND ended_at IS NULL WHERE {scope}"
 )
 
 
@@ -108,7 +116,7 @@ def _intervals_sql(scope: str) -> str:
     relative to its start: (trace's index in `_TRACES ORDER BY trace_id`, layer 1/2/3, start, end)."""
     return (
         f"WITH t AS (SELECT row_number() OVER (ORDER BY trace_id) - 1 AS g, * FROM ({_TRACES.format(scope=scope)})"
-        "  AS x(trace_id, agent, running, t0, t1)),"
+        "  AS x(trace_id, agent, running, t0, t1, stopped)),"
         " raw AS ("
         "  SELECT parent_trace_id AS trace_id, 1 AS layer, epoch_ms(started_at) AS s, epoch_ms(ended_at) AS e"
         "  FROM agent_traces WHERE kind = 'delegation'"
@@ -154,6 +162,24 @@ def _unions(g: numpy.ndarray, layer: numpy.ndarray, s: numpy.ndarray, e: numpy.n
     return lengths
 
 
+def last_writes(cur: duckdb.DuckDBPyConnection,
+                root_session_ids: list[str] | None = None) -> dict[str, int]:
+    """When each session tree was last written (by root session id): the latest of its sessions' `updated_at`
+    and of its traces' and steps' start and end times. Only these trees, when given."""
+    times = (
+        "SELECT root_session_id AS root, epoch_ms(updated_at) AS ms FROM sessions"
+        " UNION ALL SELECT root_session_id, epoch_ms(started_at) FROM agent_traces"
+        " UNION ALL SELECT root_session_id, epoch_ms(ended_at) FROM agent_traces"
+        " UNION ALL SELECT root_session_id, epoch_ms(started_at) FROM agent_spans"
+        " UNION ALL SELECT root_session_id, epoch_ms(ended_at) FROM agent_spans"
+    )
+    rows = cur.execute(
+        f"SELECT root, max(ms) FROM ({times}) WHERE ms IS NOT NULL"
+        " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], root)) GROUP BY root",
+        [root_session_ids, root_session_ids]).fetchall()
+    return dict(rows)
+
+
 def _now(now_ms: int | None) -> int:
     return int(time.time() * 1000) if now_ms is None else now_ms
 
@@ -163,26 +189,33 @@ def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
     """The split of every trace in scope (these ids, or every trace), by trace id."""
     scope, params = _scope(trace_ids)
     now = _now(now_ms)
-    # both reads in one transaction, so they see the same traces; on a cursor of its own, which has its own
+    # the reads in one transaction, so they see the same traces; on a cursor of its own, which has its own
     # transaction whatever the caller's cursor is in
     cur = store.cursor().cursor()
     try:
         cur.execute("BEGIN TRANSACTION")
-        traces = cur.execute(_TRACES.format(scope=scope) + " ORDER BY trace_id", [now, *params]).fetchall()
+        running_roots = [r[0] for r in cur.execute(
+            f"SELECT DISTINCT root_session_id FROM agent_traces WHERE ended_at IS NULL AND {scope}", params
+        ).fetchall()]
+        written = last_writes(cur, running_roots) if running_roots else {}
+        stops = {root: ms for root, ms in written.items() if now - ms >= INTERRUPTED_MS}
+        head = [now, list(stops), list(stops.values())]
+        traces = cur.execute(_TRACES.format(scope=scope) + " ORDER BY trace_id", [*head, *params]).fetchall()
         if not traces:
             return {}
-        iv = cur.execute(_intervals_sql(scope), [now, *params]).fetchnumpy()
+        iv = cur.execute(_intervals_sql(scope), [*head, *params]).fetchnumpy()
         cur.execute("COMMIT")
     finally:
         cur.close()
-    durations = numpy.array([max(t1 - t0, 0) for _tid, _agent, _running, t0, t1 in traces], dtype=numpy.int64)
+    durations = numpy.array([max(t1 - t0, 0) for _tid, _agent, _running, t0, t1, _stop in traces],
+                            dtype=numpy.int64)
     d, dt, dtl = _unions(*(numpy.asarray(iv[k], dtype=numpy.int64) for k in ("g", "layer", "s", "e")), durations)
     out = {}
-    for i, (trace_id, agent, running, _t0, _t1) in enumerate(traces):
+    for i, (trace_id, agent, running, _t0, _t1, stopped) in enumerate(traces):
         waiting, with_tools, busy, total = int(d[i]), int(dt[i]), int(dtl[i]), int(durations[i])
         out[trace_id] = TimeSplit(trace_id=trace_id, agent=agent, running=bool(running), total_ms=total,
                                   llm_ms=busy - with_tools, tool_ms=with_tools - waiting, waiting_ms=waiting,
-                                  idle_ms=total - busy)
+                                  idle_ms=total - busy, stopped_ms=stopped)
     return out
 
 
@@ -257,3 +290,10 @@ class SplitCache:
 def split_text(s: TimeSplit | AgentTime) -> str:
     """"LLM 41.2 s · tools 3.0 s · waiting on delegations 2.5 s · idle 53.3 s"."""
     return " · ".join(f"{PART_LABELS[p]} {fmt.duration(getattr(s, p))}" for p in PARTS)
+
+
+def split_note(s: TimeSplit) -> str:
+    """What to say after a running trace's split: it grows, or it stopped at its tree's last write."""
+    if s.stopped_ms is not None:
+        return f" (interrupted: no write since {fmt.when(s.stopped_ms)})"
+    return " (so far)" if s.running else ""

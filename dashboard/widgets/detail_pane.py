@@ -31,7 +31,7 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.models import AgentSpan
-from analytics.queries.time_split import split_text
+from analytics.queries.time_split import split_note, split_text
 from analytics.queries.trace_queries import TraceDetails
 from dashboard.widgets import plain
 from dashboard.widgets.time_split_bar import TimeSplitBar
@@ -320,9 +320,12 @@ class DetailPane(QWidget):
         self._show_field("Steps", any(d.steps))
         v["Description"].setText(t.description or "—")
         v["Started"].setText(fmt.when(t.started_at))
-        v["Duration"].setText("still running" if running else fmt.duration(t.duration_ms))
         split = d.time
-        v[TIME_FIELD].setText("" if split is None else split_text(split) + (" (so far)" if split.running else ""))
+        stopped = split.stopped_ms if split is not None else None
+        v["Duration"].setText(f"interrupted after {fmt.duration(stopped - t.started_at)} (OpenCode stopped writing)"
+                              if running and stopped is not None else
+                              "still running" if running else fmt.duration(t.duration_ms))
+        v[TIME_FIELD].setText("" if split is None else split_text(split) + split_note(split))
         self.time_bar.set_split(split)
         self._show_field(TIME_FIELD, split is not None)
         own = f"{t.tokens_in:,} in / {t.tokens_out:,} out"
