@@ -25,7 +25,8 @@ from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 2: incremental-load state kept per source; 3: agent_spans
+SCHEMA_VERSION = 4  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed
+ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "200MB"
 DAY_MS = 86_400_000
@@ -131,6 +132,9 @@ CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, sour
     fingerprint VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS source_state (source VARCHAR PRIMARY KEY, stamp VARCHAR, loaded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cleaned_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS pushed (endpoint VARCHAR NOT NULL, span_id VARCHAR NOT NULL,
+    root_session_id VARCHAR NOT NULL, digest VARCHAR NOT NULL, pushed_at TIMESTAMP,
+    PRIMARY KEY (endpoint, span_id));
 """
 
 _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
@@ -154,6 +158,8 @@ SCHEMA += (
     "\nCREATE INDEX IF NOT EXISTS idx_spans_root ON agent_spans(root_session_id);"
 )
 DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
+# `pushed` (what each OpenTelemetry endpoint was sent) is not derived from OpenCode's data: it outlives a rebuild,
+# and as span ids and digests come out the same after one, nothing is sent twice.
 
 
 def default_db_path() -> Path:
@@ -259,7 +265,7 @@ class TraceStore:
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
         with self.transaction() as cur:
-            if version is not None:
+            if version is not None and version < ADDITIVE_SINCE:
                 # Everything in the store is derived from OpenCode's data: an older layout is rebuilt
                 # and the next load reads the whole store again.
                 log.warning("rebuilding trace store %s (schema %s -> %s)", self.path, version, SCHEMA_VERSION)
@@ -455,6 +461,22 @@ class TraceStore:
             " WHERE sessions.session_id = t.root_session_id",
             params,
         )
+
+    # -- what was pushed to OpenTelemetry backends ---------------------------------------------------------
+
+    def pushed_digests(self, endpoint: str) -> dict[str, str]:
+        """Span id (hex) -> digest of the span as it was last sent to this endpoint."""
+        return dict(self.cursor().execute("SELECT span_id, digest FROM pushed WHERE endpoint = ?",
+                                          [endpoint]).fetchall())
+
+    def record_pushed(self, endpoint: str, rows: list[tuple[str, str, str]]) -> None:
+        """Remember spans the endpoint accepted: (span id, root session id, digest) each."""
+        if not rows:
+            return
+        span_ids, roots, digests = (list(c) for c in zip(*rows, strict=True))
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),"
+                        " unnest(?::VARCHAR[]), current_timestamp", [endpoint, span_ids, roots, digests])
 
     # -- retention -------------------------------------------------------------------------------------
 
