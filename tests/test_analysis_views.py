@@ -207,3 +207,25 @@ def test_export_from_the_window(qtbot, window, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["session"]["title"] == "Nightly export fails on large accounts"
     assert row(w, "Find the export job").data(0, Role.TRACE).root_session_id == data["session"]["session_id"]
+
+
+def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) -> None:
+    from tests.test_push import Backend
+
+    w = window
+    backend = Backend()
+    try:
+        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        assert w.send_sessions() is None  # no endpoint in the settings yet
+        assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
+        with qtbot.wait_signal(w.service.message, timeout=20_000) as said:
+            w.send_sessions(backend.url)
+        assert said.args[1].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
+        names = [s.name for s in backend.spans()]
+        assert sum(n.startswith("invoke_agent ") for n in names) == 4
+        backend.codes = [401]
+        with qtbot.wait_signal(w.service.failed, timeout=20_000) as refused:
+            w.send_sessions(backend.url)
+        assert "401 Unauthorized" in refused.args[1]
+    finally:
+        backend.stop()
