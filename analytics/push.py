@@ -204,8 +204,9 @@ def _digest(project: str, span_bytes: bytes) -> str:
 
 
 def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: PushReport,
-            force: bool = False) -> list[Pending]:
-    """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`)."""
+            force: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> list[Pending]:
+    """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`);
+    `sizes` hears how many spans each tree has, and how many of them are still running."""
     known = {} if force else store.pushed_digests(endpoint.url)
     out: list[Pending] = []
     for root in roots:
@@ -214,6 +215,7 @@ def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: Pus
             continue
         report.sessions += 1
         report.spans += len(spans)
+        running = report.running
         encoded = {s.span_id: s for r in request_of(spans).resource_spans for ss in r.scope_spans for s in ss.spans}
         for span in spans:
             if span.status.status_code is StatusCode.UNSET:  # still running: sent once it ends (see module doc)
@@ -224,6 +226,8 @@ def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: Pus
             digest = _digest(endpoint.project, proto.SerializeToString(deterministic=True))
             if known.get(hex_id) != digest:
                 out.append(Pending(span, hex_id, root, digest, proto.ByteSize()))
+        if sizes is not None:
+            sizes[root] = (len(spans), report.running - running)
     return out
 
 
@@ -251,6 +255,9 @@ class Pusher:
         self.since_ms, self.retention_days = since_ms, retention_days
         self.sender = Sender(endpoint, timeout)
         self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
+        # per session tree sent whole: its mark in the store then (q.tree_marks) and its number of spans; a tree
+        # whose mark is the same is not built again (a --follow pass on an unchanged store builds nothing)
+        self.sent_as: dict[str, tuple[str, int, int]] = {}  # mark, spans, spans running
 
     def _store(self) -> TraceStore:
         return TraceStore(self.db_path, wait_seconds=STORE_WAIT_SECONDS)
@@ -262,18 +269,33 @@ class Pusher:
         with self._store() as store:
             if self.source is not None:
                 report.load = load(store, self.source, retention_days=self.retention_days)
+            marks: dict[str, str] = {}
             if sessions is None:
                 roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
+                marks = q.tree_marks(store)
+                for root in [r for r in roots if self.sent_as.get(r, ("",))[0] == marks.get(r)]:
+                    roots.remove(root)  # sent as it is now
+                    report.sessions += 1
+                    report.spans += self.sent_as[root][1]
+                    report.running += self.sent_as[root][2]
             else:
                 roots = sorted({root_of(store, s) for s in sessions})
-            todo = [p for p in pending(store, self.endpoint, roots, report, force) if p.span_id not in self.too_large]
+            sizes: dict[str, tuple[int, int]] = {}
+            todo = [p for p in pending(store, self.endpoint, roots, report, force, sizes)
+                    if p.span_id not in self.too_large]
         report.waiting = len(todo)
-        self._send(todo[:MAX_PASS_SPANS], report)
+        sent = self._send(todo[:MAX_PASS_SPANS], report)
+        unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
+        for root in roots:
+            if root in marks and root in sizes and root not in unsent:
+                self.sent_as[root] = (marks[root], *sizes[root])
         return report
 
-    def _send(self, todo: list[Pending], report: PushReport) -> None:
+    def _send(self, todo: list[Pending], report: PushReport) -> set[str]:
+        """Send in batches until done or the backend fails; returns the span ids it accepted."""
         queue = batches(todo)
         sent_roots: set[str] = set()
+        sent: set[str] = set()
         while queue:
             batch = queue.pop(0)
             try:
@@ -295,7 +317,9 @@ class Pusher:
             report.sent += len(batch)
             report.waiting -= len(batch)
             sent_roots.update(p.root for p in batch)
+            sent.update(p.span_id for p in batch)
         report.sent_sessions = len(sent_roots)
+        return sent
 
     def follow(self, interval: float, stop: threading.Event,
                on_pass: Callable[[PushReport], None] = lambda r: None) -> PushReport:

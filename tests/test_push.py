@@ -332,3 +332,29 @@ def test_a_store_of_schema_3_gains_the_table_and_keeps_its_data(steps: TraceStor
     steps.close()
     with TraceStore(path) as again:
         assert again.schema_version() == 4 and again.trace_count() == count and again.pushed_digests("x") == {}
+
+
+def test_a_pass_on_an_unchanged_store_builds_no_span(steps: TraceStore, backend: Backend,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import analytics.push
+
+    built: list[str] = []
+    real = analytics.push.session_spans
+    monkeypatch.setattr(analytics.push, "session_spans", lambda store, root, project: built.append(root)
+                        or real(store, root, project))
+    pusher = Pusher(steps.path, Endpoint(backend.url))
+    root = roots_of(steps)["Many tools"]
+    step = next(s for t in q.get_full_traces(steps, root) for s in q.get_spans(steps, t.trace_id))
+    steps.close()
+    try:
+        first = pusher.push()
+        assert first.sent > 0 and len(built) == first.sessions
+        built.clear()
+        again = pusher.push()
+        assert built == [] and (again.sessions, again.spans, again.sent) == (first.sessions, first.spans, 0)
+        with TraceStore(pusher.db_path) as store:  # one tree changes: only that one is built again
+            store.cursor().execute("UPDATE agent_spans SET title = 'changed' WHERE span_id = ?", [step.span_id])
+        third = pusher.push()
+        assert built == [root] and third.sessions == first.sessions
+    finally:
+        pusher.close()

@@ -434,3 +434,13 @@ def step_counts(store: TraceStore, trace_ids: list[str] | None = None) -> dict[s
         "SELECT trace_id, count(*) FILTER (WHERE kind = 'llm'), count(*) FILTER (WHERE kind = 'tool')"
         f" FROM agent_spans {where} GROUP BY trace_id", params).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def tree_marks(store: TraceStore) -> dict[str, str]:
+    """Per session tree, a mark that changes whenever any of its traces or steps does: what `push --follow`
+    compares to skip, without building their spans, the trees it has already sent as they are."""
+    rows = store.cursor().execute(
+        "SELECT root_session_id, CAST(count(*) AS VARCHAR) || ':' || CAST(sum(h) AS VARCHAR) FROM ("
+        " SELECT root_session_id, hash(t) AS h FROM agent_traces t"
+        " UNION ALL SELECT root_session_id, hash(s) FROM agent_spans s) GROUP BY root_session_id").fetchall()
+    return dict(rows)
