@@ -464,10 +464,14 @@ class TraceStore:
 
     # -- what was pushed to OpenTelemetry backends ---------------------------------------------------------
 
-    def pushed_digests(self, endpoint: str) -> dict[str, str]:
-        """Span id (hex) -> digest of the span as it was last sent to this endpoint."""
-        return dict(self.cursor().execute("SELECT span_id, digest FROM pushed WHERE endpoint = ?",
-                                          [endpoint]).fetchall())
+    def pushed_digests(self, endpoint: str, roots: list[str] | None = None) -> dict[str, str]:
+        """Span id (hex) -> digest of the span as it was last sent to this endpoint (of these session trees)."""
+        if roots is None:
+            return dict(self.cursor().execute("SELECT span_id, digest FROM pushed WHERE endpoint = ?",
+                                              [endpoint]).fetchall())
+        return dict(self.cursor().execute(
+            "SELECT span_id, digest FROM pushed WHERE endpoint = ? AND root_session_id IN"
+            " (SELECT unnest(?::VARCHAR[]))", [endpoint, roots]).fetchall())
 
     def record_pushed(self, endpoint: str, rows: list[tuple[str, str, str]]) -> None:
         """Remember spans the endpoint accepted: (span id, root session id, digest) each."""

@@ -197,18 +197,29 @@ def root_of(store: TraceStore, session_id: str) -> str:
     return row[0] if row else session_id
 
 
-def session_spans(store: TraceStore, root_session_id: str, project: str = DEFAULT_PROJECT) -> list[ReadableSpan]:
-    """Every span of a session tree: its agent calls (parents first), each followed by its steps."""
-    traces = q.get_full_traces(store, root_session_id)
-    steps = {t.trace_id: q.get_spans(store, t.trace_id) for t in traces}
-    times = [x for t in traces for x in (t.started_at, t.ended_at) if x is not None]
-    times += [x for ss in steps.values() for s in ss for x in (s.started_at, s.ended_at) if x is not None]
-    build = _Builder(root_session_id, project, max(times, default=0))
-    out = []
+def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJECT) -> dict[str, list[ReadableSpan]]:
+    """Every span of these session trees, by root: its agent calls (parents first), each followed by its
+    steps. Read in two queries, whatever the number of trees."""
+    traces, steps = q.get_full_trees(store, roots)
+    by_root: dict[str, list[AgentTrace]] = {}
     for t in traces:
-        out.append(build.agent(t))
-        out.extend(build.step(s, t) for s in steps[t.trace_id])
+        by_root.setdefault(t.root_session_id, []).append(t)
+    out: dict[str, list[ReadableSpan]] = {}
+    for root, tree in by_root.items():
+        times = [x for t in tree for x in (t.started_at, t.ended_at) if x is not None]
+        times += [x for t in tree for s in steps.get(t.trace_id, ()) for x in (s.started_at, s.ended_at)
+                  if x is not None]
+        build = _Builder(root, project, max(times, default=0))
+        spans = out[root] = []
+        for t in tree:
+            spans.append(build.agent(t))
+            spans.extend(build.step(s, t) for s in steps.get(t.trace_id, ()))
     return out
+
+
+def session_spans(store: TraceStore, root_session_id: str, project: str = DEFAULT_PROJECT) -> list[ReadableSpan]:
+    """Every span of one session tree (`trees_spans`)."""
+    return trees_spans(store, [root_session_id], project).get(root_session_id, [])
 
 
 def request_of(spans: list[ReadableSpan]) -> ExportTraceServiceRequest:

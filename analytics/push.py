@@ -10,7 +10,8 @@ so a second push sends nothing, and a later one only the spans that appeared or 
 finished, a new step). A span is sent once it has ended, as an OpenTelemetry SDK would: some backends keep
 the first version of a span they get (Phoenix ignores a span id it already has), so a call still running is not
 sent until it ends. Spans not sent yet (the backend was down) are simply still "new" at the next pass: the
-trace store is the queue, and one pass sends at most `MAX_PASS_SPANS` of them.
+trace store is the queue. A pass goes through the trees `TREES_PER_STEP` at a time: built, sent, recorded, so
+its memory stays bounded on a long history.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from analytics.errors import AgentTracesError
 from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import Source
-from analytics.otlp import DEFAULT_PROJECT, request_of, root_of, session_spans
+from analytics.otlp import DEFAULT_PROJECT, request_of, root_of, trees_spans
 from analytics.queries import trace_queries as q
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 TRACES_PATH = "/v1/traces"
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # one request; far below the 64 MiB most receivers accept
 MAX_BATCH_SPANS = 500
-MAX_PASS_SPANS = 20_000  # what one pass builds and sends at most; the rest waits in the store for the next
+TREES_PER_STEP = 200  # a pass builds, sends and records this many session trees at a time (bounded memory)
 STORE_WAIT_SECONDS = 5.0
 MAX_FOLLOW_BACKOFF = 60.0
 
@@ -171,6 +172,7 @@ class PushReport:
     sent_sessions: int = 0
     waiting: int = 0  # new or changed spans not sent (yet)
     running: int = 0  # spans of calls still running: sent when they end
+    not_read: int = 0  # session trees a failed pass did not get to
     refused: list[str] = field(default_factory=list)  # spans the backend would never take (413 on its own)
     problem: str | None = None
     retryable: bool = False
@@ -191,7 +193,8 @@ class PushReport:
         if self.problem:
             text += (" " if text else "") + self.problem
             if self.waiting:
-                text += f" {self.waiting} spans wait for the next push."
+                more = f" (and {self.not_read} sessions not read yet)" if self.not_read else ""
+                text += f" {self.waiting} spans{more} wait for the next push."
         if self.running:
             text += f" {self.running} spans of calls still running go when they end."
         for name in self.refused:
@@ -207,10 +210,11 @@ def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: Pus
             force: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> list[Pending]:
     """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`);
     `sizes` hears how many spans each tree has, and how many of them are still running."""
-    known = {} if force else store.pushed_digests(endpoint.url)
+    known = {} if force else store.pushed_digests(endpoint.url, roots)
     out: list[Pending] = []
+    built = trees_spans(store, roots, endpoint.project)
     for root in roots:
-        spans = session_spans(store, root, endpoint.project)
+        spans = built.get(root)
         if not spans:
             continue
         report.sessions += 1
@@ -273,22 +277,29 @@ class Pusher:
             if sessions is None:
                 roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
                 marks = q.tree_marks(store)
-                for root in [r for r in roots if self.sent_as.get(r, ("",))[0] == marks.get(r)]:
-                    roots.remove(root)  # sent as it is now
+                unchanged = {r for r in roots if self.sent_as.get(r, ("",))[0] == marks.get(r)}
+                for root in unchanged:  # sent as it is now
                     report.sessions += 1
                     report.spans += self.sent_as[root][1]
                     report.running += self.sent_as[root][2]
+                roots = [r for r in roots if r not in unchanged]
             else:
                 roots = sorted({root_of(store, s) for s in sessions})
+        for i in range(0, len(roots), TREES_PER_STEP):
+            step = roots[i:i + TREES_PER_STEP]
             sizes: dict[str, tuple[int, int]] = {}
-            todo = [p for p in pending(store, self.endpoint, roots, report, force, sizes)
-                    if p.span_id not in self.too_large]
-        report.waiting = len(todo)
-        sent = self._send(todo[:MAX_PASS_SPANS], report)
-        unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
-        for root in roots:
-            if root in marks and root in sizes and root not in unsent:
-                self.sent_as[root] = (marks[root], *sizes[root])
+            with self._store() as store:
+                todo = [p for p in pending(store, self.endpoint, step, report, force, sizes)
+                        if p.span_id not in self.too_large]
+            report.waiting += len(todo)
+            sent = self._send(todo, report)
+            unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
+            for root in step:
+                if root in marks and root in sizes and root not in unsent:
+                    self.sent_as[root] = (marks[root], *sizes[root])
+            if report.problem:
+                report.not_read = len(roots) - i - len(step)
+                break
         return report
 
     def _send(self, todo: list[Pending], report: PushReport) -> set[str]:
