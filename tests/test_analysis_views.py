@@ -229,3 +229,33 @@ def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) ->
         assert "401 Unauthorized" in refused.args[1]
     finally:
         backend.stop()
+
+
+def test_the_otlp_endpoint_is_set_in_the_settings_and_used_by_send(qtbot, window, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from tests.test_push import Backend
+
+    monkeypatch.setenv("AGENT_TRACES_CONFIG", str(tmp_path / "settings.json"))
+    w = window
+    w.settings.otlp_headers = {"authorization": "Bearer t"}  # as the file had them: the dialog keeps them
+    backend = Backend()
+    try:
+        dialog = w.open_settings()
+        dialog.otlp_endpoint.setText("localhost:6006")
+        dialog.accept()
+        assert "otlp_endpoint must be an http:// or https:// URL" in dialog.problem.text()
+        dialog.otlp_endpoint.setText(backend.url)
+        dialog.otlp_project.setText("team")
+        dialog.accept()
+        saved = json.loads((tmp_path / "settings.json").read_text())
+        assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"]) == \
+            (backend.url, "team", {"authorization": "Bearer t"})
+        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        with qtbot.wait_signal(w.service.message, timeout=20_000):
+            w.send_sessions()
+        path, headers, request = backend.requests[0]
+        assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer t"
+        assert {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}[
+            "openinference.project.name"] == "team"
+    finally:
+        backend.stop()
