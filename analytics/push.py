@@ -307,6 +307,7 @@ class Pusher:
         queue = batches(todo)
         sent_roots: set[str] = set()
         sent: set[str] = set()
+        accepted: list[Pending] = []
         while queue:
             batch = queue.pop(0)
             try:
@@ -323,13 +324,15 @@ class Pusher:
                     continue
                 report.problem, report.retryable = str(exc), exc.retryable
                 break
-            with self._store() as store:
-                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in batch])
+            accepted.extend(batch)
             report.sent += len(batch)
             report.waiting -= len(batch)
             sent_roots.update(p.root for p in batch)
             sent.update(p.span_id for p in batch)
-        report.sent_sessions = len(sent_roots)
+        if accepted:  # once for the step, also when a later batch failed
+            with self._store() as store:
+                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in accepted])
+        report.sent_sessions += len(sent_roots)
         return sent
 
     def follow(self, interval: float, stop: threading.Event,
