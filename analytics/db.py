@@ -135,6 +135,8 @@ CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cle
 CREATE TABLE IF NOT EXISTS pushed (endpoint VARCHAR NOT NULL, span_id VARCHAR NOT NULL,
     root_session_id VARCHAR NOT NULL, digest VARCHAR NOT NULL, pushed_at TIMESTAMP,
     PRIMARY KEY (endpoint, span_id));
+CREATE TABLE IF NOT EXISTS pushed_trees (endpoint VARCHAR NOT NULL, root_session_id VARCHAR NOT NULL,
+    mark VARCHAR NOT NULL, spans BIGINT NOT NULL, running BIGINT NOT NULL, PRIMARY KEY (endpoint, root_session_id));
 """
 
 _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
@@ -158,8 +160,9 @@ SCHEMA += (
     "\nCREATE INDEX IF NOT EXISTS idx_spans_root ON agent_spans(root_session_id);"
 )
 DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
-# `pushed` (what each OpenTelemetry endpoint was sent) is not derived from OpenCode's data: it outlives a rebuild,
-# and as span ids and digests come out the same after one, nothing is sent twice.
+# `pushed` and `pushed_trees` (what each OpenTelemetry endpoint was sent) are not derived from OpenCode's data:
+# they outlive a rebuild, and as span ids and digests come out the same after one, nothing is sent twice (a
+# tree's mark may change: then its spans are built again and compared).
 
 
 def default_db_path() -> Path:
@@ -473,14 +476,26 @@ class TraceStore:
             "SELECT span_id, digest FROM pushed WHERE endpoint = ? AND root_session_id IN"
             " (SELECT unnest(?::VARCHAR[]))", [endpoint, roots]).fetchall())
 
-    def record_pushed(self, endpoint: str, rows: list[tuple[str, str, str]]) -> None:
-        """Remember spans the endpoint accepted: (span id, root session id, digest) each."""
-        if not rows:
-            return
-        span_ids, roots, digests = (list(c) for c in zip(*rows, strict=True))
+    def record_pushed(self, endpoint: str, rows: list[tuple[str, str, str]],
+                      trees: list[tuple[str, str, int, int]] = ()) -> None:
+        """Remember spans the endpoint accepted: (span id, root session id, digest) each; and the session trees
+        now sent whole as they are: (root session id, mark, spans, spans running)."""
         with self.transaction() as cur:
-            cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),"
-                        " unnest(?::VARCHAR[]), current_timestamp", [endpoint, span_ids, roots, digests])
+            if rows:
+                span_ids, roots, digests = (list(c) for c in zip(*rows, strict=True))
+                cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),"
+                            " unnest(?::VARCHAR[]), current_timestamp", [endpoint, span_ids, roots, digests])
+            if trees:
+                roots, marks, spans, running = (list(c) for c in zip(*trees, strict=True))
+                cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, unnest(?::VARCHAR[]),"
+                            " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
+                            [endpoint, roots, marks, spans, running])
+
+    def pushed_trees(self, endpoint: str) -> dict[str, tuple[str, int, int]]:
+        """Root session id -> (mark, spans, spans running) of each tree last sent whole to this endpoint."""
+        rows = self.cursor().execute("SELECT root_session_id, mark, spans, running FROM pushed_trees"
+                                     " WHERE endpoint = ?", [endpoint]).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     # -- retention -------------------------------------------------------------------------------------
 

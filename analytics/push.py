@@ -259,9 +259,6 @@ class Pusher:
         self.since_ms, self.retention_days = since_ms, retention_days
         self.sender = Sender(endpoint, timeout)
         self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
-        # per session tree sent whole: its mark in the store then (q.tree_marks) and its number of spans; a tree
-        # whose mark is the same is not built again (a --follow pass on an unchanged store builds nothing)
-        self.sent_as: dict[str, tuple[str, int, int]] = {}  # mark, spans, spans running
 
     def _store(self) -> TraceStore:
         return TraceStore(self.db_path, wait_seconds=STORE_WAIT_SECONDS)
@@ -275,13 +272,16 @@ class Pusher:
                 report.load = load(store, self.source, retention_days=self.retention_days)
             marks: dict[str, str] = {}
             if sessions is None:
+                # a tree sent whole whose mark in the store is the same is not built again: a pass on an
+                # unchanged store (every --follow pass while OpenCode is idle, a push from cron) builds nothing
                 roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
-                marks = q.tree_marks(store)
-                unchanged = {r for r in roots if self.sent_as.get(r, ("",))[0] == marks.get(r)}
-                for root in unchanged:  # sent as it is now
+                marks = {r: f"{self.endpoint.project}\0{m}" for r, m in q.tree_marks(store).items()}
+                sent_as = store.pushed_trees(self.endpoint.url)
+                unchanged = {r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r)}
+                for root in unchanged:
                     report.sessions += 1
-                    report.spans += self.sent_as[root][1]
-                    report.running += self.sent_as[root][2]
+                    report.spans += sent_as[root][1]
+                    report.running += sent_as[root][2]
                 roots = [r for r in roots if r not in unchanged]
             else:
                 roots = sorted({root_of(store, s) for s in sessions})
@@ -292,18 +292,22 @@ class Pusher:
                 todo = [p for p in pending(store, self.endpoint, step, report, force, sizes)
                         if p.span_id not in self.too_large]
             report.waiting += len(todo)
-            sent = self._send(todo, report)
-            unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
-            for root in step:
-                if root in marks and root in sizes and root not in unsent:
-                    self.sent_as[root] = (marks[root], *sizes[root])
+
+            def whole(sent: set[str], step: list[str] = step, todo: list[Pending] = todo,
+                      sizes: dict[str, tuple[int, int]] = sizes) -> list[tuple[str, str, int, int]]:
+                unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
+                return [(r, marks[r], *sizes[r]) for r in step if r in marks and r in sizes and r not in unsent]
+
+            self._send(todo, report, whole)
             if report.problem:
                 report.not_read = len(roots) - i - len(step)
                 break
         return report
 
-    def _send(self, todo: list[Pending], report: PushReport) -> set[str]:
-        """Send in batches until done or the backend fails; returns the span ids it accepted."""
+    def _send(self, todo: list[Pending], report: PushReport,
+              whole: Callable[[set[str]], list[tuple[str, str, int, int]]]) -> None:
+        """Send in batches until done or the backend fails, then record what was accepted, with the trees
+        `whole` says are now sent whole (given the span ids accepted)."""
         queue = batches(todo)
         sent_roots: set[str] = set()
         sent: set[str] = set()
@@ -329,11 +333,11 @@ class Pusher:
             report.waiting -= len(batch)
             sent_roots.update(p.root for p in batch)
             sent.update(p.span_id for p in batch)
-        if accepted:  # once for the step, also when a later batch failed
+        trees = whole(sent)
+        if accepted or trees:  # once for the step, also when a later batch failed
             with self._store() as store:
-                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in accepted])
+                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in accepted], trees)
         report.sent_sessions += len(sent_roots)
-        return sent
 
     def follow(self, interval: float, stop: threading.Event,
                on_pass: Callable[[PushReport], None] = lambda r: None) -> PushReport:

@@ -238,6 +238,7 @@ def test_a_busy_backend_is_retried_and_a_missing_one_reported(steps: TraceStore,
     backend.stop()
     with TraceStore(pusher.db_path) as store:
         store.cursor().execute("DELETE FROM pushed")
+        store.cursor().execute("DELETE FROM pushed_trees")
     gone = Pusher(pusher.db_path, Endpoint(backend.url), timeout=1.5)
     try:
         report = gone.push()
@@ -327,6 +328,7 @@ def test_settings_keep_the_otlp_keys_checked() -> None:
 def test_a_store_of_schema_3_gains_the_table_and_keeps_its_data(steps: TraceStore) -> None:
     count = steps.trace_count()
     steps.cursor().execute("DROP TABLE pushed")
+    steps.cursor().execute("DROP TABLE pushed_trees")
     steps.cursor().execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     path = steps.path
     steps.close()
@@ -358,3 +360,12 @@ def test_a_pass_on_an_unchanged_store_builds_no_span(steps: TraceStore, backend:
         assert built == [root] and third.sessions == first.sessions
     finally:
         pusher.close()
+    built.clear()
+    later = Pusher(pusher.db_path, Endpoint(backend.url))  # another run (cron): the store remembers the trees
+    try:
+        assert later.push().sent == 0 and built == []
+        other = Pusher(pusher.db_path, Endpoint(backend.url, project="other"))  # another project: all again
+        assert other.push().sent == first.sent and len(built) == first.sessions
+        other.close()
+    finally:
+        later.close()
