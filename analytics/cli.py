@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from analytics import format as fmt
 from analytics.db import TraceStore
@@ -27,6 +27,9 @@ from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
 from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
 from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
+
+if TYPE_CHECKING:
+    from analytics.queries.time_split import AgentTime, TimeSplit, ToolStats
 
 # Adds commands to the parser: (parser, its subparsers, the options every command shares).
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
@@ -225,6 +228,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("Trace", t.trace_id), ("Agent", t.subagent_type), ("Chain", " › ".join(d.chain)),
         ("Description", t.description or "—"), ("Status", t.status), ("Started", fmt.when(t.started_at)),
         ("Duration", fmt.duration(t.duration_ms)),
+        ("Time", _split_line(d.time)),
         ("Tokens", f"{t.tokens_in} in / {t.tokens_out} out (with delegations: {d.total_tokens_in} / "
                    f"{d.total_tokens_out}); reasoning {t.tokens_reasoning}, cache {t.tokens_cache_read} read / "
                    f"{t.tokens_cache_write} write"),
@@ -239,6 +243,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     print("\n── Prompt output " + "─" * 39)
     _say(t.prompt_output if t.prompt_output is not None else "(none yet: still running)", block=True)
     return 0
+
+
+def _split_line(split: TimeSplit | None) -> str:
+    """Where a trace's time went, in one line ("so far" for a running trace)."""
+    from analytics.queries.time_split import split_text
+
+    if split is None:
+        return "—"
+    return split_text(split) + (" (so far)" if split.running else "")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -390,6 +403,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    from analytics.queries import time_split as ts
     from analytics.queries.analysis_queries import agent_metrics, bottlenecks, critical_path, forest
 
     with _open(args) as store:
@@ -397,11 +411,15 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         if args.session:
             f = q.TraceFilter(session_id=q.get_trace_tree(store, _session(store, args.session))[0].trace.trace_id)
         roots = forest(store, f)
+        ids = [n.trace.trace_id for r in roots for n in r.walk()]
+        times = ts.agent_time_splits(store, ids)
+        tools = ts.tool_stats(store, ids) if args.tools else []
     metrics, slow = agent_metrics(roots), bottlenecks(roots, args.limit)
     paths = {r.trace.trace_id: critical_path(r) for r in roots} if args.session else {}
     if args.json:
-        _print_json({"agents": metrics, "bottlenecks": [{"trace": b.trace, "share": b.share} for b in slow],
-                     "critical_paths": paths})
+        _print_json({"agents": metrics, "time": times, "bottlenecks": [{"trace": b.trace, "share": b.share}
+                                                                        for b in slow],
+                     "critical_paths": paths, **({"tools": tools} if args.tools else {})})
         return 0
     print(f"{'AGENT':14} {'RUNS':>5} {'ERR%':>5} {'MEDIAN':>9} {'P95':>9} {'TOKENS own/with deleg.':>24} "
           f"{'COST own/with deleg.':>22}")
@@ -411,6 +429,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
         errors = f"{m.error_rate * 100:.0f}%"
         _say(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
+    _print_times(times)
+    if args.tools:
+        _print_tools(tools)
     print("\nSlowest delegations:")
     for b in slow:
         _say(f"  {fmt.duration(b.trace.duration_ms):>9}  {b.share * 100:3.0f}% of its session  "
@@ -419,6 +440,30 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         _say()
         _say("Critical path: " + " › ".join(f"{t.subagent_type} ({fmt.duration(t.duration_ms)})" for t in path))
     return 0
+
+
+def _print_times(times: list[AgentTime]) -> None:
+    """Where each agent's time went (time_split.AgentTime): each part with its share of the agent's total."""
+    print(f"\nWhere the time went (finished runs):\n{'AGENT':14} {'RUNS':>5} {'TOTAL':>9} {'LLM':>15} "
+          f"{'TOOLS':>15} {'WAITING ON DELEG.':>17} {'IDLE':>15}")
+    for a in times:
+        parts = " ".join(f"{fmt.duration(v):>9} {v / a.total_ms * 100 if a.total_ms else 0:4.0f}%".rjust(width)
+                         for v, width in ((a.llm_ms, 15), (a.tool_ms, 15), (a.waiting_ms, 17), (a.idle_ms, 15)))
+        running = f"  (+{a.running} running)" if a.running else ""
+        _say(f"{a.agent:14} {a.traces:>5} {fmt.duration(a.total_ms):>9} {parts}{running}")
+
+
+def _print_tools(tools: list[ToolStats]) -> None:
+    """Per agent, then for all agents, each tool's calls, errors, median and p95 duration and share of time."""
+    print(f"\nTools:\n{'AGENT / TOOL':24} {'CALLS':>6} {'ERRORS':>6} {'MEDIAN':>9} {'P95':>9} {'SHARE':>6}")
+    agent: object = ()
+    for x in tools:
+        if x.agent != agent:
+            agent = x.agent
+            _say(x.agent if x.agent is not None else "all agents")
+        _say(f"  {x.tool:22} {x.calls:>6} {x.errors:>6} {fmt.duration(x.median_ms):>9} {fmt.duration(x.p95_ms):>9} "
+             f"{x.share * 100:5.0f}%")
+
 
 
 def _endpoint(args: argparse.Namespace, settings: Settings):
@@ -519,20 +564,115 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
-    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
+COMPARE_MARK = {"matched": "=", "added": "+", "removed": "−"}
+COMPARE_KINDS = (("duration_ms", "duration"), ("tokens_in", "tokens"), ("tokens_out", "tokens"),
+                 ("cost_usd", "cost"), ("llm_calls", "count"), ("tool_calls", "count"))
+
+
+def _figure(value: float | None, kind: str) -> str:
+    if kind == "count":
+        return "—" if value is None else str(int(value))
+    return {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[kind](value)
+
+
+def _cell(figures: object, value: float | None, kind: str) -> str:
+    """One side's figure in a comparison: empty when the side has no such call, "running" for its time."""
+    if figures is None:
+        return ""
+    if kind == "duration" and value is None and getattr(figures, "status", None) == "running":
+        return "running"
+    return _figure(value, kind)
+
+
+def compare_lines(c: object) -> list[str]:
+    """A comparison as aligned lines: the two sides, the totals, then one line per pair and the tools whose
+    use differs under it."""
+    from analytics.queries.compare import Comparison, percent
+
+    assert isinstance(c, Comparison)
+    root = c.pairs[0]
+    lines = [f"left:  {c.left_id}  {root.left.subagent_type}  {fmt.when(c.left_start)}",
+             f"right: {c.right_id}  {root.right.subagent_type}  {fmt.when(c.right_start)}", "",
+             "Totals with delegations (right − left):"]
+    names = {"duration_ms": "duration", "tokens_in": "tokens in", "tokens_out": "tokens out", "cost_usd": "cost",
+             "llm_calls": "LLM calls", "tool_calls": "tool calls"}
+    for name, kind in COMPARE_KINDS:
+        a, b, d = c.left_total.value(name), c.right_total.value(name), c.total_delta(name)
+        pct = fmt.signed_percent(percent(a, d))
+        change = f"{fmt.signed(d, kind)} ({pct})" if pct else fmt.signed(d, kind)
+        lines.append(f"  {names[name]:11} {_cell(c.left_total, a, kind):>9} → {_cell(c.right_total, b, kind):<9} "
+                     f"{change}".rstrip())
+    lines.append(f"  {'status':11} {c.left_total.status:>9} → {c.right_total.status}")
+    n = c.counts
+    lines.append(f"  calls: {n['matched']} matched, {n['added']} added on the right, {n['removed']} removed")
+    lines.append("")
+    lines.append(f"  {'CALL':34} {'DURATION':<26} {'TOKENS IN':<22} {'TOKENS OUT':<22} {'COST':<26} {'LLM':>7} "
+                 f"{'TOOLS':>7}")
+    for p in c.pairs:
+        cells = []
+        for name, kind in COMPARE_KINDS:
+            a = p.left_figures.value(name) if p.left_figures else None
+            b = p.right_figures.value(name) if p.right_figures else None
+            left, right = _cell(p.left_figures, a, kind), _cell(p.right_figures, b, kind)
+            width = 7 if kind == "count" else (26 if kind in ("duration", "cost") else 22)
+            if kind == "count":
+                cells.append(f"{left or '·'}→{right or '·'}".rjust(width))
+                continue
+            d = p.delta(name)
+            change = fmt.signed(d, kind)
+            pct = fmt.signed_percent(percent(a, d)) if d else ""
+            text = f"{left or '·':>7} → {right or '·':<7} {change}{' ' + pct if pct else ''}"
+            cells.append(f"{text:<{width}}")
+        status = "" if p.kind != "matched" or p.left.status == p.right.status else (
+            f"  {p.left.status} → {p.right.status}")
+        label = "  " * p.depth + p.label
+        lines.append(f"{COMPARE_MARK[p.kind]} {label[:34]:34} " + " ".join(cells) + status)
+        for change in p.tool_changes():
+            lines.append(f"  {'  ' * p.depth}  {change.text()}")
+    return lines
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two runs (sessions or delegations) side by side: the aligned calls and what changed."""
+    from analytics.queries.compare import compare
+
+    with _open(args) as store:
+        c = compare(store, args.left, args.right)
+    if args.json:
+        _print_json(c.to_json())
+        return 0
+    for line in compare_lines(c):
+        _say(line)
+    return 0
+
+
+SOURCE_HELP = ("OpenCode data directory, opencode.db file or storage/ directory "
+               "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+
+
+def _common(after_command: bool = False) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name (`agent-traces --db F load` and
+    `agent-traces load --db F`). The copy a command gets has no defaults: argparse lets a command's defaults
+    overwrite what was given before its name, which silently loaded into the default store."""
+    none = {"default": argparse.SUPPRESS} if after_command else {}
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="trace store file (default: $AGENT_TRACES_DB or "
-                                     "~/.local/share/agent-traces/traces.duckdb)")
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
-    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[common])
+                                     "~/.local/share/agent-traces/traces.duckdb)", **none)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts", **none)
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens", **none)
+    return common
+
+
+def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
+    """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
+    p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[_common()])
+    p.add_argument("--source", help=SOURCE_HELP)
     sub = p.add_subparsers(dest="command")
+    common = _common(after_command=True)
     if extend is not None:
         extend(p, sub, common)
     s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
-    s.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory "
-                                    "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+    s.add_argument("--source", help=SOURCE_HELP, default=argparse.SUPPRESS)
     s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
     s.set_defaults(func=cmd_load)
     s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
@@ -578,6 +718,8 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--days", type=float, help="only sessions started in the last N days")
     s.add_argument("--agent", help="only trees where this agent took part")
     s.add_argument("--limit", type=int, default=10, help="how many bottlenecks to list")
+    s.add_argument("--tools", action="store_true", help="also each agent's tools: calls, errors, median, p95, "
+                   "share of its tool time")
     s.set_defaults(func=cmd_metrics)
     otlp = argparse.ArgumentParser(add_help=False)
     otlp.add_argument("--header", action="append", metavar="KEY=VALUE",
@@ -608,6 +750,12 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
     s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")
     s.set_defaults(func=cmd_push)
+    s = sub.add_parser("compare", parents=[common], help="two runs side by side: aligned calls and their "
+                                                         "differences (right − left)")
+    s.add_argument("left", help="a session id (its root trace) or a trace id (a delegation with what it "
+                                "delegated); a unique prefix is enough")
+    s.add_argument("right", help="the other run, the same way")
+    s.set_defaults(func=cmd_compare)
     s = sub.add_parser("cleanup", parents=[common], help="drop sessions older than N days, or bring them back")
     what = s.add_mutually_exclusive_group(required=True)
     what.add_argument("--retention-days", type=_retention_days, metavar="N",

@@ -122,3 +122,25 @@ def tool_argument(raw: str | None, limit: int = 120) -> str:
         text = str(value)
     text = " ⏎ ".join(line.strip() for line in text.splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def signed(value: float | None, kind: str) -> str:
+    """A difference with its sign, in the unit of its figure: +1.6 s, −3.3K, +$0.05, +3 ("" when there is none;
+    "±0" when it is zero). `kind` is duration, tokens, cost or count."""
+    if value is None:
+        return ""
+    if value == 0:
+        return "±0"
+    sign = "+" if value > 0 else "−"
+    size = abs(value)
+    text = {"duration": duration, "tokens": tokens, "cost": cost}.get(kind, lambda v: str(int(v)))(size)
+    return sign + text
+
+
+def signed_percent(value: float | None) -> str:
+    """+58%, −11%, ±0% ("" when there is none)."""
+    if value is None:
+        return ""
+    if round(value) == 0:
+        return "±0%" if value == 0 else ("+<1%" if value > 0 else "−<1%")
+    return f"{'+' if value > 0 else '−'}{abs(value):.0f}%"

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -248,7 +249,7 @@ def build_traces(
         last_turn = next((x.turns[m.id] for m in reversed(r.messages) if m.role == "user"), None)
         need[r.id] = ([first_user] if first_user else []) + (last_turn.assistants if last_turn else [])
     for _s, _m, c in calls:
-        if c.truncated and c.status == COMPLETED and owned[c.trace_id]:
+        if (c.truncated or c.background) and c.status == COMPLETED and owned[c.trace_id]:
             cid = child[c.trace_id]
             need.setdefault(cid, []).extend(owned[c.trace_id][-1].assistants)  # type: ignore[arg-type]
     fill_texts(need)
@@ -294,7 +295,7 @@ def build_traces(
         model, provider = _model(msgs)
         cid = child[c.trace_id]
         if c.status == COMPLETED:
-            out = (_last_text(turns[-1].assistants) if c.truncated and turns else None) or (
+            out = (_last_text(turns[-1].assistants) if (c.truncated or c.background) and turns else None) or (
                 unwrap_output(c.output) if c.output is not None else None)
         elif c.status == ERROR:
             out = c.error or (unwrap_output(c.output) if c.output else None)
@@ -302,6 +303,12 @@ def build_traces(
             out = None
         start = c.start_ms if c.start_ms is not None else c.created_ms
         end = c.end_ms if c.status != RUNNING else None
+        status = c.status
+        if c.background and msgs:  # the call returned at once: the child's own turn is the run
+            status, end = _session_status(msgs)
+            start = msgs[0].created_ms
+            if status != COMPLETED:
+                out = next((m.error for m in reversed(msgs) if m.role == "assistant" and m.error), None)
         child_session = x.sessions.get(cid) if cid else None
         traces.append(AgentTrace(
             trace_id=c.trace_id, kind=DELEGATION, session_id=s.id, root_session_id=x.root_of(s.id),
@@ -309,7 +316,7 @@ def build_traces(
             subagent_type=_agent(c.input) or (child_session.agent if child_session else None) or "unknown",
             description=_str(c.input.get("description")),
             prompt_input=c.input.get("prompt") if isinstance(c.input.get("prompt"), str) else "",
-            prompt_output=out, status=c.status, started_at=start, ended_at=end,
+            prompt_output=out, status=status, started_at=start, ended_at=end,
             duration_ms=end - start if end is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
@@ -661,6 +668,48 @@ class _KeptTrees:
                 if sid not in self.sessions and self.roots.get(sid, sid) not in self.kept}
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def read_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """Each item with `work(item)`, in order, the work on the next item going on in a thread meanwhile.
+
+    A load reads and builds step N+1 while step N is written: SQLite parses the parts and DuckDB writes its
+    pages with the GIL released, so the two halves of a long load use both cores. At most two steps are in
+    memory. An error in the work is raised here, and the thread is done before this returns or raises.
+    """
+    if len(items) < 2:
+        for item in items:
+            yield item, work(item)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-traces-read") as pool:
+        pending = pool.submit(work, items[0])
+        try:
+            for i, item in enumerate(items):
+                result = pending.result()
+                if i + 1 < len(items):
+                    pending = pool.submit(work, items[i + 1])
+                yield item, result
+                del result
+        finally:
+            pending.cancel()
+
+
+def _not_written(written: set[str], traces: list[AgentTrace], spans: list[AgentSpan],
+                 report: LoadReport) -> tuple[list[AgentTrace], list[AgentSpan]]:
+    """Without the traces (and their steps) whose id an earlier step of the load already stored under another
+    tree: a damaged store can repeat a task call's id across trees, and the first one read wins, as within one
+    step (`_unique_calls`). Two rows with one id would abort the step's write."""
+    again = {t.trace_id for t in traces if t.trace_id in written}
+    if not again:
+        return traces, spans
+    for trace_id in sorted(again):
+        report.skip("part", trace_id, "a task call with the id of a trace of another tree; left out")
+    return ([t for t in traces if t.trace_id not in again],
+            [sp for sp in spans if sp.trace_id not in again])
+
+
 def load(store, source: Source, full: bool = False,
          progress: Callable[[LoadProgress], None] | None = None,
          retention_days: int | None = None) -> LoadReport:
@@ -695,14 +744,19 @@ def load(store, source: Source, full: bool = False,
         report.sessions_changed = len(changed - cleaned)
         fresh = store.trace_count() == 0  # nothing to collide with: plain inserts
         steps = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
-        done = 0
-        for i, step in enumerate(steps):
-            last = i == len(steps) - 1
+
+        def built(step: set[str]) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
             everything = len(step) == len(index)  # the unfiltered scan is the fast one
             sessions = kept.read(step, source.read(None if everything else step, report)) if step else []
-            traces, infos, spans = build_traces(sessions, lambda need: source.fill_texts(need, report), parents,
-                                                report)
-            del sessions  # the raw records are the bulk of a load's memory: free them before writing
+            return build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
+
+        done = 0
+        written: set[str] = set()  # trace ids stored by the earlier steps of this load
+        for i, (step, (traces, infos, spans)) in enumerate(read_ahead(steps, built)):
+            last = i == len(steps) - 1
+            if written:
+                traces, spans = _not_written(written, traces, spans, report)
+            written.update(t.trace_id for t in traces)
             if last:  # sessions gone from the source go with the last step, once every kept tree is known
                 deleted = kept.deletable(deleted)
                 report.sessions_deleted = len(deleted)
@@ -715,8 +769,9 @@ def load(store, source: Source, full: bool = False,
                 deleted=deleted if last else (), full=full, source_key=key,
                 stamp=stamp if last else None, conflicts=not fresh, spans=spans,
             )
-            done += len(step)
             report.traces_written += len(traces)
+            del traces, infos, spans  # free this step before the next one is read
+            done += len(step)
             if progress is not None and (step or last):
                 progress(LoadProgress(done, len(trees), report.traces_written))
     if retention_days is not None:

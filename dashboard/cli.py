@@ -25,17 +25,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return run(source=args.source, db=args.db, demo=args.demo, screenshot=args.screenshot)
 
 
-def _dashboard_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", help="OpenCode data directory, opencode.db file or storage/ directory")
-    p.add_argument("--demo", action="store_true", help="show the bundled demo store")
-    p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)")
+def _dashboard_options(p: argparse.ArgumentParser, after_command: bool) -> None:
+    """The dashboard's options; the `dashboard` command's copy has no defaults (see `cli._common`)."""
+    none = {"default": argparse.SUPPRESS} if after_command else {}
+    if after_command:  # `agent-traces` alone has --source already
+        p.add_argument("--source", help=cli.SOURCE_HELP, **none)
+    p.add_argument("--demo", action="store_true", help="show the bundled demo store", **none)
+    p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)",
+                   **none)
     p.set_defaults(func=cmd_dashboard)
 
 
 def add_dashboard(parser: argparse.ArgumentParser, sub: Any, common: argparse.ArgumentParser) -> None:
     """`agent-traces dashboard`, and the same options on `agent-traces` alone (the dashboard is the default)."""
-    _dashboard_options(parser)
-    _dashboard_options(sub.add_parser("dashboard", parents=[common], help="open the dashboard (the default command)"))
+    _dashboard_options(parser, after_command=False)
+    _dashboard_options(sub.add_parser("dashboard", parents=[common], help="open the dashboard (the default command)"),
+                       after_command=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,9 @@ section drops results older than the last request it made.
 A refresh also carries the store's data version the view last showed: whatever this load found, the store is
 queried again whenever it holds other data than the view shows (a dropped result, a CLI load, a cleanup), so
 a view never stays behind its store. A long load hands over what it has stored as it goes, newest first.
+Interrupted and stalled calls depend on the clock, not only on the data (a session that goes quiet is written
+no more): while calls run, a refresh that found nothing new judges them again, and queries the store again
+only if one of them appeared or went.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from analytics.loader import LoadProgress, load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.queries import analysis_queries as aq
+from analytics.queries import compare as cmp
 from analytics.queries import findings as sf
+from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
 
 log = logging.getLogger(__name__)
@@ -63,6 +68,8 @@ class _Signals(QObject):
     failed = pyqtSignal(int, str)  # generation, one plain sentence
     message = pyqtSignal(int, str)  # generation, a line for the status bar
     spans = pyqtSignal(int, object)  # generation, {trace id: [AgentSpan, ...]}
+    compared = pyqtSignal(int, object)  # generation, Comparison
+    diffed = pyqtSignal(int, object)  # generation, TextDiffs
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -115,7 +122,8 @@ class _Refresh(_Task):
                 report = load(store, svc.source, full=self.full, retention_days=svc.retention_days,
                               progress=lambda step: self._stored(store, step))
                 version = store.data_version()
-            if version == self.shown:
+                unchanged = version == self.shown and not svc.time_findings_moved(store)
+            if unchanged:
                 self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report, changed=False,
                                            version=version))
                 return
@@ -149,12 +157,22 @@ class _Refresh(_Task):
             svc.step_counts = q.step_counts(store)
             svc.anomalies_version = version
         # interrupted and stalled calls depend on the time too: judged again at every query
-        flags = sf.flag_traces([*svc.anomalies, *sf.time_findings(store, int(time.time() * 1000))])
+        timed = sf.time_findings(store, svc.now_ms())
+        svc.time_judged = _judged(timed) if sf.anything_running(store) else None
+        flags = sf.flag_traces([*svc.anomalies, *timed])
         traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only, flags)
         shown = {t.trace_id for t in traces}
         analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
+        ids = [t.trace_id for t in traces]
+        analysis.time = ts.agent_times(svc.time_splits.splits_of(store, ids, version))
+        analysis.tools = ts.tool_stats(store, ids)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
                         version=version, steps=svc.step_counts)
+
+
+def _judged(found: list[sf.Finding]) -> frozenset[tuple[str, str]]:
+    """Which calls a set of time-dependent findings flags, and how (not the wording, which ages by itself)."""
+    return frozenset((f.trace.trace_id, f.rule) for f in found)
 
 
 class _Details(_Task):
@@ -234,6 +252,52 @@ class _Send(_Task):
             self.emit("message", self.generation, report.line())
 
 
+class _Compare(_Task):
+    """Two runs aligned (analytics.queries.compare), maybe written to a file as JSON too."""
+
+    def __init__(self, service: DataService, generation: int, left: str, right: str,
+                 path: Path | None = None) -> None:
+        super().__init__(service, generation)
+        self.left, self.right, self.path = left, right, path
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            comparison = cmp.compare(store, self.left, self.right)
+        if self.path is None:
+            self.emit("compared", self.generation, comparison)
+            return
+        self.path.write_text(json.dumps(comparison.to_json(), ensure_ascii=False, indent=1) + "\n",
+                             encoding="utf-8")
+        self.emit("message", self.generation, f"Exported the comparison to {self.path}.")
+
+
+@dataclass(frozen=True)
+class TextDiffs:
+    """The prompts and the outputs of two aligned calls, diffed word by word (a side may be missing)."""
+
+    left_id: str | None
+    right_id: str | None
+    prompt: cmp.TextDiff
+    output: cmp.TextDiff
+
+
+class _Diff(_Task):
+    """The full texts of two traces, diffed here on the worker: a long text must not hold the window."""
+
+    def __init__(self, service: DataService, generation: int, left: str | None, right: str | None) -> None:
+        super().__init__(service, generation)
+        self.left, self.right = left, right
+
+    def work(self) -> None:
+        with open_store(self.service.db_path, read_only=True) as store:
+            sides = [q.get_trace_details(store, tid) if tid else None for tid in (self.left, self.right)]
+        a, b = (d.trace if d is not None else None for d in sides)
+        self.emit("diffed", self.generation, TextDiffs(
+            self.left, self.right,
+            cmp.word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
+            cmp.word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
+
+
 class DataService(QObject):
     """Queues store work on one background thread and hands results back as signals.
 
@@ -244,6 +308,8 @@ class DataService(QObject):
         message(int, str): a request finished with something to say (cleanup, export).
         progress(int, object): a step of a long load is stored (LoadProgress).
         spans(int, object): the steps of the traces a `fetch_spans` asked for, {trace id: [AgentSpan]}.
+        compared(int, object): two runs aligned, the Comparison a `compare` asked for.
+        diffed(int, object): the prompts and outputs of two aligned calls diffed (TextDiffs).
     """
 
     def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
@@ -254,6 +320,7 @@ class DataService(QObject):
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
         self.message, self.progress = self.signals.message, self.signals.progress
         self.spans = self.signals.spans
+        self.compared, self.diffed = self.signals.compared, self.signals.diffed
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self._generation = 0
@@ -264,6 +331,20 @@ class DataService(QObject):
         self.anomalies: list[aq.Anomaly | sf.Finding] | None = None  # touched by the worker thread only
         self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps, of that same data version
         self.anomalies_version = 0
+        self.time_splits = ts.SplitCache()  # touched by the worker thread only
+        self.clock: Callable[[], float] = time.time  # what the time-dependent findings are judged by (seconds)
+        # (trace id, rule) of the interrupted and stalled calls the last snapshot showed; None: nothing ran then
+        self.time_judged: frozenset[tuple[str, str]] | None = None
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def time_findings_moved(self, store: TraceStore) -> bool:
+        """Whether a call became interrupted or stalled (or stopped being so) since the last snapshot, with no
+        new data: judged only while calls run (on the worker thread)."""
+        if self.time_judged is None:
+            return False
+        return _judged(sf.time_findings(store, self.now_ms())) != self.time_judged
 
     def next_generation(self) -> int:
         self._generation += 1
@@ -300,6 +381,18 @@ class DataService(QObject):
     def fetch_spans(self, *trace_ids: str) -> int:
         """The steps (LLM and tool calls) of these traces, in one request."""
         return self._submit(lambda gen: _Spans(self, gen, tuple(trace_ids)))
+
+    def compare(self, left: str, right: str) -> int:
+        """Two runs (trace or session ids) aligned row by row."""
+        return self._submit(lambda gen: _Compare(self, gen, left, right))
+
+    def export_comparison(self, left: str, right: str, path: Path) -> int:
+        """The comparison of two runs written to `path` as JSON (what `agent-traces compare --json` prints)."""
+        return self._submit(lambda gen: _Compare(self, gen, left, right, path))
+
+    def diff_texts(self, left: str | None, right: str | None) -> int:
+        """The prompts and outputs of two traces (either may be None: a call on one side only), diffed."""
+        return self._submit(lambda gen: _Diff(self, gen, left, right))
 
     def claim_details(self, generation: int | None = None) -> tuple[int, str] | None:
         """Take the details request still to answer (only if it is `generation`'s, when given)."""

@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QProgressBar
 from analytics.loader import LoadProgress
 from analytics.settings import Settings
 from dashboard.data import DataService
-from dashboard.sections import FlowSection, MetricsSection, TracingSection
+from dashboard.sections import CompareSection, FlowSection, MetricsSection, TracingSection
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
@@ -31,6 +31,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.tracing, "Traces")
         self.tabs.addTab(self.flow, "Flow")
         self.tabs.addTab(self.metrics, "Metrics")
+        self.compare = CompareSection(service)
+        self.tabs.addTab(self.compare, "Compare")
         self.setCentralWidget(self.tabs)
         self.tracing.analyzed.connect(self.flow.set_analysis)
         self.tracing.analyzed.connect(self.metrics.set_analysis)
@@ -38,6 +40,11 @@ class MainWindow(QMainWindow):
         self.flow.traceChosen.connect(self.show_trace)
         self.metrics.traceChosen.connect(self.show_trace)
         self.flow.agentChosen.connect(self.filter_agent)
+        self.tracing.tree.compareRequested.connect(self.compare_runs)
+        self.tracing.tree.compareMarked.connect(
+            lambda _tid: self.statusBar().showMessage("Now choose Compare with… on the other run (right-click it)."))
+        self.compare.traceChosen.connect(self.show_trace)
+        self.compare.status.connect(lambda text: self.statusBar().showMessage(text))
         self.source_label = plain.label(source_label)  # a path: any characters
         self.load_progress = QProgressBar()
         self.load_progress.setMaximumWidth(360)
@@ -64,6 +71,7 @@ class MainWindow(QMainWindow):
             ("Export session as &JSON…", None, lambda: self.export_dialog("json")),
             ("Export session as Open&Telemetry (OTLP/JSON)…", None, lambda: self.export_dialog("otlp")),
             ("Se&nd to OpenTelemetry backend…", None, self.send_dialog),
+            ("Export &comparison as JSON…", None, self.export_comparison_dialog),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
         ):
@@ -78,6 +86,10 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.triggered.connect(slot)
             view.addAction(action)
+        compare = QAction("Com&pare the two selected runs", self)
+        compare.setShortcut(QKeySequence("Ctrl+D"))
+        compare.triggered.connect(self.compare_selected)
+        view.addAction(compare)
         find = QAction("&Search prompts", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.tracing.filters.search.setFocus)
@@ -99,6 +111,35 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.tracing)
         if not self.tracing.tree.select_trace(trace_id):
             self.statusBar().showMessage("That trace is not in the tree: change the filters to see it.")
+
+    def compare_runs(self, left: str, right: str) -> int:
+        """Open the Compare tab on two runs (trace ids); returns the request's generation."""
+        self.tabs.setCurrentWidget(self.compare)
+        return self.compare.compare(left, right)
+
+    def compare_selected(self) -> None:
+        selected = self.tracing.tree.selected_trace_ids()
+        if len(selected) != 2:
+            self.statusBar().showMessage("Select two runs to compare (Ctrl-click the second).")
+            return
+        self.compare_runs(*selected)
+
+    def export_comparison(self, path: Path) -> int | None:
+        """Write the comparison on screen as JSON (in the background); returns the request's generation."""
+        if self.compare.sides is None:
+            self.statusBar().showMessage("Compare two runs first (select two rows, right-click, Compare).")
+            return None
+        return self.service.export_comparison(*self.compare.sides, path)
+
+    def export_comparison_dialog(self) -> None:
+        if self.compare.sides is None:
+            self.statusBar().showMessage("Compare two runs first (select two rows, right-click, Compare).")
+            return
+        left, right = self.compare.sides
+        path, _ = QFileDialog.getSaveFileName(self, "Export comparison", f"compare-{left}-{right}.json",
+                                              "JSON (*.json)")
+        if path:
+            self.export_comparison(Path(path))
 
     def filter_agent(self, agent: str) -> None:
         bar = self.tracing.filters

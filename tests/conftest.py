@@ -21,6 +21,8 @@ CASES_118 = FIXTURES / "cases-1.18.33"
 CASES_1165 = FIXTURES / "cases-1.1.65"
 STEPS_118 = FIXTURES / "steps-1.18.33"
 STEPS_1165 = FIXTURES / "steps-1.1.65" / "storage"
+COMPARE_118 = FIXTURES / "compare-1.18.33"  # the same task run three times, in two shapes and killed
+BACKGROUND_118 = FIXTURES / "background-1.18.33"
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analytics.loader import extract_traces
-from tests.conftest import CASES_118, CASES_1165, FIXTURES
+from tests.conftest import BACKGROUND_118, CASES_118, CASES_1165, FIXTURES
 
 CASES = [pytest.param(CASES_118, id="sqlite-1.18.33"), pytest.param(CASES_1165 / "storage", id="json-1.1.65")]
 DAY_MS = 86_400_000
@@ -111,3 +111,34 @@ def test_depth_limit_error_without_child_session() -> None:
     planner = next(t for t in traces if t.subagent_type == "planner")
     assert err.parent_trace_id == planner.trace_id
     assert err.duration_ms is not None and err.duration_ms >= 0
+
+
+def _child_run(db: Path, child: str) -> tuple[int, int]:
+    """The child session's first message created and its last assistant message completed, as stored."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True)
+    try:
+        return conn.execute(
+            "SELECT min(time_created), max(CASE WHEN json_extract(data, '$.role') = 'assistant'"
+            " THEN json_extract(data, '$.time.completed') END) FROM message WHERE session_id = ?",
+            (child,)).fetchone()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("case", "status", "output"), [
+    ("Background tools", "completed", "Finished. Summary of work for: Inspect the project."),
+    ("Background fail", "error", "APIError: scripted provider failure"),
+    ("Background cut", "error", "MessageAbortedError: Aborted"),
+])
+def test_a_background_delegation_runs_as_long_as_its_child_session(case: str, status: str, output: str) -> None:
+    """A `task` call with `background: true` returns at once ("Background task started") and the result comes
+    later; its start, end, status and answer are its child session's (tests/fixtures/background-1.18.33)."""
+    traces = extract_traces(BACKGROUND_118)
+    (call,) = [t for t in traces if t.kind == "delegation" and t.description == case]
+    start, end = _child_run(BACKGROUND_118 / "opencode.db", call.child_session_id)
+    assert (call.started_at, call.ended_at, call.duration_ms) == (start, end, end - start)
+    assert call.duration_ms > 1000  # the tool call itself took about 300 ms
+    assert call.status == status
+    assert call.prompt_output == output

@@ -37,6 +37,26 @@ def test_load_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert "0 new or changed" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [
+    ["--db", "{db}", "--source", "{src}", "load"],
+    ["--source", "{src}", "load", "--db", "{db}"],
+    ["--db", "{db}", "load", "--source", "{src}"],
+    ["load", "--source", "{src}", "--db", "{db}"],
+], ids=["both-before", "source-before", "db-before", "both-after"])
+def test_common_options_count_before_and_after_the_command_name(tmp_path: Path, argv: list[str],
+                                                                 capsys: pytest.CaptureFixture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`agent-traces --db F load` once loaded into the default store: the command's own defaults overwrote
+    the options given before its name."""
+    monkeypatch.setenv("AGENT_TRACES_DB", str(tmp_path / "default.duckdb"))
+    path = tmp_path / "chosen.duckdb"
+    values = {"{db}": str(path), "{src}": str(SAMPLE_1165 / "storage")}
+    assert main([values.get(a, a) for a in argv]) == 0
+    assert path.exists() and not (tmp_path / "default.duckdb").exists()
+    roots = _json(capsys, ["--json", "--db", str(path), "sessions"])
+    assert len(roots) == 4 and _json(capsys, ["sessions", "--db", str(path), "--json"]) == roots
+
+
 def test_load_reports_skipped_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     storage = copy_store(SAMPLE_1165, tmp_path / "s") / "storage"
     sorted((storage / "part").rglob("*.json"))[0].write_text('{"type": "te')

@@ -216,3 +216,37 @@ def test_the_window_flags_findings_in_the_tree_and_the_metrics_list(qtbot, tmp_p
     reasons = {odd.topLevelItem(i).text(1) for i in range(odd.topLevelItemCount())}
     assert {tree.flags[grep], tree.flags[streak]} <= reasons
     w.close()
+
+
+@pytest.mark.gui
+def test_a_session_that_goes_quiet_is_judged_interrupted_without_a_new_write(qtbot, tmp_path: Path) -> None:
+    """Nothing is written once OpenCode dies, so the data never changes: the worker judges the time-dependent
+    findings again on a refresh that found nothing new, while calls still run, and hands over a new snapshot
+    when one crossed its threshold (here the clock the worker judges by is set, not waited for)."""
+    from dashboard.data import DataService
+
+    source = copy_store(STEPS_118, tmp_path / "oc")
+    db = tmp_path / "t.duckdb"
+    with _loaded(db, source) as store:
+        _session, call = _killed(store)
+        last = sf.last_write_ms(store, call)
+    service = DataService(db, open_source(source))
+    clock = [(last + MIN) / 1000]
+    service.clock = lambda: clock[0]
+
+    def refresh(shown: int | None):
+        with qtbot.wait_signal(service.done, timeout=20_000) as blocker:
+            service.refresh(q.TraceFilter(), load_first=True, shown=shown)
+        return blocker.args[0]
+
+    try:
+        first = refresh(None)
+        assert first.changed and call.trace_id not in first.analysis.anomalies
+        assert refresh(first.version).changed is False  # nothing new, nothing crossed: no new snapshot
+        clock[0] = (last + 11 * MIN) / 1000
+        again = refresh(first.version)
+        assert again.changed and again.version == first.version
+        assert again.analysis.anomalies[call.trace_id].interrupted_ms == last
+        assert refresh(again.version).changed is False
+    finally:
+        service.stop()

@@ -82,3 +82,31 @@ def test_v2_capture_subagent_call(v2_dir: Path) -> None:
 ])
 def test_unwrap_output_every_wrapper(text: str, answer: str) -> None:
     assert unwrap_output(text) == answer
+
+
+@pytest.mark.parametrize("store", ["json", "sqlite"])
+def test_every_reader_takes_task_and_subagent_calls_as_delegations(store: str, tmp_path: Path) -> None:
+    """The 2.x tool name `subagent` is a delegation for every reader, as `task` is (its part renamed on purpose
+    in a copy of the real 1.1.65 and 1.18.33 samples)."""
+    import json
+    import sqlite3
+
+    from tests.conftest import copy_store
+
+    if store == "json":
+        data = copy_store(SAMPLE_1165 / "storage", tmp_path / "storage")
+        part = next(p for p in sorted((data / "part").rglob("*.json")) if '"tool": "task"' in p.read_text())
+        pid = part.stem
+        doc = json.loads(part.read_text())
+        doc["tool"] = "subagent"
+        part.write_text(json.dumps(doc))
+    else:
+        data = copy_store(SAMPLE_118, tmp_path / "db")
+        conn = sqlite3.connect(data / "opencode.db")
+        pid = conn.execute("SELECT id FROM part WHERE json_extract(data, '$.tool') = 'task' ORDER BY id").fetchone()[0]
+        conn.execute("UPDATE part SET data = json_set(data, '$.tool', 'subagent') WHERE id = ?", (pid,))
+        conn.commit()
+        conn.close()
+    traces = _by_id(extract_traces(data))
+    assert traces[pid].kind == "delegation"
+    assert "subagent" in traces[traces[pid].parent_trace_id].tools_used

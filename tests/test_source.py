@@ -131,6 +131,53 @@ def test_v2_tables_win_over_frozen_v1_tables(tmp_path: Path) -> None:
     assert len(extract_traces(src)) == 4
 
 
+def _beta_store(dest: Path) -> Path:
+    """A 2.x beta database (before 2.0.12): the v2 session table is still called `session`.
+
+    Hand-made, as no binary of that beta is available: the real 2.0.26 capture with `session_v2` renamed back
+    to `session` (what OpenCode's migration 20260804233008_loose_psylocke renames forward), without the columns
+    added after that rename (resume_attempts, time_idle, time_viewed, idle_outcome), and with the frozen 1.x
+    `message`/`part` tables the shared migration history left (empty here).
+    """
+    db = build_v2_store(dest)
+    v1 = sqlite3.connect(f"file:{SAMPLE_118 / 'opencode.db'}?mode=ro&immutable=1", uri=True)
+    frozen = [v1.execute("SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0]
+              for t in ("message", "part")]
+    v1.close()
+    conn = sqlite3.connect(db)
+    conn.execute("ALTER TABLE session_v2 RENAME TO session")
+    for col in ("resume_attempts", "time_idle", "time_viewed", "idle_outcome"):
+        conn.execute(f"ALTER TABLE session DROP COLUMN {col}")
+    for sql in frozen:
+        conn.execute(sql.replace("REFERENCES `session`", "REFERENCES `session_x`"))
+    conn.commit()
+    conn.close()
+    return db
+
+
+def test_a_2x_beta_session_table_is_read_as_2x(tmp_path: Path) -> None:
+    """Betas before 2.0.12 named the v2 session table `session`; its v2-only columns (fork_session_id,
+    fork_boundary) tell it from the 1.x table of the same name."""
+    beta = open_source(_beta_store(tmp_path / "beta"))
+    assert beta.generation == "sqlite-v2"
+    expected = {(t.trace_id, t.status, t.started_at, t.ended_at, t.child_session_id)
+                for t in extract_traces(build_v2_store(tmp_path / "v2"))}
+    got = {(t.trace_id, t.status, t.started_at, t.ended_at, t.child_session_id) for t in extract_traces(beta)}
+    assert got == expected and len(got) == 4
+
+
+def test_a_1x_session_message_projection_does_not_make_a_2x_store(tmp_path: Path) -> None:
+    """1.x has a `session_message` projection too (filled by some 1.17 builds); with the 1.x `session` table
+    the database stays 1.x."""
+    d = copy_store(SAMPLE_118, tmp_path / "v1")
+    conn = sqlite3.connect(d / "opencode.db")
+    conn.execute("INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, data)"
+                 " VALUES ('msg_x', 'ses_x', 'user', 0, 1, 1, '{}')")
+    conn.commit()
+    conn.close()
+    assert open_source(d).generation == "sqlite-v1"
+
+
 # -- never written -------------------------------------------------------------------------------------
 
 

@@ -92,3 +92,33 @@ def test_retention_is_applied_by_the_load_itself(tmp_path: Path) -> None:
         # the fixture's sessions are weeks old by now, and one of them was made three weeks before the others
         assert report.retention_removed > 0
         assert store.trace_count() == report.traces_written - report.retention_removed
+
+
+def test_a_task_call_id_repeated_in_a_tree_of_a_later_step_is_left_out_and_counted(tmp_path: Path,
+                                                                                   small_steps) -> None:
+    """A damaged store: one task part file copied, under its own name, into a message of another session tree.
+    Each tree alone is fine, so the two copies meet only when they fall in different steps of one load: the
+    first read (the newest tree) wins, as within one step, and the rest of the history loads."""
+    storage = copy_store(SAMPLE_1165 / "storage", tmp_path / "storage")
+    with TraceStore(tmp_path / "clean.duckdb") as clean:
+        load(clean, open_source(storage))
+        expected = _rows(clean)
+        roots = _roots_newest_first(clean)
+        task_id, root_of_task = clean.conn.execute(
+            "SELECT trace_id, root_session_id FROM agent_traces WHERE kind = 'delegation'"
+            " ORDER BY started_at LIMIT 1").fetchone()
+        other = next(r for r in roots if r != root_of_task and roots.index(r) < roots.index(root_of_task))
+    message = next(p for p in sorted((storage / "message" / other).iterdir()) if '"assistant"' in p.read_text())
+    source_part = next((storage / "part").glob(f"*/{task_id}.json"))
+    (storage / "part" / message.stem).mkdir(exist_ok=True)
+    copy = storage / "part" / message.stem / source_part.name
+    copy.write_bytes(source_part.read_bytes())
+
+    with TraceStore(tmp_path / "damaged.duckdb") as store:
+        report = load(store, open_source(storage))
+        got = _rows(store)
+        (stored_root,) = store.conn.execute("SELECT root_session_id FROM agent_traces WHERE trace_id = ?",
+                                            [task_id]).fetchone()
+    assert any(task_id in e and "another tree" in e for e in report.skipped_examples)
+    assert stored_root == other  # the newer tree was read first
+    assert set(got) == set(expected)  # nothing else lost, nothing doubled

@@ -4,12 +4,17 @@ stores with many tool calls (tests/fixtures/steps-*), on real widgets (offscreen
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PyQt6.QtCore import Qt
 
+from analytics import format as fmt
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import DESCRIPTION, STATUS
+from dashboard.widgets.trace_tree import DESCRIPTION, DURATION, STATUS
 from tests.conftest import STEPS_118, STEPS_1165
 from tests.test_dashboard import _query, open_window, wait_idle
 
@@ -157,3 +162,107 @@ def test_every_step_row_has_a_bar_on_screen_whatever_the_row_height(qtbot, secti
     background = image.pixelColor(rect.right() - 1, rect.top() + 1)
     painted = [x for x in range(rect.left(), rect.right()) if image.pixelColor(x, rect.center().y()) != background]
     assert len(painted) > 3, rect  # a row 14 px high painted none before
+
+
+def _duration_text(tree, item) -> str:
+    """The Duration cell as the tree's delegate shows it."""
+    from PyQt6.QtWidgets import QStyleOptionViewItem
+
+    option = QStyleOptionViewItem()
+    tree.itemDelegate().initStyleOption(option, tree.indexFromItem(item, DURATION))
+    return option.text
+
+
+def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> None:
+    """The killed run's call is still `running` in OpenCode's store, hours after its session's last write: its
+    bar and duration end at that write (they do not grow with the clock, and the bar is not hatched), while
+    its status stays what OpenCode recorded."""
+    from analytics.db import TraceStore
+    from analytics.queries import findings as sf
+    from dashboard.widgets.timeline_delegate import TimelineDelegate, now_ms
+
+    tree = section.tree
+    row = delegation(section, "Killed bash")
+    t = row.data(0, Role.TRACE)
+    with TraceStore(section.service.db_path, read_only=True) as store:
+        last = sf.last_write_ms(store, t)
+    assert t.status == "running" and row.text(STATUS) == "⟳ running"
+    assert tree.interrupted[t.trace_id] == last
+    assert _duration_text(tree, row) == f"interrupted after {fmt.duration(last - t.started_at)}"
+    assert row.data(DURATION, Qt.ItemDataRole.DisplayRole) == last - t.started_at  # sorts by it too
+    root = tree.roots[t.root_session_id]
+    assert root[1] >= last and not root[2]  # the session's time scale no longer grows
+    now = now_ms()
+    assert TimelineDelegate.bar_span(t, root, now, last) == TimelineDelegate.bar_span(t, root, now + 3_600_000, last)
+    assert not tree.ticker.isActive()  # nothing in this store runs any more
+    bash = next(r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "tool")
+    assert bash.text(STATUS) == "⟳ running"
+    assert _duration_text(tree, bash) == f"interrupted after {fmt.duration(last - bash.data(0, Role.STEP).started_at)}"
+
+
+@contextmanager
+def _store_held(path: Path):
+    """The trace store held by another process (as a CLI load holds it) while the block runs."""
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); sys.stdin.read()", str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+        holder.stdout.close()
+
+
+def test_steps_that_could_not_be_read_are_asked_again(qtbot, section, tmp_path: Path, monkeypatch) -> None:
+    """A step request that failed (the store held by another process) is made again when the row is opened
+    again, or at the next refresh, instead of leaving the row without steps."""
+    import dashboard.data
+
+    monkeypatch.setattr(dashboard.data, "BUSY_RETRY_SECONDS", 0.3)
+    tree = section.tree
+    for description, again in (("Many tools", "expand"), ("Failing tools", "refresh")):
+        row = delegation(section, description)
+        tid = row.data(0, Role.TRACE).trace_id
+        assert not row.isExpanded() and not tree.step_rows(tid)
+        with _store_held(tmp_path / "t.duckdb"):
+            with qtbot.wait_signal(section.service.failed, timeout=20_000):
+                row.setExpanded(True)
+            wait_idle(qtbot, section)
+        assert not tree.step_rows(tid)
+        with qtbot.wait_signal(section.service.spans, timeout=20_000):
+            if again == "expand":
+                row.setExpanded(False)
+                row.setExpanded(True)
+            else:
+                tree.scrollToItem(row)
+                section.refresh()
+        qtbot.wait_until(lambda tid=tid: bool(tree.step_rows(tid)), timeout=20_000)
+
+
+@pytest.mark.parametrize("order", [Qt.SortOrder.DescendingOrder, Qt.SortOrder.AscendingOrder])
+@pytest.mark.parametrize("column", [DURATION, 0, 3])  # duration, agent, tokens
+def test_sorting_orders_the_delegations_and_keeps_the_steps_in_time(qtbot, section, column, order) -> None:
+    """Clicking a header sorts the delegations under a row by that column; the row's own steps follow them in
+    time order whatever the column, each LLM call with its tool calls under it, also in time order."""
+    tree = section.tree
+    planner = delegation(section, "Nested tools")
+    qtbot.wait_until(lambda: planner.childCount() == 4, timeout=10_000)
+    parallel = delegation(section, "Parallel bash")
+    expand(qtbot, section, parallel)
+    tree.sortByColumn(column, order)
+    for row in (planner, parallel, planner.parent()):
+        children = [row.child(i) for i in range(row.childCount())]
+        calls = [c for c in children if c.data(0, Role.TRACE) is not None]
+        steps = [c.data(0, Role.STEP) for c in children if c.data(0, Role.STEP) is not None]
+        assert children[:len(calls)] == calls  # the delegations first, sorted as Qt sorts them
+        values = [c.data(column, Qt.ItemDataRole.DisplayRole) for c in calls]
+        assert values == sorted(values, reverse=order == Qt.SortOrder.DescendingOrder)
+        assert [s.started_at for s in steps] == sorted(s.started_at for s in steps) and steps
+        for llm in children[len(calls):]:
+            tools = [llm.child(i).data(0, Role.STEP) for i in range(llm.childCount())]
+            assert all(t.parent_span_id == llm.data(0, Role.STEP).span_id for t in tools)
+            assert [t.started_at for t in tools] == sorted(t.started_at for t in tools)
+    first = parallel.child(0)
+    assert [first.child(i).data(0, Role.STEP).name for i in range(first.childCount())] == ["bash"] * 3

@@ -16,6 +16,7 @@ import pytest
 from analytics.db import SCHEMA_VERSION, TraceStore
 from analytics.errors import StoreError
 from analytics.loader import extract_traces, load
+from analytics.models import AgentSpan
 from analytics.opencode import open_source
 from tests.conftest import CASES_118, FIXTURES, copy_store
 
@@ -248,3 +249,26 @@ def test_two_sources_in_one_store_leave_each_other_alone(store: TraceStore, tmp_
     report = load(store, open_source(a))
     assert report.sessions_deleted == 13
     assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 10
+
+
+def test_steps_with_many_nulls_then_a_large_number_are_stored_exactly(store: TraceStore) -> None:
+    """Hand-made on purpose: running steps (no end, no duration), a short one, more running ones, then one of
+    four months. The numpy insert once let DuckDB guess INTEGER from a sample and abort on the last one."""
+    start = 1_764_000_000_000
+
+    def running(i: int) -> AgentSpan:
+        return AgentSpan(f"prt_{i:05}", "ses_a", "ses_a", None, "tool", "bash", None, "running", start, None, None)
+
+    spans = [running(i) for i in range(1500)]
+    spans.append(AgentSpan("prt_short", "ses_a", "ses_a", None, "tool", "bash", None, "completed", start,
+                           start + 3, 3))
+    spans += [running(i) for i in range(1500, 2500)]
+    spans.append(AgentSpan("prt_long", "ses_a", "ses_a", None, "tool", "bash", None, "completed", start,
+                           start + 10**10, 10**10, cost_usd=0.25))
+    store.replace(roots={"ses_a"}, traces=[], sessions=[], fingerprints={}, deleted=(), full=True,
+                  source_key="test", stamp=None, spans=spans)
+    rows = dict(store.conn.execute(
+        "SELECT span_id, (duration_ms, epoch_ms(ended_at), cost_usd) FROM agent_spans").fetchall())
+    assert rows["prt_long"] == (10**10, start + 10**10, 0.25)
+    assert rows["prt_short"] == (3, start + 3, 0.0)
+    assert rows["prt_00000"] == (None, None, 0.0) and len(rows) == 2502

@@ -17,6 +17,7 @@ from pathlib import Path
 from analytics.models import LoadReport, Usage
 from analytics.opencode.readers import Reader
 from analytics.opencode.records import (
+    DELEGATION_TOOLS,
     RawMessage,
     RawSession,
     SessionStamp,
@@ -172,7 +173,7 @@ class JsonReader(Reader):
             elif ptype == "tool" and isinstance(p.get("tool"), str):
                 msg.tools.append(p["tool"])
                 state = p.get("state") if isinstance(p.get("state"), dict) else {}
-                if p["tool"] == "task":
+                if p["tool"] in DELEGATION_TOOLS:
                     created = id_time_ms(pid, msg.created_ms) or msg.created_ms
                     msg.calls.append(call_from_state(pid, mid, created, state, as_str(state.get("output"))))
                 else:

@@ -30,6 +30,9 @@ class RawCall:
     truncated: bool
     start_ms: int | None
     end_ms: int | None
+    # a background subagent (1.14.51+, `background: true`): the tool call returned at once ("Background task
+    # started") and the result came later, so its run is its child session's, not the tool call's
+    background: bool = False
 
 
 @dataclass(slots=True)
@@ -221,6 +224,7 @@ def call_from_state(
         truncated=bool(metadata.get("truncated")),
         start_ms=as_int(time.get("start")),
         end_ms=as_int(time.get("end")),
+        background=metadata.get("background") is True or inp.get("background") is True,
     )
 
 

@@ -1,14 +1,16 @@
 """Find the user's OpenCode store and pick, for each session, the one generation that holds it.
 
-Precedence (docs: opencode-storage.md §0): a database with `session_v2` and a non-empty `session_message` is
-read as 2.x only (2.x backfills the 1.x rows under the same ids, so the frozen 1.x tables are ignored); any
-other OpenCode database is read as 1.x; the JSON `storage/` directory left behind after the one-time import is
-read only for session ids no database holds. The first store that holds an id wins.
+Precedence (docs: opencode-storage.md §0): a database with `session_v2` (or a 2.x beta's `session`, see
+`v2_session_table`) and a non-empty `session_message` is read as 2.x only (2.x backfills the 1.x rows under
+the same ids, so the frozen 1.x tables are ignored); any other OpenCode database is read as 1.x; the JSON
+`storage/` directory left behind after the one-time import is read only for session ids no database holds.
+The first store that holds an id wins.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,11 +21,12 @@ from analytics.models import LoadReport
 from analytics.opencode.json_store import JsonReader
 from analytics.opencode.readers import Reader
 from analytics.opencode.records import RawMessage, RawSession, SessionStamp
-from analytics.opencode.sqlite_store import connect_readonly, tables
+from analytics.opencode.sqlite_store import columns, connect_readonly, tables
 from analytics.opencode.sqlite_v1 import SqliteV1Reader
 from analytics.opencode.sqlite_v2 import SqliteV2Reader
 
 V1_TABLES = {"session", "message", "part"}
+V2_ONLY_COLUMNS = {"fork_session_id", "fork_boundary"}
 
 
 def default_data_dir() -> Path:
@@ -47,18 +50,33 @@ def _db_candidates(data_dir: Path) -> list[Path]:
     return out
 
 
+def v2_session_table(conn: sqlite3.Connection, names: set[str]) -> str | None:
+    """The table holding 2.x sessions: `session_v2` since 2.0.12, `session` in the betas before.
+
+    The betas grew 1.x's `session` table into the 2.x shape and 2.0.12's migration
+    (20260804233008_loose_psylocke) renamed it `session_v2`. Its fork columns are 2.x only, so they tell it
+    from the 1.x table of the same name (1.x has a `session_message` table too, an unused projection).
+    """
+    if "session_v2" in names:
+        return "session_v2"
+    if "session" in names and columns(conn, "session") >= V2_ONLY_COLUMNS:
+        return "session"
+    return None
+
+
 def sqlite_reader(path: Path) -> Reader:
     """The reader for an OpenCode database, by the tables it has; a plain sentence when it is none we know."""
     conn = connect_readonly(path)
     try:
         names = tables(conn)
-        if ("session_v2" in names and "session_message" in names
+        v2 = v2_session_table(conn, names)
+        if (v2 is not None and "session_message" in names
                 and conn.execute("SELECT 1 FROM session_message LIMIT 1").fetchone()):
-            return SqliteV2Reader(path)
-        if names >= V1_TABLES:
+            return SqliteV2Reader(path, v2)
+        if names >= V1_TABLES and v2 != "session":
             return SqliteV1Reader(path)
-        if "session_v2" in names:
-            return SqliteV2Reader(path)  # 2.x, still empty
+        if v2 is not None:
+            return SqliteV2Reader(path, v2)  # 2.x, still empty
     finally:
         conn.close()
     shown = ", ".join(sorted(n for n in names if not n.startswith("sqlite_"))[:8]) or "no tables"

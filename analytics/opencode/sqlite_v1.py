@@ -1,8 +1,9 @@
 """OpenCode 1.2 to 1.x: SQLite `session` / `message` / `part` tables with JSON `data` columns.
 
 SQLite does the selecting: only step-finish and tool parts leave the database (a LIKE prefilter skips text
-and reasoning parts without parsing them), each row is parsed once by a multi-path `json_extract`, and only
-task parts are handed to Python whole. Text parts are fetched later, for the few messages that need them.
+and reasoning parts without parsing them), each is parsed by one multi-path `json_extract` (a tool part once
+more for its input), and only task parts are handed to Python whole. Text parts are fetched later, for the
+few messages that need them.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ MESSAGE_PATHS = (
 # every tool and step-finish part (whatever the spacing) and drop text and reasoning parts unparsed.
 TOOL_FILTER = "data LIKE '%\"tool\"%'"
 STEP_FILTER = "data LIKE '%\"step-finish\"%'"
-PART_PATHS = ("'$.type', '$.tool', '$.tokens.input', '$.tokens.output', '$.tokens.reasoning',"
-              " '$.tokens.cache.read', '$.tokens.cache.write', '$.cost'")
+STEP_PATHS = ("'$.type', '$.tokens.input', '$.tokens.output', '$.tokens.reasoning', '$.tokens.cache.read',"
+              " '$.tokens.cache.write', '$.cost'")
 
 
 def num(v: object) -> int:
@@ -191,7 +192,7 @@ class SqliteV1Reader(Reader):
                 s.messages.append(msg)
                 by_msg[msg.id] = msg
         self._parts(ids, by_msg, report)
-        self._tool_calls(ids, by_msg, report)
+        self._task_calls(self._tool_calls(ids, by_msg, report), by_msg, report)
         for s in sessions.values():
             s.messages.sort(key=lambda m: (m.created_ms, m.id))
         return list(sessions.values())
@@ -251,54 +252,50 @@ class SqliteV1Reader(Reader):
                        select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
 
     def _parts(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
-        """Step usage, tool names and task calls, from one scan of the part table.
+        """Step usage from one scan of the step-finish parts.
 
-        The MATERIALIZED CTE parses each tool or step-finish part once into a small array; the aggregation
-        reads those arrays, so SQLite returns one row per message and Python never sees the big parts.
+        The MATERIALIZED CTE parses each step-finish part once into a small array; the aggregation reads those
+        arrays, so SQLite returns one row per message. A damaged part that also looks like a tool part is
+        counted by the tool-call scan, not twice.
         """
         where, params = id_filter(ids, "session_id")
         select = (
-            f"WITH p AS MATERIALIZED (SELECT CAST(message_id AS TEXT) AS message_id, CAST(id AS TEXT) AS id,"
-            f"   json_extract({{d}}, {PART_PATHS}) AS j FROM part"
-            f"   WHERE ({TOOL_FILTER} OR {STEP_FILTER}) AND id IS NOT NULL{where})"
-            " SELECT message_id, '[' || group_concat(j) || ']',"
-            " group_concat(CASE WHEN instr(j, '\"task\"') THEN id END, char(30)), count(*) - count(j)"
+            f"WITH p AS MATERIALIZED (SELECT CAST(message_id AS TEXT) AS message_id,"
+            f"   json_extract({{d}}, {STEP_PATHS}) AS j, {TOOL_FILTER} AS looks_tool FROM part"
+            f"   WHERE {STEP_FILTER} AND id IS NOT NULL{where})"
+            " SELECT message_id, '[' || group_concat(j) || ']', count(*) FILTER (WHERE j IS NULL AND NOT looks_tool)"
             " FROM p GROUP BY message_id"
         )
 
-        def consume(rows) -> tuple[list[str], int]:
-            tasks: list[str] = []
+        def consume(rows) -> int:
             bad = 0
-            for m in by_msg.values():
-                m.tools = []
-            for mid, arrays, task_ids, invalid in rows:
+            for mid, arrays, invalid in rows:
                 bad += invalid
                 msg = by_msg.get(mid)
                 if msg is None or arrays is None:
                     continue
                 if arrays.__class__ is not str:  # BadText: a part of this message is not UTF-8
-                    report.skip("part", mid, "a tool or step-finish part is not valid UTF-8")
+                    report.skip("part", mid, "a step-finish part is not valid UTF-8")
                     continue
                 tin = tout = treason = tread = twrite = steps = 0
                 cost = 0.0
-                for ptype, tool, a, b, c, d, e, f in loads_compact(arrays):
+                for ptype, a, b, c, d, e, f in loads_compact(arrays):
                     if ptype == "step-finish":
                         steps += 1
                         tin, tout, treason = tin + num(a), tout + num(b), treason + num(c)
                         tread, twrite, cost = tread + num(d), twrite + num(e), cost + fnum(f)
-                    elif ptype == "tool" and tool.__class__ is str:
-                        msg.tools.append(intern(tool))
                 if steps:
                     # the sums replace the message's own `tokens`, which hold only the last step's usage
                     msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
-                if task_ids:
-                    tasks.extend(task_ids.split("\x1e"))
-            return tasks, bad
+            return bad
 
-        tasks, bad = guarded(self.conn, select.format(d="data"),
-                             select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        bad = guarded(self.conn, select.format(d="data"),
+                      select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
         for _ in range(bad):
-            report.skip("part", "tool or step-finish", "data is not valid JSON or UTF-8")
+            report.skip("part", "step-finish", "data is not valid JSON or UTF-8")
+
+    def _task_calls(self, tasks: list[str], by_msg: dict[str, RawMessage], report: LoadReport) -> None:
+        """The task calls in full (the tool-call scan found their ids)."""
         if not tasks:
             return
         where, params = id_filter(tasks, "id")
@@ -318,7 +315,7 @@ class SqliteV1Reader(Reader):
                 except ValueError:
                     report.skip("part", pid, "task part is not valid JSON or UTF-8")
                     continue
-                if part.get("type") != "tool" or part.get("tool") != "task":
+                if part.get("type") != "tool" or part.get("tool") not in DELEGATION_TOOLS:
                     continue
                 state = part.get("state") if isinstance(part.get("state"), dict) else {}
                 out.append((msg, call_from_state(pid, mid, created or msg.created_ms, state,
@@ -328,9 +325,10 @@ class SqliteV1Reader(Reader):
         for msg, call in guarded(self.conn, sql, sql, params, calls):
             msg.calls.append(call)
 
-    def _tool_calls(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
-        """Every tool call but the delegations, in full: name, status, title, times, input (as compact JSON text,
-        whatever its type, like the other readers give it) and output (or the error text).
+    def _tool_calls(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> list[str]:
+        """Every tool call's name, and every tool call but the delegations in full: status, title, times, input
+        (as compact JSON text, whatever its type, like the other readers give it) and output (or the error
+        text). Returns the ids of the task parts, which are read whole next.
 
         `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
         text, a number as a number); an output that is not a string is no output, as in the other readers."""
@@ -342,33 +340,45 @@ class SqliteV1Reader(Reader):
             f" FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where} ORDER BY message_id, id"
         )  # two parses of each part (SQLite 3.40 keeps no parsed JSON between calls): one array, one input
 
-        def consume(rows) -> list[tuple[RawMessage, RawTool]]:
+        def consume(rows) -> tuple[list[tuple[RawMessage, RawTool]], list[str]]:
             out = []
+            tasks = []
+            for m in by_msg.values():
+                m.tools = []
             for mid, pid, head, inp in rows:
+                if head is None:  # the tolerant pass: not JSON
+                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
+                    continue
                 msg = by_msg.get(mid)
-                if msg is None or head is None:
+                if msg is None:
                     continue
                 try:
                     fields = loads_js(head)  # text that was not UTF-8 (BadText) still tells what the part is
                 except ValueError:
                     fields = None
-                if fields is not None and (fields[0] != "tool" or fields[1].__class__ is not str
-                                           or fields[1] in DELEGATION_TOOLS):
-                    continue  # not a tool call, or a delegation: read (and its damage counted) with the task calls
+                if fields is not None and (fields[0] != "tool" or fields[1].__class__ is not str):
+                    continue  # not a tool call
+                if fields is not None and fields[1] in DELEGATION_TOOLS:
+                    msg.tools.append(intern(fields[1]))
+                    tasks.append(pid)  # read whole, and its damage counted, with the task calls
+                    continue
                 if fields is None or BadText in (head.__class__, inp.__class__):
                     report.skip("part", pid, "tool part is not valid JSON or UTF-8")
                     continue
                 _ptype, tool, status, title, start, end, output, err = fields
+                msg.tools.append(intern(tool))
                 state = call_status(status)
                 error = error_text(err) if state == ERROR and err is not None else None
                 text = error if error is not None else output if output.__class__ is str else None
                 out.append((msg, RawTool(pid, intern(tool), as_str(title), state, as_int(start), as_int(end),
                                          inp if isinstance(inp, str) and inp != "null" else None, text)))
-            return out
+            return out, tasks
 
-        for msg, tool in guarded(self.conn, select.format(d="data"),
-                                 select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume):
+        tools, tasks = guarded(self.conn, select.format(d="data"),
+                               select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        for msg, tool in tools:
             msg.tool_calls.append(tool)
+        return tasks
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""

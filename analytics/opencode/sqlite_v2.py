@@ -9,6 +9,7 @@ follow a user row in `seq` order.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 from analytics.models import LoadReport
 from analytics.opencode.records import (
@@ -35,12 +36,22 @@ def _content_text(content: object) -> str:
                    and isinstance(c.get("text"), str))
 
 
+SESSION_TABLES = ("session_v2", "session")  # `session` in the 2.x betas before 2.0.12
+
+
 class SqliteV2Reader(SqliteV1Reader):
     generation = "sqlite-v2"
 
+    def __init__(self, path: Path, session_table: str = "session_v2") -> None:
+        super().__init__(path)
+        if session_table not in SESSION_TABLES:
+            raise ValueError(f"not a 2.x session table: {session_table!r}")
+        self.session_table = session_table
+
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         sql = (
-            f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, m.n, m.seq, m.mx FROM session_v2 s"
+            f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, m.n, m.seq, m.mx"
+            f" FROM {self.session_table} s"
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
@@ -49,7 +60,7 @@ class SqliteV2Reader(SqliteV1Reader):
     def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         where, params = id_filter(ids, "id")
         sql = (
-            f"SELECT {SESSION_COLUMNS}, CAST(agent AS TEXT) FROM session_v2 WHERE 1 = 1{where}"
+            f"SELECT {SESSION_COLUMNS}, CAST(agent AS TEXT) FROM {self.session_table} WHERE 1 = 1{where}"
         )
 
         def consume_sessions(rows) -> dict[str, RawSession]:

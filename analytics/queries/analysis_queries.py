@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.patterns import Node, Pattern, match_tree, parse
+from analytics.queries.time_split import AgentTime, ToolStats
 from analytics.queries.trace_queries import TraceFilter, TraceNode, TraceSummary, build_tree, filter_traces
 
 if TYPE_CHECKING:
@@ -296,6 +297,8 @@ class Analysis:
     critical: set[str]  # trace ids on their session's critical path
     edges: list[AgentEdge]
     matches: list[PatternMatch]
+    time: list[AgentTime] = field(default_factory=list)  # where the time went, per agent (time_split.py)
+    tools: list[ToolStats] = field(default_factory=list)  # per agent and tool, then per tool for all agents
 
 
 def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anomalies_only: bool,

@@ -82,6 +82,12 @@ class Flag:
         """When the trace's session tree was last written, if it is flagged interrupted or stalled."""
         return next((x.last_write_ms for x in self.items if isinstance(x, Finding) and x.last_write_ms), None)
 
+    @property
+    def interrupted_ms(self) -> int | None:
+        """When the trace's session tree was last written, if it is flagged interrupted: where its bar ends."""
+        return next((x.last_write_ms for x in self.items if isinstance(x, Finding) and x.rule == INTERRUPTED
+                     and x.last_write_ms), None)
+
 
 def flag_traces(items: Iterable[Anomaly | Finding]) -> dict[str, Flag]:
     """Anomalies and findings grouped by trace id, strongest first in each."""
@@ -222,6 +228,13 @@ def _running(store: TraceStore) -> list[tuple[str, str, int, list[str], list[str
         "  coalesce((SELECT list(s.span_id ORDER BY s.started_at, s.span_id) FROM agent_spans s"
         "   WHERE s.trace_id = t.trace_id AND s.status = 'running'), [])"
         " FROM agent_traces t WHERE t.trace_id IN (SELECT trace_id FROM running) ORDER BY t.trace_id").fetchall()
+
+
+def anything_running(store: TraceStore) -> bool:
+    """Whether OpenCode marks any call or step running: only then can time make a finding."""
+    return bool(store.cursor().execute(
+        "SELECT EXISTS (SELECT 1 FROM agent_traces WHERE status = 'running')"
+        " OR EXISTS (SELECT 1 FROM agent_spans WHERE status = 'running')").fetchone()[0])
 
 
 def time_findings(store: TraceStore, now_ms: int) -> list[Finding]:

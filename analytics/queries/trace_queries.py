@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 
 from analytics.db import SPAN_COLUMNS, TraceStore
 from analytics.models import AgentSpan, AgentTrace
+from analytics.queries.time_split import TimeSplit, time_split
 
 PREVIEW_CHARS = 160
 
@@ -123,6 +124,7 @@ class TraceDetails:
     total_cost_usd: float
     descendants: int
     steps: tuple[int, int] = (0, 0)  # its own LLM calls and tool calls (agent_spans)
+    time: TimeSplit | None = None  # where its time went (time_split.py), a running trace's up to now
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,7 @@ def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
         total_cost_usd=node.total_cost_usd if node else trace.cost_usd,
         descendants=node.descendants if node else 0,
         steps=step_counts(store, [trace_id]).get(trace_id, (0, 0)),
+        time=time_split(store, trace_id),
     )
 
 

@@ -172,6 +172,7 @@ class TracingSection(QWidget):
     def _on_snapshot(self, snap: Snapshot) -> None:
         if snap.final:
             self._load_over(snap.generation)
+            self.tree.retry_steps()  # the steps of an opened row that could not be read before
         if snap.generation != self._refresh_gen:
             return  # a newer request is on its way
         if not snap.changed:
@@ -188,7 +189,10 @@ class TracingSection(QWidget):
                                         prune=snap.generation != self._filter_gen,
                                         flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
                                         else None, critical=analysis.critical if analysis else None,
-                                        steps=snap.steps)
+                                        steps=snap.steps,
+                                        interrupted={k: ms for k, a in analysis.anomalies.items()
+                                                     if (ms := getattr(a, "interrupted_ms", None))}
+                                        if analysis else None)
         if analysis is not None:
             self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
@@ -248,6 +252,11 @@ class TracingSection(QWidget):
 
     def _on_failed(self, generation: int, message: str) -> None:
         self._load_over(generation)
+        lost = [tid for tid, gen in self._spans_asked.items() if gen == generation]
+        if lost:  # a step request: asked again at the next opening or refresh
+            for tid in lost:
+                del self._spans_asked[tid]
+            self.tree.steps_failed(lost)
         self.status.emit(message)
         if self._first and generation == self._refresh_gen:
             self._first = False

@@ -1,13 +1,17 @@
-"""Per-agent bars, painted natively: median duration with a p95 whisker, and cost own / with delegations."""
+"""Per-agent bars, painted natively: median duration with a p95 whisker, and cost own / with delegations;
+and where each agent's time went (`AgentTimeChart`)."""
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtCore import QEvent, QRectF, QSize, Qt
 from PyQt6.QtGui import QColor, QFontMetrics, QPainter, QPen
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from analytics import format as fmt
 from analytics.queries.analysis_queries import AgentMetrics
+from analytics.queries.time_split import PART_LABELS, PARTS, AgentTime, split_text
+from dashboard.widgets import plain
+from dashboard.widgets.time_split_bar import TIME_COLOURS, paint_split
 
 ROW_H = 22
 BLUE, PALE_BLUE, GREEN, PALE_GREEN = QColor("#3b82c4"), QColor("#a9c8e8"), QColor("#3c9a5f"), QColor("#b9dfc5")
@@ -70,3 +74,67 @@ class AgentChart(QWidget):
             p.setPen(self.palette().color(self.foregroundRole()))
             p.drawText(QRectF(x2 + total + 4, y, 120, ROW_H), Qt.AlignmentFlag.AlignVCenter,
                        f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}")
+
+
+class AgentTimeChart(QWidget):
+    """Where each agent's time went: one stacked bar per agent (LLM, tools, waiting on delegations, idle), on
+    one scale, the agent with the most time first; a legend above, the figures in each row's tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.times: list[AgentTime] = []
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setMouseTracking(True)
+
+    def set_times(self, times: list[AgentTime]) -> None:
+        self.times = [a for a in times if a.total_ms > 0][:25]
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(600, 40 + ROW_H * max(len(self.times), 3))
+
+    def row_at(self, y: float) -> AgentTime | None:
+        """The agent whose bar is at this height, if any."""
+        i = int((y - 26) // ROW_H) if y >= 26 else -1
+        return self.times[i] if 0 <= i < len(self.times) else None
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ToolTip:
+            a = self.row_at(e.pos().y())
+            if a is None:
+                QToolTip.hideText()
+            else:
+                running = f"\n{a.running} running not counted" if a.running else ""
+                plain.show_tooltip(e.globalPos(), f"{a.agent}: {fmt.duration(a.total_ms)} over {a.traces} runs\n"
+                                   + split_text(a).replace(" · ", "\n") + running, self)
+            return True
+        return super().event(e)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        fm = QFontMetrics(self.font())
+        ink = self.palette().color(self.foregroundRole())
+        if not self.times:
+            p.setPen(ink)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No finished traces in view")
+            return
+        x = 0.0
+        for part in PARTS:  # the legend
+            label = PART_LABELS[part]
+            p.fillRect(QRectF(x, 6, 10, 10), TIME_COLOURS[part])
+            p.setPen(ink)
+            p.drawText(QRectF(x + 14, 2, fm.horizontalAdvance(label) + 4, 18), Qt.AlignmentFlag.AlignLeft, label)
+            x += fm.horizontalAdvance(label) + 28
+        label_w = max(fm.horizontalAdvance(a.agent) for a in self.times) + 12
+        room = max(self.width() - label_w - 80, 60)
+        longest = max(a.total_ms for a in self.times)
+        for i, a in enumerate(self.times):
+            y = 26 + i * ROW_H
+            p.setPen(ink)
+            p.drawText(QRectF(0, y, label_w - 8, ROW_H), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                       a.agent)
+            bar = QRectF(label_w, y + 4, room * a.total_ms / longest, ROW_H - 8)
+            paint_split(p, bar, a)
+            p.setPen(ink)
+            p.drawText(QRectF(bar.right() + 4, y, 76, ROW_H), Qt.AlignmentFlag.AlignVCenter, fmt.duration(a.total_ms))

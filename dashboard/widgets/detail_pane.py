@@ -31,16 +31,19 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.models import AgentSpan
+from analytics.queries.time_split import split_text
 from analytics.queries.trace_queries import TraceDetails
 from dashboard.widgets import plain
+from dashboard.widgets.time_split_bar import TimeSplitBar
 
 HEAD_CHARS = 200_000  # shown at first: a few ms to lay out, where 10 MB take about half a second
 # A run of this many characters without a space is wrapped anywhere: QPlainTextEdit's default (at word boundaries,
 # else anywhere) lays such a run out in quadratic time (200 KB of base64 on one line: 3 s; anywhere: 60 ms).
 LONG_RUN = 1000
 FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
-FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost",
-          "Model", "Tools", "Session", "Directory")
+TIME_FIELD = "Where the time went"
+FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", TIME_FIELD, "Tokens", "Reasoning / cache",
+          "Cost", "Model", "Tools", "Session", "Directory")
 STEP_FIELDS = ("Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model")
 STATUS_TEXT = {"completed": "✓ completed", "error": "✗ error", "running": "⟳ running (no answer yet)"}
 
@@ -258,13 +261,21 @@ class DetailPane(QWidget):
         top.addWidget(self.heading, 1)
         top.addWidget(self.open_button)
         self.values = {name: _plain_label() for name in FIELDS}
+        self.time_bar = TimeSplitBar()  # under the "Where the time went" figures
+        time_box = QWidget()
+        time_layout = QVBoxLayout(time_box)
+        time_layout.setContentsMargins(0, 0, 0, 0)
+        time_layout.setSpacing(2)
+        time_layout.addWidget(self.values[TIME_FIELD])
+        time_layout.addWidget(self.time_bar)
+        self.field_widgets: dict[str, QWidget] = {**self.values, TIME_FIELD: time_box}
         self.form = form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name in FIELDS:
             caption = plain.label(name)
             caption.setStyleSheet("color: palette(mid);")
-            form.addRow(caption, self.values[name])
+            form.addRow(caption, self.field_widgets[name])
         line = QFrame(frameShape=QFrame.Shape.HLine)
         self.input = TextSection("Prompt input")
         self.output = TextSection("Prompt output")
@@ -278,7 +289,7 @@ class DetailPane(QWidget):
         self.step: AgentSpan | None = None
 
     def _show_field(self, name: str, visible: bool) -> None:
-        self.form.setRowVisible(self.values[name], visible)
+        self.form.setRowVisible(self.field_widgets[name], visible)
 
     def _titles(self, input_title: str, output_title: str) -> None:
         self.input.toggle.setText(input_title)
@@ -294,6 +305,7 @@ class DetailPane(QWidget):
             self.heading.setText("Select a trace")
             for label in self.values.values():
                 label.clear()
+            self.time_bar.set_split(None)
             self.input.set_text(None)
             self.output.set_text(None)
             return
@@ -309,6 +321,10 @@ class DetailPane(QWidget):
         v["Description"].setText(t.description or "—")
         v["Started"].setText(fmt.when(t.started_at))
         v["Duration"].setText("still running" if running else fmt.duration(t.duration_ms))
+        split = d.time
+        v[TIME_FIELD].setText("" if split is None else split_text(split) + (" (so far)" if split.running else ""))
+        self.time_bar.set_split(split)
+        self._show_field(TIME_FIELD, split is not None)
         own = f"{t.tokens_in:,} in / {t.tokens_out:,} out"
         with_children = f"  ·  with delegations {d.total_tokens_in:,} / {d.total_tokens_out:,}" if d.descendants else ""
         v["Tokens"].setText(own + with_children)

@@ -10,6 +10,7 @@ _BASE = Qt.ItemDataRole.UserRole.value
 class Role(IntEnum):
     TRACE = _BASE  # the row's TraceSummary, whole: its key (trace_id) and everything the delegates paint
     STEP = _BASE + 1  # a step row's AgentSpan (an LLM or tool call inside a trace); such a row has no TRACE
+    PAIR = _BASE + 2  # a Compare row's Pair (analytics.queries.compare): the call of each run it aligns
 
 
 def trace_of(index):

@@ -4,8 +4,10 @@ Step rows (an LLM or tool call inside a trace, an `AgentSpan`) are painted the s
 on the same scale: a span carries the fields a bar needs (started_at, ended_at, status, root_session_id).
 
 A bar starts at the trace's offset from its root session's start and is as long as its duration; a running
-bar grows with the clock. Painted from the row's own data (no widget per row): the item background first,
-so selection shows, then the bar.
+bar grows with the clock and is hatched, unless the call is interrupted (still `running` as OpenCode wrote it,
+in a session with no write for long, see analytics/queries/findings.py): its bar ends at that last write.
+Painted from the row's own data (no widget per row): the item background first, so selection shows, then the
+bar.
 """
 
 from __future__ import annotations
@@ -35,13 +37,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def running_duration(t: TraceSummary | AgentSpan, now: int, stopped: int | None) -> int:
+    """How long a running call has run: until now, or until its session's last write if it was interrupted."""
+    return max((now if stopped is None else stopped) - t.started_at, 0)
+
+
 class TimelineDelegate(QStyledItemDelegate):
     """Paints the bar from the row's trace and its root session's bounds (start, latest end, running)."""
 
     def __init__(self, parent, root_of: Callable[[TraceSummary], tuple[int, int, bool]],
-                 dimmed: set[str], critical: set[str]) -> None:
+                 dimmed: set[str], critical: set[str], interrupted: dict[str, int]) -> None:
         super().__init__(parent)
         self.root_of, self.dimmed, self.critical = root_of, dimmed, critical
+        self.interrupted = interrupted  # trace id -> its session tree's last write, for interrupted calls
         self._critical_pen = QPen(QColor("#1d2b3a"), 2.0)
         self._pens = {k: QPen(v.darker(130), 1) for k, v in STATUS_COLOURS.items()}
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
@@ -49,10 +57,13 @@ class TimelineDelegate(QStyledItemDelegate):
         self._selected_pen = QPen(QColor("white"), 1.5)
 
     @staticmethod
-    def bar_span(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int) -> tuple[float, float]:
-        """(start, width) of the bar as fractions of its root session's time scale."""
+    def bar_span(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int,
+                 stopped: int | None = None) -> tuple[float, float]:
+        """(start, width) of the bar as fractions of its root session's time scale; a running call that was
+        interrupted ends at `stopped` (its session's last write) instead of now."""
         root_start, root_end, tree_running = root
-        end = t.ended_at if t.ended_at is not None else (now if t.status == "running" else t.started_at)
+        end = t.ended_at if t.ended_at is not None else (
+            (now if stopped is None else max(stopped, t.started_at)) if t.status == "running" else t.started_at)
         root_end = max(root_end, now) if tree_running else root_end
         span = max(max(root_end, end) - root_start, 1)
         left = min(max((t.started_at - root_start) / span, 0.0), 1.0)
@@ -73,7 +84,8 @@ class TimelineDelegate(QStyledItemDelegate):
             t = step_of(index)
             if t is None:
                 return
-        left, width = self.bar_span(t, self.root_of(t), now_ms())
+        stopped = self.interrupted.get(t.trace_id) if t.status == "running" else None
+        left, width = self.bar_span(t, self.root_of(t), now_ms(), stopped)
         r = QRectF(option.rect).adjusted(4, 5, -4, -5)
         bar = QRectF(r.left() + left * r.width(), r.top(), max(width * r.width(), 2.0), r.height())
         status = t.status
@@ -98,7 +110,7 @@ class TimelineDelegate(QStyledItemDelegate):
             painter.setPen(self._selected_pen if selected else pen)
             painter.setBrush(self._brushes.get(status, self._brushes["completed"]))
         painter.drawRoundedRect(bar, 2, 2)
-        if status == "running":
+        if status == "running" and stopped is None:
             painter.setBrush(QBrush(QColor(255, 255, 255, 140), Qt.BrushStyle.BDiagPattern))
             painter.drawRoundedRect(bar, 2, 2)
         painter.restore()
@@ -108,20 +120,24 @@ class TimelineDelegate(QStyledItemDelegate):
         t = (trace_of(index) or step_of(index)) if index.isValid() else None
         if event is None or event.type() != QEvent.Type.ToolTip or t is None:
             return super().helpEvent(event, view, option, index)
-        plain.show_tooltip(event.globalPos(), self.tooltip(t, self.root_of(t), now_ms()), view)
+        plain.show_tooltip(event.globalPos(),
+                           self.tooltip(t, self.root_of(t), now_ms(), self.interrupted.get(t.trace_id)), view)
         return True
 
     @staticmethod
-    def tooltip(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int) -> str:
-        """The bar's tooltip as plain text (escaped by `plain.show_tooltip` when shown)."""
+    def tooltip(t: TraceSummary | AgentSpan, root: tuple[int, int, bool], now: int,
+                stopped: int | None = None) -> str:
+        """The bar's tooltip as plain text (escaped by `plain.show_tooltip` when shown); `stopped`: the last
+        write of an interrupted call's session."""
         running = t.status == "running"
-        duration = (now - t.started_at) if running else t.duration_ms
+        duration = running_duration(t, now, stopped) if running else t.duration_ms
+        so_far = (", then interrupted" if stopped is not None else " so far") if running else ""
         what = (f"{t.name} — {'LLM call' if t.kind == 'llm' else 'tool call'}" if isinstance(t, AgentSpan)
                 else t.subagent_type)
         return "\n".join((
             f"{what} — {t.status}",
             f"Started {fmt.when(t.started_at)} (+{fmt.duration(t.started_at - root[0])} into the session)",
-            f"Duration {fmt.duration(duration)}{' so far' if running else ''}",
+            f"Duration {fmt.duration(duration)}{so_far}",
             f"Tokens {fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out",
             f"Cost {fmt.cost(t.cost_usd)}",
         ))

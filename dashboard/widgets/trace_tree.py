@@ -14,12 +14,14 @@ trace changes.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, QModelIndex, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeyEvent, QPalette
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QMenu,
     QStyledItemDelegate,
     QTreeWidget,
     QTreeWidgetItem,
@@ -30,7 +32,7 @@ from analytics.models import AgentSpan
 from analytics.queries.trace_queries import TraceSummary
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role, step_of, trace_of
-from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms
+from dashboard.widgets.timeline_delegate import STATUS_COLOURS, TimelineDelegate, now_ms, running_duration
 
 COLUMNS = ("Agent", "Description", "Duration", "Tokens in / out", "Cost", "Status", "Timeline")
 AGENT, DESCRIPTION, DURATION, TOKENS, COST, STATUS, TIMELINE = range(len(COLUMNS))
@@ -53,6 +55,27 @@ def step_label(s: AgentSpan) -> tuple[str, str]:
     return s.name, s.title or fmt.tool_argument(s.input)
 
 
+class ChildItem(QTreeWidgetItem):
+    """A row under another row: a delegation or a step (an LLM call, or a tool call under its LLM call).
+
+    Sorting by a column orders the delegations by it, as Qt orders the sessions; a trace's steps come after its
+    delegations and stay in time order whichever column sorts them, either way: a trace's LLM calls are a
+    sequence, each with its tool calls under it. (Session rows stay plain items, sorted in C++.)"""
+
+    step_start: tuple[int, str] | None = None  # a step's (start, span id); None: a delegation
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        mine, theirs = self.step_start, getattr(other, "step_start", None)
+        if mine is None and theirs is None:
+            return QTreeWidgetItem.__lt__(self, other)  # two delegations: by the column's raw values, in C++
+        tree = self.treeWidget()
+        if tree is not None and tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder:
+            mine, theirs = theirs, mine  # Qt sorts descending as `b < a`: steps keep time order all the same
+        if mine is None or theirs is None:
+            return mine is None  # delegations first
+        return mine < theirs
+
+
 class FigureDelegate(QStyledItemDelegate):
     """Shows the raw values of the Duration, Tokens and Cost columns as readable figures, and gives the
     other columns their tooltips (computed on demand from the row, not stored on every item)."""
@@ -68,8 +91,13 @@ class FigureDelegate(QStyledItemDelegate):
         if column not in (DURATION, TOKENS, COST):
             return
         if column == DURATION:
-            option.text = (f"{fmt.duration(now_ms() - t.started_at)}…" if t.status == "running"
-                           else fmt.duration(t.duration_ms))
+            stopped = self.tree.interrupted.get(t.trace_id)
+            if t.status != "running":
+                option.text = fmt.duration(t.duration_ms)
+            elif stopped is not None:  # OpenCode still says running, but nothing was written since
+                option.text = f"interrupted after {fmt.duration(running_duration(t, 0, stopped))}"
+            else:
+                option.text = f"{fmt.duration(now_ms() - t.started_at)}…"
         elif getattr(t, "kind", None) == "tool":
             option.text = ""  # a tool call spends no tokens of its own: its LLM call does
         elif column == TOKENS:
@@ -91,7 +119,8 @@ class FigureDelegate(QStyledItemDelegate):
             if index.column() in (AGENT, DESCRIPTION) and step.kind == "tool":
                 text = f"{step.name}: {step.title or ''}\n{step.input or ''}"
             else:
-                text = TimelineDelegate.tooltip(step, self.tree.roots[step.root_session_id], now_ms())
+                text = TimelineDelegate.tooltip(step, self.tree.roots[step.root_session_id], now_ms(),
+                                                self.tree.interrupted.get(step.trace_id))
             plain.show_tooltip(event.globalPos(), text, view)
             return True
         if index.column() == AGENT:
@@ -106,7 +135,8 @@ class FigureDelegate(QStyledItemDelegate):
             counts = steps_text(self.tree.step_counts.get(t.trace_id))
             text = f"{text}\n\n{counts}" if counts else text
         else:
-            text = TimelineDelegate.tooltip(t, self.tree.roots[t.root_session_id], now_ms())
+            text = TimelineDelegate.tooltip(t, self.tree.roots[t.root_session_id], now_ms(),
+                                            self.tree.interrupted.get(t.trace_id))
         plain.show_tooltip(event.globalPos(), text, view)
         return True
 
@@ -120,12 +150,17 @@ class TraceTree(QTreeWidget):
         stepSelected(object): the current row changed to this step (an AgentSpan).
         stepsWanted(list): these traces are expanded in view and their steps are not shown yet: read them
             and hand them to `show_steps`.
+        compareRequested(str, str): compare these two traces (left, right): two rows selected and *Compare*,
+            or *Compare with…* on one row and then on another (the context menu).
+        compareMarked(str): *Compare with…* chose this trace as the left side; the next one picked is the right.
     """
 
     traceSelected = pyqtSignal(str)
     traceActivated = pyqtSignal(str)
     stepSelected = pyqtSignal(object)
     stepsWanted = pyqtSignal(list)
+    compareRequested = pyqtSignal(str, str)
+    compareMarked = pyqtSignal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -133,7 +168,11 @@ class TraceTree(QTreeWidget):
         self.setHeaderLabels(COLUMNS)
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl-click selects a second row to compare with; the current row still drives the detail pane
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.compare_base: str | None = None  # the row *Compare with…* was chosen on
         self.setAllColumnsShowFocus(True)
         self.setExpandsOnDoubleClick(False)
         # Unsorted until the user clicks a header: newest sessions first, each one's calls in time order.
@@ -143,10 +182,12 @@ class TraceTree(QTreeWidget):
         self.flags: dict[str, str] = {}  # anomalous rows: the reason
         self.critical: set[str] = set()  # rows on their session's critical path
         self.roots: dict[str, tuple[int, int, bool]] = {}  # per session: start, latest end, anything running
+        # interrupted calls (still `running` in OpenCode, their session silent): trace id -> the last write
+        self.interrupted: dict[str, int] = {}
         self._figures = FigureDelegate(self)
         self.setItemDelegate(self._figures)
         self._timeline = TimelineDelegate(self, lambda t: self.roots[t.root_session_id], self.dimmed,
-                                          self.critical)
+                                          self.critical, self.interrupted)
         self.setItemDelegateForColumn(TIMELINE, self._timeline)
         header = self.header()
         header.setStretchLastSection(True)
@@ -190,18 +231,22 @@ class TraceTree(QTreeWidget):
     def show_traces(self, traces: list[TraceSummary], hits: set[str], narrowed: bool, rebuild: bool,
                     prune: bool = True, flags: dict[str, str] | None = None,
                     critical: set[str] | None = None,
-                    steps: dict[str, tuple[int, int]] | None = None) -> set[str]:
+                    steps: dict[str, tuple[int, int]] | None = None,
+                    interrupted: dict[str, int] | None = None) -> set[str]:
         """Show these traces, merged in place (or rebuilt from scratch with `rebuild`).
 
         Rows missing from `traces` are removed when `prune` (the data is gone), hidden otherwise (a filter
         left them out: they come back without being rebuilt). `steps` gives the step counts per trace (None:
-        as before). A trace whose data changed loses its step rows; they are read again if it is expanded.
+        as before). `interrupted` gives, per interrupted call, its session's last write: its bar and duration
+        end there. A trace whose data changed loses its step rows; they are read again if it is expanded.
         Returns the ids of rows added or changed.
         """
         if steps is not None:
             self.step_counts = steps
             self._in_view.start()
-        roots = self.roots = self._root_bounds(traces)
+        self.interrupted.clear()
+        self.interrupted.update(interrupted or {})
+        roots = self.roots = self._root_bounds(traces, self.interrupted)
         self.flags = flags or {}
         self.critical.clear()
         self.critical.update(critical or ())
@@ -239,7 +284,7 @@ class TraceTree(QTreeWidget):
                 dim = narrowed and t.trace_id not in hits
                 signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
                              t.parent_trace_id, root, dim, t.trace_id in self.flags, t.trace_id in self.critical,
-                             self.step_counts.get(t.trace_id))
+                             self.step_counts.get(t.trace_id), self.interrupted.get(t.trace_id))
                 if signatures.get(t.trace_id) == signature:
                     continue  # unchanged: nothing to build or set
                 signatures[t.trace_id] = signature
@@ -269,7 +314,7 @@ class TraceTree(QTreeWidget):
                 self._expand(expanded)
             else:
                 self._expand_new(new_top, new_children)
-            self._running = sum(1 for t in traces if t.status == "running")
+            self._running = sum(1 for t in traces if t.status == "running" and t.trace_id not in self.interrupted)
         finally:
             self.blockSignals(blocked)
             self.setSortingEnabled(sorting)
@@ -303,19 +348,21 @@ class TraceTree(QTreeWidget):
             self.insertTopLevelItem(at, item)
 
     @staticmethod
-    def _root_bounds(traces: list[TraceSummary]) -> dict[str, tuple[int, int, bool]]:
-        """Per root session: its start, the latest end in its tree, and whether anything still runs."""
+    def _root_bounds(traces: list[TraceSummary], interrupted: dict[str, int]) -> dict[str, tuple[int, int, bool]]:
+        """Per root session: its start, the latest end in its tree, and whether anything still runs (an
+        interrupted call does not: it ends at its session's last write)."""
         bounds: dict[str, list] = {}
         for t in traces:
             b = bounds.setdefault(t.root_session_id, [t.started_at, t.started_at, False])
+            stopped = interrupted.get(t.trace_id) if t.status == "running" else None
             b[0] = min(b[0], t.started_at)
-            b[1] = max(b[1], t.ended_at or t.started_at)
-            b[2] = b[2] or t.status == "running"
+            b[1] = max(b[1], t.ended_at or stopped or t.started_at)
+            b[2] = b[2] or t.status == "running" and stopped is None
         return {k: (v[0], v[1], v[2]) for k, v in bounds.items()}
 
     def _new_item(self, t: TraceSummary) -> QTreeWidgetItem:
-        item = QTreeWidgetItem([self._label(t), t.description or "", "", "", "",
-                                STATUS_LABEL.get(t.status, t.status)])
+        kind = QTreeWidgetItem if t.kind == "session" else ChildItem
+        item = kind([self._label(t), t.description or "", "", "", "", STATUS_LABEL.get(t.status, t.status)])
         self._set_values(item, t)
         if t.status in STATUS_BRUSH:
             item.setForeground(STATUS, STATUS_BRUSH[t.status])
@@ -338,7 +385,7 @@ class TraceTree(QTreeWidget):
             item.setForeground(STATUS, STATUS_BRUSH.get(t.status, QBrush()))
             item.setFont(STATUS, self._bold if t.status != "completed" else self.font())
         if (old.duration_ms, old.ended_at, old.tokens_in, old.tokens_out, old.cost_usd) != (
-                t.duration_ms, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd):
+                t.duration_ms, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd) or t.status == "running":
             self._set_values(item, t)
         else:
             item.setData(0, Role.TRACE, t)
@@ -347,11 +394,11 @@ class TraceTree(QTreeWidget):
         label = t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)"
         return f"{label}  ⚠" if t.trace_id in self.flags else label
 
-    @staticmethod
-    def _set_values(item: QTreeWidgetItem, t: TraceSummary) -> None:
+    def _set_values(self, item: QTreeWidgetItem, t: TraceSummary) -> None:
         """The raw values Qt sorts by (display role), and the trace the delegates paint from."""
         display = Qt.ItemDataRole.DisplayRole
-        duration = t.duration_ms if t.duration_ms is not None else max(now_ms() - t.started_at, 0)
+        duration = t.duration_ms if t.duration_ms is not None else running_duration(
+            t, now_ms(), self.interrupted.get(t.trace_id))
         item.setData(DURATION, display, duration)
         item.setData(TOKENS, display, t.tokens_in + t.tokens_out)
         item.setData(COST, display, t.cost_usd)
@@ -470,6 +517,45 @@ class TraceTree(QTreeWidget):
         else:
             self.stepSelected.emit(current.data(0, Role.STEP))
 
+    def selected_trace_ids(self) -> list[str]:
+        """The trace rows selected (step rows left out), the earliest first: compared, the earlier run is the
+        left side (before) and the later the right (after)."""
+        traces = [i.data(0, Role.TRACE) for i in self.selectedItems() if i.data(0, Role.TRACE) is not None]
+        return [t.trace_id for t in sorted(traces, key=lambda t: (t.started_at, t.trace_id))]
+
+    def compare_actions(self, item: QTreeWidgetItem | None) -> list[tuple[str, Callable[[], None]]]:
+        """The context menu's compare entries for a row: the two selected, this row against the one
+        *Compare with…* was chosen on, or this row as the one to compare."""
+        out: list[tuple[str, Callable[[], None]]] = []
+        selected = self.selected_trace_ids()
+        if len(selected) == 2:
+            out.append(("Compare the two selected", lambda: self.compareRequested.emit(*selected)))
+        t = item.data(0, Role.TRACE) if item is not None else None
+        if t is None:
+            return out
+        base = self.items.get(self.compare_base) if self.compare_base else None
+        if base is not None and self.compare_base != t.trace_id:
+            left = self.compare_base
+            label = self._label(base.data(0, Role.TRACE)).replace("&", "&&")  # no & taken as a shortcut
+            out.append((f"Compare with {label}",
+                        lambda: self.compareRequested.emit(left, t.trace_id)))
+        out.append(("Compare with…", lambda: self.mark_for_compare(t.trace_id)))
+        return out
+
+    def mark_for_compare(self, trace_id: str) -> None:
+        """Remember the left side of a comparison; the context menu of another row then offers it."""
+        self.compare_base = trace_id
+        self.compareMarked.emit(trace_id)
+
+    def _context_menu(self, pos) -> None:
+        actions = self.compare_actions(self.itemAt(pos))
+        if not actions:
+            return
+        menu = QMenu(self)
+        for text, slot in actions:
+            menu.addAction(text).triggered.connect(slot)  # text: an agent name, which QAction shows as is
+        menu.popup(self.viewport().mapToGlobal(pos))
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
             self.traceActivated.emit(self.current_trace_id())
@@ -571,16 +657,27 @@ class TraceTree(QTreeWidget):
             if again is not None:
                 self.setCurrentItem(again)
 
+    def steps_failed(self, trace_ids: list[str]) -> None:
+        """The steps of these traces could not be read (the store was held, say): no longer waited for, so
+        they are asked for again when the row is opened again or at the next `retry_steps`."""
+        self._steps_pending.difference_update(trace_ids)
+
+    def retry_steps(self) -> None:
+        """Ask again for the steps of the expanded rows in view that have none (after a refresh)."""
+        self._in_view.start()
+
     def _step_item(self, s: AgentSpan) -> QTreeWidgetItem:
         agent, description = step_label(s)
-        row = QTreeWidgetItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
+        row = ChildItem([agent, description, "", "", "", STATUS_LABEL.get(s.status, s.status)])
         display = Qt.ItemDataRole.DisplayRole
         running = s.duration_ms is None and s.status == "running"
-        row.setData(DURATION, display, max(now_ms() - s.started_at, 0) if running else (s.duration_ms or 0))
+        row.setData(DURATION, display, running_duration(s, now_ms(), self.interrupted.get(s.trace_id)) if running
+                    else (s.duration_ms or 0))
         row.setData(TOKENS, display, s.tokens_in + s.tokens_out)
         row.setData(COST, display, s.cost_usd)
         row.setData(TIMELINE, display, s.started_at)
         row.setData(0, Role.STEP, s)
+        row.step_start = (s.started_at, s.span_id)
         if s.status in STATUS_BRUSH:
             row.setForeground(STATUS, STATUS_BRUSH[s.status])
         return row

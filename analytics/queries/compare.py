@@ -1,0 +1,435 @@
+"""Two runs side by side: their delegation trees aligned row by row, the differences per row, the texts diffed.
+
+"Did my prompt change, my new model or my new subagent make this better or worse?" Either side is a session
+(its root trace) or one delegation with everything it delegated. The two roots form the first pair; below a
+pair, calls are matched by agent and description (so a pair has the same chain of agents from the roots), then
+by order among equals: the second `coder — Code` of one side goes with the second of the other. A call found on
+one side only is a pair with nothing on the other side (added on the right, removed from the left), and so is
+everything under it.
+
+Differences are right − left. Each row's figures are the call's own (its LLM and tool calls from `agent_spans`);
+the totals include every descendant. The word diff (`word_diff`) is plain Python on word tokens, bounded so a
+10 MB prompt stays responsive; the window runs it on its worker thread.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from dataclasses import dataclass, field
+
+from analytics import format as fmt
+from analytics.db import TraceStore
+from analytics.errors import AgentTracesError
+from analytics.models import COMPLETED, ERROR, RUNNING
+from analytics.queries import trace_queries as q
+
+FIGURES = ("duration_ms", "tokens_in", "tokens_out", "cost_usd", "llm_calls", "tool_calls")
+DELTA_FIGURES = ("duration_ms", "tokens_in", "tokens_out", "cost_usd")  # the CLI's JSON delta of each pair
+STATUS_RANK = {COMPLETED: 0, RUNNING: 1, ERROR: 2}  # a worse status ranks higher
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """How one trace used one tool: calls, of them failed, and their summed time."""
+
+    calls: int = 0
+    errors: int = 0
+    ms: int = 0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one side of a row (or of the totals) measures. `duration_ms` is None while it runs."""
+
+    duration_ms: int | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    status: str
+    llm_calls: int
+    tool_calls: int
+
+    def value(self, name: str) -> float | None:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One aligned row: a call on the left, on the right, or on both (matched)."""
+
+    left: q.TraceSummary | None
+    right: q.TraceSummary | None
+    depth: int  # 0: the two roots
+    left_figures: Figures | None
+    right_figures: Figures | None
+    left_tools: dict[str, ToolUse] = field(default_factory=dict)
+    right_tools: dict[str, ToolUse] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """matched, added (right only) or removed (left only)."""
+        if self.left is not None and self.right is not None:
+            return "matched"
+        return "added" if self.right is not None else "removed"
+
+    @property
+    def label(self) -> str:
+        """agent — description; for the two roots, both when they differ (two delegations compared)."""
+        labels = [_label(t, self.depth) for t in (self.left, self.right) if t is not None]
+        return labels[0] if len(set(labels)) == 1 else " ⇄ ".join(labels)
+
+    def delta(self, name: str) -> float | None:
+        return delta(self.left_figures, self.right_figures, name)
+
+    def tool_changes(self) -> list[ToolChange]:
+        """The tools whose use differs between the two sides, by name."""
+        return tool_changes(self.left_tools, self.right_tools)
+
+
+@dataclass(frozen=True)
+class ToolChange:
+    """One tool used differently by the two sides of a row: "grep: 2 → 8 calls"."""
+
+    tool: str
+    left: ToolUse
+    right: ToolUse
+
+    def text(self) -> str:
+        parts = [f"{self.left.calls} → {self.right.calls} call{'s' * (self.right.calls != 1)}"]
+        if self.left.errors or self.right.errors:
+            parts.append(f"{self.left.errors} → {self.right.errors} failed")
+        parts.append(f"{fmt.duration(self.left.ms)} → {fmt.duration(self.right.ms)}")
+        return f"{self.tool}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two runs aligned: the pairs in tree order (the roots first) and the totals with descendants."""
+
+    left_id: str
+    right_id: str
+    pairs: list[Pair]
+    left_total: Figures
+    right_total: Figures
+    left_start: int
+    right_start: int
+    left_span: int  # ms from the side's start to its latest end (or now, while it runs)
+    right_span: int
+
+    def total_delta(self, name: str) -> float | None:
+        return delta(self.left_total, self.right_total, name)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"matched": 0, "added": 0, "removed": 0}
+        for p in self.pairs:
+            out[p.kind] += 1
+        return out
+
+    def to_json(self) -> dict:
+        """The comparison as the CLI's --json prints it and the File menu exports it."""
+        return {
+            "left": self.left_id,
+            "right": self.right_id,
+            "pairs": [{
+                "left": p.left.trace_id if p.left else None,
+                "right": p.right.trace_id if p.right else None,
+                "kind": p.kind,
+                "depth": p.depth,
+                "label": p.label,
+                "left_figures": _figures_json(p.left_figures),
+                "right_figures": _figures_json(p.right_figures),
+                "delta": {name: p.delta(name) for name in DELTA_FIGURES},
+                "tools": [{"tool": c.tool, "left_calls": c.left.calls, "right_calls": c.right.calls,
+                           "left_errors": c.left.errors, "right_errors": c.right.errors,
+                           "left_ms": c.left.ms, "right_ms": c.right.ms} for c in p.tool_changes()],
+            } for p in self.pairs],
+            "totals": {
+                "left": _figures_json(self.left_total),
+                "right": _figures_json(self.right_total),
+                "delta": {name: self.total_delta(name) for name in FIGURES},
+                **self.counts,
+            },
+        }
+
+
+def _figures_json(f: Figures | None) -> dict | None:
+    return None if f is None else {name: getattr(f, name) for name in (*FIGURES, "status")}
+
+
+def _label(t: q.TraceSummary, depth: int) -> str:
+    if t.kind == "session" and depth == 0 or not t.description:
+        return t.subagent_type
+    return f"{t.subagent_type} — {t.description}"
+
+
+def delta(left: Figures | None, right: Figures | None, name: str) -> float | None:
+    """right − left of one figure; None when a side is missing or has no value (a duration while it runs)."""
+    if left is None or right is None:
+        return None
+    a, b = left.value(name), right.value(name)
+    if a is None or b is None:
+        return None
+    d = b - a
+    return round(d, 10) if isinstance(d, float) else d
+
+
+def percent(left: float | None, d: float | None) -> float | None:
+    """The difference as a percentage of the left value (None when there is none to divide by)."""
+    if left is None or d is None or left == 0:
+        return None
+    return d / left * 100
+
+
+def tool_changes(left: dict[str, ToolUse], right: dict[str, ToolUse]) -> list[ToolChange]:
+    empty = ToolUse()
+    return [ToolChange(name, left.get(name, empty), right.get(name, empty))
+            for name in sorted(set(left) | set(right))
+            if left.get(name, empty) != right.get(name, empty)]
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+def resolve_side(store: TraceStore, ident: str) -> str:
+    """The trace id a comparison side names: a trace id, or a session id (a root session: its session trace;
+    a child session: the delegation that opened it). Unique prefixes are enough."""
+    tid = q.resolve_trace_id(store, ident)
+    if tid is not None:
+        return tid
+    sid = q.resolve_session_id(store, ident)
+    if sid is not None:
+        row = store.cursor().execute(
+            "SELECT trace_id FROM agent_traces WHERE trace_id = ? OR child_session_id = ?"
+            " ORDER BY kind = 'session' DESC, started_at, trace_id LIMIT 1", [sid, sid]).fetchone()
+        if row:
+            return row[0]
+    raise AgentTracesError(f"No trace or session matches {ident!r}; `agent-traces sessions` and "
+                           "`agent-traces tree SESSION` show the ids.")
+
+
+def subtree(store: TraceStore, trace_id: str) -> q.TraceNode:
+    """The trace with everything it delegated, totals included."""
+    row = store.cursor().execute("SELECT root_session_id FROM agent_traces WHERE trace_id = ?",
+                                 [trace_id]).fetchone()
+    if row is None:
+        raise AgentTracesError(f"No trace {trace_id!r} in the store.")
+    for root in q.build_tree(q.get_traces_by_session(store, row[0])):
+        for node in root.walk():
+            if node.trace.trace_id == trace_id:
+                return node
+    raise AgentTracesError(f"No trace {trace_id!r} in the store.")
+
+
+def tool_use(store: TraceStore, trace_ids: list[str]) -> tuple[dict[str, int], dict[str, dict[str, ToolUse]]]:
+    """Per trace: its LLM calls, and per tool its calls, failures and time (from `agent_spans`)."""
+    rows = store.cursor().execute(
+        "SELECT trace_id, kind, name, count(*), count(*) FILTER (WHERE status = 'error'),"
+        " coalesce(sum(duration_ms), 0) FROM agent_spans WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))"
+        " GROUP BY ALL", [trace_ids]).fetchall()
+    llm: dict[str, int] = {}
+    tools: dict[str, dict[str, ToolUse]] = {}
+    for trace_id, kind, name, calls, errors, ms in rows:
+        if kind == "llm":
+            llm[trace_id] = llm.get(trace_id, 0) + calls
+        else:
+            tools.setdefault(trace_id, {})[name] = ToolUse(calls, errors, int(ms))
+    return llm, tools
+
+
+def compare(store: TraceStore, left: str, right: str, now_ms: int | None = None) -> Comparison:
+    """Compare two runs named by trace or session id (see `resolve_side`)."""
+    left_node, right_node = subtree(store, resolve_side(store, left)), subtree(store, resolve_side(store, right))
+    ids = [n.trace.trace_id for side in (left_node, right_node) for n in side.walk()]
+    llm, tools = tool_use(store, ids)
+    return align(left_node, right_node, llm, tools, now_ms)
+
+
+def align(left: q.TraceNode, right: q.TraceNode, llm: dict[str, int], tools: dict[str, dict[str, ToolUse]],
+          now_ms: int | None = None) -> Comparison:
+    """The two trees row by row (see the module's docstring), with their step counts."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+
+    def figures(t: q.TraceSummary) -> Figures:
+        used = tools.get(t.trace_id, {})
+        return Figures(t.duration_ms if t.status != RUNNING else None, t.tokens_in, t.tokens_out, t.cost_usd,
+                       t.status, llm.get(t.trace_id, 0), sum(u.calls for u in used.values()))
+
+    pairs: list[Pair] = []
+
+    def one_side(node: q.TraceNode, depth: int, on_left: bool) -> None:
+        t = node.trace
+        f, used = figures(t), tools.get(t.trace_id, {})
+        pairs.append(Pair(t, None, depth, f, None, used, {}) if on_left else Pair(None, t, depth, None, f, {}, used))
+        for c in node.children:
+            one_side(c, depth + 1, on_left)
+
+    def both(a: q.TraceNode, b: q.TraceNode, depth: int) -> None:
+        pairs.append(Pair(a.trace, b.trace, depth, figures(a.trace), figures(b.trace),
+                          tools.get(a.trace.trace_id, {}), tools.get(b.trace.trace_id, {})))
+        for x, y in match_children(a.children, b.children):
+            if x is not None and y is not None:
+                both(x, y, depth + 1)
+            else:
+                one_side(x if x is not None else y, depth + 1, on_left=x is not None)
+
+    both(left, right, 0)
+    return Comparison(left.trace.trace_id, right.trace.trace_id, pairs, total(left, llm, tools),
+                      total(right, llm, tools), left.trace.started_at, right.trace.started_at,
+                      extent(left, now), extent(right, now))
+
+
+def _key(n: q.TraceNode) -> tuple[str, str]:
+    return n.trace.subagent_type, n.trace.description or ""
+
+
+def match_children(left: list[q.TraceNode], right: list[q.TraceNode]
+                   ) -> list[tuple[q.TraceNode | None, q.TraceNode | None]]:
+    """Children of a matched pair, paired by (agent, description) and then order among equals, in the left's
+    order with each right-only child placed after the row of its right-hand predecessor."""
+    waiting: dict[tuple[str, str], list[q.TraceNode]] = {}
+    for n in right:
+        waiting.setdefault(_key(n), []).append(n)
+    partner: dict[int, q.TraceNode] = {}  # id of a right node -> its left partner
+    rows: list[tuple[q.TraceNode | None, q.TraceNode | None]] = []
+    for n in left:
+        same = waiting.get(_key(n))
+        other = same.pop(0) if same else None
+        if other is not None:
+            partner[id(other)] = n
+        rows.append((n, other))
+    # right-only children go after the row holding the right child before them (or first)
+    out = list(rows)
+    at = 0  # where the next right-only child goes
+    for n in right:
+        if id(n) in partner:
+            at = next(i for i, (_a, b) in enumerate(out) if b is n) + 1
+        else:
+            out.insert(at, (None, n))
+            at += 1
+    return out
+
+
+def total(node: q.TraceNode, llm: dict[str, int], tools: dict[str, dict[str, ToolUse]]) -> Figures:
+    """A side's totals, every descendant included: tokens, cost and steps summed; the duration from its
+    first start to its last end (None while anything in it runs); its worst status."""
+    nodes = list(node.walk())
+    running = any(n.trace.status == RUNNING for n in nodes)
+    ends = [n.trace.ended_at for n in nodes if n.trace.ended_at is not None]
+    duration = None if running or not ends else max(max(ends) - node.trace.started_at, node.trace.duration_ms or 0)
+    status = max((n.trace.status for n in nodes), key=lambda s: STATUS_RANK.get(s, 1))
+    return Figures(duration, node.total_tokens_in, node.total_tokens_out, node.total_cost_usd, status,
+                   sum(llm.get(n.trace.trace_id, 0) for n in nodes),
+                   sum(u.calls for n in nodes for u in tools.get(n.trace.trace_id, {}).values()))
+
+
+def extent(node: q.TraceNode, now: int) -> int:
+    """ms from the side's start to its latest end (now, for what still runs): its time scale."""
+    ends = [n.trace.ended_at if n.trace.ended_at is not None else (now if n.trace.status == RUNNING
+                                                                   else n.trace.started_at)
+            for n in node.walk()]
+    return max(max(ends) - node.trace.started_at, 1)
+
+
+# -- texts -------------------------------------------------------------------------------------------------
+
+DIFF_CHARS = 200_000  # of each text; the rest is said, not diffed (the detail pane shows texts this far too)
+WORD_BLOCK_TOKENS = 500  # a changed block longer than this (either side) is diffed with difflib's autojunk
+LONG_BLOCK_TOKENS = 100_000  # and one longer than this is marked changed whole
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+
+SAME, REMOVED, ADDED = "same", "removed", "added"
+
+
+@dataclass(frozen=True)
+class TextDiff:
+    """Two texts as runs of (kind, text): `left` holds same and removed runs, `right` same and added ones.
+
+    Joined, each side's runs are exactly its text as far as it was diffed (`DIFF_CHARS`); `left_cut` and
+    `right_cut` say how many characters were left out after that."""
+
+    left: list[tuple[str, str]]
+    right: list[tuple[str, str]]
+    left_cut: int = 0
+    right_cut: int = 0
+
+    @property
+    def identical(self) -> bool:
+        return all(kind == SAME for kind, _ in (*self.left, *self.right)) and not (self.left_cut or self.right_cut)
+
+
+def _runs(out: list[tuple[str, str]], kind: str, text: str) -> None:
+    if not text:
+        return
+    if out and out[-1][0] == kind:
+        out[-1] = (kind, out[-1][1] + text)
+    else:
+        out.append((kind, text))
+
+
+def _words(a: str, b: str, left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
+    """A word-level diff of two blocks of text into the runs. What both start and end with is kept as it is
+    (a small edit in one long line costs a scan); the middle is diffed by `_middle`."""
+    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
+    head = 0  # what both start and end with needs no diff (a small edit in one long line)
+    while head < min(len(ta), len(tb)) and ta[head] == tb[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
+        tail += 1
+    _runs(left, SAME, "".join(ta[:head]))
+    _runs(right, SAME, "".join(tb[:head]))
+    end_a, end_b = "".join(ta[len(ta) - tail:]), "".join(tb[len(tb) - tail:])
+    ta, tb = ta[head:len(ta) - tail], tb[head:len(tb) - tail]
+    _middle(ta, tb, left, right)
+    _runs(left, SAME, end_a)
+    _runs(right, SAME, end_b)
+
+
+def _middle(ta: list[str], tb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
+    """Two token lists diffed into the runs. Past `WORD_BLOCK_TOKENS` difflib's junk heuristic is on (it ignores
+    the tokens found everywhere, whose repeats make difflib quadratic: 4.6 s for two blocks of 2,000 tokens
+    without it); past `LONG_BLOCK_TOKENS` the block is marked changed whole."""
+    longest = max(len(ta), len(tb))
+    if longest > LONG_BLOCK_TOKENS:
+        _runs(left, REMOVED, "".join(ta))
+        _runs(right, ADDED, "".join(tb))
+        return
+    matcher = difflib.SequenceMatcher(None, ta, tb, autojunk=longest > WORD_BLOCK_TOKENS)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            _runs(left, SAME, "".join(ta[i1:i2]))
+            _runs(right, SAME, "".join(tb[j1:j2]))
+        else:
+            _runs(left, REMOVED, "".join(ta[i1:i2]))
+            _runs(right, ADDED, "".join(tb[j1:j2]))
+
+
+def _lines(la: list[str], lb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
+    """A changed block of lines: line by line when both sides have as many (an edit inside lines), else as
+    one block."""
+    if len(la) == len(lb):
+        for a, b in zip(la, lb, strict=True):
+            _words(a, b, left, right)
+    else:
+        _words("".join(la), "".join(lb), left, right)
+
+
+def word_diff(a: str | None, b: str | None, limit: int = DIFF_CHARS) -> TextDiff:
+    """A word-level diff of two texts: first by lines (cheap, and what keeps a long text responsive), then by
+    words inside each changed block of lines. Only the first `limit` characters of each are diffed."""
+    a, b = a or "", b or ""
+    cut_a, cut_b = max(len(a) - limit, 0), max(len(b) - limit, 0)
+    a, b = a[:limit], b[:limit]
+    left: list[tuple[str, str]] = []
+    right: list[tuple[str, str]] = []
+    la, lb = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, la, lb, autojunk=False).get_opcodes():
+        if op == "equal":
+            _runs(left, SAME, "".join(la[i1:i2]))
+            _runs(right, SAME, "".join(lb[j1:j2]))
+        else:
+            _lines(la[i1:i2], lb[j1:j2], left, right)
+    return TextDiff(left, right, cut_a, cut_b)
