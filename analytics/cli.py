@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from analytics import format as fmt
@@ -464,12 +465,95 @@ def _print_tools(tools: list[ToolStats]) -> None:
              f"{x.share * 100:5.0f}%")
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from analytics.export import to_json, to_otlp
 
+def _endpoint(args: argparse.Namespace, settings: Settings):
+    """Where --otlp-endpoint, the OTEL_EXPORTER_OTLP_* variables or the settings say to send spans."""
+    from analytics.push import Endpoint, parse_headers, resolve_endpoint
+
+    if not args.verbose:  # the exporter logs each failure itself; the command says it once, in a sentence
+        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
+    headers = {**settings.otlp_headers, **parse_headers(args.header or ())}
+    return Endpoint(resolve_endpoint(args.otlp_endpoint, settings.otlp_endpoint), headers,
+                    args.project or settings.otlp_project)
+
+
+def _push_line(report) -> None:
+    if report.load is not None and not report.load.unchanged:
+        for line in report_lines(report.load):
+            _say(line, file=sys.stderr)
+    _say(report.line(), file=sys.stderr if report.problem else sys.stdout)
+    sys.stdout.flush()
+
+
+def _push_json(report) -> dict[str, object]:
+    return {"endpoint": report.url, "sessions": report.sessions, "spans": report.spans, "sent": report.sent,
+            "unchanged": report.unchanged, "running": report.running, "waiting": report.waiting,
+            "refused": report.refused, "problem": report.problem}
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Send what is new or changed to an OpenTelemetry backend; with --follow, keep doing so as OpenCode writes."""
+    import threading
+
+    from analytics.push import Pusher
+
+    settings = load_settings()
+    endpoint = _endpoint(args, settings)
+    source = None if args.no_load else open_source(args.source)
+    pusher = Pusher(_store_path(args), endpoint, source, since_ms=_since_ms(args.since), timeout=args.timeout,
+                    retention_days=settings.retention_days)
+    try:
+        if not args.follow:
+            report = pusher.push()
+            if args.json:
+                _print_json(_push_json(report))
+            else:
+                _push_line(report)
+            return 2 if report.problem else 0
+
+        def said(report) -> None:
+            if args.json:
+                print(json.dumps(_push_json(report)), flush=True)
+            elif report.sent or report.problem or report.refused or report.load is None or not report.load.unchanged:
+                _push_line(report)
+
+        interval = args.interval if args.interval is not None else settings.refresh_seconds
+        report = pusher.follow(interval, threading.Event(), said)
+        return 2 if report.problem else 0
+    finally:
+        pusher.close()
+
+
+def _store_path(args: argparse.Namespace):
+    from analytics.db import default_db_path
+
+    return Path(args.db) if args.db else default_db_path()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from analytics.export import to_json
+    from analytics.otlp import to_otlp
+
+    if args.otlp_endpoint:
+        from analytics.push import Pusher
+
+        endpoint = _endpoint(args, load_settings())
+        with _open(args, read_only=False) as store:  # the push records what it sent
+            sid = _session(store, args.session)
+        pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout)
+        try:
+            report = pusher.push(sessions=[sid], force=True)
+        finally:
+            pusher.close()
+        if args.json:
+            _print_json(_push_json(report))
+        else:
+            _push_line(report)
+        return 2 if report.problem else 0
     with _open(args) as store:
         sid = _session(store, args.session)
-        data = to_otlp(store, sid) if args.format == "otlp" else to_json(store, sid)
+        data = to_otlp(store, sid, args.project or load_settings().otlp_project) if args.format == "otlp" \
+            else to_json(store, sid)
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -637,11 +721,35 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--tools", action="store_true", help="also each agent's tools: calls, errors, median, p95, "
                    "share of its tool time")
     s.set_defaults(func=cmd_metrics)
-    s = sub.add_parser("export", parents=[common], help="a session's traces as JSON or OTLP/JSON")
+    otlp = argparse.ArgumentParser(add_help=False)
+    otlp.add_argument("--header", action="append", metavar="KEY=VALUE",
+                      help="an HTTP header for the backend (repeatable), added to OTEL_EXPORTER_OTLP_HEADERS")
+    otlp.add_argument("--project", help="the project the spans go to (openinference.project.name, for Phoenix; "
+                                        "default: otlp_project in the settings, else agent-traces)")
+    otlp.add_argument("--timeout", type=float, help="seconds to keep retrying one request (default: "
+                                                    "OTEL_EXPORTER_OTLP_TIMEOUT, else 10)")
+    s = sub.add_parser("export", parents=[common, otlp],
+                       help="a session's traces as JSON or OTLP/JSON, or sent to an OpenTelemetry backend")
     s.add_argument("session")
     s.add_argument("--format", choices=("json", "otlp"), default="json")
     s.add_argument("-o", "--output", help="write to this file instead of standard output")
+    s.add_argument("--otlp-endpoint", metavar="URL",
+                   help="send the session over OTLP/HTTP (protobuf) to this backend instead of writing a file")
     s.set_defaults(func=cmd_export)
+    s = sub.add_parser("push", parents=[common, otlp],
+                       help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)")
+    s.add_argument("--otlp-endpoint", metavar="URL",
+                   help="the backend: a base URL (http://localhost:6006, http://collector:4318) or its /v1/traces "
+                        "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint "
+                        "in the settings)")
+    s.add_argument("--since", type=float, metavar="DAYS", help="only sessions started in the last DAYS days")
+    s.add_argument("--follow", action="store_true",
+                   help="keep pushing as OpenCode writes, until interrupted (Ctrl+C)")
+    s.add_argument("--interval", type=float, metavar="SECONDS",
+                   help="with --follow, how often to look for changes (default: refresh_seconds in the settings)")
+    s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
+    s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")
+    s.set_defaults(func=cmd_push)
     s = sub.add_parser("compare", parents=[common], help="two runs side by side: aligned calls and their "
                                                          "differences (right − left)")
     s.add_argument("left", help="a session id (its root trace) or a trace id (a delegation with what it "

@@ -25,7 +25,8 @@ from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 2: incremental-load state kept per source; 3: agent_spans
+SCHEMA_VERSION = 4  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed
+ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "150MB"
 DAY_MS = 86_400_000
@@ -131,6 +132,11 @@ CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, sour
     fingerprint VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS source_state (source VARCHAR PRIMARY KEY, stamp VARCHAR, loaded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS cleaned_sessions (session_id VARCHAR PRIMARY KEY, cleaned_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS pushed (endpoint VARCHAR NOT NULL, span_id VARCHAR NOT NULL,
+    root_session_id VARCHAR NOT NULL, digest VARCHAR NOT NULL, pushed_at TIMESTAMP,
+    PRIMARY KEY (endpoint, span_id));
+CREATE TABLE IF NOT EXISTS pushed_trees (endpoint VARCHAR NOT NULL, root_session_id VARCHAR NOT NULL,
+    mark VARCHAR NOT NULL, spans BIGINT NOT NULL, running BIGINT NOT NULL, PRIMARY KEY (endpoint, root_session_id));
 """
 
 _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
@@ -170,6 +176,9 @@ SCHEMA += (
     "\nCREATE INDEX IF NOT EXISTS idx_spans_root ON agent_spans(root_session_id);"
 )
 DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
+# `pushed` and `pushed_trees` (what each OpenTelemetry endpoint was sent) are not derived from OpenCode's data:
+# they outlive a rebuild, and as span ids and digests come out the same after one, nothing is sent twice (a
+# tree's mark may change: then its spans are built again and compared).
 
 
 def default_db_path() -> Path:
@@ -276,7 +285,7 @@ class TraceStore:
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
         with self.transaction() as cur:
-            if version is not None:
+            if version is not None and version < ADDITIVE_SINCE:
                 # Everything in the store is derived from OpenCode's data: an older layout is rebuilt
                 # and the next load reads the whole store again.
                 log.warning("rebuilding trace store %s (schema %s -> %s)", self.path, version, SCHEMA_VERSION)
@@ -472,6 +481,38 @@ class TraceStore:
             " WHERE sessions.session_id = t.root_session_id",
             params,
         )
+
+    # -- what was pushed to OpenTelemetry backends ---------------------------------------------------------
+
+    def pushed_digests(self, endpoint: str, roots: list[str] | None = None) -> dict[str, str]:
+        """Span id (hex) -> digest of the span as it was last sent to this endpoint (of these session trees)."""
+        if roots is None:
+            return dict(self.cursor().execute("SELECT span_id, digest FROM pushed WHERE endpoint = ?",
+                                              [endpoint]).fetchall())
+        return dict(self.cursor().execute(
+            "SELECT span_id, digest FROM pushed WHERE endpoint = ? AND root_session_id IN"
+            " (SELECT unnest(?::VARCHAR[]))", [endpoint, roots]).fetchall())
+
+    def record_pushed(self, endpoint: str, rows: list[tuple[str, str, str]],
+                      trees: list[tuple[str, str, int, int]] = ()) -> None:
+        """Remember spans the endpoint accepted: (span id, root session id, digest) each; and the session trees
+        now sent whole as they are: (root session id, mark, spans, spans running)."""
+        with self.transaction() as cur:
+            if rows:
+                span_ids, roots, digests = (list(c) for c in zip(*rows, strict=True))
+                cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),"
+                            " unnest(?::VARCHAR[]), current_timestamp", [endpoint, span_ids, roots, digests])
+            if trees:
+                roots, marks, spans, running = (list(c) for c in zip(*trees, strict=True))
+                cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, unnest(?::VARCHAR[]),"
+                            " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
+                            [endpoint, roots, marks, spans, running])
+
+    def pushed_trees(self, endpoint: str) -> dict[str, tuple[str, int, int]]:
+        """Root session id -> (mark, spans, spans running) of each tree last sent whole to this endpoint."""
+        rows = self.cursor().execute("SELECT root_session_id, mark, spans, running FROM pushed_trees"
+                                     " WHERE endpoint = ?", [endpoint]).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     # -- retention -------------------------------------------------------------------------------------
 

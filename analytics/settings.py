@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 MIN_REFRESH_SECONDS = 1.0
 MAX_REFRESH_SECONDS = 3600.0
 MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
-KEYS = ("retention_days", "refresh_seconds", "terminal_template")
+KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project")
+DEFAULT_OTLP_PROJECT = "agent-traces"
 
 
 def _shown(value: object) -> str:
@@ -77,13 +78,40 @@ def template_problem(value: object) -> str | None:
     return None
 
 
+def endpoint_problem(value: object) -> str | None:
+    """Why `value` is not an OpenTelemetry endpoint (an http(s) URL, or null), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
+        return f"otlp_endpoint must be an http:// or https:// URL, or null, not {_shown(value)}"
+    return None
+
+
+def headers_problem(value: object) -> str | None:
+    """Why `value` is not a set of OTLP headers (an object of strings), or None."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str)
+                                              for k, v in value.items()):
+        return f"otlp_headers must be an object of header names and string values, not {_shown(value)}"
+    return None
+
+
+def project_problem(value: object) -> str | None:
+    """Why `value` is not a project name (a non-empty string), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return f"otlp_project must be a name, not {_shown(value)}"
+    return None
+
+
 @dataclass
 class Settings:
-    """The three settings; `problems` lists what the file held that could not be used (not saved)."""
+    """The settings; `problems` lists what the file held that could not be used (not saved)."""
 
     retention_days: int | None = None  # None keeps everything
     refresh_seconds: float = 5.0
     terminal_template: str | None = None  # e.g. "kitty --directory {dir} opencode --session {id}"
+    otlp_endpoint: str | None = None  # an OpenTelemetry backend, e.g. "http://localhost:6006" (Phoenix)
+    otlp_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"authorization": "Bearer …"}
+    otlp_project: str = DEFAULT_OTLP_PROJECT  # the project the spans go to (`openinference.project.name`)
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -120,6 +148,14 @@ class Settings:
             problems.append(f"{where}{p}; using the automatic terminal")
         else:
             settings.terminal_template = (template.strip() or None) if template is not None else None
+        for key, check, default in (("otlp_endpoint", endpoint_problem, None), ("otlp_headers", headers_problem, {}),
+                                    ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT)):
+            value = data.get(key, default)
+            if (p := check(value)) is not None:
+                problems.append(f"{where}{p}; using {_shown(default)}")
+            else:
+                setattr(settings, key, value.strip() if isinstance(value, str) else
+                        dict(value) if isinstance(value, dict) else value)
         settings.problems = problems
         for problem in problems:
             log.info("settings: %s", problem)
@@ -134,7 +170,9 @@ class Settings:
     def invalid(self) -> list[str]:
         """What is wrong with the values this object holds now (empty when it can be saved)."""
         found = [] if self.retention_days is None else [retention_problem(self.retention_days)]
-        found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template)]
+        found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template),
+                  endpoint_problem(self.otlp_endpoint), headers_problem(self.otlp_headers),
+                  project_problem(self.otlp_project)]
         return [p for p in found if p is not None]
 
     def notice(self) -> str | None:
@@ -144,8 +182,10 @@ class Settings:
         return "Settings: " + "; ".join(self.problems) + "."
 
     def to_dict(self) -> dict[str, object]:
-        """The values as the file holds them (problems are not saved)."""
-        return {k: getattr(self, k) for k in KEYS}
+        """The values as the file holds them (problems are not saved); the OpenTelemetry ones only when set."""
+        defaults = Settings()
+        return {k: getattr(self, k) for k in KEYS
+                if not k.startswith("otlp_") or getattr(self, k) != getattr(defaults, k)}
 
     def save(self, path: Path | None = None) -> None:
         """Write the settings (atomically); ValueError, and nothing written, if a value is invalid."""

@@ -230,6 +230,28 @@ class _Export(_Task):
         self.emit("message", self.generation, f"Exported {self.session_id} to {self.path} ({self.fmt}).")
 
 
+class _Send(_Task):
+    """Send session trees to an OpenTelemetry backend (the whole trees: the user asked for these)."""
+
+    def __init__(self, service: DataService, generation: int, sessions: list[str], endpoint: str,
+                 headers: dict[str, str], project: str) -> None:
+        super().__init__(service, generation)
+        self.sessions, self.endpoint, self.headers, self.project = sessions, endpoint, headers, project
+
+    def work(self) -> None:
+        from analytics.push import Endpoint, Pusher, traces_url
+
+        pusher = Pusher(self.service.db_path, Endpoint(traces_url(self.endpoint), self.headers, self.project))
+        try:
+            report = pusher.push(sessions=self.sessions, force=True)
+        finally:
+            pusher.close()
+        if report.problem:
+            self.emit("failed", self.generation, report.line())
+        else:
+            self.emit("message", self.generation, report.line())
+
+
 class _Compare(_Task):
     """Two runs aligned (analytics.queries.compare), maybe written to a file as JSON too."""
 
@@ -345,6 +367,9 @@ class DataService(QObject):
 
     def export(self, session_id: str, path: Path, fmt: str) -> int:
         return self._submit(lambda gen: _Export(self, gen, session_id, path, fmt))
+
+    def send(self, sessions: list[str], endpoint: str, headers: dict[str, str], project: str) -> int:
+        return self._submit(lambda gen: _Send(self, gen, sessions, endpoint, headers, project))
 
     def fetch_details(self, trace_id: str) -> int:
         """The trace in full. While a long load runs, it answers between two of its steps."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QMainWindow, QProgressBar, QTabWidget
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QProgressBar, QTabWidget
 
 from analytics.loader import LoadProgress
 from analytics.settings import Settings
@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
              lambda: self.tracing.open_in_terminal(self.tracing.tree.current_trace_id())),
             ("Export session as &JSON…", None, lambda: self.export_dialog("json")),
             ("Export session as Open&Telemetry (OTLP/JSON)…", None, lambda: self.export_dialog("otlp")),
+            ("Se&nd to OpenTelemetry backend…", None, self.send_dialog),
             ("Export &comparison as JSON…", None, self.export_comparison_dialog),
             ("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings),
             ("&Quit", QKeySequence.StandardKey.Quit, self.close),
@@ -171,6 +172,29 @@ class MainWindow(QMainWindow):
         if path:
             self.export_session(Path(path), fmt)
 
+    def send_sessions(self, endpoint: str | None = None) -> int | None:
+        """Send the selected session to the OpenTelemetry backend (the settings' endpoint unless given), in the
+        background; returns the request's generation."""
+        session = self.current_session()
+        endpoint = endpoint or self.settings.otlp_endpoint
+        if session is None:
+            self.statusBar().showMessage("Select a session (or a trace in it) to send.")
+            return None
+        if not endpoint:
+            self.statusBar().showMessage("Set the OpenTelemetry endpoint in File › Settings first.")
+            return None
+        return self.service.send([session], endpoint, dict(self.settings.otlp_headers), self.settings.otlp_project)
+
+    def send_dialog(self) -> None:
+        if self.current_session() is None:
+            self.statusBar().showMessage("Select a session (or a trace in it) to send.")
+            return
+        endpoint, ok = QInputDialog.getText(self, "Send to OpenTelemetry backend",
+                                            "OTLP/HTTP endpoint (e.g. http://localhost:6006 for Phoenix):",
+                                            text=self.settings.otlp_endpoint or "")
+        if ok and endpoint.strip():
+            self.send_sessions(endpoint.strip())
+
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self)
         dialog.cleanupRequested.connect(self.service.cleanup)
@@ -183,6 +207,8 @@ class MainWindow(QMainWindow):
         self.settings.retention_days = settings.retention_days
         self.settings.refresh_seconds = settings.refresh_seconds
         self.settings.terminal_template = settings.terminal_template
+        self.settings.otlp_endpoint, self.settings.otlp_project = settings.otlp_endpoint, settings.otlp_project
+        self.settings.otlp_headers = settings.otlp_headers
         self.service.retention_days = settings.retention_days
         if self.watcher is not None:
             self.watcher.set_interval(settings.refresh_seconds)

@@ -91,3 +91,43 @@ def store(tmp_path: Path):
 def v2_dir(tmp_path: Path) -> Path:
     build_v2_store(tmp_path / "oc2")
     return tmp_path / "oc2"
+
+
+def tree_sessions(db: Path, title: str) -> list[str]:
+    """The ids of the session titled `title` in an OpenCode 1.x SQLite store and of every session under it."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        ids = [conn.execute("SELECT id FROM session WHERE title = ?", [title]).fetchone()[0]]
+        for sid in ids:
+            ids += [r[0] for r in conn.execute("SELECT id FROM session WHERE parent_id = ?", [sid])]
+        return ids
+    finally:
+        conn.close()
+
+
+ROWS_OF_SESSION = (("session", "id"), ("message", "session_id"), ("part", "session_id"),
+                   ("event_sequence", "aggregate_id"))
+
+
+def cut_tree(db: Path, title: str) -> list[str]:
+    """Remove a session tree from a copy of a real 1.x SQLite store (to be written back by `replay_tree`)."""
+    ids = tree_sessions(db, title)
+    conn = sqlite3.connect(db)
+    with conn:
+        for table, column in reversed(ROWS_OF_SESSION):
+            conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [[i] for i in ids])
+    conn.close()
+    return ids
+
+
+def replay_tree(db: Path, original: Path, ids: list[str]) -> None:
+    """Write back the rows OpenCode wrote for these sessions, from the original store: what OpenCode itself
+    writes when that session tree runs (sessions, messages, parts, event sequence), in one transaction."""
+    conn = sqlite3.connect(f"file:{db}", uri=True)
+    conn.execute("ATTACH DATABASE ? AS original", [f"file:{original}?mode=ro"])
+    with conn:
+        for table, column in ROWS_OF_SESSION:
+            conn.executemany(f"INSERT INTO {table} SELECT * FROM original.{table} WHERE {column} = ?",
+                             [[i] for i in ids])
+    conn.execute("DETACH DATABASE original")
+    conn.close()

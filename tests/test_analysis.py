@@ -122,14 +122,15 @@ def test_export_json(demo: TraceStore) -> None:
                                                             "reviewer"}
 
 
-def test_export_otlp_one_span_per_trace_with_parent_links(demo: TraceStore) -> None:
+def test_export_otlp_a_span_per_agent_call_and_step_with_parent_links(demo: TraceStore) -> None:
     roots = {r.trace.description: r for r in a.forest(demo)}
-    export = to_otlp(demo, roots["Nightly export fails on large accounts"].trace.session_id, now_ms=0)
+    export = to_otlp(demo, roots["Nightly export fails on large accounts"].trace.session_id)
     spans = export["resourceSpans"][0]["scopeSpans"][0]["spans"]
-    assert len(spans) == 4
+    assert sum(s["name"].startswith("invoke_agent ") for s in spans) == 4
+    assert {s["name"].split()[0] for s in spans} <= {"invoke_agent", "chat", "execute_tool"}
     ids = {s["spanId"] for s in spans}
     assert len({s["traceId"] for s in spans}) == 1 and len(spans[0]["traceId"]) == 32
-    assert all(len(s["spanId"]) == 16 and s["kind"] == 1 for s in spans)
+    assert all(len(s["spanId"]) == 16 and s["kind"] in (1, 3) for s in spans)  # INTERNAL; CLIENT for LLM calls
     root = [s for s in spans if "parentSpanId" not in s]
     assert len(root) == 1 and all(s["parentSpanId"] in ids for s in spans if s is not root[0])
     failed = next(s for s in spans if s["status"]["code"] == 2)
@@ -162,7 +163,8 @@ def test_cli_find_anomalies_metrics_export(history: TraceStore, tmp_path: Path, 
     assert "Critical path: build" in capsys.readouterr().out
     out_file = tmp_path / "otlp.json"
     assert main(["export", sid[:14], "--format", "otlp", "-o", str(out_file), "--db", db]) == 0
-    assert len(json.loads(out_file.read_text())["resourceSpans"][0]["scopeSpans"][0]["spans"]) == 6
+    spans = json.loads(out_file.read_text())["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert sum(s["name"].startswith("invoke_agent ") for s in spans) == 6
 
 
 def test_filters_apply_to_analysis(demo: TraceStore) -> None:

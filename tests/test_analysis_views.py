@@ -203,7 +203,59 @@ def test_export_from_the_window(qtbot, window, tmp_path: Path) -> None:
         with qtbot.wait_signal(w.service.message, timeout=20_000):
             w.export_session(tmp_path / name, fmt)
     spans = json.loads((tmp_path / "s.otlp.json").read_text())["resourceSpans"][0]["scopeSpans"][0]["spans"]
-    assert len(spans) == 4
+    assert sum(s["name"].startswith("invoke_agent ") for s in spans) == 4
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["session"]["title"] == "Nightly export fails on large accounts"
     assert row(w, "Find the export job").data(0, Role.TRACE).root_session_id == data["session"]["session_id"]
+
+
+def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) -> None:
+    from tests.test_push import Backend
+
+    w = window
+    backend = Backend()
+    try:
+        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        assert w.send_sessions() is None  # no endpoint in the settings yet
+        assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
+        with qtbot.wait_signal(w.service.message, timeout=20_000) as said:
+            w.send_sessions(backend.url)
+        assert said.args[1].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
+        names = [s.name for s in backend.spans()]
+        assert sum(n.startswith("invoke_agent ") for n in names) == 4
+        backend.codes = [401]
+        with qtbot.wait_signal(w.service.failed, timeout=20_000) as refused:
+            w.send_sessions(backend.url)
+        assert "401 Unauthorized" in refused.args[1]
+    finally:
+        backend.stop()
+
+
+def test_the_otlp_endpoint_is_set_in_the_settings_and_used_by_send(qtbot, window, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from tests.test_push import Backend
+
+    monkeypatch.setenv("AGENT_TRACES_CONFIG", str(tmp_path / "settings.json"))
+    w = window
+    w.settings.otlp_headers = {"authorization": "Bearer t"}  # as the file had them: the dialog keeps them
+    backend = Backend()
+    try:
+        dialog = w.open_settings()
+        dialog.otlp_endpoint.setText("localhost:6006")
+        dialog.accept()
+        assert "otlp_endpoint must be an http:// or https:// URL" in dialog.problem.text()
+        dialog.otlp_endpoint.setText(backend.url)
+        dialog.otlp_project.setText("team")
+        dialog.accept()
+        saved = json.loads((tmp_path / "settings.json").read_text())
+        assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"]) == \
+            (backend.url, "team", {"authorization": "Bearer t"})
+        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        with qtbot.wait_signal(w.service.message, timeout=20_000):
+            w.send_sessions()
+        path, headers, request = backend.requests[0]
+        assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer t"
+        assert {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}[
+            "openinference.project.name"] == "team"
+    finally:
+        backend.stop()

@@ -413,7 +413,25 @@ _SPAN_SELECT = ", ".join(f"epoch_ms({c})" if typ == "TIMESTAMP" else c for c, ty
 def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
     """The steps of one trace, in time order: each LLM call, then the tool calls it made."""
     rows = store.cursor().execute(f"SELECT {_SPAN_SELECT} FROM agent_spans WHERE trace_id = ?", [trace_id])
-    spans = [AgentSpan(*r) for r in rows.fetchall()]
+    return _in_order([AgentSpan(*r) for r in rows.fetchall()])
+
+
+def get_full_trees(store: TraceStore, roots: list[str]) -> tuple[list[AgentTrace], dict[str, list[AgentSpan]]]:
+    """Every trace of these session trees in full (by tree, parents before children), and the steps of each
+    trace in the order of `get_spans`: two queries for any number of trees."""
+    cur = store.cursor()
+    traces = [_full(r) for r in cur.execute(
+        f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+        " ORDER BY root_session_id, depth, started_at, trace_id", [roots]).fetchall()]
+    by_trace: dict[str, list[AgentSpan]] = {}
+    for r in cur.execute(f"SELECT {_SPAN_SELECT} FROM agent_spans"
+                         " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [roots]).fetchall():
+        by_trace.setdefault(r[1], []).append(AgentSpan(*r))
+    return traces, {tid: _in_order(spans) for tid, spans in by_trace.items()}
+
+
+def _in_order(spans: list[AgentSpan]) -> list[AgentSpan]:
+    """Each LLM call in time order, followed by the tool calls it made."""
 
     def when(s: AgentSpan) -> tuple[int, str]:
         return s.started_at, s.span_id
@@ -437,3 +455,13 @@ def step_counts(store: TraceStore, trace_ids: list[str] | None = None) -> dict[s
         "SELECT trace_id, count(*) FILTER (WHERE kind = 'llm'), count(*) FILTER (WHERE kind = 'tool')"
         f" FROM agent_spans {where} GROUP BY trace_id", params).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def tree_marks(store: TraceStore) -> dict[str, str]:
+    """Per session tree, a mark that changes whenever any of its traces or steps does: what `push --follow`
+    compares to skip, without building their spans, the trees it has already sent as they are."""
+    rows = store.cursor().execute(
+        "SELECT root_session_id, CAST(count(*) AS VARCHAR) || ':' || CAST(sum(h) AS VARCHAR) FROM ("
+        " SELECT root_session_id, hash(t) AS h FROM agent_traces t"
+        " UNION ALL SELECT root_session_id, hash(s) FROM agent_spans s) GROUP BY root_session_id").fetchall()
+    return dict(rows)

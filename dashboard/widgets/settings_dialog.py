@@ -1,4 +1,5 @@
-"""The settings dialog: retention (with a cleanup now), refresh interval, terminal command template."""
+"""The settings dialog: retention (with a cleanup now), refresh interval, terminal command template, and the
+OpenTelemetry backend to send sessions to (endpoint, project; headers stay in the settings file)."""
 
 from __future__ import annotations
 
@@ -80,10 +81,16 @@ class SettingsDialog(QDialog):
         self.problem = plain.label()  # the error quotes the template typed
         self.problem.setStyleSheet("color: #b42318;")
         self.template.textChanged.connect(self._check)
+        self.base = settings
+        self.otlp_endpoint = QLineEdit(settings.otlp_endpoint or "")
+        self.otlp_endpoint.setPlaceholderText("e.g. http://localhost:6006 (Phoenix) or http://collector:4318")
+        self.otlp_project = QLineEdit(settings.otlp_project)
         form = QFormLayout(self)
         form.addRow("Retention", retention)
         form.addRow("Refresh every", self.refresh)
         form.addRow("Terminal command", self.template)
+        form.addRow("OpenTelemetry endpoint", self.otlp_endpoint)
+        form.addRow("Project name", self.otlp_project)
         form.addRow("", self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -117,4 +124,7 @@ class SettingsDialog(QDialog):
         """The values in the fields, as settings."""
         return Settings(retention_days=None if self.keep_all.isChecked() else self.days.value(),
                         refresh_seconds=float(self.refresh.value()),
-                        terminal_template=self.template.text().strip() or None)
+                        terminal_template=self.template.text().strip() or None,
+                        otlp_endpoint=self.otlp_endpoint.text().strip() or None,
+                        otlp_headers=dict(self.base.otlp_headers),  # kept as the file has them
+                        otlp_project=self.otlp_project.text().strip())

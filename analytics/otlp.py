@@ -1,0 +1,279 @@
+"""A session tree as OpenTelemetry spans: one per agent call, LLM call and tool call, with stable ids.
+
+The spans are the OpenTelemetry SDK's own `ReadableSpan`s, so the OTLP exporter encodes and sends them itself
+(`analytics/push.py`), and the file export is the JSON of the very `ExportTraceServiceRequest` the exporter
+would send (`otlp_json`). Attributes follow the OpenTelemetry GenAI conventions (`gen_ai.*`: Jaeger, Langfuse,
+Grafana) and OpenInference (`openinference.span.kind`, `input.value`, `output.value`, `llm.token_count.*`:
+Phoenix):
+
+- every agent call (the root session and each delegation) is an `invoke_agent` span, under the call that
+  delegated to it;
+- each of its LLM calls is a `chat` span under it, with `gen_ai.usage.*`;
+- each tool call is an `execute_tool` span under the LLM call that made it, with `gen_ai.tool.name`.
+
+Ids are derived from OpenCode's: the trace id from the root session, a span id from the call, message or part
+id (sha256), so the same call has the same span id in every export and every push. A span still running ends,
+for now, at the last time the store knows of its session (not the wall clock), so exporting an unchanged store
+twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from analytics.db import TraceStore
+from analytics.errors import AgentTracesError
+from analytics.models import COMPLETED, ERROR, LLM, AgentSpan, AgentTrace
+from analytics.queries import trace_queries as q
+
+VERSION = "0.1.0"
+DEFAULT_PROJECT = "agent-traces"
+SERVICE_NAME = "opencode"
+MS = 1_000_000  # nanoseconds in a millisecond
+
+
+def hex_id(text: str, size: int) -> str:
+    """A stable id of `size` bytes in hex, derived from an OpenCode id (never all zeros, which OTLP forbids)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[: size * 2]
+    return digest if digest.strip("0") else "1".rjust(size * 2, "0")
+
+
+def _int_id(text: str, size: int) -> int:
+    return int(hex_id(text, size), 16)
+
+
+def trace_id_of(root_session_id: str) -> int:
+    """The OTLP trace id of a session tree (16 bytes)."""
+    return _int_id(root_session_id, 16)
+
+
+def span_id_of(opencode_id: str) -> int:
+    """The OTLP span id of a call, message or part (8 bytes)."""
+    return _int_id(opencode_id, 8)
+
+
+def resource(project: str) -> Resource:
+    """The resource every span of a push carries: the service, and the Phoenix project the spans go to."""
+    return Resource({"service.name": SERVICE_NAME, "openinference.project.name": project,
+                     "telemetry.sdk.name": "agent-traces", "telemetry.sdk.version": VERSION})
+
+
+SCOPE = InstrumentationScope("agent-traces", VERSION)
+
+
+def _attributes(pairs: Iterable[tuple[str, object]]) -> dict[str, Any]:
+    """The pairs with a value (None and empty texts are left out), tuples as lists of strings."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if value is None or value == "":
+            continue
+        out[key] = [str(v) for v in value] if isinstance(value, tuple | list) else value
+    return out
+
+
+def _status(status: str, message: str | None) -> Status:
+    if status == COMPLETED:
+        return Status(StatusCode.OK)
+    if status == ERROR:
+        return Status(StatusCode.ERROR, (message or "error")[:2000])
+    return Status(StatusCode.UNSET)  # still running
+
+
+def _usage(tokens_in: int, tokens_out: int, reasoning: int, cache_read: int, cache_write: int,
+           cost: float) -> list[tuple[str, object]]:
+    return [
+        ("gen_ai.usage.input_tokens", tokens_in),
+        ("gen_ai.usage.output_tokens", tokens_out),
+        ("gen_ai.usage.reasoning_tokens", reasoning),
+        ("gen_ai.usage.cache_read_input_tokens", cache_read),
+        ("gen_ai.usage.cache_creation_input_tokens", cache_write),
+        ("llm.token_count.prompt", tokens_in),
+        ("llm.token_count.completion", tokens_out),
+        ("llm.token_count.total", tokens_in + tokens_out),
+        ("agent_traces.cost_usd", float(cost)),
+    ]
+
+
+class _Builder:
+    """Makes the spans of one session tree, sharing its trace id, resource and "now"."""
+
+    def __init__(self, root_session_id: str, project: str, last_ms: int) -> None:
+        self.trace_id = trace_id_of(root_session_id)
+        self.resource = resource(project)
+        self.last_ms = last_ms
+
+    def context(self, opencode_id: str) -> SpanContext:
+        return SpanContext(self.trace_id, span_id_of(opencode_id), is_remote=False,
+                           trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    def span(self, name: str, opencode_id: str, parent_id: str | None, kind: SpanKind, attributes: dict[str, Any],
+             status: Status, started_at: int, ended_at: int | None) -> ReadableSpan:
+        end = ended_at if ended_at is not None else max(self.last_ms, started_at)
+        return ReadableSpan(
+            name=name, context=self.context(opencode_id),
+            parent=self.context(parent_id) if parent_id is not None else None,
+            resource=self.resource, attributes=attributes, kind=kind, status=status,
+            start_time=started_at * MS, end_time=max(end, started_at) * MS, instrumentation_scope=SCOPE,
+        )
+
+    def agent(self, t: AgentTrace) -> ReadableSpan:
+        attributes = _attributes([
+            ("gen_ai.operation.name", "invoke_agent"),
+            ("gen_ai.agent.name", t.subagent_type),
+            ("gen_ai.agent.description", t.description),
+            ("gen_ai.request.model", t.model),
+            ("gen_ai.provider.name", t.provider),
+            ("gen_ai.conversation.id", t.child_session_id or t.session_id),
+            *_usage(t.tokens_in, t.tokens_out, t.tokens_reasoning, t.tokens_cache_read, t.tokens_cache_write,
+                    t.cost_usd),
+            ("openinference.span.kind", "AGENT"),
+            ("input.value", t.prompt_input),
+            ("output.value", t.prompt_output),
+            ("agent_traces.kind", t.kind),
+            ("agent_traces.trace_id", t.trace_id),
+            ("agent_traces.parent_agent", t.parent_agent),
+            ("agent_traces.status", t.status),
+            ("agent_traces.tools_used", t.tools_used),
+            ("opencode.session_id", t.session_id),
+            ("opencode.child_session_id", t.child_session_id),
+        ])
+        name = f"invoke_agent {t.subagent_type}"
+        return self.span(name, t.trace_id, t.parent_trace_id, SpanKind.INTERNAL, attributes,
+                         _status(t.status, t.prompt_output), t.started_at, t.ended_at)
+
+    def step(self, s: AgentSpan, trace: AgentTrace) -> ReadableSpan:
+        if s.kind == LLM:
+            attributes = _attributes([
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.request.model", s.name),
+                ("gen_ai.response.model", s.name),
+                ("gen_ai.provider.name", s.title),
+                ("gen_ai.agent.name", trace.subagent_type),
+                *_usage(s.tokens_in, s.tokens_out, s.tokens_reasoning, s.tokens_cache_read, s.tokens_cache_write,
+                        s.cost_usd),
+                ("openinference.span.kind", "LLM"),
+                ("llm.model_name", s.name),
+                ("llm.provider", s.title),
+                ("output.value", s.output),
+                ("agent_traces.status", s.status),
+                ("opencode.message_id", s.span_id),
+            ])
+            return self.span(f"chat {s.name}", s.span_id, s.trace_id, SpanKind.CLIENT, attributes,
+                             _status(s.status, s.output), s.started_at, s.ended_at)
+        attributes = _attributes([
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", s.name),
+            ("gen_ai.tool.call.id", s.span_id),
+            ("gen_ai.agent.name", trace.subagent_type),
+            ("openinference.span.kind", "TOOL"),
+            ("tool.name", s.name),
+            ("input.value", s.input),
+            ("input.mime_type", "application/json" if s.input else None),
+            ("output.value", s.output),
+            ("agent_traces.title", s.title),
+            ("agent_traces.status", s.status),
+        ])
+        # a tool call whose LLM call was lost to damage hangs under the agent call
+        return self.span(f"execute_tool {s.name}", s.span_id, s.parent_span_id or s.trace_id, SpanKind.INTERNAL,
+                         attributes, _status(s.status, s.output), s.started_at, s.ended_at)
+
+
+def root_of(store: TraceStore, session_id: str) -> str:
+    """The root session of a session's tree (the session itself when the store does not know it)."""
+    row = store.cursor().execute("SELECT root_session_id FROM sessions WHERE session_id = ?",
+                                 [session_id]).fetchone()
+    return row[0] if row else session_id
+
+
+def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJECT) -> dict[str, list[ReadableSpan]]:
+    """Every span of these session trees, by root: its agent calls (parents first), each followed by its
+    steps. Read in two queries, whatever the number of trees."""
+    traces, steps = q.get_full_trees(store, roots)
+    by_root: dict[str, list[AgentTrace]] = {}
+    for t in traces:
+        by_root.setdefault(t.root_session_id, []).append(t)
+    out: dict[str, list[ReadableSpan]] = {}
+    for root, tree in by_root.items():
+        times = [x for t in tree for x in (t.started_at, t.ended_at) if x is not None]
+        times += [x for t in tree for s in steps.get(t.trace_id, ()) for x in (s.started_at, s.ended_at)
+                  if x is not None]
+        build = _Builder(root, project, max(times, default=0))
+        spans = out[root] = []
+        for t in tree:
+            spans.append(build.agent(t))
+            spans.extend(build.step(s, t) for s in steps.get(t.trace_id, ()))
+    return out
+
+
+def session_spans(store: TraceStore, root_session_id: str, project: str = DEFAULT_PROJECT) -> list[ReadableSpan]:
+    """Every span of one session tree (`trees_spans`)."""
+    return trees_spans(store, [root_session_id], project).get(root_session_id, [])
+
+
+def request_of(spans: list[ReadableSpan]) -> ExportTraceServiceRequest:
+    """The `ExportTraceServiceRequest` the OTLP exporter sends for these spans (its own encoder)."""
+    return encode_spans(spans)
+
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _hex_ids(node: object) -> None:
+    """Turn the base64 of protobuf's JSON mapping into the hex ids OTLP/JSON asks for, in place."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex() if value else value
+            else:
+                _hex_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids(item)
+
+
+def otlp_json(request: ExportTraceServiceRequest) -> dict[str, Any]:
+    """The request as OTLP/JSON (the OTLP specification's JSON encoding): the protobuf JSON mapping, except that
+    trace and span ids are hex (not base64) and enums are numbers; keys in lowerCamelCase."""
+    data = json_format.MessageToDict(request, use_integers_for_enums=True)
+    _hex_ids(data)
+    return data
+
+
+def from_otlp_json(data: dict[str, Any]) -> ExportTraceServiceRequest:
+    """The request an OTLP/JSON document holds (what an OTLP/JSON receiver reads from it)."""
+    data = json.loads(json.dumps(data))
+
+    def b64(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _ID_FIELDS and isinstance(value, str):
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                else:
+                    b64(value)
+        elif isinstance(node, list):
+            for item in node:
+                b64(item)
+
+    b64(data)
+    return json_format.ParseDict(data, ExportTraceServiceRequest())
+
+
+def to_otlp(store: TraceStore, session_id: str, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
+    """A session tree as one OTLP/JSON document: exactly the request `push` sends for it, as JSON."""
+    spans = session_spans(store, root_of(store, session_id), project)
+    if not spans:
+        raise AgentTracesError(f"No traces for session {session_id!r}; `agent-traces sessions` lists them.")
+    return otlp_json(request_of(spans))
+

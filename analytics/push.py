@@ -1,0 +1,360 @@
+"""Send session trees to an OpenTelemetry backend over OTLP/HTTP (protobuf), only what is new or changed.
+
+The spans come from `analytics/otlp.py` and go through the OpenTelemetry project's own OTLP/HTTP exporter,
+which encodes them, honours `OTEL_EXPORTER_OTLP_HEADERS` (and the other `OTEL_EXPORTER_OTLP_*` settings) and
+retries what is worth retrying (no answer, 429, 502, 503, 504) until its timeout. What the backend answered is
+read from the exporter's HTTP session, so a refusal (401, 413, 415, …) comes back as one sentence.
+
+What was sent is remembered per endpoint in the trace store (`pushed`: a digest of each span as it was sent),
+so a second push sends nothing, and a later one only the spans that appeared or changed (a running call that
+finished, a new step). A span is sent once it has ended, as an OpenTelemetry SDK would: some backends keep
+the first version of a span they get (Phoenix ignores a span id it already has), so a call still running is not
+sent until it ends. Spans not sent yet (the backend was down) are simply still "new" at the next pass: the
+trace store is the queue. A pass goes through the trees `TREES_PER_STEP` at a time: built, sent, recorded, so
+its memory stays bounded on a long history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from analytics.db import TraceStore
+from analytics.errors import AgentTracesError
+from analytics.loader import load
+from analytics.models import LoadReport
+from analytics.opencode import Source
+from analytics.otlp import DEFAULT_PROJECT, request_of, root_of, trees_spans
+from analytics.queries import trace_queries as q
+
+log = logging.getLogger(__name__)
+
+TRACES_PATH = "/v1/traces"
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # one request; far below the 64 MiB most receivers accept
+MAX_BATCH_SPANS = 500
+TREES_PER_STEP = 200  # a pass builds, sends and records this many session trees at a time (bounded memory)
+STORE_WAIT_SECONDS = 5.0
+MAX_FOLLOW_BACKOFF = 60.0
+
+REFUSALS = {
+    400: "rejected the spans as malformed (400 Bad Request)",
+    401: "asks for credentials (401 Unauthorized): give them with --header KEY=VALUE or OTEL_EXPORTER_OTLP_HEADERS",
+    403: "refused these credentials (403 Forbidden): check --header / OTEL_EXPORTER_OTLP_HEADERS",
+    404: f"has no OTLP traces receiver at this address (404 Not Found): the endpoint should end in {TRACES_PATH}",
+    405: f"does not take OTLP here (405 Method Not Allowed): the endpoint should end in {TRACES_PATH}",
+    413: "found the request too large (413 Payload Too Large)",
+    415: "does not take OTLP/HTTP protobuf at this address (415 Unsupported Media Type): is it an OTLP/HTTP "
+         "receiver? (a gRPC port does not answer HTTP)",
+}
+
+
+class PushError(AgentTracesError):
+    """The backend refused the spans, or could not be reached; `retryable` says whether trying later may help."""
+
+    def __init__(self, message: str, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable, self.status = retryable, status
+
+
+def traces_url(endpoint: str) -> str:
+    """The OTLP/HTTP traces URL of an endpoint: a base URL (as in OTEL_EXPORTER_OTLP_ENDPOINT) gets /v1/traces."""
+    url = endpoint.strip()
+    if not url.startswith(("http://", "https://")):
+        raise AgentTracesError(f"The OpenTelemetry endpoint must be an http:// or https:// URL, not {endpoint!r}.")
+    return url if url.rstrip("/").endswith(TRACES_PATH) else url.rstrip("/") + TRACES_PATH
+
+
+def resolve_endpoint(given: str | None, configured: str | None = None) -> str:
+    """The traces URL to send to: the command line's, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL), else
+    OTEL_EXPORTER_OTLP_ENDPOINT (a base), else the settings' `otlp_endpoint`."""
+    if given:
+        return traces_url(given)
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
+    for base in (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"), configured):
+        if base:
+            return traces_url(base)
+    raise AgentTracesError("No OpenTelemetry endpoint: give --otlp-endpoint URL (e.g. http://localhost:6006 for "
+                           "Phoenix, http://localhost:4318 for a Collector), set OTEL_EXPORTER_OTLP_ENDPOINT, or "
+                           "set otlp_endpoint in the settings.")
+
+
+def parse_headers(pairs: Iterable[str]) -> dict[str, str]:
+    """--header KEY=VALUE options as a dict (the value may hold '=')."""
+    out = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise AgentTracesError(f"A header is KEY=VALUE (e.g. authorization=Bearer …), not {pair!r}.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where spans go: the traces URL, the extra headers, and the project name (Phoenix's)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    project: str = DEFAULT_PROJECT
+
+
+def refusal(url: str, status: int | None, body: str) -> PushError:
+    """One sentence for an answer that was not a success (`status` None: no answer at all)."""
+    if status is None:
+        return PushError(f"The OpenTelemetry backend at {url} did not answer (retried until the timeout): is it "
+                         "running, and is the address right?", retryable=True)
+    if status in (429, 502, 503, 504):
+        return PushError(f"The OpenTelemetry backend at {url} is busy or down ({status}), still after retrying.",
+                         retryable=True, status=status)
+    why = REFUSALS.get(status, f"refused the spans ({status})")
+    detail = " ".join(body.split())[:200]
+    said = f" It said: {detail.rstrip('.')}." if detail else ""
+    return PushError(f"The OpenTelemetry backend at {url} {why}.{said}", status=status)
+
+
+class Sender:
+    """The OTLP/HTTP exporter for one endpoint, and what the backend answered last."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float | None = None) -> None:
+        self.endpoint = endpoint
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._answered)
+        self.answer: tuple[int, str] | None = None
+        self.exporter = OTLPSpanExporter(endpoint=endpoint.url, headers=endpoint.headers or None, timeout=timeout,
+                                         session=self.session)
+
+    def _answered(self, response: requests.Response, *_args: object, **_kwargs: object) -> None:
+        self.answer = (response.status_code, response.text if not response.ok else "")
+
+    def send(self, spans: list[ReadableSpan]) -> None:
+        """Export the spans in one request (the exporter retries what is worth it); PushError if not accepted."""
+        self.answer = None
+        if self.exporter.export(spans) is SpanExportResult.SUCCESS:
+            return
+        status, body = self.answer if self.answer is not None else (None, "")
+        raise refusal(self.endpoint.url, status, body)
+
+    def close(self) -> None:
+        self.exporter.shutdown()
+
+
+@dataclass
+class Pending:
+    """A span to send, with what is recorded once it is accepted."""
+
+    span: ReadableSpan
+    span_id: str  # hex
+    root: str
+    digest: str
+    size: int
+
+
+@dataclass
+class PushReport:
+    """What one pass did."""
+
+    url: str = ""
+    sessions: int = 0
+    spans: int = 0
+    sent: int = 0
+    sent_sessions: int = 0
+    waiting: int = 0  # new or changed spans not sent (yet)
+    running: int = 0  # spans of calls still running: sent when they end
+    not_read: int = 0  # session trees a failed pass did not get to
+    refused: list[str] = field(default_factory=list)  # spans the backend would never take (413 on its own)
+    problem: str | None = None
+    retryable: bool = False
+    load: LoadReport | None = None
+
+    @property
+    def unchanged(self) -> int:
+        return self.spans - self.sent - self.waiting - len(self.refused) - self.running
+
+    def line(self) -> str:
+        if self.sent:
+            text = (f"Sent {self.sent} spans of {self.sent_sessions} sessions to {self.url}"
+                    f" ({self.unchanged} already there).")
+        elif not self.problem:
+            text = f"Nothing new to send to {self.url} ({self.unchanged} spans already there)."
+        else:
+            text = ""
+        if self.problem:
+            text += (" " if text else "") + self.problem
+            if self.waiting:
+                more = f" (and {self.not_read} sessions not read yet)" if self.not_read else ""
+                text += f" {self.waiting} spans{more} wait for the next push."
+        if self.running:
+            text += f" {self.running} spans of calls still running go when they end."
+        for name in self.refused:
+            text += f" Not sent: {name}."
+        return text
+
+
+def _digest(project: str, span_bytes: bytes) -> str:
+    return hashlib.sha256(project.encode() + b"\0" + span_bytes).hexdigest()
+
+
+def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: PushReport,
+            force: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> list[Pending]:
+    """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`);
+    `sizes` hears how many spans each tree has, and how many of them are still running."""
+    known = {} if force else store.pushed_digests(endpoint.url, roots)
+    out: list[Pending] = []
+    built = trees_spans(store, roots, endpoint.project)
+    for root in roots:
+        spans = built.get(root)
+        if not spans:
+            continue
+        report.sessions += 1
+        report.spans += len(spans)
+        running = report.running
+        encoded = {s.span_id: s for r in request_of(spans).resource_spans for ss in r.scope_spans for s in ss.spans}
+        for span in spans:
+            if span.status.status_code is StatusCode.UNSET:  # still running: sent once it ends (see module doc)
+                report.running += 1
+                continue
+            proto = encoded[span.context.span_id.to_bytes(8, "big")]
+            hex_id = proto.span_id.hex()
+            digest = _digest(endpoint.project, proto.SerializeToString(deterministic=True))
+            if known.get(hex_id) != digest:
+                out.append(Pending(span, hex_id, root, digest, proto.ByteSize()))
+        if sizes is not None:
+            sizes[root] = (len(spans), report.running - running)
+    return out
+
+
+def batches(items: list[Pending]) -> list[list[Pending]]:
+    """Consecutive groups of at most MAX_BATCH_SPANS spans and about MAX_BATCH_BYTES (a bigger span goes alone)."""
+    out: list[list[Pending]] = []
+    size = 0
+    for item in items:
+        if not out or len(out[-1]) >= MAX_BATCH_SPANS or size + item.size > MAX_BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += item.size
+    return out
+
+
+class Pusher:
+    """Pushes a trace store's sessions to one endpoint. The store is opened for each read or write only, never
+    while waiting for the network, so the window and a CLI load use it in between."""
+
+    def __init__(self, db_path: Path, endpoint: Endpoint, source: Source | None = None,
+                 since_ms: int | None = None, timeout: float | None = None,
+                 retention_days: int | None = None) -> None:
+        self.db_path, self.endpoint, self.source = db_path, endpoint, source
+        self.since_ms, self.retention_days = since_ms, retention_days
+        self.sender = Sender(endpoint, timeout)
+        self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
+
+    def _store(self) -> TraceStore:
+        return TraceStore(self.db_path, wait_seconds=STORE_WAIT_SECONDS)
+
+    def push(self, sessions: list[str] | None = None, force: bool = False) -> PushReport:
+        """One pass: load what OpenCode wrote (with a source), then send what is new or changed; `sessions`
+        limits it to these session trees (and `force` sends them whole)."""
+        report = PushReport(url=self.endpoint.url)
+        with self._store() as store:
+            if self.source is not None:
+                report.load = load(store, self.source, retention_days=self.retention_days)
+            marks: dict[str, str] = {}
+            if sessions is None:
+                # a tree sent whole whose mark in the store is the same is not built again: a pass on an
+                # unchanged store (every --follow pass while OpenCode is idle, a push from cron) builds nothing
+                roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
+                marks = {r: f"{self.endpoint.project}\0{m}" for r, m in q.tree_marks(store).items()}
+                sent_as = store.pushed_trees(self.endpoint.url)
+                unchanged = {r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r)}
+                for root in unchanged:
+                    report.sessions += 1
+                    report.spans += sent_as[root][1]
+                    report.running += sent_as[root][2]
+                roots = [r for r in roots if r not in unchanged]
+            else:
+                roots = sorted({root_of(store, s) for s in sessions})
+        for i in range(0, len(roots), TREES_PER_STEP):
+            step = roots[i:i + TREES_PER_STEP]
+            sizes: dict[str, tuple[int, int]] = {}
+            with self._store() as store:
+                todo = [p for p in pending(store, self.endpoint, step, report, force, sizes)
+                        if p.span_id not in self.too_large]
+            report.waiting += len(todo)
+
+            def whole(sent: set[str], step: list[str] = step, todo: list[Pending] = todo,
+                      sizes: dict[str, tuple[int, int]] = sizes) -> list[tuple[str, str, int, int]]:
+                unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
+                return [(r, marks[r], *sizes[r]) for r in step if r in marks and r in sizes and r not in unsent]
+
+            self._send(todo, report, whole)
+            if report.problem:
+                report.not_read = len(roots) - i - len(step)
+                break
+        return report
+
+    def _send(self, todo: list[Pending], report: PushReport,
+              whole: Callable[[set[str]], list[tuple[str, str, int, int]]]) -> None:
+        """Send in batches until done or the backend fails, then record what was accepted, with the trees
+        `whole` says are now sent whole (given the span ids accepted)."""
+        queue = batches(todo)
+        sent_roots: set[str] = set()
+        sent: set[str] = set()
+        accepted: list[Pending] = []
+        while queue:
+            batch = queue.pop(0)
+            try:
+                self.sender.send([p.span for p in batch])
+            except PushError as exc:
+                if exc.status == 413 and len(batch) > 1:  # split it and try the halves
+                    half = len(batch) // 2
+                    queue[:0] = [batch[:half], batch[half:]]
+                    continue
+                if exc.status == 413:
+                    self.too_large.add(batch[0].span_id)
+                    report.refused.append(f"span {batch[0].span.name!r} ({batch[0].size:,} bytes): {exc}")
+                    report.waiting -= 1
+                    continue
+                report.problem, report.retryable = str(exc), exc.retryable
+                break
+            accepted.extend(batch)
+            report.sent += len(batch)
+            report.waiting -= len(batch)
+            sent_roots.update(p.root for p in batch)
+            sent.update(p.span_id for p in batch)
+        trees = whole(sent)
+        if accepted or trees:  # once for the step, also when a later batch failed
+            with self._store() as store:
+                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in accepted], trees)
+        report.sent_sessions += len(sent_roots)
+
+    def follow(self, interval: float, stop: threading.Event,
+               on_pass: Callable[[PushReport], None] = lambda r: None) -> PushReport:
+        """Push, then again whenever OpenCode writes (the window's change detection: an incremental load, which
+        recognises an unchanged store from its file stamps), every `interval` seconds, until `stop` is set or
+        the backend refuses the spans for good. A backend that does not answer is tried again, waiting longer
+        each time (up to a minute)."""
+        wait = interval
+        while True:
+            report = self.push()
+            on_pass(report)
+            if report.problem and not report.retryable:
+                return report
+            wait = min(wait * 2, MAX_FOLLOW_BACKOFF) if report.problem else interval
+            if stop.wait(wait):
+                return report
+
+    def close(self) -> None:
+        self.sender.close()
+
