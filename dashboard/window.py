@@ -172,21 +172,28 @@ class MainWindow(QMainWindow):
         if path:
             self.export_session(Path(path), fmt)
 
+    def selected_sessions(self) -> list[str]:
+        """The root sessions of every selected row (Ctrl-click selects more than one), else of the current one."""
+        tree = self.tracing.tree
+        roots = [tree.items[tid].data(0, Role.TRACE).root_session_id for tid in tree.selected_trace_ids()]
+        current = self.current_session()
+        return list(dict.fromkeys(roots)) or ([current] if current else [])
+
     def send_sessions(self, endpoint: str | None = None) -> int | None:
-        """Send the selected session to the OpenTelemetry backend (the settings' endpoint unless given), in the
+        """Send the selected sessions to the OpenTelemetry backend (the settings' endpoint unless given), in the
         background; returns the request's generation."""
-        session = self.current_session()
+        sessions = self.selected_sessions()
         endpoint = endpoint or self.settings.otlp_endpoint
-        if session is None:
+        if not sessions:
             self.statusBar().showMessage("Select a session (or a trace in it) to send.")
             return None
         if not endpoint:
             self.statusBar().showMessage("Set the OpenTelemetry endpoint in File › Settings first.")
             return None
-        return self.service.send([session], endpoint, dict(self.settings.otlp_headers), self.settings.otlp_project)
+        return self.service.send(sessions, endpoint, dict(self.settings.otlp_headers), self.settings.otlp_project)
 
     def send_dialog(self) -> None:
-        if self.current_session() is None:
+        if not self.selected_sessions():
             self.statusBar().showMessage("Select a session (or a trace in it) to send.")
             return
         endpoint, ok = QInputDialog.getText(self, "Send to OpenTelemetry backend",

@@ -227,6 +227,15 @@ def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) ->
         with qtbot.wait_signal(w.service.failed, timeout=20_000) as refused:
             w.send_sessions(backend.url)
         assert "401 Unauthorized" in refused.args[1]
+        # Ctrl-click a row of another session: both sessions go
+        backend.codes, sent = [], len(backend.spans())
+        other = next(i for i in w.tracing.tree.items.values() if i.data(0, Role.TRACE).kind == "session"
+                     and i.data(0, Role.TRACE).root_session_id != w.current_session())
+        other.setSelected(True)
+        assert len(w.selected_sessions()) == 2
+        with qtbot.wait_signal(w.service.message, timeout=20_000) as said:
+            w.send_sessions(backend.url)
+        assert " of 2 sessions to " in said.args[1] and len(backend.spans()) > sent
     finally:
         backend.stop()
 
