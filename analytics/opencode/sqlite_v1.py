@@ -355,14 +355,15 @@ class SqliteV1Reader(Reader):
                 try:
                     fields = loads_js(head)  # text that was not UTF-8 (BadText) still tells what the part is
                 except ValueError:
-                    fields = None
-                if fields is not None and (fields[0] != "tool" or fields[1].__class__ is not str):
+                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
+                    continue
+                if fields[0] != "tool" or fields[1].__class__ is not str:
                     continue  # not a tool call
-                if fields is not None and fields[1] in DELEGATION_TOOLS:
+                if fields[1] in DELEGATION_TOOLS:
                     msg.tools.append(intern(fields[1]))
                     tasks.append(pid)  # read whole, and its damage counted, with the task calls
                     continue
-                if fields is None or BadText in (head.__class__, inp.__class__):
+                if BadText in (head.__class__, inp.__class__):
                     report.skip("part", pid, "tool part is not valid JSON or UTF-8")
                     continue
                 _ptype, tool, status, title, start, end, output, err = fields
