@@ -370,6 +370,31 @@ def test_a_string_cut_inside_a_surrogate_pair_is_stored(tmp_path: Path) -> None:
     assert rows[pid]["prompt_input"].startswith("Implement \ufffd")
 
 
+def test_a_tool_output_cut_inside_a_surrogate_pair_or_not_utf8(tmp_path: Path) -> None:
+    """The tool output comes unescaped from SQLite: a lone `\\ud83d` escape arrives as the 3-byte form of the
+    surrogate and loads as U+FFFD; an output whose bytes are not UTF-8 skips that part alone, counted."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    conn = sqlite3.connect(data / "opencode.db")
+    (cut, cut_raw), (bad, bad_raw) = conn.execute(
+        "SELECT id, data FROM part WHERE data LIKE '%\"tool\":\"bash\"%' AND json_extract(data, '$.state.status')"
+        " = 'completed' ORDER BY id LIMIT 2").fetchall()
+    cut_json = json.loads(cut_raw)
+    cut_json["state"]["output"] = "ok \ud83d"
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", (json.dumps(cut_json), cut))
+    bad_json = json.loads(bad_raw)
+    bad_json["state"]["output"] = "BAD"
+    conn.execute("UPDATE part SET data = CAST(replace(CAST(? AS BLOB), CAST('BAD' AS BLOB), x'ff') AS TEXT)"
+                 " WHERE id = ?", (json.dumps(bad_json), bad))
+    conn.commit()
+    conn.close()
+    _load(tmp_path / "clean.duckdb", STEPS_118)
+    _rows, report = _load(tmp_path / "t.duckdb", data)
+    before, after = _span_rows(tmp_path / "clean.duckdb"), _span_rows(tmp_path / "t.duckdb")
+    assert after[cut]["output"] == "ok \ufffd"
+    assert bad not in after and report.skipped == {"part": 1}
+    assert {k: v for k, v in after.items() if k != cut} == {k: v for k, v in before.items() if k not in (cut, bad)}
+
+
 def _span_rows(db: Path) -> dict[str, dict]:
     with TraceStore(db) as store:
         cur = store.conn.execute("SELECT * FROM agent_spans")

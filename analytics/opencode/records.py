@@ -119,6 +119,16 @@ def loads_js(text: str) -> object:
     return value
 
 
+def output_text(raw: bytes) -> str:
+    """A string SQLite's json_extract unescaped, fetched as bytes: UTF-8, except that SQLite writes a lone
+    `\\udXXX` escape (a string JavaScript cut inside a surrogate pair) as the 3-byte form of that surrogate,
+    which becomes U+FFFD as in `loads_js`. Bytes that are not UTF-8 even so raise ValueError."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _whole_text(raw.decode("utf-8", "surrogatepass"))  # type: ignore[return-value]
+
+
 def as_int(value: object) -> int | None:
     """An integer from a JSON number (OpenCode writes ms as numbers, sometimes as floats).
 
