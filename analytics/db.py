@@ -373,12 +373,14 @@ class TraceStore:
 
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
-                stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = ()) -> None:
+                stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
+                stored_span_ids: set[str] | None = None) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more steps).
 
         `stamp` is the whole source's stamp, recorded with the last step of a load only (None before), so a
         load cut short is not taken for a finished one. `conflicts=False` inserts plainly, which is faster: for
-        a load into an empty store, whose steps hold disjoint trees."""
+        a load into an empty store, whose steps hold disjoint trees. `stored_span_ids`, from such a load, holds
+        every span id it has stored so far, which saves looking each new one up in the store."""
         with self.transaction() as cur:
             root_list = [list(roots)]
             if full:  # everything of these trees goes, then comes back
@@ -392,9 +394,10 @@ class TraceStore:
             cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
             cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
                         root_list)  # the steps of these trees all come back with them
-            if spans:  # an id still stored under another tree (a damaged store reuses one): the one read now wins
-                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))",
-                            [[sp.span_id for sp in spans]])
+            # an id still stored under another tree (a damaged store reuses one): the one read now wins
+            again = [sp.span_id for sp in spans if stored_span_ids is None or sp.span_id in stored_span_ids]
+            if again:
+                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
             gone = [list(deleted)]
             cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)

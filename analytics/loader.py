@@ -752,6 +752,7 @@ def load(store, source: Source, full: bool = False,
 
         done = 0
         written: set[str] = set()  # trace ids stored by the earlier steps of this load
+        span_ids: set[str] | None = set() if fresh else None  # and span ids, while the store had none before
         for i, (step, (traces, infos, spans)) in enumerate(read_ahead(steps, built)):
             last = i == len(steps) - 1
             if written:
@@ -767,8 +768,10 @@ def load(store, source: Source, full: bool = False,
                 traces=traces, sessions=infos,
                 fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in step}),
                 deleted=deleted if last else (), full=full, source_key=key,
-                stamp=stamp if last else None, conflicts=not fresh, spans=spans,
+                stamp=stamp if last else None, conflicts=not fresh, spans=spans, stored_span_ids=span_ids,
             )
+            if span_ids is not None and not last:
+                span_ids.update(sp.span_id for sp in spans)
             report.traces_written += len(traces)
             del traces, infos, spans  # free this step before the next one is read
             done += len(step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import analytics.loader
 from analytics.db import TraceStore
 from analytics.loader import LoadProgress, load
 from analytics.opencode import open_source
-from tests.conftest import CASES_118, SAMPLE_1165, copy_store
+from tests.conftest import CASES_118, SAMPLE_1165, STEPS_118, copy_store
 
 
 def _rows(store: TraceStore) -> dict[str, tuple]:
@@ -122,3 +123,30 @@ def test_a_task_call_id_repeated_in_a_tree_of_a_later_step_is_left_out_and_count
     assert any(task_id in e and "another tree" in e for e in report.skipped_examples)
     assert stored_root == other  # the newer tree was read first
     assert set(got) == set(expected)  # nothing else lost, nothing doubled
+
+
+def test_a_span_id_repeated_in_a_tree_of_a_later_step_loads_once(tmp_path: Path, small_steps) -> None:
+    """A tool part takes the id of an LLM call of another tree, and the two fall in different steps of a first
+    load: the load into the empty store looks up only the ids it has stored itself, and the one read last wins,
+    as in a reload; nothing else is lost."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    with TraceStore(tmp_path / "clean.duckdb") as clean:
+        load(clean, open_source(data))
+        spans = dict(clean.conn.execute("SELECT span_id, root_session_id FROM agent_spans").fetchall())
+        roots = _roots_newest_first(clean)
+        newer, older = roots[0], roots[-1]
+        llm, = clean.conn.execute("SELECT span_id FROM agent_spans WHERE kind = 'llm' AND root_session_id = ?"
+                                  " AND span_id NOT IN (SELECT parent_span_id FROM agent_spans WHERE"
+                                  " parent_span_id IS NOT NULL) LIMIT 1", [newer]).fetchone()
+        tool, = clean.conn.execute("SELECT span_id FROM agent_spans WHERE kind = 'tool' AND root_session_id = ?"
+                                   " LIMIT 1", [older]).fetchone()
+    conn = sqlite3.connect(data / "opencode.db")
+    conn.execute("UPDATE part SET id = ? WHERE id = ?", (llm, tool))
+    conn.commit()
+    conn.close()
+    with TraceStore(tmp_path / "damaged.duckdb") as store:
+        load(store, open_source(data))
+        got = dict(store.conn.execute("SELECT span_id, root_session_id FROM agent_spans").fetchall())
+        kind, = store.conn.execute("SELECT kind FROM agent_spans WHERE span_id = ?", [llm]).fetchone()
+    assert got[llm] == older and kind == "tool"  # the older tree's step came later
+    assert {k: v for k, v in got.items() if k != llm} == {k: v for k, v in spans.items() if k not in (llm, tool)}
