@@ -141,25 +141,6 @@ def guarded(conn: sqlite3.Connection, fast_sql: str, safe_sql: str, params: tupl
         conn.text_factory = previous
 
 
-_scan_once = json.JSONDecoder().scan_once
-
-
-def loads_compact(text: str) -> object:
-    """json.loads for the compact JSON SQLite's json_extract returns, calling the C scanner directly.
-
-    json.loads wraps the same scanner in three Python calls and two whitespace regex matches, which is most
-    of its cost on the small arrays a load parses by the hundred thousand. Anything that is not a single
-    compact document (leading space, trailing text) goes through json.loads and its checks.
-    """
-    try:
-        value, end = _scan_once(text, 0)
-    except StopIteration:
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
-
-
 def loads_array(value: object) -> list | None:
     """The JSON array a multi-path json_extract returns, or None for a row that was skipped."""
     if value is None or isinstance(value, BadText):

@@ -28,6 +28,7 @@ from analytics.opencode.records import (
     call_from_state,
     call_status,
     error_text,
+    loads_compact,
     loads_js,
     named_error,
     output_text,
@@ -40,7 +41,6 @@ from analytics.opencode.sqlite_store import (
     id_filter,
     is_damage,
     loads_array,
-    loads_compact,
     snapshot,
     tables,
 )
