@@ -145,17 +145,27 @@ _SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
 _NUMPY_TYPES = {"BIGINT": numpy.int64, "TIMESTAMP": numpy.int64, "DOUBLE": numpy.float64}
 
 
-def _array(values: tuple, typ: str) -> numpy.ndarray:
-    """One column of an insert, for DuckDB to scan. Numbers go as typed arrays, masked where NULL: from an
-    object array DuckDB guesses the type on a sample of 1,000 values, and a column of NULLs and small numbers
-    then failed on a large value further down ("Value out of range for type INT"), aborting the load."""
-    kind = _NUMPY_TYPES.get(typ)
-    if kind is None:
-        return numpy.array(values, dtype=object)
-    if None not in values:
-        return numpy.array(values, dtype=kind)
-    return numpy.ma.masked_array([0 if v is None else v for v in values], mask=[v is None for v in values],
-                                 dtype=kind)
+def _columns(rows: list[tuple], columns: tuple[tuple[str, str], ...]) -> dict[str, numpy.ndarray]:
+    """The columns of an insert, for DuckDB to scan: the records go into one 2-D object array (half the time
+    of transposing them with zip), whose text columns are handed over as they are. Numbers go as typed
+    arrays, masked where NULL: from an object array DuckDB guesses the type on a sample of 1,000 values, and a
+    column of NULLs and small numbers then failed on a large value further down ("Value out of range for type
+    INT"), aborting the load."""
+    table = numpy.empty((len(rows), len(columns)), dtype=object)
+    table[:] = rows
+    out = {}
+    for j, (name, typ) in enumerate(columns):
+        column = numpy.ascontiguousarray(table[:, j])
+        kind = _NUMPY_TYPES.get(typ)
+        if kind is not None:
+            null = column == None  # noqa: E711 (numpy compares element by element)
+            if null.any():
+                column[null] = 0
+                column = numpy.ma.masked_array(column.astype(kind), mask=null)
+            else:
+                column = column.astype(kind)
+        out[name] = column
+    return out
 
 
 def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
@@ -449,9 +459,7 @@ class TraceStore:
         view = f"new_{table}"  # fixed names: the table comes from this module
         for i in range(0, len(rows), INSERT_CHUNK * 50):
             chunk = rows[i:i + INSERT_CHUNK * 50]
-            batch = {name: _array(values, typ)
-                     for (name, typ), values in zip(columns, zip(*chunk, strict=True), strict=True)}
-            cur.register(view, batch)
+            cur.register(view, _columns(chunk, columns))
             try:
                 values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP"
                                    else f"CAST({c} AS {typ})" for c, typ in columns)
