@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed
 ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
 INSERT_CHUNK = 1000
-WRITE_MEMORY_LIMIT = "150MB"
+WRITE_MEMORY_LIMIT = "120MB"
+CHECKPOINT_THRESHOLD = "64MB"  # of WAL
 DAY_MS = 86_400_000
 
 TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -239,10 +240,12 @@ class TraceStore:
         if not read_only:
             # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
             # written block in memory (a full load of 250,000 steps peaked at 650 MB without this; with the next
-            # step read meanwhile, 404 MB at 200 MB and 360 MB at 150 MB, in the same time)
+            # step read meanwhile, 404 MB at 200 MB, 375-396 MB at 150 MB and 350 MB at 120 MB, in the same time)
             self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-            # and checkpoints once, when the store is closed, not after every committed step of a load
-            self.conn.execute("SET checkpoint_threshold = '1GB'")
+            # and checkpoints every few committed steps, while the next one is read: once at the end, when the
+            # store was closed, took 3 s that nothing overlapped, and the blocks it had not written yet were
+            # what DuckDB spilled to its temporary files under the limit
+            self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._local = threading.local()
         self._ensure_schema()
 

@@ -577,7 +577,7 @@ def no_cyclic_gc() -> Iterator[None]:
 
 
 FIRST_BATCH_ROOTS = 20  # the newest session trees (more than a screenful of rows), stored first for a window
-BATCH_SESSIONS = 1200  # a larger load goes on in steps of about this many sessions, each one committed
+BATCH_SESSIONS = 1000  # a larger load goes on in steps of about this many sessions, each one committed
 
 
 @dataclass(frozen=True)
