@@ -10,9 +10,9 @@ import pytest
 from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtTest import QTest
 
-from analytics.db import TraceStore
 from analytics.queries import trace_queries as q
 from analytics.queries.compare import ADDED, REMOVED
+from dashboard.data import open_store
 from dashboard.widgets.compare_tree import BETTER, CALL, DURATION, STATUS, TOKENS_IN, TOOLS, WORSE
 from dashboard.widgets.roles import Role
 from tests.conftest import COMPARE_118, copy_store
@@ -99,7 +99,7 @@ def test_selecting_a_row_diffs_its_texts_and_names_the_tools(qtbot, window) -> N
     assert "grep: 1 → 3 calls" in section.diff.tools.text()
     left, right = _runs_of(section.diff.left_prompt), _runs_of(section.diff.right_prompt)
     pair = code.data(0, Role.PAIR)
-    with TraceStore(window.service.db_path, read_only=True) as store:
+    with open_store(window.service.db_path, read_only=True) as store:  # waits out a live refresh
         texts = [q.get_trace_details(store, t.trace_id).trace.prompt_input for t in (pair.left, pair.right)]
     assert "".join(t for _k, t in left) == texts[0] and "".join(t for _k, t in right) == texts[1]
     assert any(k == ADDED and "carefully" in t for k, t in right)

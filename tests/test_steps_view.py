@@ -177,14 +177,14 @@ def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> 
     """The killed run's call is still `running` in OpenCode's store, hours after its session's last write: its
     bar and duration end at that write (they do not grow with the clock, and the bar is not hatched), while
     its status stays what OpenCode recorded."""
-    from analytics.db import TraceStore
     from analytics.queries import findings as sf
+    from dashboard.data import open_store
     from dashboard.widgets.timeline_delegate import TimelineDelegate, now_ms
 
     tree = section.tree
     row = delegation(section, "Killed bash")
     t = row.data(0, Role.TRACE)
-    with TraceStore(section.service.db_path, read_only=True) as store:
+    with open_store(section.service.db_path, read_only=True) as store:  # waits out a live refresh
         last = sf.last_write_ms(store, t)
     assert t.status == "running" and row.text(STATUS) == "⟳ running"
     assert tree.interrupted[t.trace_id] == last

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -229,6 +230,24 @@ def test_store_in_use_by_another_process_gets_one_sentence(tmp_path: Path) -> No
     finally:
         release.set()
         p.join(30)
+
+
+def test_a_writer_at_a_path_with_quotes_reads_its_tables_from_every_cursor(tmp_path: Path, live: Path) -> None:
+    """A writer attaches the file (with smaller row groups) to an in-memory database: the path is quoted, and
+    its thread cursors and cursors of their own all use the store, not that in-memory database."""
+    path = tmp_path / "it's a \"store\"; DROP TABLE x; --" / "t'.duckdb"
+    with TraceStore(path) as s:
+        load(s, open_source(live))
+        n = s.trace_count()
+        assert n > 0
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(s.trace_count).result() == n
+        assert s.new_cursor().execute("SELECT count(*) FROM agent_traces").fetchone()[0] == n
+        with pytest.raises(StoreError, match="in use"):  # a second writer of the same file in this process
+            TraceStore(path)
+    assert not (tmp_path / ".tmp").exists() and not Path(".tmp").exists()  # it spills beside the store
+    with TraceStore(path, read_only=True) as s:
+        assert s.trace_count() == n
 
 
 def test_two_sources_in_one_store_leave_each_other_alone(store: TraceStore, tmp_path: Path) -> None:

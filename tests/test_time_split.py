@@ -15,6 +15,7 @@ from analytics.opencode import open_source
 from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
 from analytics.queries.analysis_queries import percentile
+from dashboard.data import open_store
 from tests.conftest import (
     CASES_118,
     CASES_1165,
@@ -268,7 +269,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
                      timeout=20_000)
     pane = section.detail
-    with TraceStore(window.service.db_path, read_only=True) as store:
+    with open_store(window.service.db_path, read_only=True) as store:  # waits out a live refresh
         expected = ts.time_split(store, tid)
     assert pane.details.time == expected
     assert pane.values[TIME_FIELD].text() == ts.split_text(expected)
@@ -304,7 +305,7 @@ def test_the_metrics_tab_shows_time_per_agent_and_tools(qtbot, window) -> None:
 
     window.tabs.setCurrentWidget(window.metrics)
     m = window.metrics
-    with TraceStore(window.service.db_path, read_only=True) as store:
+    with open_store(window.service.db_path, read_only=True) as store:  # waits out a live refresh
         expected = ts.agent_time_splits(store)
         tools = ts.tool_stats(store)
     chart = m.time_chart

@@ -191,7 +191,7 @@ def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
     now = _now(now_ms)
     # the reads in one transaction, so they see the same traces; on a cursor of its own, which has its own
     # transaction whatever the caller's cursor is in
-    cur = store.cursor().cursor()
+    cur = store.new_cursor()
     try:
         cur.execute("BEGIN TRANSACTION")
         running_roots = [r[0] for r in cur.execute(
