@@ -12,10 +12,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy
@@ -25,11 +26,13 @@ from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 4  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed
 ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
+ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between steps, may use
 CHECKPOINT_THRESHOLD = "64MB"  # of WAL
 ROW_GROUP_SIZE = 16_384  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
@@ -302,6 +305,38 @@ class TraceStore:
         if not self.read_only:
             cur.execute("USE store")  # a writer's cursor starts in the in-memory database it attached the file to
         return cur
+
+    @contextmanager
+    def more_memory(self) -> Iterator[None]:
+        """DuckDB's room raised from the write limit while the block runs: for a read between the steps of a
+        load (the window shows what is stored so far), or a step written again that did not fit.
+
+        The write limit is for the load's own pages, but the indexes of a long history count in it too: at the
+        last steps of a full reload of the dashboard benchmark's store (its indexes held 36 MB), a read of its
+        10,400 traces and the write of a 10 MB prompt each ran out of memory under it."""
+        if self.read_only:
+            yield
+            return
+        cur = self.cursor()
+        cur.execute(f"SET memory_limit = '{ROOMY_MEMORY_LIMIT}'")
+        try:
+            yield
+        finally:
+            try:
+                cur.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
+            except duckdb.OutOfMemoryException:  # what the store holds now (its indexes) no longer fits under it
+                log.info("the trace store keeps up to %s for its writes from now on", ROOMY_MEMORY_LIMIT)
+
+    def fitted(self, work: Callable[..., T], *args: object) -> T:
+        """`work(*args)`, run again with room when it ran out of memory under the write limit (a write in
+        `transaction()` is rolled back first)."""
+        try:
+            return work(*args)
+        except duckdb.OutOfMemoryException:
+            log.info("a load step did not fit in %s; done again with up to %s", WRITE_MEMORY_LIMIT,
+                     ROOMY_MEMORY_LIMIT)
+            with self.more_memory():
+                return work(*args)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

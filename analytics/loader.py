@@ -753,14 +753,9 @@ def load(store, source: Source, full: bool = False,
         done = 0
         written: set[str] = set()  # trace ids stored by the earlier steps of this load
         span_ids: set[str] | None = set() if fresh else None  # and span ids, while the store had none before
-        for i, (step, (traces, infos, spans)) in enumerate(read_ahead(steps, built)):
-            last = i == len(steps) - 1
-            if written:
-                traces, spans = _not_written(written, traces, spans, report)
-            written.update(t.trace_id for t in traces)
-            if last:  # sessions gone from the source go with the last step, once every kept tree is known
-                deleted = kept.deletable(deleted)
-                report.sessions_deleted = len(deleted)
+
+        def write(step: set[str], traces: list[AgentTrace], infos: list[SessionInfo], spans: list[AgentSpan],
+                  deleted: set[str], last: bool) -> None:
             before = store.roots_of(step | deleted if last else step)
             store.replace(
                 roots=kept.writable(before | {t.root_session_id for t in traces}
@@ -770,6 +765,16 @@ def load(store, source: Source, full: bool = False,
                 deleted=deleted if last else (), full=full, source_key=key,
                 stamp=stamp if last else None, conflicts=not fresh, spans=spans, stored_span_ids=span_ids,
             )
+
+        for i, (step, (traces, infos, spans)) in enumerate(read_ahead(steps, built)):
+            last = i == len(steps) - 1
+            if written:
+                traces, spans = _not_written(written, traces, spans, report)
+            written.update(t.trace_id for t in traces)
+            if last:  # sessions gone from the source go with the last step, once every kept tree is known
+                deleted = kept.deletable(deleted)
+                report.sessions_deleted = len(deleted)
+            store.fitted(write, step, traces, infos, spans, deleted, last)  # again with room if it did not fit
             if span_ids is not None and not last:
                 span_ids.update(sp.span_id for sp in spans)
             report.traces_written += len(traces)

@@ -46,7 +46,6 @@ STEPS = ROOT / "tests" / "fixtures" / "steps-1.18.33"
 
 def many_steps(work: Path, n: int = 500) -> list:
     """n spans copied from the real "Many tools" delegation (LLM calls with their tool calls), one after another."""
-    import dataclasses
 
     path = work / "steps.duckdb"
     path.unlink(missing_ok=True)
@@ -60,19 +59,17 @@ def many_steps(work: Path, n: int = 500) -> list:
         for s in real[: n - len(out)]:
             k += 1
             parent = f"{s.parent_span_id}-{shift}" if s.parent_span_id else None
-            out.append(dataclasses.replace(s, span_id=f"{s.span_id}-{shift}", parent_span_id=parent,
-                                           started_at=s.started_at + shift, ended_at=(s.ended_at or 0) + shift))
+            out.append(s._replace(span_id=f"{s.span_id}-{shift}", parent_span_id=parent,
+                                  started_at=s.started_at + shift, ended_at=(s.ended_at or 0) + shift))
         shift += 60_000
     return out
 
 
 def steps_ms(app: QApplication, tree: TraceTree, spans: list) -> tuple[float, int]:
     """GUI time of showing these spans under a delegation row of the tree (given its ids), best of 3."""
-    import dataclasses
-
     row = next(i for i in tree.items.values() if i.data(0, Role.TRACE).kind == "delegation")
     t = row.data(0, Role.TRACE)
-    mine = [dataclasses.replace(s, trace_id=t.trace_id, root_session_id=t.root_session_id) for s in spans]
+    mine = [s._replace(trace_id=t.trace_id, root_session_id=t.root_session_id) for s in spans]
     best = min(gui_ms(app, lambda: tree.show_steps(t.trace_id, mine)) for _ in range(3))
     row.setExpanded(True)
     app.processEvents()

@@ -136,11 +136,13 @@ class _Refresh(_Task):
         self.emit("progress", self.generation, step)
         wanted = self.service.claim_details()
         if wanted is not None:
-            self.emit("details", wanted[0], details_of(store, wanted[1]))
+            with store.more_memory():
+                self.emit("details", wanted[0], details_of(store, wanted[1]))
         now = time.monotonic()
         if step.sessions_done < step.sessions_total and now - self._last_partial >= PARTIAL_EVERY_SECONDS:
             self._last_partial = now
-            traces, hits = q.filter_traces(store, self.query)
+            with store.more_memory():
+                traces, hits = q.filter_traces(store, self.query)
             self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
                                        final=False))
 

@@ -291,3 +291,25 @@ def test_steps_with_many_nulls_then_a_large_number_are_stored_exactly(store: Tra
     assert rows["prt_long"] == (10**10, start + 10**10, 0.25)
     assert rows["prt_short"] == (3, start + 3, 0.0)
     assert rows["prt_00000"] == (None, None, 0.0) and len(rows) == 2502
+
+
+def test_a_step_that_does_not_fit_the_write_limit_is_written_again_with_room(tmp_path: Path, live: Path,
+                                                                             monkeypatch, caplog) -> None:
+    """The write limit keeps a long load's memory low, but a step can need more than it (the indexes of a long
+    history count in it, and a 10 MB prompt is bound whole): such a step is rolled back and written again
+    with room, and the limit comes back for the next one. Here the limit is set too low for any step."""
+    import analytics.db as db
+
+    with TraceStore(tmp_path / "ref.duckdb") as s:
+        load(s, open_source(live))
+        expected = _rows(s)
+    monkeypatch.setattr(db, "WRITE_MEMORY_LIMIT", "32MB")
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        with caplog.at_level("INFO", logger="analytics.db"):
+            load(s, open_source(live))
+            load(s, open_source(live), full=True)  # over the stored rows: the upsert path
+        assert "done again with up to 1GB" in caplog.text
+        assert _rows(s) == expected
+        assert s.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "30.5 MiB"  # back
+        with s.more_memory():
+            assert s.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"  # 1GB
