@@ -121,6 +121,16 @@ def test_metrics_tab_lists_agents_bottlenecks_and_jumps_to_a_trace(qtbot, window
     assert "None" in m.odd.topLevelItem(0).text(1)  # a fresh demo: nothing unusual yet
 
 
+def test_metrics_tab_is_filled_when_it_is_shown_then_as_each_analysis_comes(qtbot, window) -> None:
+    w = window
+    m = w.metrics
+    assert w.tabs.currentWidget() is w.tracing and m.agents.topLevelItemCount() == 0  # not drawn while hidden
+    w.tabs.setCurrentWidget(m)
+    assert m.agents.topLevelItemCount() > 0
+    w.tracing.analyzed.emit(None)  # while the tab is on screen, what the tracing tab brings is drawn at once
+    assert m.agents.topLevelItemCount() == 0
+
+
 def test_pattern_filter_and_its_errors(qtbot, window) -> None:
     w = window
     bar = w.tracing.filters

@@ -212,6 +212,7 @@ def test_the_window_flags_findings_in_the_tree_and_the_metrics_list(qtbot, tmp_p
     assert tree.items[grep].text(0).endswith("⚠")
     streak = call("Error streak")
     assert tree.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
+    w.tabs.setCurrentWidget(w.metrics)  # filled when shown
     odd = w.metrics.odd
     reasons = {odd.topLevelItem(i).text(1) for i in range(odd.topLevelItemCount())}
     assert {tree.flags[grep], tree.flags[streak]} <= reasons

@@ -132,6 +132,7 @@ def test_tree_tooltips_show_html_literally(hostile) -> None:
 
 
 def test_metrics_anomaly_reason_tooltip_is_escaped(hostile) -> None:
+    hostile.tabs.setCurrentWidget(hostile.metrics)  # filled when shown
     odd = hostile.metrics.odd
     rows = [odd.topLevelItem(i) for i in range(odd.topLevelItemCount())]
     ours = [r for r in rows if r.text(0) == AGENT_HTML]

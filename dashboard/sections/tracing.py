@@ -185,14 +185,13 @@ class TracingSection(QWidget):
             self.filters.set_choices(snap.sessions, snap.agents)
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
+        if analysis is not None:
+            flags, critical, interrupted = snap.flags, analysis.critical, snap.interrupted
+        else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
+            flags, critical, interrupted = dict(self.tree.flags), set(self.tree.critical), dict(self.tree.interrupted)
         touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
-                                        prune=snap.generation != self._filter_gen,
-                                        flags={k: a.reason for k, a in analysis.anomalies.items()} if analysis
-                                        else None, critical=analysis.critical if analysis else None,
-                                        steps=snap.steps,
-                                        interrupted={k: ms for k, a in analysis.anomalies.items()
-                                                     if (ms := getattr(a, "interrupted_ms", None))}
-                                        if analysis else None)
+                                        prune=snap.generation != self._filter_gen, flags=flags, critical=critical,
+                                        steps=snap.steps, interrupted=interrupted)
         if analysis is not None:
             self.analyzed.emit(analysis)
         current = self.tree.current_trace_id()
