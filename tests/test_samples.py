@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from analytics.loader import extract_traces, unwrap_output
+from analytics.db import TraceStore
+from analytics.loader import extract_traces, load, unwrap_output
 from analytics.models import LoadReport
+from analytics.opencode import open_source
+from analytics.queries import trace_queries as q
 from tests.conftest import SAMPLE_118, SAMPLE_1165, expected
 
 
@@ -48,7 +51,7 @@ def test_sample_loads_to_expected_traces(sample: Path, source: Path) -> None:
                 assert e["output_contains"] in t.prompt_output
 
 
-def test_v2_capture_subagent_call(v2_dir: Path) -> None:
+def test_v2_capture_subagent_call(v2_dir: Path, tmp_path: Path) -> None:
     traces = _by_id(extract_traces(v2_dir))
     assert sum(t.kind == "session" for t in traces.values()) == 3
     d = traces["msg_11dc01ee9001zM23KqGAMXr1Kj:call_00492530"]
@@ -63,6 +66,13 @@ def test_v2_capture_subagent_call(v2_dir: Path) -> None:
     assert (d.started_at, d.ended_at, d.duration_ms) == (1791500492539, 1791500492589, 50)
     assert (d.tokens_in, d.tokens_out, d.tokens_cache_read) == (1000, 34, 200)
     assert d.cost_usd == pytest.approx(0.00357)
+    with TraceStore(tmp_path / "t.duckdb") as store:  # its one LLM call carries each figure in its own field
+        load(store, open_source(v2_dir))
+        (llm,) = [sp for sp in q.get_spans(store, d.trace_id) if sp.kind == "llm"]
+    assert (llm.tokens_in, llm.tokens_out, llm.tokens_reasoning, llm.tokens_cache_read, llm.tokens_cache_write,
+            llm.cost_usd) == (d.tokens_in, d.tokens_out, d.tokens_reasoning, 200, d.tokens_cache_write,
+                              pytest.approx(0.00357))
+    assert (llm.parent_span_id, llm.input, llm.status) == (None, None, "completed")
     root = traces["ses_ee23fe1e7ffeeiMs3y3TW987xd"]
     assert root.subagent_type == "build"
     assert root.prompt_input == '"Please USE A SUBAGENT to look around"'
