@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
@@ -200,6 +200,11 @@ DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "so
 # tree's mark may change: then its spans are built again and compared).
 
 
+def _out_of_memory(exc: duckdb.Error) -> bool:
+    """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error)."""
+    return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -219,7 +224,8 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:")
     try:
         conn.execute(f"SET temp_directory = {_literal(str(path) + '.tmp')}")  # where a file store spills
-        conn.execute(f"ATTACH {_literal(str(path))} AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        # TYPE: a file of another kind (a SQLite database) is refused, not attached through an extension
+        conn.execute(f"ATTACH {_literal(str(path))} AS store (TYPE duckdb, ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
         conn.execute("USE store")
     except BaseException:
         conn.close()
@@ -238,7 +244,11 @@ def default_db_path() -> Path:
 
 def _translate(exc: duckdb.Error, path: Path) -> StoreError:
     text = str(exc)
-    if "lock" in text.lower() or "already attached" in text:  # another process, or a store open here
+    said = text.replace(str(path), "")  # what DuckDB says, without the path (a folder may be called "locked")
+    if "already attached" in said:
+        return StoreError(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
+                          " to finish, or use --db to choose another file.")
+    if "lock" in said.lower():
         pid = re.search(r"PID (\d+)", text)
         who = f" (process {pid.group(1)})" if pid else ""
         return StoreError(
@@ -259,7 +269,11 @@ class TraceStore:
         self.path = Path(path) if path is not None else default_db_path()
         self.read_only = read_only
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a name too long, a file where a folder should be
+                raise StoreError(f"Could not create the folder of the trace store {self.path}:"
+                                 f" {exc.strerror or exc}.") from exc
         elif not self.path.exists():
             raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
         deadline = time.monotonic() + wait_seconds
@@ -282,7 +296,13 @@ class TraceStore:
             # what DuckDB spilled to its temporary files under the limit
             self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._local = threading.local()
-        self._ensure_schema()
+        try:
+            self._ensure_schema()
+        except BaseException as exc:
+            self.conn.close()
+            if isinstance(exc, duckdb.Error):  # its first write failed: a read-only folder, a log name too long
+                raise _translate(exc, self.path) from exc
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -327,7 +347,7 @@ class TraceStore:
         finally:
             try:
                 cur.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-            except duckdb.OutOfMemoryException:  # what the store holds now (its indexes) no longer fits under it
+            except duckdb.Error:  # what the store holds now (its indexes) no longer fits under it
                 log.info("the trace store keeps up to %s for its writes from now on", ROOMY_MEMORY_LIMIT)
 
     def fitted(self, work: Callable[..., T], *args: object) -> T:
@@ -335,7 +355,9 @@ class TraceStore:
         `transaction()` is rolled back first)."""
         try:
             return work(*args)
-        except duckdb.OutOfMemoryException:
+        except duckdb.Error as exc:
+            if not _out_of_memory(exc):
+                raise
             log.info("a load step did not fit in %s; done again with up to %s", WRITE_MEMORY_LIMIT,
                      ROOMY_MEMORY_LIMIT)
             with self.more_memory():
@@ -525,12 +547,17 @@ class TraceStore:
         for i in range(0, len(rows), INSERT_CHUNK * 50):
             chunk = rows[i:i + INSERT_CHUNK * 50]
             cur.register(view, _columns(chunk, columns))
+            values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP"
+                               else f"CAST({c} AS {typ})" for c, typ in columns)
             try:
-                values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP"
-                                   else f"CAST({c} AS {typ})" for c, typ in columns)
                 cur.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {values} FROM {view}{conflict}")
-            finally:
-                cur.unregister(view)
+            except duckdb.Error:
+                # the transaction is aborted now: unregistering fails too ("Current transaction is aborted"),
+                # and would hide the error itself (an out-of-memory that `fitted` writes again with room)
+                with suppress(duckdb.Error):
+                    cur.unregister(view)
+                raise
+            cur.unregister(view)
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         if not sessions:

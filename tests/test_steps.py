@@ -175,3 +175,12 @@ def test_cli_steps_shows_the_calls_and_json_keeps_them_whole(tmp_path: Path, cap
     assert main(["steps", call.trace_id, "--db", db, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data) == 13 and data[0]["kind"] == "llm" and data[1]["parent_span_id"] == data[0]["span_id"]
+
+
+def test_spans_are_built_in_the_order_of_their_fields() -> None:
+    """`loader._spans` builds each span as a plain tuple in field order: a field added to `AgentSpan` must be
+    added there too, where this test points."""
+    assert AgentSpan._fields == (
+        "span_id", "trace_id", "root_session_id", "parent_span_id", "kind", "name", "title", "status",
+        "started_at", "ended_at", "duration_ms", "tokens_in", "tokens_out", "tokens_reasoning",
+        "tokens_cache_read", "tokens_cache_write", "cost_usd", "input", "output")

@@ -17,7 +17,7 @@ import pytest
 from analytics.db import SCHEMA_VERSION, TraceStore
 from analytics.errors import StoreError
 from analytics.loader import extract_traces, load
-from analytics.models import AgentSpan
+from analytics.models import AgentSpan, AgentTrace
 from analytics.opencode import open_source
 from tests.conftest import CASES_118, FIXTURES, copy_store
 
@@ -313,3 +313,64 @@ def test_a_step_that_does_not_fit_the_write_limit_is_written_again_with_room(tmp
         assert s.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "30.5 MiB"  # back
         with s.more_memory():
             assert s.conn.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"  # 1GB
+
+
+def _big_step(n: int, mb: int) -> tuple[list[AgentTrace], list[AgentSpan]]:
+    """A step of n traces and n tool calls, each with a text of `mb` MB (hostile on purpose)."""
+    traces = [AgentTrace(trace_id=f"t{i}", kind="delegation", session_id="s", root_session_id="r",
+                         child_session_id=None, parent_trace_id=None, parent_agent=None, subagent_type="general",
+                         description=None, prompt_input=chr(65 + i) * (mb << 20), prompt_output=None,
+                         status="completed", started_at=1_700_000_000_000 + i, ended_at=None, duration_ms=None)
+              for i in range(n)]
+    spans = [AgentSpan(f"sp{i}", f"t{i}", "r", None, "tool", "read", None, "completed", 1_700_000_000_000, None,
+                       None, output=chr(97 + i) * (mb << 20)) for i in range(n)]
+    return traces, spans
+
+
+def _write(store: TraceStore, traces: list[AgentTrace], spans: list[AgentSpan]) -> None:
+    store.replace(roots={"r"}, traces=traces, sessions=[], fingerprints={}, deleted=(), full=False,
+                  source_key="src", stamp=None, spans=spans)
+
+
+def test_a_step_whose_insert_runs_out_of_memory_is_written_again(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Out of memory inside the insert itself: the error reaches `fitted` as what it is (the view's cleanup,
+    in the aborted transaction, used to replace it with "transaction is aborted"), and the step is written."""
+    import analytics.db as db
+
+    monkeypatch.setattr(db, "WRITE_MEMORY_LIMIT", "32MB")
+    traces, spans = _big_step(12, 4)
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        with caplog.at_level("INFO", logger="analytics.db"):
+            s.fitted(_write, s, traces, spans)
+        assert "done again with up to 1GB" in caplog.text
+        assert s.trace_count() == 12
+        with s.more_memory():  # the texts, read back under the write limit, would not fit either
+            assert s.conn.execute("SELECT sum(strlen(output)) FROM agent_spans").fetchone()[0] == 12 * (4 << 20)
+
+
+def test_an_insert_error_is_reported_as_itself(store: TraceStore) -> None:
+    import analytics.db as db
+
+    sp = AgentSpan("sp", "t0", "r", None, "tool", "read", None, "completed", 1_700_000_000_000, None, None)
+    with pytest.raises(duckdb.ConstraintException), store.transaction() as cur:
+        store._insert(cur, "agent_spans", db.SPAN_COLUMNS, [sp, sp])  # one id twice
+    assert store.trace_count() == 0  # and the store goes on
+
+
+def test_a_store_path_that_is_not_a_duckdb_store_gets_one_sentence(tmp_path: Path) -> None:
+    """A SQLite database is refused, not attached through an extension; a folder named "locked" is not a
+    lock; a folder that cannot be made says so."""
+    sqlite_file = tmp_path / "opencode.db"
+    sqlite3.connect(sqlite_file).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StoreError, match="Could not open the trace store .*not a valid DuckDB database"):
+        TraceStore(sqlite_file)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "t.duckdb").write_text("not a store")
+    t = time.monotonic()
+    with pytest.raises(StoreError, match="Could not open the trace store .*not a valid DuckDB database"):
+        TraceStore(locked / "t.duckdb", wait_seconds=5)
+    assert time.monotonic() - t < 2  # not taken for a store in use, and waited for
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(StoreError, match="Could not create the folder of the trace store"):
+        TraceStore(tmp_path / "a file" / "t.duckdb")

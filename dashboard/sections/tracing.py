@@ -186,7 +186,10 @@ class TracingSection(QWidget):
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
         if analysis is not None:
-            flags, critical, interrupted = snap.flags, analysis.critical, snap.interrupted
+            flags = snap.flags if snap.flags is not None else {k: a.reason for k, a in analysis.anomalies.items()}
+            interrupted = snap.interrupted if snap.interrupted is not None else {
+                k: ms for k, a in analysis.anomalies.items() if (ms := getattr(a, "interrupted_ms", None))}
+            critical = analysis.critical
         else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
             flags, critical, interrupted = dict(self.tree.flags), set(self.tree.critical), dict(self.tree.interrupted)
         touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
