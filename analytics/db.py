@@ -542,15 +542,16 @@ class TraceStore:
         250,000 rows of seven columns). `conflict` is an ON CONFLICT clause (of this module) to append."""
         if not rows:
             return
-        names = [c for c, _ in columns]
+        names = ", ".join(c for c, _ in columns)
         view = f"new_{table}"  # fixed names: the table comes from this module
+        values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP" else f"CAST({c} AS {typ})"
+                           for c, typ in columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM {view}{conflict}"
         for i in range(0, len(rows), INSERT_CHUNK * 50):
             chunk = rows[i:i + INSERT_CHUNK * 50]
             cur.register(view, _columns(chunk, columns))
-            values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP"
-                               else f"CAST({c} AS {typ})" for c, typ in columns)
             try:
-                cur.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT {values} FROM {view}{conflict}")
+                cur.execute(sql)
             except duckdb.Error:
                 # the transaction is aborted now: unregistering fails too ("Current transaction is aborted"),
                 # and would hide the error itself (an out-of-memory that `fitted` writes again with room)

@@ -172,10 +172,18 @@ class _Refresh(_Task):
         analysis.time = ts.agent_times(svc.time_splits.splits_of(store, ids, version))
         analysis.tools = ts.tool_stats(store, ids)
         return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
-                        version=version, steps=svc.step_counts,
-                        flags={k: a.reason for k, a in analysis.anomalies.items()},
-                        interrupted={k: ms for k, a in analysis.anomalies.items()
-                                     if (ms := getattr(a, "interrupted_ms", None))})
+                        version=version, steps=svc.step_counts, flags=flag_texts(analysis),
+                        interrupted=interrupted_calls(analysis))
+
+
+def flag_texts(analysis: aq.Analysis) -> dict[str, str]:
+    """Per flagged trace, why (what its ⚠ says)."""
+    return {k: a.reason for k, a in analysis.anomalies.items()}
+
+
+def interrupted_calls(analysis: aq.Analysis) -> dict[str, int]:
+    """Per interrupted call, its session's last write (where its bar ends)."""
+    return {k: ms for k, a in analysis.anomalies.items() if (ms := getattr(a, "interrupted_ms", None))}
 
 
 def _judged(found: list[sf.Finding]) -> frozenset[tuple[str, str]]:

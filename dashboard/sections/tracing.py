@@ -13,7 +13,7 @@ from analytics.models import LoadReport
 from analytics.queries.trace_queries import TraceFilter
 from analytics.settings import Settings
 from analytics.terminal import TerminalError, open_session
-from dashboard.data import DataService, Snapshot
+from dashboard.data import DataService, Snapshot, flag_texts, interrupted_calls
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
 from dashboard.widgets.filter_bar import FilterBar
@@ -186,9 +186,8 @@ class TracingSection(QWidget):
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
         if analysis is not None:
-            flags = snap.flags if snap.flags is not None else {k: a.reason for k, a in analysis.anomalies.items()}
-            interrupted = snap.interrupted if snap.interrupted is not None else {
-                k: ms for k, a in analysis.anomalies.items() if (ms := getattr(a, "interrupted_ms", None))}
+            flags = snap.flags if snap.flags is not None else flag_texts(analysis)
+            interrupted = snap.interrupted if snap.interrupted is not None else interrupted_calls(analysis)
             critical = analysis.critical
         else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
             flags, critical, interrupted = dict(self.tree.flags), set(self.tree.critical), dict(self.tree.interrupted)
