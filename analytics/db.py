@@ -29,7 +29,8 @@ from analytics.settings import check_retention_days
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed
+SCHEMA_VERSION = 5  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed;
+# 5: agent_spans without a key or indexes (`SPANS_UNINDEXED_SINCE`)
 ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
@@ -82,6 +83,9 @@ SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", "BIGINT"),
     ("store", "VARCHAR"),
 )
+_SESSION_INSERT_COLUMNS = tuple((c, "TIMESTAMP" if c in ("created_at", "updated_at") else typ)
+                                for c, typ in SESSION_COLUMNS)
+_session_row = attrgetter(*(c for c, _ in SESSION_COLUMNS))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -188,16 +192,29 @@ def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
 
 
 SPAN_COLUMNS = _columns_of(AgentSpan)
-SCHEMA += (
-    "CREATE TABLE IF NOT EXISTS agent_spans ("
-    + ", ".join(f"{name} {typ}" + (" PRIMARY KEY" if name == "span_id" else "") for name, typ in SPAN_COLUMNS)
-    + ");\nCREATE INDEX IF NOT EXISTS idx_spans_trace ON agent_spans(trace_id);"
-    "\nCREATE INDEX IF NOT EXISTS idx_spans_root ON agent_spans(root_session_id);"
-)
+# No key and no index: the loader keeps span ids unique itself (`loader._unique_spans`, `stored_span_ids`), and
+# DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
+# index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
+# Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.
+SPANS_TABLE = "CREATE TABLE IF NOT EXISTS agent_spans (" + ", ".join(f"{n} {t}" for n, t in SPAN_COLUMNS) + ")"
+SCHEMA += SPANS_TABLE + ";"
+SPANS_UNINDEXED_SINCE = 5
 DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
 # `pushed` and `pushed_trees` (what each OpenTelemetry endpoint was sent) are not derived from OpenCode's data:
 # they outlive a rebuild, and as span ids and digests come out the same after one, nothing is sent twice (a
 # tree's mark may change: then its spans are built again and compared).
+
+
+def _unindex_spans(cur: duckdb.DuckDBPyConnection) -> None:
+    """agent_spans of a store of schema 3 or 4, copied into a table without its key and indexes (DuckDB drops
+    no primary key in place): its rows stay, so the store needs no reload."""
+    cur.execute("DROP INDEX IF EXISTS idx_spans_trace")
+    cur.execute("DROP INDEX IF EXISTS idx_spans_root")
+    cur.execute("ALTER TABLE agent_spans RENAME TO agent_spans_old")
+    cur.execute(SPANS_TABLE)
+    names = ", ".join(n for n, _ in SPAN_COLUMNS)
+    cur.execute(f"INSERT INTO agent_spans ({names}) SELECT {names} FROM agent_spans_old")
+    cur.execute("DROP TABLE agent_spans_old")
 
 
 def _out_of_memory(exc: duckdb.Error) -> bool:
@@ -400,6 +417,8 @@ class TraceStore:
                 log.warning("rebuilding trace store %s (schema %s -> %s)", self.path, version, SCHEMA_VERSION)
                 for table in DATA_TABLES:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
+            if version is not None and ADDITIVE_SINCE <= version < SPANS_UNINDEXED_SINCE:
+                _unindex_spans(cur)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
@@ -487,32 +506,24 @@ class TraceStore:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more steps).
 
         `stamp` is the whole source's stamp, recorded with the last step of a load only (None before), so a
-        load cut short is not taken for a finished one. `conflicts=False` inserts plainly, which is faster: for
-        a load into an empty store, whose steps hold disjoint trees. `stored_span_ids`, from such a load, holds
-        every span id it has stored so far, which saves looking each new one up in the store."""
+        load cut short is not taken for a finished one. `conflicts=False` inserts plainly, without first deleting
+        the rows of these trees, which is faster: for a load into an empty store, whose steps hold disjoint
+        trees. `stored_span_ids`, from such a load, holds every span id it has stored so far, which saves
+        looking each new one up in the store."""
         with self.transaction() as cur:
-            root_list = [list(roots)]
-            if full:  # everything of these trees goes, then comes back
-                cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
-                            root_list)
-            else:  # rows that are still there are upserted, which keeps their first-seen time
-                keep = [[t.trace_id for t in traces]]
-                cur.execute(
-                    "DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
-                    " AND trace_id NOT IN (SELECT unnest(?::VARCHAR[]))", root_list + keep)
-            cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
-            cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
-                        root_list)  # the steps of these trees all come back with them
-            # an id still stored under another tree (a damaged store reuses one): the one read now wins
+            if conflicts:
+                self._clear(cur, roots, traces, full)
+            if deleted:
+                gone = [list(deleted)]
+                cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+                cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            # a span id still stored under another tree (a damaged store reuses one): the one read now wins
             again = [sp.span_id for sp in spans if stored_span_ids is None or sp.span_id in stored_span_ids]
             if again:
                 cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
-            gone = [list(deleted)]
-            cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
-            cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
-            self._insert_sessions(cur, sessions)
+            self._insert_sessions(cur, sessions, conflicts=conflicts)
             if fingerprints:
                 cur.execute(
                     "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[])",
@@ -522,6 +533,24 @@ class TraceStore:
                 cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
                             [source_key, stamp])
             self._bump(cur)
+
+    @staticmethod
+    def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
+        """What `replace` writes anew leaves first: the rows of these trees.
+
+        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees. Its
+        ten or so steps spent 0.4 s looking.)"""
+        root_list = [list(roots)]
+        if full:  # everything of these trees goes, then comes back
+            cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
+        else:  # rows that are still there are upserted, which keeps their first-seen time
+            keep = [[t.trace_id for t in traces]]
+            cur.execute(
+                "DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+                " AND trace_id NOT IN (SELECT unnest(?::VARCHAR[]))", root_list + keep)
+        cur.execute("DELETE FROM sessions WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
+        cur.execute("DELETE FROM agent_spans WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                    root_list)  # the steps of these trees all come back with them
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
@@ -560,16 +589,12 @@ class TraceStore:
                 raise
             cur.unregister(view)
 
-    def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
-        if not sessions:
-            return
-        names = [c for c, _ in SESSION_COLUMNS]
-        params = [[getattr(s, c) for s in sessions] for c in names]
-        selects = ", ".join(
-            (f"epoch_ms(unnest(?::{typ}[]))" if c in ("created_at", "updated_at") else f"unnest(?::{typ}[])")
-            for c, typ in SESSION_COLUMNS
-        )
-        cur.execute(f"INSERT OR REPLACE INTO sessions ({', '.join(names)}) SELECT {selects}", params)
+    def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo],
+                         conflicts: bool = True) -> None:
+        """Insert the session records as the steps are (`_insert`); `conflicts` replaces a stored one."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in SESSION_COLUMNS if c != "session_id")
+        self._insert(cur, "sessions", _SESSION_INSERT_COLUMNS, [_session_row(s) for s in sessions],
+                     f" ON CONFLICT (session_id) DO UPDATE SET {updates}" if conflicts else "")
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
         """Tree totals on each root session row: tokens, cost, delegations, errors."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics.db import SCHEMA_VERSION, TraceStore
+from analytics.db import SCHEMA_VERSION, SPAN_COLUMNS, TraceStore
 from analytics.errors import StoreError
 from analytics.loader import extract_traces, load
 from analytics.models import AgentSpan, AgentTrace
@@ -63,6 +63,28 @@ def test_older_store_is_rebuilt_and_reloaded_whole(tmp_path: Path, live: Path) -
         assert s.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 0
         report = load(s, open_source(live))
         assert report.traces_written == 14
+
+
+def test_a_store_of_schema_4_keeps_its_steps_without_their_key_and_indexes(tmp_path: Path, live: Path) -> None:
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live))
+        before = s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall()
+        # agent_spans as schemas 3 and 4 made it: a primary key, and indexes on its trace and root session
+        s.conn.execute("ALTER TABLE agent_spans RENAME TO spans_now")
+        s.conn.execute("CREATE TABLE agent_spans (" + ", ".join(
+            f"{name} {typ}" + (" PRIMARY KEY" if name == "span_id" else "") for name, typ in SPAN_COLUMNS) + ")")
+        s.conn.execute("INSERT INTO agent_spans SELECT * FROM spans_now")
+        s.conn.execute("DROP TABLE spans_now")
+        s.conn.execute("CREATE INDEX idx_spans_trace ON agent_spans(trace_id)")
+        s.conn.execute("CREATE INDEX idx_spans_root ON agent_spans(root_session_id)")
+        s.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall() == before
+        assert not s.conn.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'agent_spans'"
+                                  " UNION ALL SELECT constraint_type FROM duckdb_constraints()"
+                                  " WHERE table_name = 'agent_spans' AND constraint_type = 'PRIMARY KEY'").fetchall()
+        assert load(s, open_source(live)).unchanged  # nothing to read again
 
 
 def test_save_traces_is_an_idempotent_upsert(store: TraceStore) -> None:
@@ -351,9 +373,9 @@ def test_a_step_whose_insert_runs_out_of_memory_is_written_again(tmp_path: Path,
 def test_an_insert_error_is_reported_as_itself(store: TraceStore) -> None:
     import analytics.db as db
 
-    sp = AgentSpan("sp", "t0", "r", None, "tool", "read", None, "completed", 1_700_000_000_000, None, None)
+    traces, _ = _big_step(1, 0)
     with pytest.raises(duckdb.ConstraintException), store.transaction() as cur:
-        store._insert(cur, "agent_spans", db.SPAN_COLUMNS, [sp, sp])  # one id twice
+        store._insert(cur, "agent_traces", db._TRACE_INSERT_COLUMNS, [db._trace_row(traces[0])] * 2)  # one id twice
     assert store.trace_count() == 0  # and the store goes on
 
 
