@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from analytics.models import OUT_OF_RANGE, Usage
 
@@ -35,9 +36,10 @@ class RawCall:
     background: bool = False
 
 
-@dataclass(slots=True)
-class RawTool:
-    """One tool call that is not a delegation, as stored: its input as JSON text and its output in full."""
+class RawTool(NamedTuple):
+    """One tool call that is not a delegation, as stored: its input as JSON text and its output in full.
+
+    A tuple, so a reader makes one from its fields without a call per field (`tuple.__new__(RawTool, row)`)."""
 
     span_id: str
     name: str
