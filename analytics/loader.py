@@ -180,11 +180,15 @@ def _agent(inp: dict) -> str | None:
 
 
 def _usage(messages: list[RawMessage]) -> Usage:
-    total = Usage()
+    """The sum of the assistant messages' usage, in their order (as `Usage.__add__` would, without a Usage
+    per message)."""
+    tin = tout = treason = tread = twrite = 0
+    cost = 0.0
     for m in messages:
         if m.role == "assistant":
-            total = total + m.usage
-    return total
+            a, b, c, d, e, f = m.usage
+            tin, tout, treason, tread, twrite, cost = tin + a, tout + b, treason + c, tread + d, twrite + e, cost + f
+    return Usage(tin, tout, treason, tread, twrite, cost)
 
 
 def _tools(messages: list[RawMessage]) -> tuple[str, ...]:

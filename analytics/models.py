@@ -27,9 +27,11 @@ MAX_COST_USD = 1e12
 OUT_OF_RANGE = 1 << 63  # what a reader puts where a number overflowed (1e999): the loader replaces and counts it
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token and cost figures of one or more assistant steps."""
+class Usage(NamedTuple):
+    """Token and cost figures of one or more assistant steps.
+
+    A tuple, not a frozen dataclass: a load makes one per message and per sum, hundreds of thousands, and a
+    frozen dataclass took 1.5 µs to make (each field set through `object.__setattr__`), a tuple 0.3 µs."""
 
     input: int = 0
     output: int = 0

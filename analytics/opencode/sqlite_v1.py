@@ -297,8 +297,11 @@ class SqliteV1Reader(Reader):
                 for ptype, a, b, c, d, e, f in loads_compact(arrays):
                     if ptype == "step-finish":
                         steps += 1
-                        tin, tout, treason = tin + num(a), tout + num(b), treason + num(c)
-                        tread, twrite, cost = tread + num(d), twrite + num(e), cost + fnum(f)
+                        if not (a.__class__ is int and b.__class__ is int and c.__class__ is int
+                                and d.__class__ is int and e.__class__ is int and f.__class__ is float):
+                            a, b, c, d, e, f = num(a), num(b), num(c), num(d), num(e), fnum(f)
+                        tin, tout, treason, tread, twrite, cost = (tin + a, tout + b, treason + c, tread + d,
+                                                                   twrite + e, cost + f)
                 if steps:
                     # the sums replace the message's own `tokens`, which hold only the last step's usage
                     msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
