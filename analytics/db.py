@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA_VERSION = 5  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed;
-# 5: agent_spans without a key or indexes (`SPANS_UNINDEXED_SINCE`)
+# 5: agent_spans without indexes
 ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
+READABLE_SINCE = 4  # and from this one on, it has every table a reader queries: no upgrade needed to read it
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
 ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between steps, may use
@@ -206,25 +207,16 @@ SPAN_COLUMNS = _columns_of(AgentSpan)
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
 # index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
 # Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.
-SPANS_TABLE = "CREATE TABLE IF NOT EXISTS agent_spans (" + ", ".join(f"{n} {t}" for n, t in SPAN_COLUMNS) + ")"
-SCHEMA += SPANS_TABLE + ";"
-SPANS_UNINDEXED_SINCE = 5
+# A store made before schema 5 keeps its key (DuckDB drops none in place, and copying the table would double
+# the file): it only loses the two indexes.
+SCHEMA += (
+    "CREATE TABLE IF NOT EXISTS agent_spans (" + ", ".join(f"{n} {t}" for n, t in SPAN_COLUMNS) + ");"
+    "\nDROP INDEX IF EXISTS idx_spans_trace;\nDROP INDEX IF EXISTS idx_spans_root;"
+)
 DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "source_state", "cleaned_sessions")
 # `pushed` and `pushed_trees` (what each OpenTelemetry endpoint was sent) are not derived from OpenCode's data:
 # they outlive a rebuild, and as span ids and digests come out the same after one, nothing is sent twice (a
 # tree's mark may change: then its spans are built again and compared).
-
-
-def _unindex_spans(cur: duckdb.DuckDBPyConnection) -> None:
-    """agent_spans of a store of schema 3 or 4, copied into a table without its key and indexes (DuckDB drops
-    no primary key in place): its rows stay, so the store needs no reload."""
-    cur.execute("DROP INDEX IF EXISTS idx_spans_trace")
-    cur.execute("DROP INDEX IF EXISTS idx_spans_root")
-    cur.execute("ALTER TABLE agent_spans RENAME TO agent_spans_old")
-    cur.execute(SPANS_TABLE)
-    names = ", ".join(n for n, _ in SPAN_COLUMNS)
-    cur.execute(f"INSERT INTO agent_spans ({names}) SELECT {names} FROM agent_spans_old")
-    cur.execute("DROP TABLE agent_spans_old")
 
 
 def _out_of_memory(exc: duckdb.Error) -> bool:
@@ -416,7 +408,7 @@ class TraceStore:
                 f"The trace store {self.path} was written by a newer agent-traces (schema {version}, this "
                 f"program knows {SCHEMA_VERSION}); update agent-traces, or use --db to choose another file."
             )
-        if version == SCHEMA_VERSION:
+        if version == SCHEMA_VERSION or self.read_only and version is not None and version >= READABLE_SINCE:
             return
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
@@ -427,8 +419,6 @@ class TraceStore:
                 log.warning("rebuilding trace store %s (schema %s -> %s)", self.path, version, SCHEMA_VERSION)
                 for table in DATA_TABLES:
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
-            if version is not None and ADDITIVE_SINCE <= version < SPANS_UNINDEXED_SINCE:
-                _unindex_spans(cur)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
@@ -490,6 +480,13 @@ class TraceStore:
     def session_count(self) -> int:
         return self.cursor().execute("SELECT count(*) FROM sessions").fetchone()[0]
 
+    def holds_no_trees(self) -> bool:
+        """Whether no trace, session or step is stored: a load can then insert without looking for rows to
+        replace. (A store can hold sessions and no trace: a tree whose root could not be read yet.)"""
+        return self.cursor().execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM agent_traces) AND NOT EXISTS (SELECT 1 FROM sessions)"
+            " AND NOT EXISTS (SELECT 1 FROM agent_spans)").fetchone()[0]
+
     def roots_of(self, session_ids: Collection[str]) -> set[str]:
         if not session_ids:
             return set()
@@ -533,7 +530,7 @@ class TraceStore:
                 cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
             self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
-            self._insert_sessions(cur, sessions, conflicts=conflicts)
+            self._insert_sessions(cur, sessions)
             if fingerprints:
                 cur.execute(
                     "INSERT OR REPLACE INTO source_sessions SELECT unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[])",
@@ -599,12 +596,11 @@ class TraceStore:
                 raise
             cur.unregister(view)
 
-    def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo],
-                         conflicts: bool = True) -> None:
-        """Insert the session records as the steps are (`_insert`); `conflicts` replaces a stored one."""
+    def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
+        """Insert the session records as the steps are (`_insert`), replacing a stored one."""
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in SESSION_COLUMNS if c != "session_id")
         self._insert(cur, "sessions", _SESSION_INSERT_COLUMNS, [_session_row(s) for s in sessions],
-                     f" ON CONFLICT (session_id) DO UPDATE SET {updates}" if conflicts else "")
+                     f" ON CONFLICT (session_id) DO UPDATE SET {updates}")
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
         """Tree totals on each root session row: tokens, cost, delegations, errors."""

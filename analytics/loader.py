@@ -761,7 +761,7 @@ def load(store, source: Source, full: bool = False,
         trees = kept.unread({sid for sid in (index if full else tree_closure(parents, changed, roots))
                              if roots[sid] not in cleaned})
         report.sessions_changed = len(changed - cleaned)
-        fresh = store.trace_count() == 0  # nothing to collide with: plain inserts
+        fresh = store.holds_no_trees()  # nothing to collide with: plain inserts
         steps = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
 
         def built(step: set[str]) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:

@@ -16,7 +16,7 @@ from analytics.errors import SourceError
 from analytics.loader import build_traces, extract_traces, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
-from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, STEPS_1165, copy_store
+from tests.conftest import CASES_118, SAMPLE_118, SAMPLE_1165, STEPS_118, STEPS_1165, copy_store
 
 # The 1.18.33 sample's session trees (tests/fixtures/opencode-1.18.33): tree 9 nests three levels.
 ROOT1 = "ses_dfe78d176ffeEpZvUCEOZHN903"
@@ -552,3 +552,72 @@ def test_a_tool_part_with_the_id_of_an_llm_call_leaves_the_call_whole(tmp_path: 
     assert spans[mid].kind == "llm"
     assert all(spans[sp.parent_span_id].kind == "llm" for sp in spans.values() if sp.kind == "tool")
     assert report.skipped == {"part": 1}
+
+
+def test_a_store_holding_only_the_session_of_an_unreadable_tree_loads_it_later(tmp_path: Path) -> None:
+    """The first load of a tree whose root cannot be read stores its child's session row and no trace; the load
+    that can read the root must replace that row, not take the store for an empty one (it aborted on the
+    session's key, every time)."""
+    data = copy_store(SAMPLE_118, tmp_path / "s")
+    child = "ses_dfe78b94cffelwqLB8OZdBn9fS"  # the only child of ROOT1
+    conn = sqlite3.connect(data / "opencode.db")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    for table, column in (("part", "session_id"), ("message", "session_id"), ("session", "id"),
+                          ("event_sequence", "aggregate_id")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} NOT IN (?, ?)", (ROOT1, child))
+    conn.commit()
+    whole, _ = _load(tmp_path / "whole.duckdb", data)
+    conn.execute("UPDATE session SET title = CAST(X'4F6C64FF' AS TEXT) WHERE id = ?", (ROOT1,))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (ROOT1,))
+    conn.commit()
+    db = tmp_path / "t.duckdb"
+    during, report = _load(db, data)
+    assert during == {} and report.skipped == {"session": 1}
+    with TraceStore(db) as store:
+        assert set(_sessions(store)) == {child}
+    conn.execute("UPDATE session SET title = 'Scripted session 1' WHERE id = ?", (ROOT1,))
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (ROOT1,))
+    conn.commit()
+    conn.close()
+    after, report = _load(db, data)
+    assert after == whole and report.skipped_total == 0
+
+
+def test_a_part_skipped_before_the_scan_starts_over_is_counted_once(tmp_path: Path) -> None:
+    """A tool output that is not UTF-8 is skipped as the rows stream in; a part further on that is not JSON makes
+    the scan start over on its careful path, which must not count the first part again."""
+    data = copy_store(STEPS_118, tmp_path / "s")
+    db = tmp_path / "t.duckdb"
+    _load(db, data)
+    conn = sqlite3.connect(data / "opencode.db")
+    sid, = conn.execute("SELECT session_id FROM part WHERE data LIKE '%\"tool\":\"bash\"%' GROUP BY session_id"
+                        " HAVING count(*) >= 6 ORDER BY session_id LIMIT 1").fetchone()
+    (a, a_raw), (b, b_raw) = conn.execute(
+        "SELECT id, data FROM part WHERE session_id = ? AND data LIKE '%\"tool\":\"bash\"%'"
+        " AND json_extract(data, '$.state.status') = 'completed' ORDER BY rowid", (sid,)).fetchall()[::3][:2]
+    a_json = json.loads(a_raw)
+    a_json["state"]["output"] = "BAD"
+    conn.execute("UPDATE part SET data = CAST(replace(CAST(? AS BLOB), CAST('BAD' AS BLOB), x'ff') AS TEXT)"
+                 " WHERE id = ?", (json.dumps(a_json), a))
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", (b_raw[:-5], b))  # cut short: not JSON
+    conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (sid,))
+    conn.commit()
+    conn.close()
+    _rows, report = _load(db, data)
+    assert report.skipped == {"part": 2}
+    assert sorted(e.split(":")[0] for e in report.skipped_examples) == sorted([f"part {a}", f"part {b}"])
+
+
+def test_two_parts_of_a_message_whose_ids_read_alike_keep_the_one_sqlite_sorts_first(tmp_path: Path) -> None:
+    """A part id stored as a blob reads as the same text as another part's id: the call kept is the one SQLite
+    sorts first (a text before a blob), as when the scan was ordered, not the one it happens to find first."""
+    data = copy_store(CASES_118, tmp_path / "s")
+    conn = sqlite3.connect(data / "opencode.db")
+    (echo_two,), (echo_three,) = conn.execute(
+        "SELECT id FROM part WHERE json_extract(data, '$.state.title') IN ('echo two', 'echo three')"
+        " ORDER BY rowid").fetchall()
+    conn.execute("UPDATE part SET id = CAST(? AS BLOB) WHERE id = ?", (echo_three, echo_two))
+    conn.commit()
+    conn.close()
+    _load(tmp_path / "t.duckdb", data)
+    assert _span_rows(tmp_path / "t.duckdb")[echo_three]["title"] == "echo three"

@@ -65,7 +65,7 @@ def test_older_store_is_rebuilt_and_reloaded_whole(tmp_path: Path, live: Path) -
         assert report.traces_written == 14
 
 
-def test_a_store_of_schema_4_keeps_its_steps_without_their_key_and_indexes(tmp_path: Path, live: Path) -> None:
+def test_a_store_of_schema_4_keeps_its_steps_and_loses_their_indexes(tmp_path: Path, live: Path) -> None:
     with TraceStore(tmp_path / "t.duckdb") as s:
         load(s, open_source(live))
         before = s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall()
@@ -78,13 +78,24 @@ def test_a_store_of_schema_4_keeps_its_steps_without_their_key_and_indexes(tmp_p
         s.conn.execute("CREATE INDEX idx_spans_trace ON agent_spans(trace_id)")
         s.conn.execute("CREATE INDEX idx_spans_root ON agent_spans(root_session_id)")
         s.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    with TraceStore(tmp_path / "t.duckdb", read_only=True) as s:  # read as it is, before any load
+        assert s.schema_version() == 4 and s.conn.execute("SELECT count(*) FROM agent_spans").fetchone()[0]
     with TraceStore(tmp_path / "t.duckdb") as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall() == before
         assert not s.conn.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'agent_spans'"
-                                  " UNION ALL SELECT constraint_type FROM duckdb_constraints()"
-                                  " WHERE table_name = 'agent_spans' AND constraint_type = 'PRIMARY KEY'").fetchall()
+                                  ).fetchall()
         assert load(s, open_source(live)).unchanged  # nothing to read again
+        load(s, open_source(live), full=True)  # and its key takes a full reload
+        assert s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall() == before
+
+
+def test_a_store_of_schema_3_is_upgraded_before_it_is_read(tmp_path: Path) -> None:
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        s.conn.execute("DROP TABLE pushed")
+        s.conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
+        TraceStore(tmp_path / "t.duckdb", read_only=True)
 
 
 def test_save_traces_is_an_idempotent_upsert(store: TraceStore) -> None:

@@ -77,6 +77,53 @@ _tool = tuple.__new__  # a RawTool from a tuple of its fields, in order
 _span_id = itemgetter(0)
 
 
+def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, str]]) -> list[str]:
+    """The tool calls of these rows (`SqliteV1Reader._tool_calls`) added to their messages, from scratch (a scan
+    may start over); the parts that cannot be read go to `skipped` as (message id, part id). Returns the ids of
+    the task parts."""
+    tasks: list[str] = []
+    skipped.clear()
+    for m in by_msg.values():
+        m.tools = []
+        m.tool_calls = []
+    for mid, pid, head, inp, raw_output in rows:
+        if head is None:  # the tolerant pass: not JSON
+            skipped.append((mid or "", pid))
+            continue
+        msg = by_msg.get(mid)
+        if msg is None:
+            continue
+        try:
+            fields = loads_js(head)  # text that was not UTF-8 (BadText) still tells what the part is
+            ptype, tool, status, title, start, end, err = fields
+        except ValueError:
+            skipped.append((mid, pid))
+            continue
+        if ptype != "tool" or tool.__class__ is not str:
+            continue  # not a tool call
+        tool = intern(tool)
+        msg.tools.append(tool)
+        if tool in DELEGATION_TOOLS:
+            tasks.append(pid)  # read whole, and its damage counted, with the task calls
+            continue
+        try:
+            if head.__class__ is not str or inp.__class__ is BadText:
+                raise ValueError
+            output = None if raw_output is None else output_text(raw_output)
+        except ValueError:
+            msg.tools.pop()
+            skipped.append((mid, pid))
+            continue
+        if (start.__class__ is int and (end is None or end.__class__ is int) and err is None
+                and (title is None or title.__class__ is str)):  # as OpenCode writes them
+            msg.tool_calls.append(_tool(RawTool, (
+                pid, tool, title, COMPLETED if status == COMPLETED else ERROR if status == ERROR else RUNNING,
+                start, end, None if inp == "null" else inp, output)))
+        else:
+            msg.tool_calls.append(_odd_tool(pid, tool, status, title, start, end, err, inp, output))
+    return tasks
+
+
 def _odd_tool(pid: str, tool: str, status: object, title: object, start: object, end: object, err: object,
               inp: str | None, output: str | None) -> RawTool:
     """A tool call whose fields are not what OpenCode writes, read with the checks the other readers use."""
@@ -355,65 +402,36 @@ class SqliteV1Reader(Reader):
         measures faster than one parse of a head array holding the output.
 
         The rows come in the order SQLite finds them, and each message's calls are put in part order after:
-        sorting 258 MB of rows by message took SQLite 0.6 s of a long history's load. A call whose fields are
-        what OpenCode writes (a string name, an integer start and end or none) is taken as it is; anything else
-        goes through the checks the other readers use (`_odd_tool`)."""
+        sorting 258 MB of rows by message took SQLite 0.6 s of a long history's load. A message whose parts
+        repeat an id (damage: a text id and a blob id alike once read as text) is read again in SQLite's order,
+        which decides the one kept. What is skipped is counted once the scan has gone through, in part order:
+        a scan that starts over on its careful path (`guarded`) would count what it had skipped again."""
         where, params = id_filter(ids, "session_id")
         select = (
             "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
             " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
             " '$.state.time.end', '$.state.error'), {d} -> '$.state.input',"
             " CASE json_type({d}, '$.state.output') WHEN 'text' THEN CAST(json_extract({d}, '$.state.output') AS BLOB)"
-            f" END FROM part WHERE {TOOL_FILTER} AND id IS NOT NULL{where}"
+            " END FROM part WHERE " + TOOL_FILTER + " AND id IS NOT NULL{where}{order}"
         )
-
-        def consume(rows) -> list[str]:
-            tasks: list[str] = []
-            for m in by_msg.values():
-                m.tools = []
-                m.tool_calls = []
-            for mid, pid, head, inp, raw_output in rows:
-                if head is None:  # the tolerant pass: not JSON
-                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
-                    continue
-                msg = by_msg.get(mid)
-                if msg is None:
-                    continue
-                try:
-                    fields = loads_js(head)  # text that was not UTF-8 (BadText) still tells what the part is
-                    ptype, tool, status, title, start, end, err = fields
-                except ValueError:
-                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
-                    continue
-                if ptype != "tool" or tool.__class__ is not str:
-                    continue  # not a tool call
-                tool = intern(tool)
-                msg.tools.append(tool)
-                if tool in DELEGATION_TOOLS:
-                    tasks.append(pid)  # read whole, and its damage counted, with the task calls
-                    continue
-                try:
-                    if head.__class__ is not str or inp.__class__ is BadText:
-                        raise ValueError
-                    output = None if raw_output is None else output_text(raw_output)
-                except ValueError:
-                    msg.tools.pop()
-                    report.skip("part", pid, "tool part is not valid JSON or UTF-8")
-                    continue
-                if (start.__class__ is int and (end is None or end.__class__ is int) and err is None
-                        and (title is None or title.__class__ is str)):  # as OpenCode writes them
-                    msg.tool_calls.append(_tool(RawTool, (
-                        pid, tool, title, COMPLETED if status == COMPLETED else ERROR if status == ERROR else RUNNING,
-                        start, end, None if inp == "null" else inp, output)))
-                else:
-                    msg.tool_calls.append(_odd_tool(pid, tool, status, title, start, end, err, inp, output))
-            return tasks
-
-        tasks = guarded(self.conn, select.format(d="data"),
-                        select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        careful = "CASE WHEN json_valid(data) THEN data END"
+        skipped: list[tuple[str, str]] = []
+        tasks = guarded(self.conn, select.format(d="data", where=where, order=""),
+                        select.format(d=careful, where=where, order=""), params,
+                        lambda rows: _read_tools(rows, by_msg, skipped))
         for m in by_msg.values():
             if len(m.tool_calls) > 1:
                 m.tool_calls.sort(key=_span_id)
+        repeated = {mid: m for mid, m in by_msg.items()
+                    if len(m.tool_calls) > 1 and len({t[0] for t in m.tool_calls}) < len(m.tool_calls)}
+        if repeated:  # their damage is counted already
+            where, params = id_filter(repeated, "message_id")
+            order = " ORDER BY message_id, id"
+            guarded(self.conn, select.format(d="data", where=where, order=order),
+                    select.format(d=careful, where=where, order=order), params,
+                    lambda rows: _read_tools(rows, repeated, []))
+        for _mid, pid in sorted(skipped):
+            report.skip("part", pid, "tool part is not valid JSON or UTF-8")
         return tasks
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
