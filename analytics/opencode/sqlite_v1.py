@@ -419,11 +419,13 @@ class SqliteV1Reader(Reader):
         tasks = guarded(self.conn, select.format(d="data", where=where, order=""),
                         select.format(d=careful, where=where, order=""), params,
                         lambda rows: _read_tools(rows, by_msg, skipped))
-        for m in by_msg.values():
-            if len(m.tool_calls) > 1:
-                m.tool_calls.sort(key=_span_id)
-        repeated = {mid: m for mid, m in by_msg.items()
-                    if len(m.tool_calls) > 1 and len({t[0] for t in m.tool_calls}) < len(m.tool_calls)}
+        repeated: dict[str, RawMessage] = {}
+        for mid, m in by_msg.items():
+            calls = m.tool_calls
+            if len(calls) > 1:
+                calls.sort(key=_span_id)
+                if any(a[0] == b[0] for a, b in zip(calls, calls[1:], strict=False)):  # sorted: repeats are neighbours
+                    repeated[mid] = m
         if repeated:  # their damage is counted already
             where, params = id_filter(repeated, "message_id")
             order = " ORDER BY message_id, id"
