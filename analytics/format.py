@@ -1,4 +1,5 @@
-"""Human-readable figures, shared by the command line and the dashboard, and `printable` for OpenCode's text."""
+"""How things read, shared by the command line and the window: figures (a duration, tokens, dollars) by kind, a
+status's words, a step's label, a change between two runs; and `printable` for OpenCode's text."""
 
 from __future__ import annotations
 
@@ -124,6 +125,71 @@ def tool_argument(raw: str | None, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def count(n: float | None) -> str:
+    """A whole number: 3 ("—" when there is none)."""
+    return "—" if n is None else str(int(n))
+
+
+def share(fraction: float | None) -> str:
+    """A fraction as a percentage: 42% ("—" when there is none)."""
+    return "—" if fraction is None else f"{fraction * 100:.0f}%"
+
+
+# How a figure of each kind reads, wherever one is shown (the CLI's tables, the window's columns, a comparison).
+FIGURES = {"duration": duration, "tokens": tokens, "cost": cost, "count": count, "percent": share}
+
+
+def figure(value: float | None, kind: str) -> str:
+    """A figure as its kind reads: `figure(1500, "duration")` is "1.5 s"."""
+    return FIGURES[kind](value)
+
+
+STATUS_MARK = {"completed": "✓", "error": "✗", "running": "⟳"}
+
+
+def status_label(status: str) -> str:
+    """A status with its mark: "✓ completed", "✗ error", "⟳ running" (an unknown one as it is)."""
+    mark = STATUS_MARK.get(status)
+    return f"{mark} {status}" if mark else status
+
+
+def tool_runs(names: list[str]) -> str:
+    """Tool names in order, runs of one tool shortened: "read, glob, grep ×9"."""
+    runs: list[list] = []
+    for name in names:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in runs)
+
+
+def first_line(text: str | None, limit: int = 120) -> str:
+    """The first line of a text that is not blank, cut at `limit` characters ("" for none)."""
+    line = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def steps_text(llm: int, tools: int) -> str:
+    """ "14 LLM calls · 37 tool calls": how many steps a call took."""
+    return f"{llm} LLM call{'s' * (llm != 1)} · {tools} tool call{'s' * (tools != 1)}"
+
+
+def step_label(kind: str, name: str, title: str | None, tool_input: str | None = None,
+               tools: list[str] | None = None, output: str | None = None, answer: str | None = None
+               ) -> tuple[str, str]:
+    """A step's two labels, the same in the tree and in `agent-traces steps`: what it is, and what it did.
+
+    A tool call: its name, and its title, else its main argument (`bash`, `git log --oneline`). An LLM call:
+    "LLM · model", and what the call did: the tools it called (`tools`, in order), else the first line of its
+    output (the store keeps an LLM call's error there), else of `answer` (the text it answered with, when that
+    is known: a trace's last LLM call answered with the trace's output)."""
+    if kind != "llm":
+        return name, title or tool_argument(tool_input)
+    did = tool_runs(tools) if tools else first_line(output) or first_line(answer) or "no tool call"
+    return f"LLM · {name}", did
+
+
 def signed(value: float | None, kind: str) -> str:
     """A difference with its sign, in the unit of its figure: +1.6 s, −3.3K, +$0.05, +3 ("" when there is none;
     "±0" when it is zero). `kind` is duration, tokens, cost or count."""
@@ -133,8 +199,7 @@ def signed(value: float | None, kind: str) -> str:
         return "±0"
     sign = "+" if value > 0 else "−"
     size = abs(value)
-    text = {"duration": duration, "tokens": tokens, "cost": cost}.get(kind, lambda v: str(int(v)))(size)
-    return sign + text
+    return sign + figure(size, kind)
 
 
 def signed_percent(value: float | None) -> str:

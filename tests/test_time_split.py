@@ -15,6 +15,7 @@ from analytics.opencode import open_source
 from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
 from analytics.queries.analysis_queries import percentile
+from analytics.timeline import INTERRUPTED_MS
 from dashboard.data import open_store
 from tests.conftest import (
     CASES_118,
@@ -170,7 +171,7 @@ def test_a_running_trace_runs_until_now_then_stops_at_its_last_write_once_interr
         b, a = before[tid], after[tid]
         assert (a.llm_ms, a.idle_ms) == (b.llm_ms, b.idle_ms)
         assert a.total_ms == b.total_ms + 60_000
-    stopped = ts.time_splits(steps, ids, now_ms=last + ts.INTERRUPTED_MS)
+    stopped = ts.time_splits(steps, ids, now_ms=last + INTERRUPTED_MS)
     assert stopped == ts.time_splits(steps, ids, now_ms=NOW)  # no longer growing
     for tid in ids:
         assert stopped[tid].running and stopped[tid].stopped_ms == last

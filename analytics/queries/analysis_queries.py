@@ -158,7 +158,7 @@ class Anomaly:
 
     @property
     def reason(self) -> str:
-        shown = {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[self.metric]
+        shown = fmt.FIGURES[self.metric]
         if self.trace.kind == "session":
             what = f"{self.metric} of {self.trace.subagent_type} sessions"
         elif self.metric == "duration":

@@ -45,7 +45,11 @@ TIME_FIELD = "Where the time went"
 FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", TIME_FIELD, "Tokens", "Reasoning / cache",
           "Cost", "Model", "Tools", "Session", "Directory")
 STEP_FIELDS = ("Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model")
-STATUS_TEXT = {"completed": "✓ completed", "error": "✗ error", "running": "⟳ running (no answer yet)"}
+
+
+def status_text(status: str) -> str:
+    """A status as the pane says it: "✓ completed", "⟳ running (no answer yet)"."""
+    return fmt.status_label(status) + (" (no answer yet)" if status == "running" else "")
 
 
 def pretty_json(text: str | None) -> str | None:
@@ -315,8 +319,8 @@ class DetailPane(QWidget):
         running = t.status == "running"
         v = self.values
         v["Chain"].setText(" › ".join(d.chain))
-        v["Status"].setText(STATUS_TEXT.get(t.status, t.status))
-        v["Steps"].setText(f"{d.steps[0]} LLM calls · {d.steps[1]} tool calls")
+        v["Status"].setText(status_text(t.status))
+        v["Steps"].setText(fmt.steps_text(*d.steps))
         self._show_field("Steps", any(d.steps))
         v["Description"].setText(t.description or "—")
         v["Started"].setText(fmt.when(t.started_at))
@@ -356,7 +360,7 @@ class DetailPane(QWidget):
             self._show_field(name, name in STEP_FIELDS)
         v = self.values
         running = s.status == "running"
-        v["Status"].setText(STATUS_TEXT.get(s.status, s.status))
+        v["Status"].setText(status_text(s.status))
         v["Description"].setText(s.title or "—")
         v["Started"].setText(fmt.when(s.started_at))
         v["Duration"].setText("still running" if running or s.duration_ms is None else fmt.duration(s.duration_ms))
