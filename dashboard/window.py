@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.triggered.connect(slot)
             view.addAction(action)
+        view.addAction(self.tracing.all_steps)
         compare = QAction("Com&pare the two selected runs", self)
         compare.setShortcut(QKeySequence("Ctrl+D"))
         compare.triggered.connect(self.compare_selected)

@@ -139,7 +139,7 @@ def test_pattern_filter_and_its_errors(qtbot, window) -> None:
     idle(qtbot, w)
     tree = w.tracing.tree
     assert [r.text(1) for r in tree.visible_roots()] == ["Rate limiting for the API client"]
-    hits = {tid for tid in tree.items if tid not in tree.dimmed and not tree.items[tid].isHidden()}
+    hits = {tid for tid in tree.items if tid not in tree.marks.dimmed and not tree.items[tid].isHidden()}
     assert {tree.items[t].text(1) for t in hits} == {"Test the limiter", "Inject the clock"}
     bar.pattern.setText("tester -> [")
     assert bar.pattern_error and "column 11" in bar.pattern.toolTip()
@@ -168,7 +168,7 @@ def test_anomalies_are_flagged_and_filtered(qtbot, tmp_path: Path) -> None:
     with qtbot.wait_signal(w.tracing.ready, timeout=20_000):
         w.show()
     tree = w.tracing.tree
-    flagged = [tree.items[t].text(1) for t in tree.flags]
+    flagged = [tree.items[t].text(1) for t in tree.marks.flags]
     assert "Huge context" in flagged
     assert row(w, "Huge context").text(0).endswith("⚠")
     w.tracing.filters.anomalies_only.setChecked(True)

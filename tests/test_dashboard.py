@@ -19,7 +19,7 @@ from analytics.opencode import open_source
 from analytics.settings import Settings
 from dashboard.app import Choice, build, choose
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import STATUS
+from dashboard.widgets.trace_rows import STATUS
 from tests.conftest import CASES_118, copy_store
 
 pytestmark = pytest.mark.gui
@@ -102,7 +102,7 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
     assert len(tree.visible_roots()) == 2  # the trees that hold a reviewer call, whole
     assert not tree.currentItem().isHidden()  # the selected row was filtered out: another one took over
-    dimmed = [i for tid, i in tree.items.items() if tid in tree.dimmed]
+    dimmed = [i for tid, i in tree.items.items() if tid in tree.marks.dimmed]
     assert all(i.data(0, Role.TRACE).subagent_type != "reviewer" for i in dimmed) and dimmed
     _query(qtbot, section,
            lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
@@ -313,7 +313,8 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     assert section2.tree.columnWidth(1) == 333
     restored = section2.splitter.sizes()
     assert restored[0] / sum(restored) == pytest.approx(sizes[0] / sum(sizes), abs=0.01)
-    assert all(i.data(0, Role.TRACE).status == "completed" or i.data(0, Role.TRACE).trace_id in section2.tree.dimmed
+    dimmed = section2.tree.marks.dimmed
+    assert all(i.data(0, Role.TRACE).status == "completed" or i.data(0, Role.TRACE).trace_id in dimmed
                for i in section2.tree.items.values())
     w2.close()
 

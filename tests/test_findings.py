@@ -207,15 +207,15 @@ def test_the_window_flags_findings_in_the_tree_and_the_metrics_list(qtbot, tmp_p
         return next(t for t, i in tree.items.items() if i.text(1) == description and i.parent() is not None)
 
     grep = call("Runaway grep")
-    assert tree.flags[grep] == ("9 failing tool calls in a row (grep ×9); "
+    assert tree.marks.flags[grep] == ("9 failing tool calls in a row (grep ×9); "
                                 "grep 'FIXME' called 9 times with the same input")
     assert tree.items[grep].text(0).endswith("⚠")
     streak = call("Error streak")
-    assert tree.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
+    assert tree.marks.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
     w.tabs.setCurrentWidget(w.metrics)  # filled when shown
     odd = w.metrics.odd
     reasons = {odd.topLevelItem(i).text(1) for i in range(odd.topLevelItemCount())}
-    assert {tree.flags[grep], tree.flags[streak]} <= reasons
+    assert {tree.marks.flags[grep], tree.marks.flags[streak]} <= reasons
     w.close()
 
 

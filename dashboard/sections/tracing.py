@@ -7,6 +7,7 @@ import logging
 import time
 
 from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from analytics.models import LoadReport
@@ -69,6 +70,11 @@ class TracingSection(QWidget):
         self.live.setChecked(True)
         self.live.setToolTip("Refresh automatically while OpenCode writes; untick to pause")
         self.live.toggled.connect(self._set_live)
+        # the View menu's toggle: the rows the tree opens itself show their steps too, not only the rows the user
+        # opened (remembered)
+        self.all_steps = QAction("Show the steps of every open row", self, checkable=True)
+        self.all_steps.setToolTip("Open rows list their LLM and tool calls among their delegations")
+        self.all_steps.toggled.connect(self.tree.set_all_steps)
         bar = QHBoxLayout()
         bar.addWidget(self.filters, 1)
         bar.addWidget(expand)
@@ -190,7 +196,8 @@ class TracingSection(QWidget):
             interrupted = snap.interrupted if snap.interrupted is not None else interrupted_calls(analysis)
             critical = analysis.critical
         else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
-            flags, critical, interrupted = dict(self.tree.flags), set(self.tree.critical), dict(self.tree.interrupted)
+            marks = self.tree.marks
+            flags, critical, interrupted = dict(marks.flags), set(marks.critical), dict(marks.interrupted)
         touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
                                         prune=snap.generation != self._filter_gen, flags=flags, critical=critical,
                                         steps=snap.steps, interrupted=interrupted)
@@ -271,6 +278,7 @@ class TracingSection(QWidget):
         s.setValue("tracing/header", self.tree.header().saveState())
         s.setValue("tracing/filters", json.dumps(self.filters.state()))
         s.setValue("tracing/live", self.live.isChecked())
+        s.setValue("tracing/all_steps", self.all_steps.isChecked())
 
     def restore_state(self) -> None:
         s = QSettings()
@@ -289,6 +297,8 @@ class TracingSection(QWidget):
         live = s.value("tracing/live")
         if live is not None and str(live).lower() in ("false", "0"):
             self.live.setChecked(False)
+        if str(s.value("tracing/all_steps", "false")).lower() in ("true", "1"):
+            self.all_steps.setChecked(True)
 
     def stop(self) -> None:
         """Stop timers and watchers and wait for the background request."""
