@@ -140,7 +140,7 @@ class _Refresh(_Task):
         wanted = self.service.claim_details()
         if wanted is not None:
             with store.more_memory():
-                self.emit("details", wanted[0], details_of(store, wanted[1]))
+                self.emit("details", wanted[0], details_of(store, wanted[1], self.service.now_ms()))
         now = time.monotonic()
         if step.sessions_done < step.sessions_total and now - self._last_partial >= PARTIAL_EVERY_SECONDS:
             self._last_partial = now
@@ -200,12 +200,13 @@ class _Details(_Task):
         if not self.service.claim_details(self.generation):
             return  # answered already, by the load that ran before this request, or asked again since
         with open_store(self.service.db_path, read_only=True) as store:
-            self.emit("details", self.generation, details_of(store, self.trace_id))
+            self.emit("details", self.generation, details_of(store, self.trace_id, self.service.now_ms()))
 
 
-def details_of(store: TraceStore, trace_id: str) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
-    """A trace in full, with the (session id, directory) to open it in."""
-    return q.get_trace_details(store, trace_id), q.session_to_open(store, trace_id)
+def details_of(store: TraceStore, trace_id: str, now_ms: int) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
+    """A trace in full, with the (session id, directory) to open it in; its time judged as of `now_ms`, the
+    clock the snapshots' findings are judged by, so the detail pane and the tree agree on an interrupted call."""
+    return q.get_trace_details(store, trace_id, now_ms), q.session_to_open(store, trace_id)
 
 
 class _Spans(_Task):

@@ -240,14 +240,21 @@ def test_a_session_that_goes_quiet_is_judged_interrupted_without_a_new_write(qtb
             service.refresh(q.TraceFilter(), load_first=True, shown=shown)
         return blocker.args[0]
 
+    def details():  # what the detail pane shows: judged by the same clock as the tree
+        with qtbot.wait_signal(service.details, timeout=20_000) as blocker:
+            service.fetch_details(call.trace_id)
+        return blocker.args[1][0]
+
     try:
         first = refresh(None)
         assert first.changed and call.trace_id not in first.analysis.anomalies
+        assert details().time.stopped_ms is None  # (by the wall clock, years later, it would be interrupted)
         assert refresh(first.version).changed is False  # nothing new, nothing crossed: no new snapshot
         clock[0] = (last + 11 * MIN) / 1000
         again = refresh(first.version)
         assert again.changed and again.version == first.version
         assert again.analysis.anomalies[call.trace_id].interrupted_ms == last
+        assert details().time.stopped_ms == last
         assert refresh(again.version).changed is False
     finally:
         service.stop()

@@ -224,7 +224,8 @@ def get_trace_tree(store: TraceStore, session_id: str) -> list[TraceNode]:
     return build_tree(_summaries(store, "root_session_id = ?", [root]))
 
 
-def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
+def get_trace_details(store: TraceStore, trace_id: str, now_ms: int | None = None) -> TraceDetails | None:
+    """One trace in full; a running one's time split as of `now_ms` (the clock of `analytics.timeline`)."""
     cur = store.cursor()
     row = cur.execute(f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE trace_id = ?", [trace_id]).fetchone()
     if row is None:
@@ -251,7 +252,7 @@ def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
         total_cost_usd=node.total_cost_usd if node else trace.cost_usd,
         descendants=node.descendants if node else 0,
         steps=step_counts(store, [trace_id]).get(trace_id, (0, 0)),
-        time=time_split(store, trace_id),
+        time=time_split(store, trace_id, now_ms),
     )
 
 
