@@ -209,3 +209,31 @@ def signed_percent(value: float | None) -> str:
     if round(value) == 0:
         return "±0%" if value == 0 else ("+<1%" if value > 0 else "−<1%")
     return f"{'+' if value > 0 else '−'}{abs(value):.0f}%"
+
+
+def compare_side(value: float | None, kind: str, running: bool = False) -> str:
+    """One side's figure in a comparison: as its kind reads, "running" for the time of a call still running."""
+    if kind == "duration" and value is None and running:
+        return "running"
+    return figure(value, kind)
+
+
+def compare_change(left: float | None, d: float | None, kind: str) -> str:
+    """A difference between two runs' figures, with its share of the left one: "−1.6 s (−11%)", "±0" ("" when
+    there is none)."""
+    if d is None:
+        return ""
+    pct = signed_percent(d / left * 100) if d and left else ""
+    return signed(d, kind) + (f" ({pct})" if pct else "")
+
+
+def compare_cell(a: float | None, b: float | None, kind: str, left_status: str | None,
+                 right_status: str | None) -> tuple[str, int]:
+    """A figure of two aligned calls: "14.4 s → 12.8 s  −1.6 s (−11%)", and +1 when the right one is larger,
+    −1 when smaller, 0 otherwise. A side whose status is None has no such call: "·"."""
+    text_a = "·" if left_status is None else compare_side(a, kind, left_status == "running")
+    text_b = "·" if right_status is None else compare_side(b, kind, right_status == "running")
+    if left_status is None or right_status is None or a is None or b is None:
+        return f"{text_a} → {text_b}", 0
+    d = b - a
+    return f"{text_a} → {text_b}  {compare_change(a, d, kind)}", (d > 0) - (d < 0)
