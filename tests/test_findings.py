@@ -17,6 +17,7 @@ from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.queries import analysis_queries as aq
 from analytics.queries import findings as sf
+from analytics.queries import overview
 from analytics.queries import trace_queries as q
 from tests.conftest import STEPS_118, STEPS_1165, copy_store
 
@@ -153,10 +154,10 @@ def test_findings_flow_through_the_analysis_the_tree_reads(steps: TraceStore) ->
                            "grep 'FIXME' called 9 times with the same input")
     assert flags[call.trace_id].last_write_ms == sf.last_write_ms(steps, call)
     traces, hits = q.filter_traces(steps, q.TraceFilter())
-    kept, kept_hits, _ = aq.refine(traces, hits, None, True, flags)
+    kept, kept_hits, _ = overview.refine(traces, hits, None, True, flags)
     assert {t.description for t in kept if t.trace_id in kept_hits} >= {"Runaway grep", "Runaway bash",
                                                                          "Error streak", "Killed bash"}
-    analysis = aq.analyze(kept, {k: v for k, v in flags.items() if k in {t.trace_id for t in kept}}, [])
+    analysis = overview.analyze(kept, {k: v for k, v in flags.items() if k in {t.trace_id for t in kept}}, [])
     assert analysis.anomalies[grep.trace.trace_id].reason == grep.reason
 
 

@@ -14,7 +14,7 @@ from analytics.models import LoadReport
 from analytics.queries.trace_queries import TraceFilter
 from analytics.settings import Settings
 from analytics.terminal import TerminalError, open_session
-from dashboard.data import DataService, Snapshot, flag_texts, interrupted_calls
+from dashboard.data import DataService, Snapshot
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
 from dashboard.widgets.filter_bar import FilterBar
@@ -192,8 +192,8 @@ class TracingSection(QWidget):
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
         if analysis is not None:
-            flags = snap.flags if snap.flags is not None else flag_texts(analysis)
-            interrupted = snap.interrupted if snap.interrupted is not None else interrupted_calls(analysis)
+            flags = snap.flags if snap.flags is not None else analysis.flag_texts()
+            interrupted = snap.interrupted if snap.interrupted is not None else analysis.interrupted()
             critical = analysis.critical
         else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
             marks = self.tree.marks
