@@ -216,12 +216,16 @@ def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
     return roots
 
 
+def root_of(store: TraceStore, session_id: str) -> str:
+    """The root session of a session's tree (the session itself when the store does not know it)."""
+    row = store.cursor().execute("SELECT root_session_id FROM sessions WHERE session_id = ?",
+                                 [session_id]).fetchone()
+    return row[0] if row else session_id
+
+
 def get_trace_tree(store: TraceStore, session_id: str) -> list[TraceNode]:
     """The delegation tree of the session's root: the session trace, its delegations, theirs, and so on."""
-    row = store.cursor().execute(
-        "SELECT root_session_id FROM sessions WHERE session_id = ?", [session_id]).fetchone()
-    root = row[0] if row else session_id
-    return build_tree(_summaries(store, "root_session_id = ?", [root]))
+    return build_tree(_summaries(store, "root_session_id = ?", [root_of(store, session_id)]))
 
 
 def get_trace_details(store: TraceStore, trace_id: str, now_ms: int | None = None) -> TraceDetails | None:
