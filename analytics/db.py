@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from itertools import chain
@@ -472,14 +472,6 @@ class TraceStore:
         return {r[0] for r in rows}
 
     # -- writing ---------------------------------------------------------------------------------------
-
-    def save_traces(self, traces: Iterable[AgentTrace]) -> int:
-        """Idempotent upsert by trace id (the first-seen `created_at` is kept)."""
-        traces = list(traces)
-        with self.transaction() as cur:
-            self._upsert_traces(cur, traces)
-            self._bump(cur)
-        return len(traces)
 
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,

@@ -150,14 +150,20 @@ def test_a_store_of_schema_3_is_upgraded_before_it_is_read(tmp_path: Path) -> No
         TraceStore(tmp_path / "t.duckdb", read_only=True)
 
 
-def test_save_traces_is_an_idempotent_upsert(store: TraceStore) -> None:
+def _upsert(store: TraceStore, traces: list[AgentTrace]) -> None:
+    """Write traces over what is stored, as a load's step does, and nothing else."""
+    store.replace(roots=set(), traces=traces, sessions=[], fingerprints={}, deleted=(), full=False,
+                  source_key="src", stamp=None)
+
+
+def test_traces_are_upserted_by_id(store: TraceStore) -> None:
     traces = extract_traces(CASES_118)
-    store.save_traces(traces)
+    _upsert(store, traces)
     first = _created(store)
-    store.save_traces(traces)
+    _upsert(store, traces)
     assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == len(traces)
     changed = dataclasses.replace(traces[0], status="error", prompt_output="boom")
-    store.save_traces([changed])
+    _upsert(store, [changed])
     row = store.conn.execute("SELECT status, prompt_output FROM agent_traces WHERE trace_id = ?",
                              [changed.trace_id]).fetchone()
     assert row == ("error", "boom")
@@ -168,7 +174,7 @@ def test_store_round_trips_every_field(store: TraceStore) -> None:
     from analytics.queries.trace_queries import get_trace_details
 
     traces = extract_traces(CASES_118)
-    store.save_traces(traces)
+    _upsert(store, traces)
     for t in traces:
         assert get_trace_details(store, t.trace_id).trace == t
 

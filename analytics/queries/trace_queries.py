@@ -159,20 +159,6 @@ def get_traces(store: TraceStore, trace_ids: list[str]) -> list[TraceSummary]:
     return _summaries(store, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
 
 
-def get_traces_by_date_range(store: TraceStore, start_ms: int | None, end_ms: int | None) -> list[TraceSummary]:
-    """Traces that started in [start_ms, end_ms); either bound may be None."""
-    return _summaries(
-        store,
-        "(?::BIGINT IS NULL OR started_at >= epoch_ms(?::BIGINT))"
-        " AND (?::BIGINT IS NULL OR started_at < epoch_ms(?::BIGINT))",
-        [start_ms, start_ms, end_ms, end_ms],
-    )
-
-
-def get_traces_by_agent(store: TraceStore, subagent_type: str) -> list[TraceSummary]:
-    return _summaries(store, "subagent_type = ?", [subagent_type])
-
-
 def search_traces(store: TraceStore, text: str, limit: int = 500) -> list[TraceSummary]:
     """Traces whose prompt, output or description contains `text`, ignoring case, in any script; newest
     first, at most `limit` (`count_matching` says how many there are in all)."""
