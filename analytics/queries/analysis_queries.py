@@ -189,8 +189,6 @@ def _value(n: TraceNode, metric: str) -> float | None:
         return n.total_tokens_in + n.total_tokens_out if metric == "tokens" else n.total_cost_usd
     if metric == "duration":
         return own_ms(n)
-    if n.trace.kind == "session":
-        return n.total_tokens_in + n.total_tokens_out if metric == "tokens" else n.total_cost_usd
     return n.trace.tokens_in + n.trace.tokens_out if metric == "tokens" else n.trace.cost_usd
 
 
