@@ -512,8 +512,7 @@ class TraceStore:
     def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
         """What `replace` writes anew leaves first: the rows of these trees.
 
-        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees. Its
-        ten or so steps spent 0.4 s looking.)"""
+        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees.)"""
         root_list = [list(roots)]
         if full:  # everything of these trees goes, then comes back
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
@@ -528,8 +527,8 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces as the steps are (`_insert`); `conflicts` makes it an upsert. (Bound as a list per
-        column, the 9,200 traces of a long history took 0.23 s, most of it holding the GIL.)"""
+        """Insert the traces as the steps are (`_insert`: numpy columns, not bound lists); `conflicts` makes it an
+        upsert."""
         if not traces:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in TRACE_COLUMNS if c != "trace_id")

@@ -3,10 +3,9 @@
 Every text is shown as plain text (labels in PlainText format, `setPlainText` for the prompts), so HTML,
 ANSI escapes and scripts in a prompt are displayed literally and never interpreted.
 
-A prompt of megabytes would freeze the window while Qt lays it out (about 40 ms per MB of short lines, far more
-for long lines), so a text section shows its first `HEAD_CHARS` characters and says how much more there is,
-with a button that shows all of it; Copy always copies the whole text. A refresh that brings the same text
-again leaves the widget alone.
+A prompt of megabytes would freeze the window while Qt lays it out, so a text section shows its first
+`HEAD_CHARS` characters and says how much more there is, with a button that shows all of it; Copy always copies
+the whole text. A refresh that brings the same text again leaves the widget alone.
 """
 
 from __future__ import annotations
@@ -36,9 +35,9 @@ from analytics.queries.trace_queries import TraceDetails
 from dashboard.widgets import plain
 from dashboard.widgets.time_split_bar import TimeSplitBar
 
-HEAD_CHARS = 200_000  # shown at first: a few ms to lay out, where 10 MB take about half a second
+HEAD_CHARS = 200_000  # shown at first: a few milliseconds to lay out
 # A run of this many characters without a space is wrapped anywhere: QPlainTextEdit's default (at word boundaries,
-# else anywhere) lays such a run out in quadratic time (200 KB of base64 on one line: 3 s; anywhere: 60 ms).
+# else anywhere) lays such a run out in quadratic time.
 LONG_RUN = 1000
 FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
 TIME_FIELD = "Where the time went"
