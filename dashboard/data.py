@@ -57,7 +57,7 @@ class Snapshot:
     version: int = 0  # the store's data version these traces are of
     final: bool = True  # False: a long load is still storing more
     steps: dict[str, tuple[int, int]] | None = None  # per trace: (LLM calls, tool calls); None: not read
-    # with an analysis, read off it here rather than on the GUI thread (6,564 flags took 60 ms there)
+    # with an analysis, read off it here rather than on the GUI thread (thousands of flags on a long history)
     flags: dict[str, str] | None = None  # per flagged trace: why
     interrupted: dict[str, int] | None = None  # per interrupted call: its session's last write
 
@@ -71,6 +71,7 @@ class _Signals(QObject):
     spans = pyqtSignal(int, object)  # generation, {trace id: [AgentSpan, ...]}
     compared = pyqtSignal(int, object)  # generation, Comparison
     diffed = pyqtSignal(int, object)  # generation, TextDiffs
+    finished = pyqtSignal(int)  # generation: the task is over, whatever it emitted before
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -93,6 +94,8 @@ class _Task(QRunnable):
         except Exception as exc:  # a bug must not kill the worker thread silently
             log.error("background task failed:\n%s", traceback.format_exc())
             self.emit("failed", self.generation, f"Unexpected error: {exc}")
+        finally:
+            self.emit("finished", self.generation)
 
     def emit(self, signal: str, *args: object) -> None:
         """Hand a result to the GUI thread, unless the window has gone meanwhile."""
@@ -296,7 +299,10 @@ class DataService(QObject):
         spans(int, object): the steps of the traces a `fetch_spans` asked for, {trace id: [AgentSpan]}.
         compared(int, object): two runs aligned, the Comparison a `compare` asked for.
         diffed(int, object): the prompts and outputs of two aligned calls diffed (TextDiffs).
+        idle(): every request asked of it has been answered (after the signals its answers sent).
     """
+
+    idle = pyqtSignal()
 
     def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
                  parent: QObject | None = None) -> None:
@@ -309,6 +315,8 @@ class DataService(QObject):
         self.compared, self.diffed = self.signals.compared, self.signals.diffed
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
+        self.busy = 0  # requests queued or running
+        self.signals.finished.connect(self._task_over)
         self._generation = 0
         self.stopped = False
         self.retention_days = retention_days  # applied by every load, as the CLI's
@@ -328,8 +336,14 @@ class DataService(QObject):
         """Queue a task made for the next generation number (unless stopped); returns that number."""
         gen = self.next_generation()
         if not self.stopped:
+            self.busy += 1
             self.pool.start(task(gen))
         return gen
+
+    def _task_over(self, _generation: int) -> None:
+        self.busy = max(self.busy - 1, 0)
+        if not self.busy:
+            self.idle.emit()
 
     def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
                 shown: int | None = None) -> int:
@@ -382,3 +396,4 @@ class DataService(QObject):
         self.stopped = True
         self.pool.clear()
         self.pool.waitForDone(10_000)
+        self.busy = 0

@@ -15,8 +15,7 @@ from PyQt6.QtCore import QSettings, Qt
 from analytics import format as fmt
 from dashboard.widgets.roles import Role
 from dashboard.widgets.trace_rows import DESCRIPTION, DURATION, STATUS
-from tests.conftest import STEPS_118, STEPS_1165
-from tests.test_dashboard import _query, open_window, wait_idle
+from tests.conftest import STEPS_118, STEPS_1165, apply_filter, delegation, expand, open_window, wait_idle
 
 pytestmark = pytest.mark.gui
 STORES = {"sqlite-1.18.33": STEPS_118, "json-1.1.65": STEPS_1165}
@@ -25,23 +24,9 @@ STORES = {"sqlite-1.18.33": STEPS_118, "json-1.1.65": STEPS_1165}
 @pytest.fixture(params=list(STORES), ids=list(STORES))
 def section(request, qtbot, tmp_path: Path):
     w, section = open_window(qtbot, STORES[request.param], tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     yield section
     w.close()
-
-
-def delegation(section, description: str):
-    return next(i for i in section.tree.items.values()
-                if i.data(0, Role.TRACE).kind == "delegation" and i.data(0, Role.TRACE).description == description)
-
-
-def expand(qtbot, section, item) -> list:
-    """Expand a row as the user does and wait for its steps."""
-    tid = item.data(0, Role.TRACE).trace_id
-    with qtbot.wait_signal(section.service.spans, timeout=10_000):
-        item.setExpanded(True)
-    qtbot.wait_until(lambda: bool(section.tree.step_rows(tid)))
-    return section.tree.step_rows(tid)
 
 
 def spans(rows) -> list:
@@ -153,7 +138,7 @@ def test_a_refresh_keeps_the_steps_and_a_changed_trace_reads_them_again(qtbot, s
     before = spans(expand(qtbot, section, row))
     section.tree.setCurrentItem(section.tree.step_rows(tid)[3])
     section.refresh()
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     assert spans(section.tree.step_rows(tid)) == before
     # the trace changes (a live refresh brings new figures): its steps are read again, the selected one comes back
     t = row.data(0, Role.TRACE)
@@ -168,9 +153,9 @@ def test_a_refresh_keeps_the_steps_and_a_changed_trace_reads_them_again(qtbot, s
 def test_filters_still_work_with_steps_shown(qtbot, section) -> None:
     row = delegation(section, "Many tools")
     expand(qtbot, section, row)
-    _query(qtbot, section, lambda f: f.search.setText("Parallel bash"))
+    apply_filter(qtbot, section, lambda f: f.search.setText("Parallel bash"))
     assert row.isHidden() or row.parent().isHidden() or row.data(0, Role.TRACE).trace_id in section.tree.marks.dimmed
-    _query(qtbot, section, lambda f: f.search.clear())
+    apply_filter(qtbot, section, lambda f: f.search.clear())
     assert not row.parent().isHidden() and section.tree.step_rows(row.data(0, Role.TRACE).trace_id)
 
 
@@ -182,7 +167,6 @@ def test_every_step_row_has_a_bar_on_screen_whatever_the_row_height(qtbot, secti
     rows = expand(qtbot, section, delegation(section, "Many tools"))
     llm = next(r for r in rows if r.data(0, Role.STEP).kind == "llm")
     tree.scrollToItem(llm)
-    qtbot.wait(50)
     rect = tree.visualRect(tree.indexFromItem(llm, TIMELINE))
     image = tree.viewport().grab().toImage()
     background = image.pixelColor(rect.right() - 1, rect.top() + 1)
@@ -255,7 +239,7 @@ def test_steps_that_could_not_be_read_are_asked_again(qtbot, section, tmp_path: 
         with _store_held(tmp_path / "t.duckdb"):
             with qtbot.wait_signal(section.service.failed, timeout=20_000):
                 row.setExpanded(True)
-            wait_idle(qtbot, section)
+            wait_idle(qtbot, section.service)
         assert not tree.step_rows(tid)
         with qtbot.wait_signal(section.service.spans, timeout=20_000):
             if again == "expand":

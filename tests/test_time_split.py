@@ -243,10 +243,10 @@ def test_split_text() -> None:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    from tests.test_dashboard import open_window, wait_idle
+    from tests.conftest import open_window, wait_idle
 
     w, section = open_window(qtbot, STEPS_118, tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     yield w
     w.close()
 
@@ -260,8 +260,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     from dashboard.widgets.detail_pane import TIME_FIELD
     from dashboard.widgets.roles import Role
     from dashboard.widgets.time_split_bar import TIME_COLOURS
-    from tests.test_dashboard import wait_idle
-    from tests.test_steps_view import delegation, expand
+    from tests.conftest import delegation, expand, wait_idle
 
     section = window.tracing
     row = delegation(section, "Many tools")
@@ -292,7 +291,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     assert "(interrupted: no write since " in pane.values[TIME_FIELD].text()
     assert "waiting on delegations" in pane.values[TIME_FIELD].text()
     assert pane.values["Duration"].text().startswith("interrupted after ")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
 
 
 @pytest.mark.gui
