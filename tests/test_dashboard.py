@@ -87,6 +87,21 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     assert len(tree.visible_roots()) == 5 and tree.shown_count() == 14
 
 
+def test_a_filter_changed_while_a_refresh_starts_is_shown(qtbot, window) -> None:
+    """A refresh (the watcher, the timer, F5) asked for right after a filter change answers for the new
+    filter: its load finds nothing new, and the view still shows the filter's result (it kept the unfiltered
+    tree: the filter's answer was dropped as older than the refresh, and the refresh said "unchanged")."""
+    _w, section = window
+    section.filters.search.setText("Check beta")
+    section.filters.apply()
+    section.refresh()
+    wait_idle(qtbot, section.service)
+    tree = section.tree
+    assert len(tree.visible_roots()) == 1
+    shown = {tree.items[t].text(1) for t in tree.items if t not in tree.marks.dimmed and not tree.items[t].isHidden()}
+    assert "Check beta" in shown and "Alpha job" not in shown
+
+
 def test_search_box_is_debounced(qtbot, window) -> None:
     _w, section = window
     with qtbot.wait_signal(section.filters.changed, timeout=2000) as blocker:

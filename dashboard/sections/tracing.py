@@ -139,6 +139,7 @@ class TracingSection(QWidget):
         """The user changed a filter: read again. The tree is merged, not rebuilt, so the selection and the
         expanded rows that are still shown stay as they were."""
         self.query = query
+        self.shown_version = None  # a refresh asked for before its answer must not take the tree as current
         self._refresh_gen = self._filter_gen = self.service.refresh(query, load_first=False)
 
     def _select(self, trace_id: str) -> None:
