@@ -31,9 +31,10 @@ from analytics.settings import check_retention_days
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# A field added to AgentTrace, SessionInfo or AgentSpan (models.py) is a column of its table: raise the version
-# with it. A store made before gets the column when a writer opens it, filled with the field's default
-# (`_ensure_schema`); a reader asks for that upgrade first.
+# A field added to AgentTrace, SessionInfo or AgentSpan (models.py) is a column of its table, and that is all it
+# takes: the store remembers its columns (meta 'columns'), and one made before the field gets the column when a
+# writer opens it, filled with the field's default (`_ensure_schema`); a reader asks for that upgrade first. Raise
+# the version for what columns do not say (a table, an index, a rebuild).
 SCHEMA_VERSION = 5  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed;
 # 5: agent_spans without indexes
 ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables and columns: the data stays, no reload
@@ -111,6 +112,15 @@ SESSION_COLUMNS = _columns_of(SessionInfo)
 _session_row = attrgetter(*(c for c, _ in SESSION_COLUMNS))
 SPAN_COLUMNS = _columns_of(AgentSpan)
 RECORD_TABLES = {"agent_traces": AgentTrace, "sessions": SessionInfo, "agent_spans": AgentSpan}
+
+
+
+def record_columns() -> str:
+    """The columns the records give their tables, as the store remembers them (meta 'columns'): a store that
+    remembers others was made before a field was added (or by a program that has one more)."""
+    return "; ".join(f"{table}: " + ", ".join(name for name, _a, _d in _fields(record))
+                     for table, record in RECORD_TABLES.items())
+
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -362,17 +372,17 @@ class TraceStore:
         cur = self.conn
         has_meta = cur.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
-        version = None
-        if has_meta:
-            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else None
+        meta = dict(cur.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'columns')"
+                                ).fetchall()) if has_meta else {}
+        version = int(meta["schema_version"]) if "schema_version" in meta else None
         if version is not None and version > SCHEMA_VERSION:
             raise StoreError(
                 f"The trace store {self.path} was written by a newer agent-traces (schema {version}, this "
                 f"program knows {SCHEMA_VERSION}); update agent-traces, or use --db to choose another file."
             )
-        if version == SCHEMA_VERSION or (self.read_only and version is not None and version >= READABLE_SINCE
-                                         and not self._missing_columns(cur)):
+        if version == SCHEMA_VERSION and meta.get("columns") == record_columns() or (
+                self.read_only and version is not None and version >= READABLE_SINCE
+                and not self._missing_columns(cur)):
             return
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
@@ -388,7 +398,8 @@ class TraceStore:
                     cur.execute(statement)
             for table, column in self._missing_columns(cur):  # fields added since the store was made
                 cur.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('columns', ?)",
+                        [str(SCHEMA_VERSION), record_columns()])
 
     @staticmethod
     def _missing_columns(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:

@@ -124,20 +124,30 @@ def test_a_store_made_before_a_field_gets_its_column_with_the_fields_default(tmp
 
 def test_a_new_field_with_a_default_is_all_a_new_column_takes(tmp_path: Path, live: Path, monkeypatch) -> None:
     """Adding a column is one line in models.py: here a `source` field on SessionInfo, as the Claude Code and
-    Codex readers will add; a store made before it gets the column, its rows the default."""
+    Codex readers will add, and nothing else (the schema version stays). A store made before it gets the column
+    when a writer opens it, its rows the field's default; a reader asks for that first."""
     import analytics.db as db
 
     with TraceStore(tmp_path / "t.duckdb") as s:
         load(s, open_source(live))
         sessions = s.session_count()
-        s.conn.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION - 1}' WHERE key = 'schema_version'")
 
     @dataclasses.dataclass(frozen=True)
     class NewSessionInfo(SessionInfo):
         source: str = "opencode"
 
     monkeypatch.setitem(db.RECORD_TABLES, "sessions", NewSessionInfo)
+    with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
+        TraceStore(tmp_path / "t.duckdb", read_only=True)
     with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
+            ("opencode", sessions)]
+        assert s.schema_version() == SCHEMA_VERSION
+    with TraceStore(tmp_path / "t.duckdb", read_only=True) as s:
+        assert s.session_count() == sessions
+    monkeypatch.undo()  # and a program without the field still loads into the store that has its column
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live), full=True)
         assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
             ("opencode", sessions)]
 
