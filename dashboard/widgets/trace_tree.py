@@ -397,13 +397,22 @@ class TraceTree(QTreeWidget):
                                         min(wide, DESCRIPTION_WIDTH) if column == DESCRIPTION else wide))
         self._agent_resized = False
 
-    def fit_agent_column(self) -> None:
-        """Widen the Agent column to what it shows now (step rows have come in), unless the user has sized it
-        since the first fill."""
-        if not self._agent_resized:
-            wide = self.sizeHintForColumn(AGENT)
-            if wide > self.columnWidth(AGENT):
-                self._set_width(AGENT, wide)
+    def fit_agent_column(self, rows: list[QTreeWidgetItem]) -> None:
+        """Widen the Agent column to these rows (step rows that came in), unless the user has sized it since the
+        first fill. (Only these rows are measured, as `sizeHintForColumn` measures one: the delegate's width and
+        the row's indentation.)"""
+        if self._agent_resized or not rows:
+            return
+        indentation, decorated = self.indentation(), int(self.rootIsDecorated())
+        wide = 0
+        for row in rows:
+            level, up = 0, row.parent()
+            while up is not None:
+                level, up = level + 1, up.parent()
+            width = self.sizeHintForIndex(self.indexFromItem(row, AGENT)).width()
+            wide = max(wide, width + (level + decorated) * indentation)
+        if wide > self.columnWidth(AGENT):
+            self._set_width(AGENT, wide)
 
     def _set_width(self, column: int, width: int) -> None:
         self._sizing = True
@@ -530,7 +539,7 @@ class TraceTree(QTreeWidget):
     def show_steps(self, trace_id: str, spans: list[AgentSpan]) -> None:
         """Show a trace's steps under its row (what a `stepsWanted` asked for)."""
         self.steps.show(trace_id, spans)
-        self.fit_agent_column()
+        self.fit_agent_column(self.steps.rows(trace_id))
 
     def steps_failed(self, trace_ids: list[str]) -> None:
         """The steps of these traces could not be read: asked for again at the next opening or refresh."""
