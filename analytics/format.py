@@ -176,17 +176,21 @@ def steps_text(llm: int, tools: int) -> str:
 
 
 def step_label(kind: str, name: str, title: str | None, tool_input: str | None = None,
-               tools: list[str] | None = None, output: str | None = None, answer: str | None = None
-               ) -> tuple[str, str]:
+               tools: list[str] | None = None, output: str | None = None, answer: str | None = None,
+               delegated: list[str] | None = None) -> tuple[str, str]:
     """A step's two labels, the same in the tree and in `agent-traces steps`: what it is, and what it did.
 
     A tool call: its name, and its title, else its main argument (`bash`, `git log --oneline`). An LLM call:
-    "LLM · model", and what the call did: the tools it called (`tools`, in order), else the first line of its
-    output (the store keeps an LLM call's error there), else of `answer` (the text it answered with, when that
-    is known: a trace's last LLM call answered with the trace's output)."""
+    "LLM · model", and what the call did: the tools it called (`tools`, in order) and the agents it delegated to
+    (`delegated`: "→ coder ×2"); else the first line of its output (the store keeps an LLM call's error there),
+    else of `answer` (the text it answered with, when that is known: a trace's last LLM call answered with the
+    trace's output)."""
     if kind != "llm":
         return name, title or tool_argument(tool_input)
-    did = tool_runs(tools) if tools else first_line(output) or first_line(answer) or "no tool call"
+    calls = [tool_runs(tools)] if tools else []
+    if delegated:
+        calls.append("→ " + tool_runs(delegated))
+    did = ", ".join(calls) or first_line(output) or first_line(answer) or "no tool call"
     return f"LLM · {name}", did
 
 

@@ -168,10 +168,16 @@ class StepLoader(QObject):
                     if s.kind == LLM:
                         llm[s.span_id] = row
             last = max(llm.values(), key=lambda r: r.step_start, default=None)
+            calls = [c.data(0, Role.TRACE) for c in (item.child(i) for i in range(item.childCount()))]
+            calls = [c for c in calls if c is not None]  # the delegations: each made inside an LLM call
             for row in llm.values():
+                s: AgentSpan = row.data(0, Role.STEP)
+                end = s.ended_at if s.ended_at is not None else now
+                delegated = [c.subagent_type for c in sorted(calls, key=lambda c: c.started_at)
+                             if s.started_at <= c.started_at <= end]
                 # the last LLM call of a finished trace answered with the trace's output
-                answered = row is last and trace.status != RUNNING and not row.childCount()
-                describe_llm(row, trace.output_preview if answered else None)
+                answered = row is last and trace.status != RUNNING and not row.childCount() and not delegated
+                describe_llm(row, delegated, trace.output_preview if answered else None)
             rows.sort(key=lambda r: r.data(0, Role.STEP).started_at)
             insert_in_time(item, rows)
             if trace_id in self._opened:  # the user opened this row: each call's tools open too

@@ -67,13 +67,13 @@ def step_item(s: AgentSpan, marks: RowMarks, now: int) -> ChildItem:
     return row
 
 
-def describe_llm(row: QTreeWidgetItem, answer: str | None = None) -> None:
-    """An LLM call's description: what it did (the tools it called, the rows under it, else its error or
-    `answer`, the text it answered with when that is known)."""
+def describe_llm(row: QTreeWidgetItem, delegated: list[str], answer: str | None = None) -> None:
+    """An LLM call's description: what it did (the tools it called, the rows under it, and the agents it
+    delegated to; else its error or `answer`, the text it answered with when that is known)."""
     s: AgentSpan = row.data(0, Role.STEP)
     tools = [row.child(i).data(0, Role.STEP).name for i in range(row.childCount())]
-    row.setText(DESCRIPTION, fmt.step_label(s.kind, s.name, s.title, tools=tools, output=s.output,
-                                        answer=answer)[1])
+    row.setText(DESCRIPTION, fmt.step_label(s.kind, s.name, s.title, tools=tools, output=s.output, answer=answer,
+                                        delegated=delegated)[1])
 
 
 def start_of(item: QTreeWidgetItem) -> int:
