@@ -470,11 +470,9 @@ def _endpoint(args: argparse.Namespace, settings: Settings):
     """Where --otlp-endpoint, the OTEL_EXPORTER_OTLP_* variables or the settings say to send spans."""
     from analytics.push import Endpoint, parse_headers, resolve_endpoint
 
-    if not args.verbose:  # the exporter logs each failure itself; the command says it once, in a sentence
-        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
-    headers = {**settings.otlp_headers, **parse_headers(args.header or ())}
-    return Endpoint(resolve_endpoint(args.otlp_endpoint, settings.otlp_endpoint), headers,
-                    args.project or settings.otlp_project)
+    headers = {**{k.lower(): v for k, v in settings.otlp_headers.items()}, **parse_headers(args.header or ())}
+    url, exact = resolve_endpoint(args.otlp_endpoint, settings.otlp_endpoint)
+    return Endpoint(url, headers, args.project or settings.otlp_project, exact)
 
 
 def _push_line(report) -> None:

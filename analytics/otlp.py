@@ -1,8 +1,8 @@
 """A session tree as OpenTelemetry spans: one per agent call, LLM call and tool call, with stable ids.
 
-The spans are the OpenTelemetry SDK's own `ReadableSpan`s, so the OTLP exporter encodes and sends them itself
-(`analytics/push.py`), and the file export is the JSON of the very `ExportTraceServiceRequest` the exporter
-would send (`otlp_json`). Attributes follow the OpenTelemetry GenAI conventions (`gen_ai.*`: Jaeger, Langfuse,
+The spans are the OpenTelemetry SDK's own `ReadableSpan`s, encoded by the OTLP exporter's own encoder
+(`request_of`) for a push (`analytics/push.py`), and the file export is the JSON of the very
+`ExportTraceServiceRequest` a push sends (`otlp_json`). Attributes follow the OpenTelemetry GenAI conventions (`gen_ai.*`: Jaeger, Langfuse,
 Grafana) and OpenInference (`openinference.span.kind`, `input.value`, `output.value`, `llm.token_count.*`:
 Phoenix):
 

@@ -1,9 +1,10 @@
 """Send session trees to an OpenTelemetry backend over OTLP/HTTP (protobuf), only what is new or changed.
 
-The spans come from `analytics/otlp.py` and go through the OpenTelemetry project's own OTLP/HTTP exporter,
-which encodes them, honours `OTEL_EXPORTER_OTLP_HEADERS` (and the other `OTEL_EXPORTER_OTLP_*` settings) and
-retries what is worth retrying (no answer, 429, 502, 503, 504) until its timeout. What the backend answered is
-read from the exporter's HTTP session, so a refusal (401, 413, 415, …) comes back as one sentence.
+The spans come from `analytics/otlp.py`, encoded by the OpenTelemetry SDK's own encoder; each request goes out
+through `analytics/otlp_http.py`, which judges the answer (a redirect or a partial success that rejects spans
+is no success), bounds the whole exchange by the timeout, and honours `OTEL_EXPORTER_OTLP_HEADERS` and the
+other `OTEL_EXPORTER_OTLP_*` settings as the OpenTelemetry exporter does. A refusal (401, 413, 415, …) comes
+back as one sentence.
 
 What was sent is remembered per endpoint in the trace store (`pushed`: a digest of each span as it was sent),
 so a second push sends nothing, and a later one only the spans that appeared or changed (a running call that
@@ -24,10 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from analytics.db import TraceStore
@@ -36,118 +34,80 @@ from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import Source
 from analytics.otlp import DEFAULT_PROJECT, request_of, root_of, trees_spans
+from analytics.otlp_http import TRACES_PATH, PushError, Sender, Target, check_header, refusal, traces_target
 from analytics.queries import trace_queries as q
+
+__all__ = ["Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal", "resolve_endpoint",
+           "traces_url", "TRACES_PATH"]
 
 log = logging.getLogger(__name__)
 
-TRACES_PATH = "/v1/traces"
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # one request; far below the 64 MiB most receivers accept
 MAX_BATCH_SPANS = 500
 TREES_PER_STEP = 200  # a pass builds, sends and records this many session trees at a time (bounded memory)
 STORE_WAIT_SECONDS = 5.0
 MAX_FOLLOW_BACKOFF = 60.0
 
-REFUSALS = {
-    400: "rejected the spans as malformed (400 Bad Request)",
-    401: "asks for credentials (401 Unauthorized): give them with --header KEY=VALUE or OTEL_EXPORTER_OTLP_HEADERS",
-    403: "refused these credentials (403 Forbidden): check --header / OTEL_EXPORTER_OTLP_HEADERS",
-    404: f"has no OTLP traces receiver at this address (404 Not Found): the endpoint should end in {TRACES_PATH}",
-    405: f"does not take OTLP here (405 Method Not Allowed): the endpoint should end in {TRACES_PATH}",
-    413: "found the request too large (413 Payload Too Large)",
-    415: "does not take OTLP/HTTP protobuf at this address (415 Unsupported Media Type): is it an OTLP/HTTP "
-         "receiver? (a gRPC port does not answer HTTP)",
-}
-
-
-class PushError(AgentTracesError):
-    """The backend refused the spans, or could not be reached; `retryable` says whether trying later may help."""
-
-    def __init__(self, message: str, retryable: bool = False, status: int | None = None) -> None:
-        super().__init__(message)
-        self.retryable, self.status = retryable, status
-
 
 def traces_url(endpoint: str) -> str:
-    """The OTLP/HTTP traces URL of an endpoint: a base URL (as in OTEL_EXPORTER_OTLP_ENDPOINT) gets /v1/traces."""
-    url = endpoint.strip()
-    if not url.startswith(("http://", "https://")):
-        raise AgentTracesError(f"The OpenTelemetry endpoint must be an http:// or https:// URL, not {endpoint!r}.")
-    return url if url.rstrip("/").endswith(TRACES_PATH) else url.rstrip("/") + TRACES_PATH
+    """The OTLP/HTTP traces URL of an endpoint: a base URL (as in OTEL_EXPORTER_OTLP_ENDPOINT) gets /v1/traces
+    (before any query); what is wrong with it is said (AgentTracesError)."""
+    return traces_target(endpoint).url
 
 
-def resolve_endpoint(given: str | None, configured: str | None = None) -> str:
-    """The traces URL to send to: the command line's, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL), else
-    OTEL_EXPORTER_OTLP_ENDPOINT (a base), else the settings' `otlp_endpoint`."""
+def resolve_endpoint(given: str | None, configured: str | None = None) -> tuple[str, bool]:
+    """The endpoint to send to, and whether it is a full traces URL: the command line's, else
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL), else OTEL_EXPORTER_OTLP_ENDPOINT (a base), else the
+    settings' `otlp_endpoint`."""
     if given:
-        return traces_url(given)
+        return given, False
     if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], True
     for base in (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"), configured):
         if base:
-            return traces_url(base)
+            return base, False
     raise AgentTracesError("No OpenTelemetry endpoint: give --otlp-endpoint URL (e.g. http://localhost:6006 for "
                            "Phoenix, http://localhost:4318 for a Collector), set OTEL_EXPORTER_OTLP_ENDPOINT, or "
                            "set otlp_endpoint in the settings.")
 
 
 def parse_headers(pairs: Iterable[str]) -> dict[str, str]:
-    """--header KEY=VALUE options as a dict (the value may hold '=')."""
+    """--header KEY=VALUE options as a dict (the value may hold '='); a malformed one is said, never shown."""
     out = {}
-    for pair in pairs:
+    for i, pair in enumerate(pairs, 1):
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
-            raise AgentTracesError(f"A header is KEY=VALUE (e.g. authorization=Bearer …), not {pair!r}.")
-        out[key.strip()] = value.strip()
+            raise AgentTracesError(f"A header is KEY=VALUE (e.g. authorization=Bearer …); --header number {i} "
+                                   "has no KEY= (it is not shown here: it may hold a token).")
+        name, value = check_header(key, value, f" (--header number {i})")
+        out[name] = value
     return out
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where spans go: the traces URL, the extra headers, and the project name (Phoenix's)."""
+    """Where spans go: the URL as given (a base URL gets /v1/traces unless `exact`), the extra headers, and the
+    project name (Phoenix's). `target` is the URL taken apart (credentials out of it); `shown` and `key` are
+    the forms a message shows and the trace store records."""
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     project: str = DEFAULT_PROJECT
+    exact: bool = False
+    target: Target = field(init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", traces_target(self.url, self.exact))
+        for name, value in self.headers.items():
+            check_header(name, value)
 
-def refusal(url: str, status: int | None, body: str) -> PushError:
-    """One sentence for an answer that was not a success (`status` None: no answer at all)."""
-    if status is None:
-        return PushError(f"The OpenTelemetry backend at {url} did not answer (retried until the timeout): is it "
-                         "running, and is the address right?", retryable=True)
-    if status in (429, 502, 503, 504):
-        return PushError(f"The OpenTelemetry backend at {url} is busy or down ({status}), still after retrying.",
-                         retryable=True, status=status)
-    why = REFUSALS.get(status, f"refused the spans ({status})")
-    detail = " ".join(body.split())[:200]
-    said = f" It said: {detail.rstrip('.')}." if detail else ""
-    return PushError(f"The OpenTelemetry backend at {url} {why}.{said}", status=status)
+    @property
+    def shown(self) -> str:
+        return self.target.shown
 
-
-class Sender:
-    """The OTLP/HTTP exporter for one endpoint, and what the backend answered last."""
-
-    def __init__(self, endpoint: Endpoint, timeout: float | None = None) -> None:
-        self.endpoint = endpoint
-        self.session = requests.Session()
-        self.session.hooks["response"].append(self._answered)
-        self.answer: tuple[int, str] | None = None
-        self.exporter = OTLPSpanExporter(endpoint=endpoint.url, headers=endpoint.headers or None, timeout=timeout,
-                                         session=self.session)
-
-    def _answered(self, response: requests.Response, *_args: object, **_kwargs: object) -> None:
-        self.answer = (response.status_code, response.text if not response.ok else "")
-
-    def send(self, spans: list[ReadableSpan]) -> None:
-        """Export the spans in one request (the exporter retries what is worth it); PushError if not accepted."""
-        self.answer = None
-        if self.exporter.export(spans) is SpanExportResult.SUCCESS:
-            return
-        status, body = self.answer if self.answer is not None else (None, "")
-        raise refusal(self.endpoint.url, status, body)
-
-    def close(self) -> None:
-        self.exporter.shutdown()
+    @property
+    def key(self) -> str:
+        return self.target.key
 
 
 @dataclass
@@ -210,7 +170,7 @@ def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: Pus
             force: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> list[Pending]:
     """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`);
     `sizes` hears how many spans each tree has, and how many of them are still running."""
-    known = {} if force else store.pushed_digests(endpoint.url, roots)
+    known = {} if force else store.pushed_digests(endpoint.key, roots)
     out: list[Pending] = []
     built = trees_spans(store, roots, endpoint.project)
     for root in roots:
@@ -257,7 +217,7 @@ class Pusher:
                  retention_days: int | None = None) -> None:
         self.db_path, self.endpoint, self.source = db_path, endpoint, source
         self.since_ms, self.retention_days = since_ms, retention_days
-        self.sender = Sender(endpoint, timeout)
+        self.sender = Sender(endpoint.target, endpoint.headers, timeout)
         self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
 
     def _store(self) -> TraceStore:
@@ -266,7 +226,7 @@ class Pusher:
     def push(self, sessions: list[str] | None = None, force: bool = False) -> PushReport:
         """One pass: load what OpenCode wrote (with a source), then send what is new or changed; `sessions`
         limits it to these session trees (and `force` sends them whole)."""
-        report = PushReport(url=self.endpoint.url)
+        report = PushReport(url=self.endpoint.shown)
         with self._store() as store:
             if self.source is not None:
                 report.load = load(store, self.source, retention_days=self.retention_days)
@@ -276,7 +236,7 @@ class Pusher:
                 # unchanged store (every --follow pass while OpenCode is idle, a push from cron) builds nothing
                 roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
                 marks = {r: f"{self.endpoint.project}\0{m}" for r, m in q.tree_marks(store).items()}
-                sent_as = store.pushed_trees(self.endpoint.url)
+                sent_as = store.pushed_trees(self.endpoint.key)
                 unchanged = {r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r)}
                 for root in unchanged:
                     report.sessions += 1
@@ -315,7 +275,7 @@ class Pusher:
         while queue:
             batch = queue.pop(0)
             try:
-                self.sender.send([p.span for p in batch])
+                self.sender.send(request_of([p.span for p in batch]).SerializeToString(), len(batch))
             except PushError as exc:
                 if exc.status == 413 and len(batch) > 1:  # split it and try the halves
                     half = len(batch) // 2
@@ -336,7 +296,7 @@ class Pusher:
         trees = whole(sent)
         if accepted or trees:  # once for the step, also when a later batch failed
             with self._store() as store:
-                store.record_pushed(self.endpoint.url, [(p.span_id, p.root, p.digest) for p in accepted], trees)
+                store.record_pushed(self.endpoint.key, [(p.span_id, p.root, p.digest) for p in accepted], trees)
         report.sent_sessions += len(sent_roots)
 
     def follow(self, interval: float, stop: threading.Event,

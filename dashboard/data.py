@@ -255,9 +255,9 @@ class _Send(_Task):
         self.sessions, self.endpoint, self.headers, self.project = sessions, endpoint, headers, project
 
     def work(self) -> None:
-        from analytics.push import Endpoint, Pusher, traces_url
+        from analytics.push import Endpoint, Pusher
 
-        pusher = Pusher(self.service.db_path, Endpoint(traces_url(self.endpoint), self.headers, self.project))
+        pusher = Pusher(self.service.db_path, Endpoint(self.endpoint, self.headers, self.project))
         try:
             report = pusher.push(sessions=self.sessions, force=True)
         finally:

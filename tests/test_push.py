@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,16 +26,25 @@ from tests.conftest import STEPS_118, copy_store, cut_tree, replay_tree
 
 class Backend:
     """A real HTTP server on the loopback that takes OTLP/HTTP requests, answers the next code of `codes`
-    (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest."""
+    (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest.
+
+    `answers` are hostile or unusual receivers, used before `codes`: each is called with the request handler
+    (its body read) and writes the whole answer itself (a redirect, a partial success, a trickle, a huge body)."""
 
     def __init__(self) -> None:
         self.codes: list[int] = []
+        self.answers: list[Callable[[BaseHTTPRequestHandler], None]] = []
         self.requests: list[tuple[str, dict[str, str], ExportTraceServiceRequest]] = []
+        self.posts = 0  # every request, whatever the answer
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                backend.posts += 1
+                if backend.answers:
+                    backend.answers.pop(0)(self)
+                    return
                 code = backend.codes.pop(0) if backend.codes else 200
                 if code == 200:
                     backend.requests.append((self.path, dict(self.headers.items()),
@@ -50,6 +59,7 @@ class Backend:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -244,7 +254,7 @@ def test_a_busy_backend_is_retried_and_a_missing_one_reported(steps: TraceStore,
         report = gone.push()
     finally:
         gone.close()
-    assert report.retryable and "did not answer (retried until the timeout)" in report.problem
+    assert report.retryable and "did not answer (connection refused, retried until the timeout" in report.problem
     assert report.sent == 0 and f"{report.waiting} spans wait for the next push" in report.line()
 
 
@@ -305,13 +315,24 @@ def test_cli_push_with_headers_from_the_option_and_the_environment(tmp_path: Pat
 def test_endpoint_from_option_environment_or_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
-    assert resolve_endpoint(None, "http://localhost:6006/") == "http://localhost:6006/v1/traces"
+
+    def url(given: str | None, configured: str | None = None) -> str:
+        return _traces(*resolve_endpoint(given, configured))
+
+    assert url(None, "http://localhost:6006/") == "http://localhost:6006/v1/traces"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert resolve_endpoint(None, "http://localhost:6006") == "http://collector:4318/v1/traces"
-    assert resolve_endpoint("http://phoenix:6006/v1/traces") == "http://phoenix:6006/v1/traces"
+    assert url(None, "http://localhost:6006") == "http://collector:4318/v1/traces"
+    assert url("http://phoenix:6006/v1/traces") == "http://phoenix:6006/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom")  # a full URL
+    assert url(None) == "http://collector:4318/custom"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     with pytest.raises(Exception, match="No OpenTelemetry endpoint"):
         resolve_endpoint(None, None)
+
+
+def _traces(url: str, exact: bool) -> str:
+    return Endpoint(url, exact=exact).target.url
 
 
 def test_settings_keep_the_otlp_keys_checked() -> None:
