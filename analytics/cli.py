@@ -306,6 +306,17 @@ def _retention_days(text: str) -> int:
             "hold every session back)") from exc
 
 
+def _timeout(text: str) -> float:
+    """--timeout: seconds, above 0 and at most a day."""
+    from analytics.otlp_http import check_timeout
+
+    try:
+        return check_timeout(float(text), "--timeout")
+    except (ValueError, AgentTracesError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (and at most a day)") \
+            from None
+
+
 def cmd_open(args: argparse.Namespace) -> int:
     with _open(args) as store:
         target = q.session_to_open(store, _trace(store, args.trace))
@@ -724,8 +735,9 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                       help="an HTTP header for the backend (repeatable), added to OTEL_EXPORTER_OTLP_HEADERS")
     otlp.add_argument("--project", help="the project the spans go to (openinference.project.name, for Phoenix; "
                                         "default: otlp_project in the settings, else agent-traces)")
-    otlp.add_argument("--timeout", type=float, help="seconds to keep retrying one request (default: "
-                                                    "OTEL_EXPORTER_OTLP_TIMEOUT, else 10)")
+    otlp.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+                      help="how long one request may take, retries included (default: OTEL_EXPORTER_OTLP_TIMEOUT, "
+                           "else 10)")
     s = sub.add_parser("export", parents=[common, otlp],
                        help="a session's traces as JSON or OTLP/JSON, or sent to an OpenTelemetry backend")
     s.add_argument("session")

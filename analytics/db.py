@@ -643,6 +643,21 @@ class TraceStore:
                             " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
                             [endpoint, roots, marks, spans, running])
 
+    def pushed_endpoints(self) -> list[str]:
+        """Every endpoint something was recorded as sent to."""
+        return [r[0] for r in self.cursor().execute(
+            "SELECT endpoint FROM pushed UNION SELECT endpoint FROM pushed_trees ORDER BY 1").fetchall()]
+
+    def rename_pushed_endpoint(self, old: str, new: str) -> None:
+        """Record what was sent to `old` under `new` (what `new` already has of the same spans is replaced)."""
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, span_id, root_session_id, digest, pushed_at"
+                        " FROM pushed WHERE endpoint = ?", [new, old])
+            cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, root_session_id, mark, spans, running"
+                        " FROM pushed_trees WHERE endpoint = ?", [new, old])
+            cur.execute("DELETE FROM pushed WHERE endpoint = ?", [old])
+            cur.execute("DELETE FROM pushed_trees WHERE endpoint = ?", [old])
+
     def pushed_trees(self, endpoint: str) -> dict[str, tuple[str, int, int]]:
         """Root session id -> (mark, spans, spans running) of each tree last sent whole to this endpoint."""
         rows = self.cursor().execute("SELECT root_session_id, mark, spans, running FROM pushed_trees"

@@ -2,9 +2,9 @@
 
 The spans are the OpenTelemetry SDK's own `ReadableSpan`s, encoded by the OTLP exporter's own encoder
 (`request_of`) for a push (`analytics/push.py`), and the file export is the JSON of the very
-`ExportTraceServiceRequest` a push sends (`otlp_json`). Attributes follow the OpenTelemetry GenAI conventions (`gen_ai.*`: Jaeger, Langfuse,
-Grafana) and OpenInference (`openinference.span.kind`, `input.value`, `output.value`, `llm.token_count.*`:
-Phoenix):
+`ExportTraceServiceRequest` a push sends (`otlp_json`). Attributes follow the OpenTelemetry GenAI
+conventions (`gen_ai.*`: Jaeger, Langfuse, Grafana) and OpenInference (`openinference.span.kind`,
+`input.value`, `output.value`, `llm.token_count.*`: Phoenix):
 
 - every agent call (the root session and each delegation) is an `invoke_agent` span, under the call that
   delegated to it;

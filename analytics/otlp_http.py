@@ -46,6 +46,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from analytics.errors import AgentTracesError
+from analytics.settings import HEADER_CONTROL, HEADER_NAME
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +82,16 @@ class Cancelled(PushError):
 
 # -- the endpoint -------------------------------------------------------------------------------------------
 
-# RFC 9110 token characters: what a header name may hold
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header value (a tab is allowed)
 
 
 def check_header(name: str, value: str, where: str = "") -> tuple[str, str]:
     """(name, value) stripped, if they can be sent as one header; otherwise AgentTracesError saying what is
     wrong, naming the header but never showing its value (it is often a token)."""
     name, value = name.strip(), value.strip()
-    if not _TOKEN.fullmatch(name):
+    if not HEADER_NAME.fullmatch(name):
         raise AgentTracesError(f"A header name{where} must be one word of letters, digits and - (such as "
                                "authorization or x-api-key); the one given is not.")
-    if _CONTROL.search(value):
+    if HEADER_CONTROL.search(value):
         raise AgentTracesError(f"The header {name}{where} has a line break or another control character in its "
                                "value, which HTTP cannot carry; remove it (the value is not shown here).")
     return name.lower(), value
@@ -157,7 +155,11 @@ def traces_target(endpoint: str, exact: bool = False) -> Target:
     if re.search(r"[\x00-\x20\x7f]", text):
         raise AgentTracesError("The OpenTelemetry endpoint holds a space or a control character; give a URL such "
                                "as http://localhost:4318.")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL"
+        raise AgentTracesError(f"The OpenTelemetry endpoint {_without_userinfo(text)!r} is not a URL of a host "
+                               "(such as http://localhost:4318 or https://collector.example.com/v1/traces).") from None
     if parts.scheme.lower() not in ("http", "https") or not text.lower().startswith(("http://", "https://")):
         raise AgentTracesError(f"The OpenTelemetry endpoint must be an http:// or https:// URL, not "
                                f"{_without_userinfo(text)!r}.")

@@ -208,6 +208,19 @@ def batches(items: list[Pending]) -> list[list[Pending]]:
     return out
 
 
+def forget_credentials(store: TraceStore) -> None:
+    """Record what was sent to an endpoint whose URL held credentials or a query (as agent-traces recorded it
+    until now) under the URL without them (`Target.key`), so that nothing secret stays in the trace store and
+    nothing is sent twice."""
+    for recorded in store.pushed_endpoints():
+        try:
+            key = traces_target(recorded, exact=True).key
+        except AgentTracesError:
+            continue
+        if key != recorded:
+            store.rename_pushed_endpoint(recorded, key)
+
+
 class Pusher:
     """Pushes a trace store's sessions to one endpoint. The store is opened for each read or write only, never
     while waiting for the network, so the window and a CLI load use it in between."""
@@ -228,6 +241,7 @@ class Pusher:
         limits it to these session trees (and `force` sends them whole)."""
         report = PushReport(url=self.endpoint.shown)
         with self._store() as store:
+            forget_credentials(store)
             if self.source is not None:
                 report.load = load(store, self.source, retention_days=self.retention_days)
             marks: dict[str, str] = {}

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,8 @@ MAX_REFRESH_SECONDS = 3600.0
 MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
 KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project")
 DEFAULT_OTLP_PROJECT = "agent-traces"
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token characters
+HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in a value
 
 
 def _shown(value: object) -> str:
@@ -88,10 +91,19 @@ def endpoint_problem(value: object) -> str | None:
 
 
 def headers_problem(value: object) -> str | None:
-    """Why `value` is not a set of OTLP headers (an object of strings), or None."""
-    if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str)
-                                              for k, v in value.items()):
-        return f"otlp_headers must be an object of header names and string values, not {_shown(value)}"
+    """Why `value` is not a set of OTLP headers (an object of header names and string values HTTP can carry),
+    or None. The message names the header at fault, never a value: it is often a token."""
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string"}.get(type(value), "something else")
+        return f"otlp_headers must be an object of header names and string values, not {kind}"
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return f"otlp_headers must hold string values; the value of {_shown(key)} is not a string"
+        if not HEADER_NAME.fullmatch(key.strip()):
+            return f"otlp_headers: {_shown(key)} is not a header name (one word of letters, digits and -)"
+        if HEADER_CONTROL.search(item.strip()):
+            return (f"otlp_headers: the value of {_shown(key)} holds a line break or another control character, "
+                    "which HTTP cannot carry")
     return None
 
 

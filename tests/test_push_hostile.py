@@ -5,6 +5,9 @@ records as sent."""
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -15,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from analytics.cli import main
 from analytics.db import TraceStore
 from analytics.loader import load
 from analytics.opencode import open_source
@@ -172,3 +176,101 @@ def test_a_huge_answer_is_not_read_whole(steps: TraceStore, backend: Backend, co
     else:
         assert report.problem is None and report.sent > 0
     assert written[0] < size // 4  # the client stopped reading: it took what it needs of the answer
+
+
+# -- what the user gives: the endpoint, the headers, the timeout ----------------------------------------------
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    path = tmp_path / "t.duckdb"
+    with TraceStore(path) as store:
+        load(store, open_source(STEPS_118))
+    return str(path)
+
+
+def test_credentials_in_the_url_are_sent_but_never_shown_or_stored(db: str, backend: Backend, capsys,
+                                                                    caplog) -> None:
+    host = backend.url.removeprefix("http://")
+    url = f"http://alice:s3cret%21@{host}"
+    with caplog.at_level(logging.DEBUG):
+        assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", url, "-v"]) == 0
+        first = capsys.readouterr()
+        assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", url, "--json"]) == 0
+        second = capsys.readouterr()
+    said = first.out + first.err + second.out + second.err + caplog.text
+    assert "s3cret" not in said and "alice" not in said and f"to http://{host}/v1/traces" in first.out
+    assert json.loads(second.out)["endpoint"] == f"http://{host}/v1/traces"
+    headers = {k.lower(): v for k, v in backend.requests[0][1].items()}
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"alice:s3cret!").decode()
+    with TraceStore(db, read_only=True) as store:
+        kept = store.cursor().execute("SELECT DISTINCT endpoint FROM pushed UNION SELECT DISTINCT endpoint"
+                                      " FROM pushed_trees").fetchall()
+    assert kept == [(f"http://{host}/v1/traces",)]
+
+
+def test_a_store_that_recorded_credentials_forgets_them_and_sends_nothing_twice(db: str, backend: Backend,
+                                                                                capsys) -> None:
+    host = backend.url.removeprefix("http://")
+    assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", backend.url]) == 0
+    with TraceStore(db) as store:  # as an older agent-traces recorded a push to http://alice:s3cret@host
+        for table in ("pushed", "pushed_trees"):
+            store.cursor().execute(f"UPDATE {table} SET endpoint = ?", [f"http://alice:s3cret@{host}/v1/traces"])
+    sent = len(backend.spans())
+    assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", f"http://alice:s3cret@{host}"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Nothing new to send")
+    assert len(backend.spans()) == sent
+    with TraceStore(db, read_only=True) as store:
+        kept = store.cursor().execute("SELECT endpoint FROM pushed UNION ALL SELECT endpoint FROM pushed_trees")
+        assert all("s3cret" not in e for e, in kept.fetchall())
+
+
+def test_a_query_stays_after_the_traces_path_and_is_not_shown(db: str, backend: Backend, capsys) -> None:
+    assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", backend.url + "/?api_key=K3Y"]) == 0
+    out = capsys.readouterr().out
+    assert backend.requests[0][0] == "/v1/traces?api_key=K3Y"
+    assert "K3Y" not in out and "/v1/traces?…" in out
+    with TraceStore(db, read_only=True) as store:
+        assert all("K3Y" not in e for e, in store.cursor().execute("SELECT endpoint FROM pushed").fetchall())
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://", "is not a URL of a host"),
+    ("http://localhost:99999", "is not a URL of a host"),
+    ("http://[::1", "is not a URL of a host"),
+    ("http://local host:4318", "holds a space or a control character"),
+    ("ftp://localhost:4318", "must be an http:// or https:// URL"),
+])
+def test_a_malformed_endpoint_is_said_before_anything_is_sent(db: str, capsys, url: str, words: str) -> None:
+    assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", url]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "did not answer" not in err
+
+
+@pytest.mark.parametrize("header", ["x-team=blue\r\nx-evil: 1", "authorization=Bearer\ns3cret", "bad name=s3cret"])
+def test_a_header_that_http_cannot_carry_is_said_without_its_value(db: str, backend: Backend, capsys, caplog,
+                                                                   header: str) -> None:
+    with caplog.at_level(logging.DEBUG):
+        assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", backend.url, "--header", header,
+                     "-v"]) == 2
+    err = capsys.readouterr().err
+    assert ("line break or another control character" in err or "must be one word" in err)
+    assert "did not answer" not in err and "s3cret" not in err + caplog.text and "evil" not in err + caplog.text
+    assert backend.posts == 0
+
+
+def test_a_malformed_header_in_the_environment_is_said_without_its_value(db: str, backend: Backend, capsys,
+                                                                         caplog, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer s3cret,x-api-key")
+    with caplog.at_level(logging.DEBUG):
+        assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", backend.url, "-v"]) == 2
+    err = capsys.readouterr().err
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in err and "pair 2 has no '='" in err
+    assert "s3cret" not in err + caplog.text and backend.posts == 0
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e300", "soon"])
+def test_a_timeout_that_is_no_wait_is_refused_by_the_option(db: str, capsys, timeout: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["push", "--db", db, "--no-load", "--otlp-endpoint", "http://localhost:4318", "--timeout", timeout])
+    assert exited.value.code == 2 and "above 0" in capsys.readouterr().err

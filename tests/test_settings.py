@@ -183,3 +183,12 @@ print("exit", code, "restored", sys.excepthook is sys.__excepthook__)
     assert run.returncode == 0, run.stderr
     assert "exit 0 restored True" in run.stdout
     assert "Traceback (most recent call last)" in run.stderr and "ValueError: slot failure on purpose" in run.stderr
+
+
+@pytest.mark.parametrize("headers", [{"authorization": "Bearer s3cret", "x-n": 1},
+                                     {"authorization": "Bearer s3cret\r\nx-evil: 1"},
+                                     ["authorization", "Bearer s3cret"], "authorization: Bearer s3cret"])
+def test_bad_otlp_headers_are_said_without_any_value(tmp_path: Path, headers: object) -> None:
+    s = Settings.load(_written(tmp_path, {"otlp_headers": headers}))
+    assert s.otlp_headers == {} and len(s.problems) == 1 and "otlp_headers" in s.problems[0]
+    assert "s3cret" not in s.problems[0] and "s3cret" not in (s.notice() or "")
