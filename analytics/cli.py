@@ -148,19 +148,23 @@ def cmd_tree(args: argparse.Namespace) -> int:
         _print_json(roots)
         return 0
 
-    def show(node: q.TraceNode, prefix: str, last: bool, top: bool) -> None:
-        t = node.trace
-        branch = "" if top else ("└─ " if last else "├─ ")
-        label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
-        _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
-              f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
-              f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
-        child_prefix = prefix + ("" if top else ("   " if last else "│  "))
-        for i, c in enumerate(node.children):
-            show(c, child_prefix, i == len(node.children) - 1, False)
+    def show(root: q.TraceNode) -> None:
+        """The tree's lines, parents first (a stack, not recursion: a chain may be deeper than it goes)."""
+        stack = [(root, "", True, True)]
+        while stack:
+            node, prefix, last, top = stack.pop()
+            t = node.trace
+            branch = "" if top else ("└─ " if last else "├─ ")
+            label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
+            _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+                 f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
+                 f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
+            child_prefix = prefix + ("" if top else ("   " if last else "│  "))
+            stack.extend((c, child_prefix, i == len(node.children) - 1, False)
+                         for i, c in reversed(list(enumerate(node.children))))
 
     for r in roots:
-        show(r, "", True, True)
+        show(r)
         print(f"  total with delegations: {fmt.tokens(r.total_tokens_in)} in / {fmt.tokens(r.total_tokens_out)} "
               f"out, {fmt.cost(r.total_cost_usd)}, {r.descendants} delegations")
     return 0

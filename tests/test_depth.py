@@ -131,3 +131,67 @@ def test_jsontext_takes_non_finite_numbers_as_json_does() -> None:
     with pytest.raises(ValueError):
         jsontext.dumps(value)
     assert jsontext.dumps(value, allow_nan=True) == nested(3, "NaN")
+
+
+# -- a delegation chain deeper than recursion goes ----------------------------------------------------------------
+
+CHAIN = 3000
+
+
+def chain_store(path: Path, depth: int = CHAIN) -> str:
+    """A trace store holding one session whose delegations nest `depth` deep (each call delegates to the next),
+    written as a load writes it: hostile data no real run makes, but nothing in OpenCode's storage forbids."""
+    from analytics.models import AgentTrace, SessionInfo
+
+    t0 = 1_764_000_000_000
+    traces = [AgentTrace("ses_root", "session", "ses_root", "ses_root", None, None, None, "build", None, "go",
+                         "done", "completed", t0, t0 + 10 * depth + 10, 10 * depth + 10, 10, 5, cost_usd=0.01)]
+    for i in range(depth):
+        parent = traces[-1]
+        traces.append(AgentTrace(f"call_{i}", "delegation", parent.child_session_id or "ses_root", "ses_root",
+                                 f"ses_{i}", parent.trace_id, parent.subagent_type, "coder" if i % 2 else "tester",
+                                 f"step {i}", f"do {i}", f"did {i}", "completed", t0 + i, t0 + 10 * depth - i,
+                                 10 * depth - 2 * i, 10, 5, cost_usd=0.01, depth=i + 1))
+    sessions = [SessionInfo("ses_root", "ses_root", None, "Deep chain", "/tmp", None, "build", "1", t0, t0, "x")]
+    sessions += [SessionInfo(f"ses_{i}", "ses_root", "ses_root" if i == 0 else f"ses_{i - 1}", f"s{i}", "/tmp",
+                             None, "coder", "1", t0 + i, t0 + i, "x") for i in range(depth)]
+    with TraceStore(path) as store:
+        store.replace(roots={"ses_root"}, traces=traces, sessions=sessions, fingerprints={}, deleted=(),
+                      full=False, source_key="hostile", stamp=None)
+    return str(path)
+
+
+def test_a_delegation_chain_deeper_than_recursion_goes(tmp_path: Path, capsys) -> None:
+    db = chain_store(tmp_path / "t.duckdb")
+    deepest = f"call_{CHAIN - 1}"
+    for argv in (["tree", "ses_root"], ["timeline", "ses_root"], ["show", deepest], ["metrics", "ses_root"],
+                 ["find", "build -> ** -> coder"], ["anomalies"], ["compare", "ses_root", "ses_root"],
+                 ["compare", "call_0", "call_1"], ["export", "ses_root"], ["export", "ses_root", "--format", "otlp"],
+                 ["sessions"]):
+        assert main([*argv, "--db", db]) == 0, argv
+        capsys.readouterr()
+    assert main(["tree", "ses_root", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert f"{CHAIN} delegations" in out and out.count("└─ ") == CHAIN
+    with TraceStore(db, read_only=True) as store:
+        (root,) = q.get_trace_tree(store, "ses_root")
+        assert [n.trace.trace_id for n in root.walk()] == ["ses_root", *(f"call_{i}" for i in range(CHAIN))]
+        assert root.descendants == CHAIN and root.total_tokens_in == 10 * (CHAIN + 1)
+        assert q.get_session_summary(store, "ses_root").max_depth == CHAIN
+
+
+@pytest.mark.gui
+def test_the_window_shows_a_delegation_chain_deeper_than_recursion_goes(qtbot, tmp_path: Path) -> None:
+    from analytics.settings import Settings
+    from dashboard.app import Choice, build
+
+    db = chain_store(tmp_path / "t.duckdb")
+    window, _service = build(Choice(None, Path(db), "deep chain"), Settings(refresh_seconds=3600))
+    qtbot.addWidget(window)
+    with qtbot.wait_signal(window.tracing.ready, timeout=60_000):
+        window.show()
+    assert "Unexpected error" not in window.statusBar().currentMessage()
+    assert len(window.tracing.tree.items) == CHAIN + 1
+    with qtbot.wait_signal(window.service.compared, timeout=60_000):
+        window.compare_runs("call_0", "call_1")
+    window.close()

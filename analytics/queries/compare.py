@@ -258,24 +258,22 @@ def align(left: q.TraceNode, right: q.TraceNode, llm: dict[str, int], tools: dic
                        t.status, llm.get(t.trace_id, 0), sum(u.calls for u in used.values()))
 
     pairs: list[Pair] = []
-
-    def one_side(node: q.TraceNode, depth: int, on_left: bool) -> None:
-        t = node.trace
-        f, used = figures(t), tools.get(t.trace_id, {})
-        pairs.append(Pair(t, None, depth, f, None, used, {}) if on_left else Pair(None, t, depth, None, f, {}, used))
-        for c in node.children:
-            one_side(c, depth + 1, on_left)
-
-    def both(a: q.TraceNode, b: q.TraceNode, depth: int) -> None:
-        pairs.append(Pair(a.trace, b.trace, depth, figures(a.trace), figures(b.trace),
-                          tools.get(a.trace.trace_id, {}), tools.get(b.trace.trace_id, {})))
-        for x, y in match_children(a.children, b.children):
-            if x is not None and y is not None:
-                both(x, y, depth + 1)
-            else:
-                one_side(x if x is not None else y, depth + 1, on_left=x is not None)
-
-    both(left, right, 0)
+    # rows in tree order, from a stack rather than recursion (a chain may be deeper than recursion goes)
+    stack: list[tuple[q.TraceNode | None, q.TraceNode | None, int]] = [(left, right, 0)]
+    while stack:
+        a, b, depth = stack.pop()
+        if a is not None and b is not None:
+            pairs.append(Pair(a.trace, b.trace, depth, figures(a.trace), figures(b.trace),
+                              tools.get(a.trace.trace_id, {}), tools.get(b.trace.trace_id, {})))
+            below = match_children(a.children, b.children)
+        else:
+            node = a if a is not None else b
+            t = node.trace  # type: ignore[union-attr]
+            f, used = figures(t), tools.get(t.trace_id, {})
+            pairs.append(Pair(t, None, depth, f, None, used, {}) if a is not None
+                         else Pair(None, t, depth, None, f, {}, used))
+            below = [(c, None) if a is not None else (None, c) for c in node.children]  # type: ignore[union-attr]
+        stack.extend((x, y, depth + 1) for x, y in reversed(below))
     return Comparison(left.trace.trace_id, right.trace.trace_id, pairs, total(left, llm, tools),
                       total(right, llm, tools), left.trace.started_at, right.trace.started_at,
                       extent(left, now), extent(right, now))

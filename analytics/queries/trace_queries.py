@@ -6,6 +6,7 @@ List queries return `TraceSummary` rows (prompts cut to a short preview, so ten 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from analytics.db import SPAN_COLUMNS, TraceStore
@@ -88,10 +89,14 @@ class TraceNode:
     total_cost_usd: float = 0.0
     descendants: int = 0
 
-    def walk(self):
-        yield self
-        for c in self.children:
-            yield from c.walk()
+    def walk(self) -> Iterator[TraceNode]:
+        """This node and every descendant, parents first, children in order (without recursion: a
+        delegation chain may be deeper than Python's recursion limit)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 @dataclass(frozen=True)
@@ -214,20 +219,19 @@ def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
         (parent.children if parent is not None and parent is not nodes[t.trace_id] else roots).append(
             nodes[t.trace_id])
 
-    def total(n: TraceNode) -> None:
-        n.children.sort(key=lambda c: (c.trace.started_at, c.trace.trace_id))
-        n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
-        n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
-        for c in n.children:
-            total(c)
-            n.total_tokens_in += c.total_tokens_in
-            n.total_tokens_out += c.total_tokens_out
-            n.total_cost_usd += c.total_cost_usd
-            n.descendants += 1 + c.descendants
-
     roots.sort(key=lambda n: (n.trace.started_at, n.trace.trace_id))
     for r in roots:
-        total(r)
+        order = list(r.walk())  # parents first; the totals are summed children first, without recursion
+        for n in order:
+            n.children.sort(key=lambda c: (c.trace.started_at, c.trace.trace_id))
+        for n in reversed(order):
+            n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
+            n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
+            for c in n.children:
+                n.total_tokens_in += c.total_tokens_in
+                n.total_tokens_out += c.total_tokens_out
+                n.total_cost_usd += c.total_cost_usd
+                n.descendants += 1 + c.descendants
     return roots
 
 
@@ -284,6 +288,22 @@ def get_sessions_with_traces(store: TraceStore, since_ms: int | None = None,
     return [SessionRow(*r) for r in rows]
 
 
+def deepest_chain(root: TraceNode) -> list[str]:
+    """The agents of the longest chain of delegations from the root (the first such chain, in child order)."""
+    below: dict[int, tuple[int, TraceNode | None]] = {}  # id(node) -> (calls under it on its deepest chain, next)
+    for n in reversed(list(root.walk())):
+        best: tuple[int, TraceNode | None] = (0, None)
+        for c in n.children:
+            if below[id(c)][0] + 1 > best[0]:
+                best = (below[id(c)][0] + 1, c)
+        below[id(n)] = best
+    chain, node = [], root
+    while node is not None:
+        chain.append(node.trace.subagent_type)
+        node = below[id(node)][1]
+    return chain
+
+
 def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | None:
     """Totals for a session's whole tree: time, tokens and cost with descendants, errors, deepest chain."""
     roots = get_trace_tree(store, session_id)
@@ -296,11 +316,7 @@ def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | 
     running = sum(1 for n in nodes if n.trace.status == "running")
     total_ms = (max(ends) - min(starts)) if ends and not running else root.trace.duration_ms
 
-    def deepest(n: TraceNode) -> list[str]:
-        best = max((deepest(c) for c in n.children), key=len, default=[])
-        return [n.trace.subagent_type, *best]
-
-    chain = deepest(root)
+    chain = deepest_chain(root)
     title_row = store.cursor().execute("SELECT title FROM sessions WHERE session_id = ?",
                                        [root.trace.session_id]).fetchone()
     return SessionSummary(
