@@ -25,7 +25,15 @@ from analytics.loader import LoadProgress, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
-from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
+from analytics.settings import (
+    CONTENT_MODES,
+    DEFAULT_CONTENT_MODE,
+    DEFAULT_CUT_KB,
+    MAX_CUT_KB,
+    MAX_RETENTION_DAYS,
+    Settings,
+    check_retention_days,
+)
 from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
 
 if TYPE_CHECKING:
@@ -310,6 +318,17 @@ def _retention_days(text: str) -> int:
             "hold every session back)") from exc
 
 
+def _cut_kb(text: str) -> int:
+    """--cut: whole KB, 1 to MAX_CUT_KB."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CUT_KB:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of KB from 1 to {MAX_CUT_KB}")
+    return value
+
+
 def _timeout(text: str) -> float:
     """--timeout: seconds, above 0 and at most a day."""
     from analytics.otlp_http import check_timeout
@@ -490,6 +509,25 @@ def _endpoint(args: argparse.Namespace, settings: Settings):
     return Endpoint(url, headers, args.project or settings.otlp_project, exact)
 
 
+def _content(args: argparse.Namespace, settings: Settings):
+    """What of the texts goes: --content and --cut, else the settings' otlp_content and otlp_cut_kb."""
+    from analytics.otlp import Content
+
+    return Content(args.content or settings.otlp_content,
+                   args.cut if args.cut is not None else settings.otlp_cut_kb)
+
+
+def _announce(args: argparse.Namespace) -> Callable[[Any], None]:
+    """Says what is about to leave the machine, on stderr, before it does (not with --json)."""
+
+    def say(report) -> None:
+        if not args.json:
+            _say(report.plan_line(), file=sys.stderr)
+            sys.stderr.flush()
+
+    return say
+
+
 def _push_line(report) -> None:
     if report.load is not None and not report.load.unchanged:
         for line in report_lines(report.load):
@@ -498,10 +536,14 @@ def _push_line(report) -> None:
     sys.stdout.flush()
 
 
-def _push_json(report) -> dict[str, object]:
+def _push_json(report, content: Any = None) -> dict[str, object]:
     return {"endpoint": report.url, "sessions": report.sessions, "spans": report.spans, "sent": report.sent,
             "unchanged": report.unchanged, "running": report.running, "waiting": report.waiting,
-            "refused": report.refused, "problem": report.problem}
+            "refused": report.refused, "problem": report.problem,
+            "content": content.mode if content is not None else None,
+            "cut_kb": content.cut_kb if content is not None and content.mode == "cut" else None,
+            "to_send": report.to_send, "to_send_sessions": report.to_send_sessions,
+            "to_send_bytes": report.to_send_bytes}
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -512,26 +554,34 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     endpoint = _endpoint(args, settings)
+    content = _content(args, settings)
     source = None if args.no_load else open_source(args.source)
     pusher = Pusher(_store_path(args), endpoint, source, since_ms=_since_ms(args.since), timeout=args.timeout,
-                    retention_days=settings.retention_days)
+                    retention_days=settings.retention_days, content=content)
     try:
-        if not args.follow:
-            report = pusher.push()
+        if args.dry_run:
+            report = pusher.push(dry_run=True)
             if args.json:
-                _print_json(_push_json(report))
+                _print_json(_push_json(report, content))
+            else:
+                _say(report.plan_line(dry_run=True))
+            return 0
+        if not args.follow:
+            report = pusher.push(announce=_announce(args))
+            if args.json:
+                _print_json(_push_json(report, content))
             else:
                 _push_line(report)
             return 2 if report.problem else 0
 
         def said(report) -> None:
             if args.json:
-                print(json.dumps(_push_json(report)), flush=True)
+                print(json.dumps(_push_json(report, content)), flush=True)
             elif report.sent or report.problem or report.refused or report.load is None or not report.load.unchanged:
                 _push_line(report)
 
         interval = args.interval if args.interval is not None else settings.refresh_seconds
-        report = pusher.follow(interval, threading.Event(), said)
+        report = pusher.follow(interval, threading.Event(), said, announce=_announce(args))
         return 2 if report.problem else 0
     finally:
         pusher.close()
@@ -547,26 +597,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     from analytics.export import to_json
     from analytics.otlp import to_otlp
 
+    settings = load_settings()
     if args.otlp_endpoint:
         from analytics.push import Pusher
 
-        endpoint = _endpoint(args, load_settings())
+        endpoint = _endpoint(args, settings)
+        content = _content(args, settings)
         with _open(args, read_only=False) as store:  # the push records what it sent
             sid = _session(store, args.session)
-        pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout)
+        pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout, content=content)
         try:
-            report = pusher.push(sessions=[sid], force=True)
+            report = pusher.push(sessions=[sid], force=True, announce=_announce(args))
         finally:
             pusher.close()
         if args.json:
-            _print_json(_push_json(report))
+            _print_json(_push_json(report, content))
         else:
             _push_line(report)
         return 2 if report.problem else 0
     with _open(args) as store:
         sid = _session(store, args.session)
-        data = to_otlp(store, sid, args.project or load_settings().otlp_project) if args.format == "otlp" \
-            else to_json(store, sid)
+        data = to_otlp(store, sid, args.project or settings.otlp_project, _content(args, settings)) \
+            if args.format == "otlp" else to_json(store, sid)
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -659,6 +711,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+PUSH_DESCRIPTION = (
+    "Send the session trees of the trace store to an OpenTelemetry backend over OTLP/HTTP: only what is new "
+    "or changed since the last push there, loading what OpenCode wrote first. Every agent call, LLM call and "
+    "tool call goes as a span with its names, times, tokens, costs and status (agent, model and tool names, "
+    "session ids); the texts (prompts, outputs and tool inputs, with delegation descriptions, tool titles and "
+    "error messages) go as --content says: cut (the default), each to --cut KB (8); full, each whole up to "
+    "1 MB; none, none of them. Before anything is sent it says how many sessions, spans and bytes go, and "
+    "what of the texts; --dry-run says only that.")
 SOURCE_HELP = ("OpenCode data directory, opencode.db file or storage/ directory "
                "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
 
@@ -742,6 +802,13 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     otlp.add_argument("--timeout", type=_timeout, metavar="SECONDS",
                       help="how long one request may take, retries included (default: OTEL_EXPORTER_OTLP_TIMEOUT, "
                            "else 10)")
+    otlp.add_argument("--content", choices=CONTENT_MODES,
+                      help="what of the texts (prompts, outputs and tool inputs) goes: cut, each to --cut KB; "
+                           "full, each whole up to 1 MB; none, none of them (default: otlp_content in the settings, "
+                           f"else {DEFAULT_CONTENT_MODE})")
+    otlp.add_argument("--cut", type=_cut_kb, metavar="KB",
+                      help=f"with --content cut, the KB of each text that go (default: otlp_cut_kb in the settings, "
+                           f"else {DEFAULT_CUT_KB})")
     s = sub.add_parser("export", parents=[common, otlp],
                        help="a session's traces as JSON or OTLP/JSON, or sent to an OpenTelemetry backend")
     s.add_argument("session")
@@ -751,7 +818,8 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                    help="send the session over OTLP/HTTP (protobuf) to this backend instead of writing a file")
     s.set_defaults(func=cmd_export)
     s = sub.add_parser("push", parents=[common, otlp],
-                       help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)")
+                       help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)",
+                       description=PUSH_DESCRIPTION)
     s.add_argument("--otlp-endpoint", metavar="URL",
                    help="the backend: a base URL (http://localhost:6006, http://collector:4318) or its /v1/traces "
                         "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint "
@@ -763,6 +831,8 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                    help="with --follow, how often to look for changes (default: refresh_seconds in the settings)")
     s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
     s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")
+    s.add_argument("--dry-run", action="store_true",
+                   help="say what would go (sessions, spans, bytes, what of the texts) and send nothing")
     s.set_defaults(func=cmd_push)
     s = sub.add_parser("compare", parents=[common], help="two runs side by side: aligned calls and their "
                                                          "differences (right − left)")

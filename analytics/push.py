@@ -33,12 +33,12 @@ from analytics.errors import AgentTracesError
 from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import Source
-from analytics.otlp import DEFAULT_PROJECT, request_of, root_of, trees_spans
+from analytics.otlp import DEFAULT_CONTENT, DEFAULT_PROJECT, Content, request_of, root_of, trees_spans
 from analytics.otlp_http import TRACES_PATH, PushError, Sender, Target, check_header, refusal, traces_target
 from analytics.queries import trace_queries as q
 
-__all__ = ["Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal", "resolve_endpoint",
-           "traces_url", "TRACES_PATH"]
+__all__ = ["Content", "Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal",
+           "resolve_endpoint", "traces_url", "TRACES_PATH"]
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,23 @@ class PushReport:
     problem: str | None = None
     retryable: bool = False
     load: LoadReport | None = None
+    content: str = ""  # what of the texts goes (Content.describe)
+    to_send: int = 0  # spans this pass found to send (new or changed, ended), before it sent any
+    to_send_sessions: int = 0
+    to_send_bytes: int = 0
 
     @property
     def unchanged(self) -> int:
         return self.spans - self.sent - self.waiting - len(self.refused) - self.running
+
+    def plan_line(self, dry_run: bool = False) -> str:
+        """What leaves the machine, said before it does (or instead, with `dry_run`)."""
+        if not self.to_send:
+            return f"Nothing new to send to {self.url} ({self.unchanged} spans already there)."
+        verb = "Would send" if dry_run else "Sending"
+        text = (f"{verb} {self.to_send} spans of {self.to_send_sessions} sessions ({_size(self.to_send_bytes)}) "
+                f"to {self.url}: {self.content}.")
+        return text + (" Nothing was sent (--dry-run)." if dry_run else "")
 
     def line(self) -> str:
         if self.sent:
@@ -162,17 +175,23 @@ class PushReport:
         return text
 
 
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(n, 1) / 1024:.0f} KB" if n else "0 KB"
+
+
 def _digest(project: str, span_bytes: bytes) -> str:
     return hashlib.sha256(project.encode() + b"\0" + span_bytes).hexdigest()
 
 
 def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: PushReport,
-            force: bool = False, sizes: dict[str, tuple[int, int]] | None = None) -> list[Pending]:
-    """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`);
-    `sizes` hears how many spans each tree has, and how many of them are still running."""
+            force: bool = False, sizes: dict[str, tuple[int, int]] | None = None,
+            content: Content = DEFAULT_CONTENT) -> list[Pending]:
+    """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`),
+    with as much of their texts as `content` lets go; `sizes` hears how many spans each tree has, and how many
+    of them are still running."""
     known = {} if force else store.pushed_digests(endpoint.key, roots)
     out: list[Pending] = []
-    built = trees_spans(store, roots, endpoint.project)
+    built = trees_spans(store, roots, endpoint.project, content)
     for root in roots:
         spans = built.get(root)
         if not spans:
@@ -208,6 +227,12 @@ def batches(items: list[Pending]) -> list[list[Pending]]:
     return out
 
 
+def _add_counts(report: PushReport, counts: PushReport) -> None:
+    report.sessions += counts.sessions
+    report.spans += counts.spans
+    report.running += counts.running
+
+
 def forget_credentials(store: TraceStore) -> None:
     """Record what was sent to an endpoint whose URL held credentials or a query (as agent-traces recorded it
     until now) under the URL without them (`Target.key`), so that nothing secret stays in the trace store and
@@ -227,29 +252,36 @@ class Pusher:
 
     def __init__(self, db_path: Path, endpoint: Endpoint, source: Source | None = None,
                  since_ms: int | None = None, timeout: float | None = None,
-                 retention_days: int | None = None) -> None:
+                 retention_days: int | None = None, content: Content = DEFAULT_CONTENT) -> None:
         self.db_path, self.endpoint, self.source = db_path, endpoint, source
-        self.since_ms, self.retention_days = since_ms, retention_days
+        self.since_ms, self.retention_days, self.content = since_ms, retention_days, content
         self.sender = Sender(endpoint.target, endpoint.headers, timeout)
         self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
 
-    def _store(self) -> TraceStore:
-        return TraceStore(self.db_path, wait_seconds=STORE_WAIT_SECONDS)
+    def _store(self, read_only: bool = False) -> TraceStore:
+        """The trace store, for one read or write. Spans are read through a read-only connection: a writer's
+        holds to WRITE_MEMORY_LIMIT, under which DuckDB cannot even take a 70 MB text to cut it."""
+        return TraceStore(self.db_path, read_only=read_only, wait_seconds=STORE_WAIT_SECONDS)
 
-    def push(self, sessions: list[str] | None = None, force: bool = False) -> PushReport:
+    def push(self, sessions: list[str] | None = None, force: bool = False, dry_run: bool = False,
+             announce: Callable[[PushReport], None] | None = None) -> PushReport:
         """One pass: load what OpenCode wrote (with a source), then send what is new or changed; `sessions`
-        limits it to these session trees (and `force` sends them whole)."""
-        report = PushReport(url=self.endpoint.shown)
+        limits it to these session trees (and `force` sends them whole). With `announce`, what is about to
+        leave the machine (spans, sessions, bytes, what of the texts) is counted first and handed to it before
+        anything is sent; with `dry_run` it is counted and nothing is sent."""
+        report = PushReport(url=self.endpoint.shown, content=self.content.describe())
         with self._store() as store:
             forget_credentials(store)
             if self.source is not None:
                 report.load = load(store, self.source, retention_days=self.retention_days)
+        with self._store(read_only=True) as store:
             marks: dict[str, str] = {}
             if sessions is None:
                 # a tree sent whole whose mark in the store is the same is not built again: a pass on an
                 # unchanged store (every --follow pass while OpenCode is idle, a push from cron) builds nothing
                 roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
-                marks = {r: f"{self.endpoint.project}\0{m}" for r, m in q.tree_marks(store).items()}
+                marks = {r: f"{self.endpoint.project}\0{self.content.key}\0{m}"
+                         for r, m in q.tree_marks(store).items()}
                 sent_as = store.pushed_trees(self.endpoint.key)
                 unchanged = {r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r)}
                 for root in unchanged:
@@ -259,12 +291,25 @@ class Pusher:
                 roots = [r for r in roots if r not in unchanged]
             else:
                 roots = sorted({root_of(store, s) for s in sessions})
-        for i in range(0, len(roots), TREES_PER_STEP):
-            step = roots[i:i + TREES_PER_STEP]
-            sizes: dict[str, tuple[int, int]] = {}
-            with self._store() as store:
-                todo = [p for p in pending(store, self.endpoint, step, report, force, sizes)
-                        if p.span_id not in self.too_large]
+        steps = [roots[i:i + TREES_PER_STEP] for i in range(0, len(roots), TREES_PER_STEP)]
+        ready: dict[int, tuple[list[Pending], dict[str, tuple[int, int]], PushReport]] = {}
+        if dry_run or announce is not None:
+            for i, step in enumerate(steps):  # counted first; one step's spans are kept, not built again
+                found = self._pending(step, force)
+                report.to_send += len(found[0])
+                report.to_send_bytes += sum(p.size for p in found[0])
+                report.to_send_sessions += len({p.root for p in found[0]})
+                if dry_run:
+                    _add_counts(report, found[2])
+                elif len(steps) == 1:
+                    ready[i] = found
+            if dry_run:
+                return report
+            if announce is not None:
+                announce(report)
+        for i, step in enumerate(steps):
+            todo, sizes, counts = ready.pop(i, None) or self._pending(step, force)
+            _add_counts(report, counts)
             report.waiting += len(todo)
 
             def whole(sent: set[str], step: list[str] = step, todo: list[Pending] = todo,
@@ -274,9 +319,18 @@ class Pusher:
 
             self._send(todo, report, whole)
             if report.problem:
-                report.not_read = len(roots) - i - len(step)
+                report.not_read = sum(len(later) for later in steps[i + 1:])
                 break
         return report
+
+    def _pending(self, step: list[str], force: bool
+                 ) -> tuple[list[Pending], dict[str, tuple[int, int]], PushReport]:
+        """The spans of these trees to send, the size of each tree, and what was counted on the way."""
+        counts, sizes = PushReport(), {}
+        with self._store(read_only=True) as store:
+            todo = [p for p in pending(store, self.endpoint, step, counts, force, sizes, self.content)
+                    if p.span_id not in self.too_large]
+        return todo, sizes, counts
 
     def _send(self, todo: list[Pending], report: PushReport,
               whole: Callable[[set[str]], list[tuple[str, str, int, int]]]) -> None:
@@ -314,14 +368,15 @@ class Pusher:
         report.sent_sessions += len(sent_roots)
 
     def follow(self, interval: float, stop: threading.Event,
-               on_pass: Callable[[PushReport], None] = lambda r: None) -> PushReport:
+               on_pass: Callable[[PushReport], None] = lambda r: None,
+               announce: Callable[[PushReport], None] | None = None) -> PushReport:
         """Push, then again whenever OpenCode writes (the window's change detection: an incremental load, which
         recognises an unchanged store from its file stamps), every `interval` seconds, until `stop` is set or
         the backend refuses the spans for good. A backend that does not answer is tried again, waiting longer
         each time (up to a minute)."""
         wait = interval
         while True:
-            report = self.push()
+            report = self.push(announce=announce)
             on_pass(report)
             if report.problem and not report.retryable:
                 return report

@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 MIN_REFRESH_SECONDS = 1.0
 MAX_REFRESH_SECONDS = 3600.0
 MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
-KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project")
+KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project",
+        "otlp_content", "otlp_cut_kb")
 DEFAULT_OTLP_PROJECT = "agent-traces"
+# What of the texts a push sends (analytics/otlp.py, Content): each whole, each cut, or none
+CONTENT_MODES = ("full", "cut", "none")
+DEFAULT_CONTENT_MODE = "cut"
+DEFAULT_CUT_KB = 8
+MAX_CUT_KB = 1024
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token characters
 HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in a value
 
@@ -107,6 +113,20 @@ def headers_problem(value: object) -> str | None:
     return None
 
 
+def content_problem(value: object) -> str | None:
+    """Why `value` is not a choice of what of the texts a push sends, or None."""
+    if value not in CONTENT_MODES:
+        return f"otlp_content must be one of {', '.join(CONTENT_MODES)}, not {_shown(value)}"
+    return None
+
+
+def cut_problem(value: object) -> str | None:
+    """Why `value` is not a size in KB to cut texts to (a whole number from 1 to MAX_CUT_KB), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CUT_KB:
+        return f"otlp_cut_kb must be a whole number of KB from 1 to {MAX_CUT_KB}, not {_shown(value)}"
+    return None
+
+
 def project_problem(value: object) -> str | None:
     """Why `value` is not a project name (a non-empty string), or None."""
     if not isinstance(value, str) or not value.strip():
@@ -124,6 +144,8 @@ class Settings:
     otlp_endpoint: str | None = None  # an OpenTelemetry backend, e.g. "http://localhost:6006" (Phoenix)
     otlp_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"authorization": "Bearer …"}
     otlp_project: str = DEFAULT_OTLP_PROJECT  # the project the spans go to (`openinference.project.name`)
+    otlp_content: str = DEFAULT_CONTENT_MODE  # what of the texts a push sends: full, cut or none
+    otlp_cut_kb: int = DEFAULT_CUT_KB  # with `cut`, the KB of each text that go
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -161,7 +183,9 @@ class Settings:
         else:
             settings.terminal_template = (template.strip() or None) if template is not None else None
         for key, check, default in (("otlp_endpoint", endpoint_problem, None), ("otlp_headers", headers_problem, {}),
-                                    ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT)):
+                                    ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT),
+                                    ("otlp_content", content_problem, DEFAULT_CONTENT_MODE),
+                                    ("otlp_cut_kb", cut_problem, DEFAULT_CUT_KB)):
             value = data.get(key, default)
             if (p := check(value)) is not None:
                 problems.append(f"{where}{p}; using {_shown(default)}")
@@ -184,7 +208,8 @@ class Settings:
         found = [] if self.retention_days is None else [retention_problem(self.retention_days)]
         found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template),
                   endpoint_problem(self.otlp_endpoint), headers_problem(self.otlp_headers),
-                  project_problem(self.otlp_project)]
+                  project_problem(self.otlp_project), content_problem(self.otlp_content),
+                  cut_problem(self.otlp_cut_kb)]
         return [p for p in found if p is not None]
 
     def notice(self) -> str | None:

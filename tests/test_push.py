@@ -364,8 +364,8 @@ def test_a_pass_on_an_unchanged_store_builds_no_span(steps: TraceStore, backend:
 
     built: list[str] = []
     real = analytics.push.trees_spans
-    monkeypatch.setattr(analytics.push, "trees_spans", lambda store, roots, project: built.extend(roots)
-                        or real(store, roots, project))
+    monkeypatch.setattr(analytics.push, "trees_spans", lambda store, roots, *rest: built.extend(roots)
+                        or real(store, roots, *rest))
     pusher = Pusher(steps.path, Endpoint(backend.url))
     root = roots_of(steps)["Many tools"]
     step = next(s for t in q.get_full_traces(steps, root) for s in q.get_spans(steps, t.trace_id))

@@ -432,18 +432,32 @@ def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
     return _in_order([AgentSpan(*r) for r in rows.fetchall()])
 
 
-def get_full_trees(store: TraceStore, roots: list[str]) -> tuple[list[AgentTrace], dict[str, list[AgentSpan]]]:
+def get_full_trees(store: TraceStore, roots: list[str], text_chars: int | None = None
+                   ) -> tuple[list[AgentTrace], dict[str, list[AgentSpan]]]:
     """Every trace of these session trees in full (by tree, parents before children), and the steps of each
-    trace in the order of `get_spans`: two queries for any number of trees."""
+    trace in the order of `get_spans`: two queries for any number of trees. With `text_chars`, every text
+    (prompts, outputs, descriptions, a step's input, output and title) comes cut to that many characters by
+    DuckDB itself: a 70 MB tool output never reaches Python (nor the memory of a writer's connection) whole."""
     cur = store.cursor()
+    trace_columns, span_columns, cut = _FULL_COLUMNS, _SPAN_SELECT, []
+    if text_chars is not None:
+        trace_columns = _cut_columns(_FULL_COLUMNS, ("description", "prompt_input", "prompt_output"))
+        span_columns = _cut_columns(_SPAN_SELECT, ("title", "input", "output"))
+        cut = [int(text_chars)] * 3
     traces = [_full(r) for r in cur.execute(
-        f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
-        " ORDER BY root_session_id, depth, started_at, trace_id", [roots]).fetchall()]
+        f"SELECT {trace_columns} FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+        " ORDER BY root_session_id, depth, started_at, trace_id", [*cut, roots]).fetchall()]
     by_trace: dict[str, list[AgentSpan]] = {}
-    for r in cur.execute(f"SELECT {_SPAN_SELECT} FROM agent_spans"
-                         " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [roots]).fetchall():
+    for r in cur.execute(f"SELECT {span_columns} FROM agent_spans"
+                         " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [*cut, roots]).fetchall():
         by_trace.setdefault(r[1], []).append(AgentSpan(*r))
     return traces, {tid: _in_order(spans) for tid, spans in by_trace.items()}
+
+
+def _cut_columns(columns: str, texts: tuple[str, ...]) -> str:
+    """A select list with these text columns (names of this module's lists) cut to a bound number of
+    characters, in the order they come."""
+    return ", ".join(f"left({c}, ?::BIGINT)" if c in texts else c for c in columns.split(", "))
 
 
 def _in_order(spans: list[AgentSpan]) -> list[AgentSpan]:
