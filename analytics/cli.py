@@ -12,9 +12,12 @@ import dataclasses
 import json
 import logging
 import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -532,7 +535,7 @@ def _push_line(report) -> None:
     if report.load is not None and not report.load.unchanged:
         for line in report_lines(report.load):
             _say(line, file=sys.stderr)
-    _say(report.line(), file=sys.stderr if report.problem else sys.stdout)
+    _say(report.line(), file=sys.stderr if report.problem or report.stopped else sys.stdout)
     sys.stdout.flush()
 
 
@@ -546,10 +549,38 @@ def _push_json(report, content: Any = None) -> dict[str, object]:
             "to_send_bytes": report.to_send_bytes}
 
 
+@contextmanager
+def _stopped_by_signals(pusher: Any) -> Iterator[list[int]]:
+    """SIGINT (Ctrl+C) and SIGTERM stop a push between two batches: what the backend accepted is recorded, the
+    rest waits for the next push. A second SIGINT ends the request in flight too. Yields the signals taken."""
+    taken: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield taken
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        if taken and signum == signal.SIGINT:
+            pusher.cancel()
+        taken.append(signum)
+        pusher.stop.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield taken
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(report: Any, taken: list[int]) -> int:
+    """130 or 143 when a signal stopped the push (as a shell reports one), 2 for a problem, else 0."""
+    if taken:
+        return 128 + taken[0]
+    return 2 if report.problem else 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Send what is new or changed to an OpenTelemetry backend; with --follow, keep doing so as OpenCode writes."""
-    import threading
-
     from analytics.push import Pusher
 
     settings = load_settings()
@@ -559,30 +590,35 @@ def cmd_push(args: argparse.Namespace) -> int:
     pusher = Pusher(_store_path(args), endpoint, source, since_ms=_since_ms(args.since), timeout=args.timeout,
                     retention_days=settings.retention_days, content=content)
     try:
-        if args.dry_run:
-            report = pusher.push(dry_run=True)
-            if args.json:
-                _print_json(_push_json(report, content))
-            else:
-                _say(report.plan_line(dry_run=True))
-            return 0
-        if not args.follow:
-            report = pusher.push(announce=_announce(args))
-            if args.json:
-                _print_json(_push_json(report, content))
-            else:
-                _push_line(report)
-            return 2 if report.problem else 0
+        with _stopped_by_signals(pusher) as taken:
+            if args.dry_run:
+                report = pusher.push(dry_run=True)
+                if args.json:
+                    _print_json(_push_json(report, content))
+                else:
+                    _say(report.plan_line(dry_run=True))
+                return _exit_code(report, taken) if taken else 0
+            if not args.follow:
+                report = pusher.push(announce=_announce(args))
+                if args.json:
+                    _print_json(_push_json(report, content))
+                else:
+                    _push_line(report)
+                return _exit_code(report, taken)
 
-        def said(report) -> None:
-            if args.json:
-                print(json.dumps(_push_json(report, content)), flush=True)
-            elif report.sent or report.problem or report.refused or report.load is None or not report.load.unchanged:
-                _push_line(report)
+            def said(report) -> None:
+                if args.json:
+                    print(json.dumps(_push_json(report, content)), flush=True)
+                elif (report.sent or report.problem or report.refused or report.stopped or report.load is None
+                      or not report.load.unchanged):
+                    _push_line(report)
 
-        interval = args.interval if args.interval is not None else settings.refresh_seconds
-        report = pusher.follow(interval, threading.Event(), said, announce=_announce(args))
-        return 2 if report.problem else 0
+            def busy(text: str) -> None:
+                _say(f"agent-traces: {text}", file=sys.stderr)
+
+            interval = args.interval if args.interval is not None else settings.refresh_seconds
+            report = pusher.follow(interval, pusher.stop, said, announce=_announce(args), on_busy=busy)
+            return _exit_code(report, taken)
     finally:
         pusher.close()
 
@@ -607,14 +643,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             sid = _session(store, args.session)
         pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout, content=content)
         try:
-            report = pusher.push(sessions=[sid], force=True, announce=_announce(args))
+            with _stopped_by_signals(pusher) as taken:
+                report = pusher.push(sessions=[sid], force=True, announce=_announce(args))
         finally:
             pusher.close()
         if args.json:
             _print_json(_push_json(report, content))
         else:
             _push_line(report)
-        return 2 if report.problem else 0
+        return _exit_code(report, taken)
     with _open(args) as store:
         sid = _session(store, args.session)
         data = to_otlp(store, sid, args.project or settings.otlp_project, _content(args, settings)) \

@@ -23,7 +23,7 @@ from typing import TypeVar
 import duckdb
 import numpy
 
-from analytics.errors import StoreError
+from analytics.errors import StoreBusy, StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.settings import check_retention_days
 
@@ -265,14 +265,14 @@ def _translate(exc: duckdb.Error, path: Path) -> StoreError:
     text = str(exc)
     said = text.replace(str(path), "")  # what DuckDB says, without the path (a folder may be called "locked")
     if "already attached" in said:
-        return StoreError(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
-                          " to finish, or use --db to choose another file.")
+        return StoreBusy(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
+                         " to finish, or use --db to choose another file.", path, " (in this process)")
     if "lock" in said.lower():
         pid = re.search(r"PID (\d+)", text)
         who = f" (process {pid.group(1)})" if pid else ""
-        return StoreError(
+        return StoreBusy(
             f"The trace store {path} is in use by another agent-traces process{who}; close it, wait for its "
-            "load to finish, or use --db to choose another file."
+            "load to finish, or use --db to choose another file.", path, who
         )
     return StoreError(f"Could not open the trace store {path}: {text.splitlines()[0]}")
 
@@ -302,7 +302,7 @@ class TraceStore:
                 break
             except duckdb.Error as exc:
                 error = _translate(exc, self.path)
-                if "in use" not in str(error) or time.monotonic() >= deadline:
+                if not isinstance(error, StoreBusy) or time.monotonic() >= deadline:
                     raise error from exc
                 time.sleep(0.1)
         if not read_only:

@@ -29,7 +29,8 @@ class Backend:
     (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest.
 
     `answers` are hostile or unusual receivers, used before `codes`: each is called with the request handler
-    (its body read) and writes the whole answer itself (a redirect, a partial success, a trickle, a huge body)."""
+    (its body read, in `handler.body`) and writes the whole answer itself (a redirect, a partial success, a
+    trickle, a huge body, a slow 200)."""
 
     def __init__(self) -> None:
         self.codes: list[int] = []
@@ -42,6 +43,7 @@ class Backend:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 backend.posts += 1
+                self.body = body
                 if backend.answers:
                     backend.answers.pop(0)(self)
                     return

@@ -8,13 +8,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
@@ -274,3 +280,88 @@ def test_a_timeout_that_is_no_wait_is_refused_by_the_option(db: str, capsys, tim
     with pytest.raises(SystemExit) as exited:
         main(["push", "--db", db, "--no-load", "--otlp-endpoint", "http://localhost:4318", "--timeout", timeout])
     assert exited.value.code == 2 and "above 0" in capsys.readouterr().err
+
+
+# -- a push interrupted, or kept waiting by the trace store -----------------------------------------------------
+
+
+def slow_ok(backend: Backend, seconds: float) -> Callable:
+    """A receiver that takes `seconds` to accept a request (and keeps it, as `codes` 200 does)."""
+
+    def write(handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        backend.requests.append((handler.path, dict(handler.headers.items()),
+                                 ExportTraceServiceRequest.FromString(handler.body)))
+        answer(200)(handler)
+
+    return write
+
+
+SMALL_BATCHES = ("import sys, analytics.push as p; p.MAX_BATCH_SPANS = 10; from analytics.cli import main;"
+                 " sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_a_push_between_batches_and_keeps_the_record_of_each(db: str, backend: Backend,
+                                                                            sig: int, code: int) -> None:
+    backend.answers = [slow_ok(backend, 0.3) for _ in range(100)]
+    push = subprocess.Popen([sys.executable, "-c", SMALL_BATCHES, "push", "--db", db, "--no-load",
+                             "--otlp-endpoint", backend.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(backend.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        push.send_signal(sig)
+        out, err = push.communicate(timeout=60)
+    finally:
+        if push.poll() is None:
+            push.kill()
+    assert push.returncode == code, (out, err)
+    assert "Traceback" not in err and "Stopped" in out + err
+    accepted = {s.span_id.hex() for s in backend.spans()}
+    with TraceStore(db, read_only=True) as store:
+        recorded = {r for r, in store.cursor().execute("SELECT span_id FROM pushed").fetchall()}
+    assert recorded == accepted and 0 < len(accepted) < 140
+    backend.answers = []
+    assert main(["push", "--db", db, "--no-load", "--otlp-endpoint", backend.url]) == 0
+    ids = [s.span_id for s in backend.spans()]
+    assert len(ids) == len(set(ids)) == 140  # the rest went, and nothing twice
+
+
+def test_follow_waits_while_another_process_holds_the_store(db: str, backend: Backend, tmp_path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
+                               "print('ready', flush=True); sys.stdin.read()", db],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    said: list[str] = []
+    passes: list = []
+    stop, sent = threading.Event(), threading.Event()
+
+    def on_pass(report) -> None:
+        passes.append(report)
+        if report.sent:
+            sent.set()
+            stop.set()
+
+    pusher = Pusher(Path(db), Endpoint(backend.url), timeout=5)
+    worker = threading.Thread(target=pusher.follow, args=(0.2, stop, on_pass), kwargs={"on_busy": said.append})
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        worker.start()
+        deadline = time.monotonic() + 60
+        while not said and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert said and "in use by another process" in said[0] and "waiting" in said[0]
+        time.sleep(1.0)  # still held: it keeps waiting, and says so once
+        holder.stdin.close()
+        holder.wait(30)
+        assert sent.wait(60)
+    finally:
+        stop.set()
+        if holder.poll() is None:
+            holder.stdin.close()
+            holder.wait(30)
+        holder.stdout.close()
+        worker.join(60)
+        pusher.close()
+    assert len(said) == 1 and passes[-1].sent == 140
