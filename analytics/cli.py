@@ -596,7 +596,7 @@ def cmd_push(args: argparse.Namespace) -> int:
                 if args.json:
                     _print_json(_push_json(report, content))
                 else:
-                    _say(report.plan_line(dry_run=True))
+                    _say(report.plan_line("Would send", "Nothing was sent (--dry-run)."))
                 return _exit_code(report, taken) if taken else 0
             if not args.follow:
                 report = pusher.push(announce=_announce(args))

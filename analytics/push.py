@@ -147,14 +147,13 @@ class PushReport:
     def unchanged(self) -> int:
         return self.spans - self.sent - self.waiting - len(self.refused) - self.running
 
-    def plan_line(self, dry_run: bool = False) -> str:
-        """What leaves the machine, said before it does (or instead, with `dry_run`)."""
+    def plan_line(self, verb: str = "Sending", after: str = "") -> str:
+        """What leaves the machine, said before it does ("Would send", and `after` it, for a dry run)."""
         if not self.to_send:
             return f"Nothing new to send to {self.url} ({self.unchanged} spans already there)."
-        verb = "Would send" if dry_run else "Sending"
         text = (f"{verb} {self.to_send} spans of {self.to_send_sessions} sessions ({_size(self.to_send_bytes)}) "
                 f"to {self.url}: {self.content}.")
-        return text + (" Nothing was sent (--dry-run)." if dry_run else "")
+        return text + (f" {after}" if after else "")
 
     def line(self) -> str:
         if self.stopped:
@@ -238,17 +237,25 @@ def _add_counts(report: PushReport, counts: PushReport) -> None:
     report.running += counts.running
 
 
-def forget_credentials(store: TraceStore) -> None:
-    """Record what was sent to an endpoint whose URL held credentials or a query (as agent-traces recorded it
-    until now) under the URL without them (`Target.key`), so that nothing secret stays in the trace store and
-    nothing is sent twice."""
+def _credentials_recorded(store: TraceStore) -> dict[str, str]:
+    """Endpoints recorded with credentials or a query in their URL, each with the key it is recorded under now."""
+    out = {}
     for recorded in store.pushed_endpoints():
         try:
             key = traces_target(recorded, exact=True).key
         except AgentTracesError:
             continue
         if key != recorded:
-            store.rename_pushed_endpoint(recorded, key)
+            out[recorded] = key
+    return out
+
+
+def forget_credentials(store: TraceStore) -> None:
+    """Record what was sent to an endpoint whose URL held credentials or a query (as agent-traces recorded it
+    until now) under the URL without them (`Target.key`), so that nothing secret stays in the trace store and
+    nothing is sent twice."""
+    for recorded, key in _credentials_recorded(store).items():
+        store.rename_pushed_endpoint(recorded, key)
 
 
 class Pusher:
@@ -280,10 +287,16 @@ class Pusher:
         leave the machine (spans, sessions, bytes, what of the texts) is counted first and handed to it before
         anything is sent; with `dry_run` it is counted and nothing is sent."""
         report = PushReport(url=self.endpoint.shown, content=self.content.describe())
-        with self._store() as store:
-            forget_credentials(store)
-            if self.source is not None:
+        if self.source is not None:
+            with self._store() as store:
+                forget_credentials(store)
                 report.load = load(store, self.source, retention_days=self.retention_days)
+        else:  # the store is written only if it holds credentials to forget (a dry run from the window)
+            with self._store(read_only=True) as store:
+                stale = _credentials_recorded(store)
+            if stale:
+                with self._store() as store:
+                    forget_credentials(store)
         with self._store(read_only=True) as store:
             marks: dict[str, str] = {}
             if sessions is None:
