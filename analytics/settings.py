@@ -16,6 +16,9 @@ import logging
 import math
 import os
 import re
+import stat
+import tempfile
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,15 +228,32 @@ class Settings:
                 if not k.startswith("otlp_") or getattr(self, k) != getattr(defaults, k)}
 
     def save(self, path: Path | None = None) -> None:
-        """Write the settings (atomically); ValueError, and nothing written, if a value is invalid."""
+        """Write the settings; ValueError, and nothing written, if a value is invalid.
+
+        The file may hold a token (otlp_headers): it is written for its owner only (0600, or the stricter
+        mode the file had), through a temporary file made 0600 from the start and renamed over it, so no
+        moment shows the content to others or half of it to anyone."""
         bad = self.invalid()
         if bad:
             raise ValueError("; ".join(bad))
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode) & 0o600  # never more than the owner's read and write
+        except FileNotFoundError:
+            mode = 0o600
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(self.to_dict(), indent=2))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def settings_path() -> Path:
