@@ -36,6 +36,7 @@ from analytics.queries import compare as cmp
 from analytics.queries import findings as sf
 from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
+from analytics.word_diff import TextDiff, word_diff
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +275,8 @@ class TextDiffs:
 
     left_id: str | None
     right_id: str | None
-    prompt: cmp.TextDiff
-    output: cmp.TextDiff
+    prompt: TextDiff
+    output: TextDiff
 
 
 class _Diff(_Task):
@@ -291,8 +292,8 @@ class _Diff(_Task):
         a, b = (d.trace if d is not None else None for d in sides)
         self.emit("diffed", self.generation, TextDiffs(
             self.left, self.right,
-            cmp.word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
-            cmp.word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
+            word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
+            word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
 
 
 class DataService(QObject):

@@ -17,6 +17,7 @@ from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.queries import compare as cmp
 from analytics.queries import trace_queries as q
+from analytics.word_diff import ADDED, DIFF_CHARS, word_diff
 from dashboard.cli import main
 from tests.conftest import CASES_118, COMPARE_118, STEPS_118
 
@@ -139,11 +140,11 @@ def test_deep_nesting_keeps_each_level(tmp_path: Path) -> None:
 def test_word_diff_of_real_prompts(runs) -> None:
     store, (first, changed, _killed) = runs
     a, b = (q.get_trace_details(store, s).trace.prompt_input for s in (first, changed))
-    d = cmp.word_diff(a, b)
+    d = word_diff(a, b)
     assert "".join(t for _k, t in d.left) == a and "".join(t for _k, t in d.right) == b
-    added = [t for k, t in d.right if k == cmp.ADDED]
-    assert ", with tests" in added and not any(k == cmp.ADDED for k, _t in d.left)
-    assert cmp.word_diff(a, a).identical
+    added = [t for k, t in d.right if k == ADDED]
+    assert ", with tests" in added and not any(k == ADDED for k, _t in d.left)
+    assert word_diff(a, a).identical
 
 
 def test_word_diff_of_a_long_text_is_bounded(tmp_path: Path) -> None:
@@ -154,12 +155,12 @@ def test_word_diff_of_a_long_text_is_bounded(tmp_path: Path) -> None:
         key=lambda t: len(t.prompt_input)).prompt_input
     assert len(big) > 300_000
     changed = big.replace("tester", "TESTER", 3)[:-1000]
-    d = cmp.word_diff(big, changed)
-    assert d.left_cut == len(big) - cmp.DIFF_CHARS and d.right_cut == len(changed) - cmp.DIFF_CHARS
-    assert "".join(t for _k, t in d.left) == big[:cmp.DIFF_CHARS]
+    d = word_diff(big, changed)
+    assert d.left_cut == len(big) - DIFF_CHARS and d.right_cut == len(changed) - DIFF_CHARS
+    assert "".join(t for _k, t in d.left) == big[:DIFF_CHARS]
     huge = big * 28  # about 10 MB
-    d = cmp.word_diff(huge, huge[::-1])
-    assert sum(len(t) for _k, t in d.right) == cmp.DIFF_CHARS and d.right_cut == len(huge) - cmp.DIFF_CHARS
+    d = word_diff(huge, huge[::-1])
+    assert sum(len(t) for _k, t in d.right) == DIFF_CHARS and d.right_cut == len(huge) - DIFF_CHARS
     store.close()
 
 

@@ -8,14 +8,11 @@ one side only is a pair with nothing on the other side (added on the right, remo
 everything under it.
 
 Differences are right − left. Each row's figures are the call's own (its LLM and tool calls from `agent_spans`);
-the totals include every descendant. The word diff (`word_diff`) is plain Python on word tokens, bounded so a
-10 MB prompt stays responsive; the window runs it on its worker thread.
+the totals include every descendant. The texts of two calls are diffed by `analytics/word_diff.py`.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -329,105 +326,3 @@ def extent(node: q.TraceNode, now: int) -> int:
                                                                    else n.trace.started_at)
             for n in node.walk()]
     return max(max(ends) - node.trace.started_at, 1)
-
-
-# -- texts -------------------------------------------------------------------------------------------------
-
-DIFF_CHARS = 200_000  # of each text; the rest is said, not diffed (the detail pane shows texts this far too)
-WORD_BLOCK_TOKENS = 500  # a changed block longer than this (either side) is diffed with difflib's autojunk
-LONG_BLOCK_TOKENS = 100_000  # and one longer than this is marked changed whole
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
-
-SAME, REMOVED, ADDED = "same", "removed", "added"
-
-
-@dataclass(frozen=True)
-class TextDiff:
-    """Two texts as runs of (kind, text): `left` holds same and removed runs, `right` same and added ones.
-
-    Joined, each side's runs are exactly its text as far as it was diffed (`DIFF_CHARS`); `left_cut` and
-    `right_cut` say how many characters were left out after that."""
-
-    left: list[tuple[str, str]]
-    right: list[tuple[str, str]]
-    left_cut: int = 0
-    right_cut: int = 0
-
-    @property
-    def identical(self) -> bool:
-        return all(kind == SAME for kind, _ in (*self.left, *self.right)) and not (self.left_cut or self.right_cut)
-
-
-def _runs(out: list[tuple[str, str]], kind: str, text: str) -> None:
-    if not text:
-        return
-    if out and out[-1][0] == kind:
-        out[-1] = (kind, out[-1][1] + text)
-    else:
-        out.append((kind, text))
-
-
-def _words(a: str, b: str, left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """A word-level diff of two blocks of text into the runs. What both start and end with is kept as it is
-    (a small edit in one long line costs a scan); the middle is diffed by `_middle`."""
-    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
-    head = 0  # what both start and end with needs no diff (a small edit in one long line)
-    while head < min(len(ta), len(tb)) and ta[head] == tb[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
-        tail += 1
-    _runs(left, SAME, "".join(ta[:head]))
-    _runs(right, SAME, "".join(tb[:head]))
-    end_a, end_b = "".join(ta[len(ta) - tail:]), "".join(tb[len(tb) - tail:])
-    ta, tb = ta[head:len(ta) - tail], tb[head:len(tb) - tail]
-    _middle(ta, tb, left, right)
-    _runs(left, SAME, end_a)
-    _runs(right, SAME, end_b)
-
-
-def _middle(ta: list[str], tb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """Two token lists diffed into the runs. Past `WORD_BLOCK_TOKENS` difflib's junk heuristic is on (it ignores
-    the tokens found everywhere, whose repeats make difflib quadratic: 4.6 s for two blocks of 2,000 tokens
-    without it); past `LONG_BLOCK_TOKENS` the block is marked changed whole."""
-    longest = max(len(ta), len(tb))
-    if longest > LONG_BLOCK_TOKENS:
-        _runs(left, REMOVED, "".join(ta))
-        _runs(right, ADDED, "".join(tb))
-        return
-    matcher = difflib.SequenceMatcher(None, ta, tb, autojunk=longest > WORD_BLOCK_TOKENS)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            _runs(left, SAME, "".join(ta[i1:i2]))
-            _runs(right, SAME, "".join(tb[j1:j2]))
-        else:
-            _runs(left, REMOVED, "".join(ta[i1:i2]))
-            _runs(right, ADDED, "".join(tb[j1:j2]))
-
-
-def _lines(la: list[str], lb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """A changed block of lines: line by line when both sides have as many (an edit inside lines), else as
-    one block."""
-    if len(la) == len(lb):
-        for a, b in zip(la, lb, strict=True):
-            _words(a, b, left, right)
-    else:
-        _words("".join(la), "".join(lb), left, right)
-
-
-def word_diff(a: str | None, b: str | None, limit: int = DIFF_CHARS) -> TextDiff:
-    """A word-level diff of two texts: first by lines (cheap, and what keeps a long text responsive), then by
-    words inside each changed block of lines. Only the first `limit` characters of each are diffed."""
-    a, b = a or "", b or ""
-    cut_a, cut_b = max(len(a) - limit, 0), max(len(b) - limit, 0)
-    a, b = a[:limit], b[:limit]
-    left: list[tuple[str, str]] = []
-    right: list[tuple[str, str]] = []
-    la, lb = a.splitlines(keepends=True), b.splitlines(keepends=True)
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, la, lb, autojunk=False).get_opcodes():
-        if op == "equal":
-            _runs(left, SAME, "".join(la[i1:i2]))
-            _runs(right, SAME, "".join(lb[j1:j2]))
-        else:
-            _lines(la[i1:i2], lb[j1:j2], left, right)
-    return TextDiff(left, right, cut_a, cut_b)
