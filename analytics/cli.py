@@ -729,6 +729,9 @@ def compare_lines(c: object) -> list[str]:
             f"  {p.left.status} → {p.right.status}")
         label = "  " * p.depth + p.label
         lines.append(f"{COMPARE_MARK[p.kind]} {label[:34]:34} " + " ".join(cells) + status)
+        if p.description_change:
+            was, now = (json.dumps(d, ensure_ascii=False) for d in p.description_change)
+            lines.append(f"  {'  ' * p.depth}  description: {was} → {now}")
         for change in p.tool_changes():
             lines.append(f"  {'  ' * p.depth}  {change.text()}")
     return lines

@@ -192,3 +192,23 @@ def test_a_coarse_diff_says_so_in_the_pane(qtbot) -> None:
     pane.show_texts(TextDiffs("a", "b", coarse, word_diff("same", "same")))
     assert "marked changed whole]" in pane.left_prompt.toPlainText()
     assert "marked changed whole" not in pane.left_output.toPlainText()
+
+
+def test_a_reworded_call_says_its_description_change(qtbot, tmp_path: Path) -> None:
+    from analytics.queries.compare import compare
+    from dashboard.widgets.compare_tree import CALL, CompareTree
+    from dashboard.widgets.diff_pane import DiffPane
+    from tests.test_compare import _reworded
+
+    store, first, changed = _reworded(tmp_path)
+    c = compare(store, first, changed)
+    store.close()
+    tree, pane = CompareTree(), DiffPane()
+    qtbot.addWidget(tree)
+    qtbot.addWidget(pane)
+    tree.show_comparison(c)
+    row = tree.rows[2]
+    assert row.text(CALL) == "coder — Code ⇄ coder — Write the code"
+    assert "Description changed: “Code” → “Write the code”." in row.toolTip(CALL)
+    pane.show_pair(c.pairs[2])
+    assert pane.tools.text().startswith("Description changed: “Code” → “Write the code”. Tools used differently: ")

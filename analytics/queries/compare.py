@@ -3,9 +3,10 @@
 "Did my prompt change, my new model or my new subagent make this better or worse?" Either side is a session
 (its root trace) or one delegation with everything it delegated. The two roots form the first pair; below a
 pair, calls are matched by agent and description (so a pair has the same chain of agents from the roots), then
-by order among equals: the second `coder — Code` of one side goes with the second of the other. A call found on
-one side only is a pair with nothing on the other side (added on the right, removed from the left), and so is
-everything under it.
+by order among equals: the second `coder — Code` of one side goes with the second of the other. Of the calls
+left over, the same agent's at the same place (between the same two calls paired) pair too: the same call with
+a reworded description, which the pair says (`description_change`). A call found on one side only is a pair
+with nothing on the other side (added on the right, removed from the left), and so is everything under it.
 
 Differences are right − left. Each row's figures are the call's own (its LLM and tool calls from `agent_spans`);
 the totals include every descendant. The texts of two calls are diffed by `analytics/word_diff.py`.
@@ -14,6 +15,7 @@ the totals include every descendant. The texts of two calls are diffed by `analy
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from analytics import format as fmt
@@ -80,6 +82,14 @@ class Pair:
     def delta(self, name: str) -> float | None:
         return delta(self.left_figures, self.right_figures, name)
 
+    @property
+    def description_change(self) -> tuple[str, str] | None:
+        """(left, right) descriptions of a matched pair of delegations whose description differs, else None."""
+        if self.left is None or self.right is None or self.depth == 0:
+            return None
+        a, b = self.left.description or "", self.right.description or ""
+        return (a, b) if a != b else None
+
     def tool_changes(self) -> list[ToolChange]:
         """The tools whose use differs between the two sides, by name."""
         return tool_changes(self.left_tools, self.right_tools)
@@ -136,6 +146,8 @@ class Comparison:
                 "kind": p.kind,
                 "depth": p.depth,
                 "label": p.label,
+                "description": dict(zip(("left", "right"), p.description_change, strict=True))
+                if p.description_change else None,
                 "left_figures": _figures_json(p.left_figures),
                 "right_figures": _figures_json(p.right_figures),
                 "delta": {name: p.delta(name) for name in DELTA_FIGURES},
@@ -282,28 +294,51 @@ def _key(n: q.TraceNode) -> tuple[str, str]:
 
 def match_children(left: list[q.TraceNode], right: list[q.TraceNode]
                    ) -> list[tuple[q.TraceNode | None, q.TraceNode | None]]:
-    """Children of a matched pair, paired by (agent, description) and then order among equals, in the left's
-    order with each right-only child placed after the row of its right-hand predecessor."""
-    waiting: dict[tuple[str, str], list[q.TraceNode]] = {}
-    for n in right:
-        waiting.setdefault(_key(n), []).append(n)
-    partner: dict[int, q.TraceNode] = {}  # id of a right node -> its left partner
-    rows: list[tuple[q.TraceNode | None, q.TraceNode | None]] = []
-    for n in left:
+    """Children of a matched pair, paired by (agent, description) and then order among equals; then, of the
+    calls left over on both sides, the same agent's at the same place (between the same two calls paired so
+    far, in order): a call whose description was reworded. Rows in the left's order, each right-only child
+    after the row of the right child before it (or first). Linear in the number of children."""
+    left_partner: dict[int, int] = {}  # left index -> right index
+    right_partner: dict[int, int] = {}
+    waiting: dict[tuple[str, str], deque[int]] = {}
+    for j, n in enumerate(right):
+        waiting.setdefault(_key(n), deque()).append(j)
+    for i, n in enumerate(left):
         same = waiting.get(_key(n))
-        other = same.pop(0) if same else None
-        if other is not None:
-            partner[id(other)] = n
-        rows.append((n, other))
-    # right-only children go after the row holding the right child before them (or first)
-    out = list(rows)
-    at = 0  # where the next right-only child goes
-    for n in right:
-        if id(n) in partner:
-            at = next(i for i, (_a, b) in enumerate(out) if b is n) + 1
+        if same:
+            j = same.popleft()
+            left_partner[i], right_partner[j] = j, i
+    free: dict[tuple[int, str], deque[int]] = {}
+    for j, place in _places(len(right), right_partner).items():
+        free.setdefault((place, right[j].trace.subagent_type), deque()).append(j)
+    for i, place in _places(len(left), left_partner).items():
+        same = free.get((place, left[i].trace.subagent_type))
+        if same:
+            j = same.popleft()
+            left_partner[i], right_partner[j] = j, i
+    first: list[q.TraceNode] = []
+    after: dict[int, list[q.TraceNode]] = {}  # left index -> the right-only children after its row
+    row: int | None = None
+    for j, n in enumerate(right):
+        if j in right_partner:
+            row = right_partner[j]
         else:
-            out.insert(at, (None, n))
-            at += 1
+            (after.setdefault(row, []) if row is not None else first).append(n)
+    out: list[tuple[q.TraceNode | None, q.TraceNode | None]] = [(None, n) for n in first]
+    for i, n in enumerate(left):
+        out.append((n, right[left_partner[i]] if i in left_partner else None))
+        out.extend((None, m) for m in after.get(i, ()))
+    return out
+
+
+def _places(count: int, paired: dict[int, int]) -> dict[int, int]:
+    """For each child not paired yet, its place: how many children before it are."""
+    out, place = {}, 0
+    for k in range(count):
+        if k in paired:
+            place += 1
+        else:
+            out[k] = place
     return out
 
 

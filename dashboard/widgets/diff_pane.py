@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 from analytics.queries.compare import Pair
 from analytics.word_diff import ADDED, REMOVED, TextDiff
 from dashboard.widgets import plain
+from dashboard.widgets.compare_tree import description_text
 
 
 def _format(colour: str | None) -> QTextCharFormat:
@@ -95,11 +96,12 @@ class DiffPane(QWidget):
         """The tools the row's two calls used differently; the texts follow with `show_texts`."""
         changes = pair.tool_changes()
         if pair.kind != "matched":
-            self.tools.setText("Only in the " + ("right" if pair.kind == "added" else "left") + " run.")
+            text = "Only in the " + ("right" if pair.kind == "added" else "left") + " run."
         elif changes:
-            self.tools.setText("Tools used differently: " + "; ".join(c.text() for c in changes))
+            text = "Tools used differently: " + "; ".join(c.text() for c in changes)
         else:
-            self.tools.setText("The same tools, the same number of calls." if pair.left_tools else "No tool calls.")
+            text = "The same tools, the same number of calls." if pair.left_tools else "No tool calls."
+        self.tools.setText(" ".join(filter(None, (description_text(pair), text))))
         for side in (self.left_prompt, self.right_prompt, self.left_output, self.right_output):
             side.setPlainText("Reading…")
 
