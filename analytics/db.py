@@ -261,6 +261,29 @@ def default_db_path() -> Path:
     return Path(base) / "agent-traces" / "traces.duckdb"
 
 
+DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file, after the header's checksum
+SQLITE_MAGIC = b"SQLite format 3\0"
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse, before DuckDB opens it, a file that is not a DuckDB database: DuckDB would take a SQLite file
+    (OpenCode's opencode.db given to --db) for one to read through its sqlite extension, which it downloads.
+    A missing or empty file is fine: it becomes a new store."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"Could not read the trace store {path}: {exc.strerror or exc}.") from exc
+    if not head or head[8:12] == DUCKDB_MAGIC:
+        return
+    what = ("a SQLite database (OpenCode's opencode.db? give OpenCode's data with --source)"
+            if head.startswith(SQLITE_MAGIC) else "not a DuckDB file")
+    raise StoreError(f"{path} is not an agent-traces trace store: it is {what}. Use --db for the trace store "
+                     "(default ~/.local/share/agent-traces/traces.duckdb); it was not opened.")
+
+
 def _translate(exc: duckdb.Error, path: Path) -> StoreError:
     text = str(exc)
     said = text.replace(str(path), "")  # what DuckDB says, without the path (a folder may be called "locked")
@@ -295,6 +318,7 @@ class TraceStore:
                                  f" {exc.strerror or exc}.") from exc
         elif not self.path.exists():
             raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
+        check_store_file(self.path)
         deadline = time.monotonic() + wait_seconds
         while True:
             try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.cli import main
-from tests.conftest import CASES_118, SAMPLE_1165, copy_store
+from tests.conftest import CASES_118, SAMPLE_118, SAMPLE_1165, copy_store, tree_digest
 
 
 @pytest.fixture
@@ -196,3 +196,20 @@ def test_cli_load_waits_while_the_dashboard_holds_the_store_briefly(db: str) -> 
     finally:
         holder.wait(30)
         holder.stdout.close()
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["load", "--source", str(SAMPLE_118)], ["tree", "ses_x"]])
+def test_a_db_that_is_not_a_trace_store_is_refused_before_duckdb_opens_it(tmp_path: Path, capsys,
+                                                                          command: list[str]) -> None:
+    """--db pointing at OpenCode's opencode.db made DuckDB try to download its SQLite extension to read it."""
+    oc = copy_store(SAMPLE_118, tmp_path / "oc")
+    before, listing = tree_digest(oc), sorted(p.name for p in oc.iterdir())
+    assert main([*command, "--db", str(oc / "opencode.db")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an agent-traces trace store: it is a SQLite database" in err and "--source" in err
+    assert "extension" not in err and "download" not in err
+    assert tree_digest(oc) == before and sorted(p.name for p in oc.iterdir()) == listing
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello, not a database at all\n" * 10)
+    assert main(["sessions", "--db", str(junk)]) == 2
+    assert "is not an agent-traces trace store" in capsys.readouterr().err
