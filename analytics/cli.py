@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import shlex
 import signal
 import sys
@@ -33,7 +34,9 @@ from analytics.settings import (
     DEFAULT_CONTENT_MODE,
     DEFAULT_CUT_KB,
     MAX_CUT_KB,
+    MAX_REFRESH_SECONDS,
     MAX_RETENTION_DAYS,
+    MIN_REFRESH_SECONDS,
     Settings,
     check_retention_days,
 )
@@ -141,6 +144,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def _session(store: TraceStore, prefix: str) -> str:
     sid = q.resolve_session_id(store, prefix)
     if sid is None:
+        q.check_unambiguous(store, "session", prefix)
         raise AgentTracesError(f"No session matches {prefix!r}; `agent-traces sessions` lists them.")
     return sid
 
@@ -148,6 +152,7 @@ def _session(store: TraceStore, prefix: str) -> str:
 def _trace(store: TraceStore, prefix: str) -> str:
     tid = q.resolve_trace_id(store, prefix)
     if tid is None:
+        q.check_unambiguous(store, "trace", prefix)
         raise AgentTracesError(f"No trace matches {prefix!r}; `agent-traces tree SESSION` shows trace ids.")
     return tid
 
@@ -319,6 +324,43 @@ def _retention_days(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of days from 1 to {MAX_RETENTION_DAYS} (0 would remove everything and "
             "hold every session back)") from exc
+
+
+MAX_DAYS = 36_500.0  # a hundred years, as for the retention
+
+
+def _days(text: str) -> float:
+    """--days / --since: a number of days above 0 (a fraction is fine), at most a hundred years."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_DAYS:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days above 0 (and at most {MAX_DAYS:,.0f})")
+    return value
+
+
+def _count(text: str) -> int:
+    """--limit: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 1 or more")
+    return value
+
+
+def _interval(text: str) -> float:
+    """--interval: seconds between two looks, as refresh_seconds (1 to 3600)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not MIN_REFRESH_SECONDS <= value <= MAX_REFRESH_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from {MIN_REFRESH_SECONDS:g} to "
+                                         f"{MAX_REFRESH_SECONDS:g}")
+    return value
 
 
 def _cut_kb(text: str) -> int:
@@ -789,7 +831,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
     s.set_defaults(func=cmd_load)
     s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--with-delegations", action="store_true", help="only sessions that delegated")
     s.set_defaults(func=cmd_sessions)
     for name, func, text in (("tree", cmd_tree, "the delegation tree of a session"),
@@ -805,7 +847,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_show)
     s = sub.add_parser("search", parents=[common], help="find text in prompts and outputs")
     s.add_argument("text")
-    s.add_argument("--limit", type=int, default=200)
+    s.add_argument("--limit", type=_count, default=200, help="how many traces to list (default 200)")
     s.set_defaults(func=cmd_search)
     s = sub.add_parser("open", parents=[common], help="reopen a trace's session in a terminal")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
@@ -818,19 +860,19 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                        description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
                                    "build -> ** -> reviewer; tester[error]; *[>60s]; coder[completed, <2m]")
     s.add_argument("pattern")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.set_defaults(func=cmd_find)
     s = sub.add_parser("anomalies", parents=[common],
                        help="calls and sessions far above what is usual, and what went wrong inside calls")
-    s.add_argument("--days", type=float, help="only report those of the last N days (judged on all history)")
+    s.add_argument("--days", type=_days, help="only report those of the last N days (judged on all history)")
     s.add_argument("--now", type=_moment, help="judge running calls (interrupted, stalled) as of this time: "
                                                "2026-12-01T14:02 or ms since the epoch (default: now)")
     s.set_defaults(func=cmd_anomalies)
     s = sub.add_parser("metrics", parents=[common], help="per-agent metrics, bottlenecks, critical path")
     s.add_argument("session", nargs="?", help="one session (adds its critical path)")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--agent", help="only trees where this agent took part")
-    s.add_argument("--limit", type=int, default=10, help="how many bottlenecks to list")
+    s.add_argument("--limit", type=_count, default=10, help="how many bottlenecks to list")
     s.add_argument("--tools", action="store_true", help="also each agent's tools: calls, errors, median, p95, "
                    "share of its tool time")
     s.set_defaults(func=cmd_metrics)
@@ -864,10 +906,10 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                    help="the backend: a base URL (http://localhost:6006, http://collector:4318) or its /v1/traces "
                         "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint "
                         "in the settings)")
-    s.add_argument("--since", type=float, metavar="DAYS", help="only sessions started in the last DAYS days")
+    s.add_argument("--since", type=_days, metavar="DAYS", help="only sessions started in the last DAYS days")
     s.add_argument("--follow", action="store_true",
                    help="keep pushing as OpenCode writes, until interrupted (Ctrl+C)")
-    s.add_argument("--interval", type=float, metavar="SECONDS",
+    s.add_argument("--interval", type=_interval, metavar="SECONDS",
                    help="with --follow, how often to look for changes (default: refresh_seconds in the settings)")
     s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
     s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")

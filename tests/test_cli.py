@@ -213,3 +213,33 @@ def test_a_db_that_is_not_a_trace_store_is_refused_before_duckdb_opens_it(tmp_pa
     junk.write_text("hello, not a database at all\n" * 10)
     assert main(["sessions", "--db", str(junk)]) == 2
     assert "is not an agent-traces trace store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "bad"), [
+    (["sessions", "--days", "nan"], "nan"), (["sessions", "--days", "inf"], "inf"),
+    (["sessions", "--days", "-1"], "-1"), (["find", "a -> b", "--days", "nan"], "nan"),
+    (["anomalies", "--days", "inf"], "inf"), (["metrics", "--days", "1e400"], "1e400"),
+    (["search", "x", "--limit", "-1"], "-1"), (["search", "x", "--limit", "0"], "0"),
+    (["metrics", "--limit", "-5"], "-5"),
+    (["push", "--since", "nan", "--otlp-endpoint", "http://localhost:1"], "nan"),
+    (["push", "--follow", "--interval", "1e300", "--otlp-endpoint", "http://localhost:1"], "1e300"),
+    (["push", "--follow", "--interval", "0", "--otlp-endpoint", "http://localhost:1"], "0"),
+    (["push", "--follow", "--interval", "nan", "--otlp-endpoint", "http://localhost:1"], "nan"),
+])
+def test_options_refuse_numbers_that_mean_nothing(db: str, capsys, argv: list[str], bad: str) -> None:
+    """nan, inf, negative or zero counts and intervals ended in tracebacks (or, --interval 0, a busy loop)."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--db", db])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err and f"'{bad}' is not" in err
+
+
+def test_an_ambiguous_id_prefix_says_so_and_lists_the_matches(db: str, capsys) -> None:
+    assert main(["tree", "ses_", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "'ses_' is ambiguous: it starts" in err and "No session matches" not in err
+    listed = err[err.index("(") + 1:err.index(")")].split(", ")
+    assert len(listed) == 6 and all(i.startswith("ses_") for i in listed[:5]) and listed[5].endswith(" more")
+    for command in (["show", "prt_"], ["steps", "prt_"], ["compare", "ses_", "ses_"]):
+        assert main([*command, "--db", db]) == 2
+        assert "is ambiguous: it starts" in capsys.readouterr().err

@@ -215,6 +215,8 @@ def resolve_side(store: TraceStore, ident: str) -> str:
             " ORDER BY kind = 'session' DESC, started_at, trace_id LIMIT 1", [sid, sid]).fetchone()
         if row:
             return row[0]
+    q.check_unambiguous(store, "trace", ident)
+    q.check_unambiguous(store, "session", ident)
     raise AgentTracesError(f"No trace or session matches {ident!r}; `agent-traces sessions` and "
                            "`agent-traces tree SESSION` show the ids.")
 

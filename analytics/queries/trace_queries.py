@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from analytics.db import SPAN_COLUMNS, TraceStore
+from analytics.errors import AgentTracesError
 from analytics.models import AgentSpan, AgentTrace
 from analytics.queries.time_split import TimeSplit, time_split
 
@@ -344,6 +345,25 @@ def resolve_trace_id(store: TraceStore, prefix: str) -> str | None:
     if exact or len(rows) == 1:
         return rows[0][0] if not exact else exact[0][0]
     return None
+
+
+_ID_COLUMNS = {"trace": ("agent_traces", "trace_id"), "session": ("sessions", "session_id")}  # allow-list
+SHOWN_MATCHES = 5
+
+
+def check_unambiguous(store: TraceStore, what: str, prefix: str) -> None:
+    """AgentTracesError, listing the first matches, when `prefix` starts more than one id of this kind
+    ("trace" or "session") and none is exactly it."""
+    table, column = _ID_COLUMNS[what]
+    rows = [r[0] for r in store.cursor().execute(
+        f"SELECT {column} FROM {table} WHERE starts_with({column}, ?) ORDER BY {column} LIMIT ?",
+        [prefix, SHOWN_MATCHES + 1]).fetchall()]
+    if len(rows) > 1 and prefix not in rows:
+        total = store.cursor().execute(f"SELECT count(*) FROM {table} WHERE starts_with({column}, ?)",
+                                       [prefix]).fetchone()[0]
+        more = f", and {total - SHOWN_MATCHES} more" if total > SHOWN_MATCHES else ""
+        raise AgentTracesError(f"{prefix!r} is ambiguous: it starts {total} {what} ids ("
+                               f"{', '.join(rows[:SHOWN_MATCHES])}{more}); give more of the id.")
 
 
 def resolve_session_id(store: TraceStore, prefix: str) -> str | None:
