@@ -65,8 +65,7 @@ def _print_json(value: object) -> None:
             return list(o)
         return str(o)
 
-    json.dump(value, sys.stdout, default=default, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
+    sys.stdout.write(fmt.json_safe(json.dumps(value, default=default, ensure_ascii=False, indent=1)) + "\n")
 
 
 STORE_WAIT_SECONDS = 5.0  # the dashboard holds the store only while it reads or writes
@@ -650,7 +649,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
             def said(report) -> None:
                 if args.json:
-                    print(json.dumps(_push_json(report, content)), flush=True)
+                    print(fmt.json_safe(json.dumps(_push_json(report, content), ensure_ascii=False)), flush=True)
                 elif (report.sent or report.problem or report.refused or report.stopped or report.load is None
                       or not report.load.unchanged):
                     _push_line(report)
@@ -698,7 +697,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         sid = _session(store, args.session)
         data = to_otlp(store, sid, args.project or settings.otlp_project, _content(args, settings)) \
             if args.format == "otlp" else to_json(store, sid)
-    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    text = fmt.json_safe(json.dumps(data, ensure_ascii=False, indent=1, default=str))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")

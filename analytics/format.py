@@ -36,6 +36,17 @@ def printable(text: object, block: bool = False) -> str:
     return text.translate(_INLINE)
 
 
+# What json.dumps(ensure_ascii=False) leaves raw of those (it escapes the C0 controls itself)
+_JSON_UNSAFE = str.maketrans({c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F})
+
+
+def json_safe(text: str) -> str:
+    r"""JSON text with DEL, the C1 controls, U+2028/9 and the bidi controls written as ``-style escapes:
+    the same JSON (a reader gets the text exact), which a terminal shows instead of obeying. Raw, they can
+    only stand inside strings, where an escape means the same character."""
+    return text.translate(_JSON_UNSAFE)
+
+
 def duration(ms: float | None) -> str:
     """412 ms, 1.9 s, 1m 08s, 2h 05m (a median may come as a float)."""
     if ms is None:
