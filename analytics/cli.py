@@ -103,14 +103,24 @@ def cmd_load(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     settings = load_settings()
 
+    terminal = not args.json and sys.stderr.isatty()
+
     def progress(step: LoadProgress) -> None:
-        if not args.json:
-            _say(f"… {step}", file=sys.stderr)
+        """On a terminal, one line written over in place; elsewhere (a log, a pipe) nothing: the summary says
+        it all at the end."""
+        if terminal:
+            sys.stderr.write("\r" + fmt.printable(f"… {step}") + "\x1b[K")
             sys.stderr.flush()
 
-    with _open(args, read_only=False) as store:
-        report = load(store, source, full=args.full, progress=progress, retention_days=settings.retention_days)
-        held, note = store.cleaned_count(), store.held_back_note()
+    try:
+        with _open(args, read_only=False) as store:
+            report = load(store, source, full=args.full, progress=progress if terminal else None,
+                          retention_days=settings.retention_days)
+            held, note = store.cleaned_count(), store.held_back_note()
+    finally:
+        if terminal:  # the progress line goes, whatever happened
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
     removed = report.retention_removed
     if args.json:
         _print_json({**dataclasses.asdict(report), "cleaned_traces": removed, "held_back_sessions": held})

@@ -32,9 +32,39 @@ def test_load_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path]) == 0
     out = capsys.readouterr()
     assert "10 sessions, 10 new or changed, 0 deleted; 10 traces written" in out.out
-    assert "10 of 10 sessions read, 10 traces written" in out.err  # progress goes to stderr
+    assert out.err == ""  # stderr is no terminal here (a log, a pipe): no progress line in it
     main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path])
     assert "0 new or changed" in capsys.readouterr().out
+
+
+def test_load_shows_its_progress_on_a_terminal_in_one_line(tmp_path: Path) -> None:
+    """On a terminal the progress is one line, written over in place and cleared at the end."""
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(SAMPLE_1165 / "storage"),
+                              "--db", str(tmp_path / "t.duckdb")], stderr=terminal, stdout=subprocess.PIPE,
+                             text=True, timeout=120)
+        os.close(terminal)
+        terminal = -1
+        said = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        if terminal != -1:
+            os.close(terminal)
+        os.close(main_fd)
+    assert run.returncode == 0 and "10 traces written" in run.stdout
+    text = said.decode()
+    assert "\r… 10 of 10 sessions read, 10 traces written" in text
+    assert "\n" not in text.replace("\r\n", "") and text.endswith("\r\x1b[K")  # one line, cleared at the end
 
 
 @pytest.mark.parametrize("argv", [
