@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -160,6 +161,13 @@ def _status(status: str, message: str | None) -> Status:
     return Status(StatusCode.UNSET)  # still running
 
 
+INTERRUPTED = "interrupted"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _usage(tokens_in: int, tokens_out: int, reasoning: int, cache_read: int, cache_write: int,
            cost: float) -> list[tuple[str, object]]:
     return [
@@ -178,11 +186,13 @@ def _usage(tokens_in: int, tokens_out: int, reasoning: int, cache_read: int, cac
 class _Builder:
     """Makes the spans of one session tree, sharing its trace id, resource and "now"."""
 
-    def __init__(self, root_session_id: str, project: str, last_ms: int, content: Content) -> None:
+    def __init__(self, root_session_id: str, project: str, last_ms: int, content: Content,
+                 stopped_ms: int | None = None) -> None:
         self.trace_id = trace_id_of(root_session_id)
         self.resource = resource(project)
         self.last_ms = last_ms
         self.text = content.text
+        self.stopped_ms = stopped_ms  # the tree is judged interrupted: its running calls end at its last write
 
     def context(self, opencode_id: str) -> SpanContext:
         return SpanContext(self.trace_id, span_id_of(opencode_id), is_remote=False,
@@ -191,6 +201,11 @@ class _Builder:
     def span(self, name: str, opencode_id: str, parent_id: str | None, kind: SpanKind, attributes: dict[str, Any],
              status: Status, started_at: int, ended_at: int | None) -> ReadableSpan:
         end = ended_at if ended_at is not None else max(self.last_ms, started_at)
+        if status.status_code is StatusCode.UNSET and self.stopped_ms is not None:
+            # still marked running in a tree OpenCode stopped writing: interrupted (findings.py), and sent so
+            end = self.stopped_ms
+            status = Status(StatusCode.ERROR, f"interrupted: no write since {_iso(self.stopped_ms)}")
+            attributes["agent_traces.status"] = INTERRUPTED
         return ReadableSpan(
             name=name, context=self.context(opencode_id),
             parent=self.context(parent_id) if parent_id is not None else None,
@@ -274,10 +289,14 @@ def root_of(store: TraceStore, session_id: str) -> str:
 
 
 def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJECT,
-                content: Content = DEFAULT_CONTENT) -> dict[str, list[ReadableSpan]]:
+                content: Content = DEFAULT_CONTENT, stopped: dict[str, int] | None = None
+                ) -> dict[str, list[ReadableSpan]]:
     """Every span of these session trees, by root: its agent calls (parents first), each followed by its
     steps. Read in two queries, whatever the number of trees; the texts come cut by DuckDB to what `content`
-    lets go (one character more, to know they were longer), so a text of any size costs no more than that."""
+    lets go (one character more, to know they were longer), so a text of any size costs no more than that.
+    `stopped` holds the trees judged interrupted, with their last write: their calls still marked running
+    end there, with the status `interrupted` (an error)."""
+    stopped = stopped or {}
     chars = 0 if content.mode == NONE else content.limit + 1
     traces, steps = q.get_full_trees(store, roots, text_chars=chars)
     by_root: dict[str, list[AgentTrace]] = {}
@@ -288,7 +307,7 @@ def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJ
         times = [x for t in tree for x in (t.started_at, t.ended_at) if x is not None]
         times += [x for t in tree for s in steps.get(t.trace_id, ()) for x in (s.started_at, s.ended_at)
                   if x is not None]
-        build = _Builder(root, project, max(times, default=0), content)
+        build = _Builder(root, project, max(times, default=0), content, stopped.get(root))
         spans = out[root] = []
         for t in tree:
             spans.append(build.agent(t))

@@ -10,9 +10,11 @@ What was sent is remembered per endpoint in the trace store (`pushed`: a digest 
 so a second push sends nothing, and a later one only the spans that appeared or changed (a running call that
 finished, a new step). A span is sent once it has ended, as an OpenTelemetry SDK would: some backends keep
 the first version of a span they get (Phoenix ignores a span id it already has), so a call still running is not
-sent until it ends. Spans not sent yet (the backend was down) are simply still "new" at the next pass: the
-trace store is the queue. A pass goes through the trees `TREES_PER_STEP` at a time: built, sent, recorded, so
-its memory stays bounded on a long history.
+sent until it ends, or until its tree is judged interrupted (no write for INTERRUPTED_MS, the window's rule): a
+killed run's calls then go with the status `interrupted`, ending at the tree's last write. Spans not sent yet
+(the backend was down) are simply still "new" at the next pass: the trace store is the queue. A pass goes
+through the trees `TREES_PER_STEP` at a time: built, sent, recorded, so its memory stays bounded on a long
+history.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +36,18 @@ from analytics.errors import AgentTracesError, StoreBusy
 from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import Source
-from analytics.otlp import DEFAULT_CONTENT, DEFAULT_PROJECT, Content, request_of, root_of, trees_spans
+from analytics.otlp import (
+    DEFAULT_CONTENT,
+    DEFAULT_PROJECT,
+    INTERRUPTED,
+    Content,
+    request_of,
+    root_of,
+    trees_spans,
+)
 from analytics.otlp_http import TRACES_PATH, Cancelled, PushError, Sender, Target, check_header, refusal, traces_target
 from analytics.queries import trace_queries as q
+from analytics.queries.time_split import INTERRUPTED_MS, last_writes
 
 __all__ = ["Content", "Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal",
            "resolve_endpoint", "traces_url", "TRACES_PATH"]
@@ -47,6 +59,7 @@ MAX_BATCH_SPANS = 500
 TREES_PER_STEP = 200  # a pass builds, sends and records this many session trees at a time (bounded memory)
 STORE_WAIT_SECONDS = 5.0
 MAX_FOLLOW_BACKOFF = 60.0
+STOPPED_MARK = "\0interrupted"  # on a tree's mark once its running calls were sent as interrupted
 
 
 def traces_url(endpoint: str) -> str:
@@ -187,34 +200,44 @@ def _digest(project: str, span_bytes: bytes) -> str:
     return hashlib.sha256(project.encode() + b"\0" + span_bytes).hexdigest()
 
 
+def interrupted_trees(store: TraceStore, roots: list[str], now_ms: int) -> dict[str, int]:
+    """The trees among these that OpenCode stopped writing INTERRUPTED_MS ago or more, with their last write:
+    a call still marked running there is interrupted (the window's and `anomalies`' rule)."""
+    written = last_writes(store.cursor(), roots)
+    return {r: ms for r, ms in written.items() if now_ms - ms >= INTERRUPTED_MS}
+
+
 def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: PushReport,
-            force: bool = False, sizes: dict[str, tuple[int, int]] | None = None,
-            content: Content = DEFAULT_CONTENT) -> list[Pending]:
+            force: bool = False, sizes: dict[str, tuple[int, int, int]] | None = None,
+            content: Content = DEFAULT_CONTENT, now_ms: int | None = None) -> list[Pending]:
     """The spans of these session trees that the endpoint has not been sent as they are now (all with `force`),
-    with as much of their texts as `content` lets go; `sizes` hears how many spans each tree has, and how many
-    of them are still running."""
+    with as much of their texts as `content` lets go; calls still running go once their tree is judged
+    interrupted as of `now_ms`, with that status. `sizes` hears how many spans each tree has, how many of them
+    are still running, and how many were sent as interrupted."""
     known = {} if force else store.pushed_digests(endpoint.key, roots)
     out: list[Pending] = []
-    built = trees_spans(store, roots, endpoint.project, content)
+    stopped = interrupted_trees(store, roots, now_ms) if now_ms is not None else {}
+    built = trees_spans(store, roots, endpoint.project, content, stopped)
     for root in roots:
         spans = built.get(root)
         if not spans:
             continue
         report.sessions += 1
         report.spans += len(spans)
-        running = report.running
+        running, interrupted = report.running, 0
         encoded = {s.span_id: s for r in request_of(spans).resource_spans for ss in r.scope_spans for s in ss.spans}
         for span in spans:
             if span.status.status_code is StatusCode.UNSET:  # still running: sent once it ends (see module doc)
                 report.running += 1
                 continue
+            interrupted += span.attributes.get("agent_traces.status") == INTERRUPTED
             proto = encoded[span.context.span_id.to_bytes(8, "big")]
             hex_id = proto.span_id.hex()
             digest = _digest(endpoint.project, proto.SerializeToString(deterministic=True))
             if known.get(hex_id) != digest:
                 out.append(Pending(span, hex_id, root, digest, proto.ByteSize()))
         if sizes is not None:
-            sizes[root] = (len(spans), report.running - running)
+            sizes[root] = (len(spans), report.running - running, interrupted)
     return out
 
 
@@ -273,6 +296,7 @@ class Pusher:
         self.stop = stop if stop is not None else threading.Event()
         self.sender = Sender(endpoint.target, endpoint.headers, timeout, stop=self.stop)
         self.on_batch: Callable[[PushReport], None] | None = None  # hears the report after each accepted batch
+        self.clock: Callable[[], float] = time.time  # what calls still running are judged interrupted by
         self.too_large: set[str] = set()  # spans the backend refused on their own (413): not offered again
 
     def _store(self, read_only: bool = False) -> TraceStore:
@@ -287,6 +311,7 @@ class Pusher:
         leave the machine (spans, sessions, bytes, what of the texts) is counted first and handed to it before
         anything is sent; with `dry_run` it is counted and nothing is sent."""
         report = PushReport(url=self.endpoint.shown, content=self.content.describe())
+        now_ms = int(self.clock() * 1000)
         if self.source is not None:
             with self._store() as store:
                 forget_credentials(store)
@@ -306,7 +331,11 @@ class Pusher:
                 marks = {r: f"{self.endpoint.project}\0{self.content.key}\0{m}"
                          for r, m in q.tree_marks(store).items()}
                 sent_as = store.pushed_trees(self.endpoint.key)
-                unchanged = {r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r)}
+                # a tree sent with calls running is built again once it is judged interrupted (they go then)
+                waiting = [r for r in roots if sent_as.get(r, ("",))[0] == marks.get(r) and sent_as[r][2]]
+                now_interrupted = interrupted_trees(store, waiting, now_ms) if waiting else {}
+                unchanged = {r for r in roots if r in marks and r in sent_as and r not in now_interrupted and (
+                    sent_as[r][0] in (marks[r], marks[r] + STOPPED_MARK))}
                 for root in unchanged:
                     report.sessions += 1
                     report.spans += sent_as[root][1]
@@ -318,7 +347,7 @@ class Pusher:
         ready: dict[int, tuple[list[Pending], dict[str, tuple[int, int]], PushReport]] = {}
         if dry_run or announce is not None:
             for i, step in enumerate(steps):  # counted first; one step's spans are kept, not built again
-                found = self._pending(step, force)
+                found = self._pending(step, force, now_ms)
                 report.to_send += len(found[0])
                 report.to_send_bytes += sum(p.size for p in found[0])
                 report.to_send_sessions += len({p.root for p in found[0]})
@@ -335,14 +364,15 @@ class Pusher:
                 report.stopped = True
                 report.not_read = sum(len(later) for later in steps[i:])
                 break
-            todo, sizes, counts = ready.pop(i, None) or self._pending(step, force)
+            todo, sizes, counts = ready.pop(i, None) or self._pending(step, force, now_ms)
             _add_counts(report, counts)
             report.waiting += len(todo)
 
             def whole(sent: set[str], step: list[str] = step, todo: list[Pending] = todo,
-                      sizes: dict[str, tuple[int, int]] = sizes) -> list[tuple[str, str, int, int]]:
+                      sizes: dict[str, tuple[int, int, int]] = sizes) -> list[tuple[str, str, int, int]]:
                 unsent = {p.root for p in todo if p.span_id not in sent and p.span_id not in self.too_large}
-                return [(r, marks[r], *sizes[r]) for r in step if r in marks and r in sizes and r not in unsent]
+                return [(r, marks[r] + (STOPPED_MARK if sizes[r][2] else ""), *sizes[r][:2]) for r in step
+                        if r in marks and r in sizes and r not in unsent]
 
             self._send(todo, report, whole)
             if report.problem or report.stopped:
@@ -350,12 +380,12 @@ class Pusher:
                 break
         return report
 
-    def _pending(self, step: list[str], force: bool
-                 ) -> tuple[list[Pending], dict[str, tuple[int, int]], PushReport]:
+    def _pending(self, step: list[str], force: bool, now_ms: int
+                 ) -> tuple[list[Pending], dict[str, tuple[int, int, int]], PushReport]:
         """The spans of these trees to send, the size of each tree, and what was counted on the way."""
         counts, sizes = PushReport(), {}
         with self._store(read_only=True) as store:
-            todo = [p for p in pending(store, self.endpoint, step, counts, force, sizes, self.content)
+            todo = [p for p in pending(store, self.endpoint, step, counts, force, sizes, self.content, now_ms)
                     if p.span_id not in self.too_large]
         return todo, sizes, counts
 

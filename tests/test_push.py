@@ -170,6 +170,7 @@ def test_ids_are_stable_and_a_second_push_sends_nothing(tmp_path: Path, backend:
     with TraceStore(db) as store:
         load(store, open_source(STEPS_118))
     pusher = Pusher(db, Endpoint(backend.url))
+    pusher.clock = just_after_the_last_write(db)  # the killed run's calls still count as running
     try:
         first = pusher.push()
         assert first.sent == len(backend.spans()) > 100 and first.problem is None
@@ -183,6 +184,47 @@ def test_ids_are_stable_and_a_second_push_sends_nothing(tmp_path: Path, backend:
         load(other, open_source(STEPS_118))
         ids = {s.context.span_id for r in roots_of(other).values() for s in session_spans(other, r)}
     assert {int.from_bytes(s.span_id, "big") for s in backend.spans()} <= ids
+
+
+def just_after_the_last_write(db: Path, minutes: float = 1) -> Callable[[], float]:
+    """A clock this long after the store's last write (a killed run's calls are judged interrupted only 10
+    minutes after it: the fixtures' were written days ago)."""
+    from analytics.queries.time_split import last_writes
+
+    with TraceStore(db, read_only=True) as store:
+        last = max(last_writes(store.cursor()).values())
+    return lambda: last / 1000 + minutes * 60
+
+
+def test_calls_left_running_by_a_killed_run_go_once_judged_interrupted(steps: TraceStore, backend: Backend) -> None:
+    """They were never pushed: a span goes once it ended, and these never end. Judged interrupted (no write in
+    their tree for 10 minutes, the window's rule), they go with that status, ending at the tree's last write."""
+    from analytics.queries.time_split import INTERRUPTED_MS, last_writes
+
+    root = roots_of(steps)["Killed bash"]
+    last = last_writes(steps.cursor(), [root])[root]
+    running = {hex_id(s.span_id, 8) for t in q.get_full_traces(steps, root) for s in q.get_spans(steps, t.trace_id)
+               if s.status == "running"} | {hex_id(t.trace_id, 8) for t in q.get_full_traces(steps, root)
+                                             if t.status == "running"}
+    assert running
+    pusher = Pusher(steps.path, Endpoint(backend.url))
+    steps.close()
+    try:
+        pusher.clock = lambda: (last + INTERRUPTED_MS - 60_000) / 1000  # 9 minutes after: still running
+        first = pusher.push()
+        assert first.running == len(running) and not running & {s.span_id.hex() for s in backend.spans()}
+        pusher.clock = lambda: (last + INTERRUPTED_MS + 60_000) / 1000  # 11 minutes after: interrupted
+        second = pusher.push()
+        assert second.sent == len(running) and second.running == 0 and second.problem is None
+        sent = {s.span_id.hex(): s for s in backend.spans() if s.span_id.hex() in running}
+        assert set(sent) == running
+        for span in sent.values():
+            assert span.status.code == 2 and span.status.message.startswith("interrupted: no write since ")
+            assert attrs(span)["agent_traces.status"] == "interrupted" and span.end_time_unix_nano == last * 1_000_000
+        third = pusher.push()  # once sent, the tree is not built again
+        assert third.sent == 0 and third.running == 0 and third.unchanged == first.spans
+    finally:
+        pusher.close()
 
 
 def test_only_changed_spans_are_sent_again(steps: TraceStore, backend: Backend) -> None:

@@ -117,7 +117,8 @@ def test_content_none_sends_figures_and_structure_only(db: Path, backend: Backen
     assert "no prompts, outputs or tool inputs" in capsys.readouterr().err
     spans = backend.spans()
     assert spans and not any(k in attrs(s) for s in spans for k in TEXTS)
-    assert {s.status.message for s in spans if s.status.code == 2} == {"error"}
+    messages = {s.status.message for s in spans if s.status.code == 2}
+    assert "error" in messages and all(m == "error" or m.startswith("interrupted: no write since ") for m in messages)
     assert all(attrs(s)["gen_ai.operation.name"] for s in spans)
     assert any("gen_ai.usage.input_tokens" in attrs(s) for s in spans)
     sent = len(spans)  # another choice of content is other spans: sent again
