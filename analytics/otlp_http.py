@@ -170,8 +170,10 @@ def traces_target(endpoint: str, exact: bool = False) -> Target:
     if not host or port == -1 or port == 0:
         raise AgentTracesError(f"The OpenTelemetry endpoint {_without_userinfo(text)!r} is not a URL of a host "
                                "(such as http://localhost:4318 or https://collector.example.com/v1/traces).")
-    path = parts.path if exact or parts.path.rstrip("/").endswith(TRACES_PATH) else \
-        parts.path.rstrip("/") + TRACES_PATH
+    if exact:
+        path = parts.path
+    else:  # a base URL gets /v1/traces; a traces URL loses a trailing slash (a receiver would redirect it)
+        path = parts.path.rstrip("/") + ("" if parts.path.rstrip("/").endswith(TRACES_PATH) else TRACES_PATH)
     netloc = parts.netloc.rpartition("@")[2]
     authorization = None
     if "@" in parts.netloc:

@@ -366,7 +366,8 @@ def test_endpoint_from_option_environment_or_settings(monkeypatch: pytest.Monkey
     assert url(None, "http://localhost:6006/") == "http://localhost:6006/v1/traces"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
     assert url(None, "http://localhost:6006") == "http://collector:4318/v1/traces"
-    assert url("http://phoenix:6006/v1/traces") == "http://phoenix:6006/v1/traces"
+    assert url("http://phoenix:6006/v1/traces") == url("http://phoenix:6006/v1/traces/") == \
+        "http://phoenix:6006/v1/traces"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom")  # a full URL
     assert url(None) == "http://collector:4318/custom"
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
