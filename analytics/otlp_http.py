@@ -455,7 +455,8 @@ class Sender:
             said = f": {message.rstrip('.')}" if message else ""
             raise PushError(f"The OpenTelemetry backend at {self.target.shown} rejected {partial.rejected_spans} "
                             f"of {spans} spans{said}. None of them is taken as sent.", status=200)
-        if message:
+        if message:  # a warning with the spans all taken
+            log.info("%s accepted the spans, saying: %s", self.target.shown, message)
             self.done.notes.append(message)
 
     def close(self) -> None:
