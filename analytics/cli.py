@@ -36,7 +36,6 @@ from analytics.settings import (
     MAX_CUT_KB,
     MAX_REFRESH_SECONDS,
     MAX_RETENTION_DAYS,
-    MIN_REFRESH_SECONDS,
     Settings,
     check_retention_days,
 )
@@ -360,14 +359,17 @@ def _count(text: str) -> int:
     return value
 
 
+MIN_INTERVAL_SECONDS = 0.1  # an unchanged store is looked at in a few ms: a tenth of a second is no busy loop
+
+
 def _interval(text: str) -> float:
-    """--interval: seconds between two looks, as refresh_seconds (1 to 3600)."""
+    """--interval: seconds between two looks (0.1 to refresh_seconds' 3600)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not MIN_REFRESH_SECONDS <= value <= MAX_REFRESH_SECONDS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from {MIN_REFRESH_SECONDS:g} to "
+    if not MIN_INTERVAL_SECONDS <= value <= MAX_REFRESH_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from {MIN_INTERVAL_SECONDS:g} to "
                                          f"{MAX_REFRESH_SECONDS:g}")
     return value
 
