@@ -26,6 +26,7 @@ from analytics import timeline
 from analytics.models import ERROR, RUNNING
 from analytics.queries.compare import STATUS_RANK, Comparison, Figures, Pair
 from analytics.timeline import now_ms
+from dashboard.widgets import plain
 from dashboard.widgets.palette import HATCH, STATUS_COLOURS
 from dashboard.widgets.roles import Role
 
@@ -50,6 +51,14 @@ def cell_text(left: Figures | None, right: Figures | None, name: str, kind: str)
     return fmt.compare_cell(left.value(name) if left is not None else None,
                             right.value(name) if right is not None else None, kind,
                             left.status if left is not None else None, right.status if right is not None else None)
+
+
+def description_text(pair: Pair) -> str:
+    """The reworded description of a pair: 'Description changed: "Code" → "Write the code".' ("" if none)."""
+    if not pair.description_change:
+        return ""
+    was, now = pair.description_change
+    return f"Description changed: “{was}” → “{now}”."
 
 
 def status_text(left: Figures | None, right: Figures | None) -> tuple[str, int]:
@@ -151,6 +160,8 @@ class CompareTree(QTreeWidget):
         for pair in c.pairs:
             item = self._row(MARK[pair.kind] + pair.label, pair.left_figures, pair.right_figures, pair.kind)
             item.setData(0, Role.PAIR, pair)
+            if pair.description_change:
+                item.setToolTip(CALL, plain.tooltip(description_text(pair)))
             del parents[pair.depth:]
             (parents[-1].addChild(item) if parents else self.addTopLevelItem(item))
             parents.append(item)
