@@ -203,7 +203,7 @@ def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
 
 
 SPAN_COLUMNS = _columns_of(AgentSpan)
-# No key and no index: the loader keeps span ids unique itself (`loader._unique_spans`, `stored_span_ids`), and
+# No key and no index: the loader keeps span ids unique itself (`extraction._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
 # index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
 # Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.

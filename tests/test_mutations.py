@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.db import TraceStore
-from analytics.loader import build_traces, load
+from analytics.extraction import build_traces
+from analytics.loader import load
 from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
 from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, build_v2_store, copy_store

@@ -16,7 +16,8 @@ import pytest
 
 from analytics.db import SCHEMA_VERSION, SPAN_COLUMNS, TraceStore
 from analytics.errors import StoreError
-from analytics.loader import extract_traces, load
+from analytics.extraction import extract_traces
+from analytics.loader import load
 from analytics.models import AgentSpan, AgentTrace
 from analytics.opencode import open_source
 from tests.conftest import CASES_118, FIXTURES, copy_store
