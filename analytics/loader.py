@@ -23,14 +23,14 @@ __all__ = ["BATCH_SESSIONS", "FIRST_BATCH_ROOTS", "LoadProgress", "batches", "bu
 log = logging.getLogger(__name__)
 
 FIRST_BATCH_ROOTS = 20  # the newest session trees (more than a screenful of rows), stored first for a window
-BATCH_SESSIONS = 1000  # a larger load goes on in steps of about this many sessions, each one committed
+BATCH_SESSIONS = 1000  # a larger load goes on in batches of about this many sessions, each one committed
 
 
 @dataclass(frozen=True)
 class LoadProgress:
     """How far a load is: sessions read and stored out of those it has to read, and the traces written.
 
-    Each step is committed before the next one is read, so a reader of the store (the window) can show what is
+    Each batch is committed before the next one is read, so a reader of the store (the window) can show what is
     already there: the newest sessions first."""
 
     sessions_done: int
@@ -43,8 +43,8 @@ class LoadProgress:
 
 
 def batches(trees: Collection[str], roots: dict[str, str], created: dict[str, int]) -> list[set[str]]:
-    """The sessions to read, by whole trees, newest root first: a small first step, then steps of about
-    BATCH_SESSIONS sessions. A load that fits in one step is one step."""
+    """The sessions to read, by whole trees, newest root first: a small first batch, then batches of about
+    BATCH_SESSIONS sessions. A load that fits in one batch is one batch."""
     if len(trees) <= BATCH_SESSIONS:
         return [set(trees)]
     members: dict[str, list[str]] = {}
@@ -121,8 +121,8 @@ R = TypeVar("R")
 def read_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
     """Each item with `work(item)`, in order, the work on the next item going on in a thread meanwhile.
 
-    A load reads and builds step N+1 while step N is written: SQLite parses the parts and DuckDB writes its
-    pages with the GIL released, so the two halves of a long load use both cores. At most two steps are in
+    A load reads and builds batch N+1 while batch N is written: SQLite parses the parts and DuckDB writes its
+    pages with the GIL released, so the two halves of a long load use both cores. At most two batches are in
     memory. An error in the work is raised here, and the thread is done before this returns or raises.
     """
     if len(items) < 2:
@@ -144,9 +144,9 @@ def read_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
 
 def _not_written(written: set[str], traces: list[AgentTrace], spans: list[AgentSpan],
                  report: LoadReport) -> tuple[list[AgentTrace], list[AgentSpan]]:
-    """Without the traces (and their steps) whose id an earlier step of the load already stored under another
+    """Without the traces (and their steps) whose id an earlier batch of the load already stored under another
     tree: a damaged store can repeat a task call's id across trees, and the first one read wins, as within one
-    step (`_unique_calls`). Two rows with one id would abort the step's write."""
+    batch (`_unique_calls`). Two rows with one id would abort the batch's write."""
     again = {t.trace_id for t in traces if t.trace_id in written}
     if not again:
         return traces, spans
@@ -161,8 +161,8 @@ def load(store, source: Source, full: bool = False,
          retention_days: int | None = None) -> LoadReport:
     """Bring the store up to date with the OpenCode source; only changed session trees are read again.
 
-    A large load (the first one on a long history, or `full`) is written in steps, newest trees first, and
-    `progress` hears of each committed step. With `retention_days`, older session trees are dropped afterwards
+    A large load (the first one on a long history, or `full`) is written in batches, newest trees first, and
+    `progress` hears of each committed batch. With `retention_days`, older session trees are dropped afterwards
     (and remembered, so they are not imported again).
     """
     t0 = time.perf_counter()
@@ -189,48 +189,48 @@ def load(store, source: Source, full: bool = False,
                              if roots[sid] not in cleaned})
         report.sessions_changed = len(changed - cleaned)
         fresh = store.holds_no_trees()  # nothing to collide with: plain inserts
-        steps = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
+        todo = batches(trees, roots, {sid: st.created_ms for sid, st in index.items()})
 
-        def built(step: set[str]) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
-            everything = len(step) == len(index)  # the unfiltered scan is the fast one
-            sessions = kept.read(step, source.read(None if everything else step, report)) if step else []
+        def built(batch: set[str]) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
+            everything = len(batch) == len(index)  # the unfiltered scan is the fast one
+            sessions = kept.read(batch, source.read(None if everything else batch, report)) if batch else []
             return build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
 
         done = 0
-        written: set[str] = set()  # trace ids stored by the earlier steps of this load
+        written: set[str] = set()  # trace ids stored by the earlier batches of this load
         span_ids: set[str] | None = set() if fresh else None  # and span ids, while the store had none before
 
-        def write(step: set[str], traces: list[AgentTrace], infos: list[SessionInfo], spans: list[AgentSpan],
+        def write(batch: set[str], traces: list[AgentTrace], infos: list[SessionInfo], spans: list[AgentSpan],
                   deleted: set[str], last: bool) -> None:
-            before = store.roots_of(step | deleted if last else step)
+            before = store.roots_of(batch | deleted if last else batch)
             store.replace(
                 roots=kept.writable(before | {t.root_session_id for t in traces}
                                     | {inf.root_session_id for inf in infos}),
                 traces=traces, sessions=infos,
-                fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in step}),
+                fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in batch}),
                 deleted=deleted if last else (), full=full, source_key=key,
                 stamp=stamp if last else None, conflicts=not fresh, spans=spans, stored_span_ids=span_ids,
             )
 
-        for i, (step, (traces, infos, spans)) in enumerate(read_ahead(steps, built)):
-            last = i == len(steps) - 1
+        for i, (batch, (traces, infos, spans)) in enumerate(read_ahead(todo, built)):
+            last = i == len(todo) - 1
             if written:
                 traces, spans = _not_written(written, traces, spans, report)
             written.update(t.trace_id for t in traces)
-            if last:  # sessions gone from the source go with the last step, once every kept tree is known
+            if last:  # sessions gone from the source go with the last batch, once every kept tree is known
                 deleted = kept.deletable(deleted)
                 report.sessions_deleted = len(deleted)
-            store.fitted(write, step, traces, infos, spans, deleted, last)  # again with room if it did not fit
+            store.fitted(write, batch, traces, infos, spans, deleted, last)  # again with room if it did not fit
             if span_ids is not None and not last:
                 span_ids.update(sp.span_id for sp in spans)
             report.traces_written += len(traces)
-            del traces, infos, spans  # free this step before the next one is read
-            done += len(step)
-            if progress is not None and (step or last):
+            del traces, infos, spans  # free this batch before the next one is read
+            done += len(batch)
+            if progress is not None and (batch or last):
                 progress(LoadProgress(done, len(trees), report.traces_written))
     if retention_days is not None:
         report.retention_removed = store.cleanup_old_traces(retention_days)
     report.seconds = time.perf_counter() - t0
-    log.info("loaded %s: %d sessions changed, %d traces written in %d steps, %.3fs", key,
-             report.sessions_changed, report.traces_written, len(steps), report.seconds)
+    log.info("loaded %s: %d sessions changed, %d traces written in %d batches, %.3fs", key,
+             report.sessions_changed, report.traces_written, len(todo), report.seconds)
     return report
