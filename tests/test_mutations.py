@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from analytics import format as fmt
 from analytics import jsontext
 from analytics.db import TraceStore
-from analytics.loader import build_traces, load
+from analytics.extraction import build_traces
+from analytics.loader import load
 from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
 from analytics.otlp import trees_spans

@@ -16,7 +16,8 @@ import pytest
 
 from analytics.db import SCHEMA_VERSION, SPAN_COLUMNS, TraceStore
 from analytics.errors import StoreError
-from analytics.loader import extract_traces, load
+from analytics.extraction import extract_traces
+from analytics.loader import load
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
