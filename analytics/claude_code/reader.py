@@ -1,0 +1,579 @@
+"""Claude Code's history (`~/.claude/projects/`) as the records every reader yields.
+
+    projects/<cwd with / and . as ->/<sessionId>.jsonl                       a session (a root RawSession)
+    projects/<project>/<sessionId>/subagents/agent-<agentId>.jsonl (+ .meta.json)   2.1.2 and later
+    projects/<project>/agent-<agentId>.jsonl                                  2.0.28 .. 2.1.1
+    isSidechain records inside <sessionId>.jsonl                              2.0.27 and before
+
+Each subagent file (or inline sidechain chain) is a child RawSession whose calling `Agent`/`Task` tool_use is
+a RawCall naming it; each API response is one assistant RawMessage, each real prompt a user RawMessage.
+Claude Code's "Warmup" subagents (2.0.x .. 2.1.5: a cache warm-up no call refers to) are left out.
+
+Files are opened read-only and never written. Reads are incremental: the parse state of each file is kept
+(`FileLog`), and a file that grew is read from where the last read stopped; one whose first bytes changed or
+that shrank was rewritten and is read again whole. The state of the files changed last is kept, up to a
+memory budget (`retain_chars` characters of text); a file beyond it is read whole again if it ever grows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from analytics.claude_code.history import (
+    DELEGATION_TOOLS,
+    HEAD_BYTES,
+    Conversation,
+    FileLog,
+    Notice,
+    Prompt,
+    Step,
+    Tool,
+)
+from analytics.claude_code.schema import META, RECORDS, Meta
+from analytics.models import COMPLETED, ERROR, RUNNING, LoadReport, Usage
+from analytics.opencode.readers import Reader
+from analytics.opencode.records import RawCall, RawMessage, RawSession, RawTool, SessionStamp, json_text
+from analytics.pricing import call_cost
+
+STORE = "claude-code"
+PROVIDER = "anthropic"
+MAIN_AGENT = "main"  # the agent of a session's own line (Claude Code gives it no name)
+RETAIN_CHARS = 64_000_000
+INLINE_BEFORE = (2, 0, 28)  # 2.0.27 and before write subagents inline (seen: 2.0.27 inline, 2.0.28 flat files)
+WARMUP = "Warmup"
+_VERSION = re.compile(rb'"version":"(\d+)\.(\d+)\.(\d+)')
+_TITLE_CHARS = 100
+
+
+@dataclass
+class AgentFile:
+    agent_id: str
+    path: str
+    meta_path: str | None
+    stamp: str
+
+
+@dataclass
+class Tree:
+    """The files of one session: its own file and its subagents' files."""
+
+    session_id: str
+    project: str
+    path: str | None  # the session file (None: only subagent files are left)
+    stamp: str = ""
+    mtime_ms: int = 0
+    agents: list[AgentFile] = field(default_factory=list)
+
+
+@dataclass
+class ReadStats:
+    """What the reader read from disk, for tests and benchmarks: bytes parsed and bytes only looked at."""
+
+    bytes_parsed: int = 0
+    bytes_peeked: int = 0  # first lines, head checks, meta.json files
+    files_parsed: int = 0
+    files_read_whole: int = 0
+
+
+def _stat_stamp(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(".")[:3])
+    except ValueError:
+        return None
+
+
+def _title(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:_TITLE_CHARS]
+
+
+class ClaudeReader(Reader):
+    """One Claude Code `projects/` folder."""
+
+    generation = "claude-code"
+
+    def __init__(self, path: Path, retain_chars: int = RETAIN_CHARS) -> None:
+        super().__init__(path)
+        self.retain_chars = retain_chars
+        self.stats = ReadStats()
+        self._logs: dict[str, FileLog] = {}  # parse state, by file path
+        self._first: dict[tuple[str, int], tuple[str | None, str | None, bool]] = {}  # path, ino -> sid, agent, warmup
+        self._inline: dict[tuple[str, int], bool] = {}
+        self._meta: dict[tuple[str, str], Meta | None] = {}
+        self._trees: dict[str, Tree] = {}
+        self._root_of: dict[str, str] = {}  # session id (root or child) -> root session id
+        self._known_unseen: set[str] = set()
+
+    def stamp(self) -> str:
+        return ""  # files grow in place, which leaves the folders' times alone: every load looks at each file
+
+    # -- finding the files ---------------------------------------------------------------------------------
+    def _scan(self, report: LoadReport) -> dict[str, Tree]:
+        trees: dict[str, Tree] = {}
+        flat: list[tuple[str, os.DirEntry]] = []
+        try:
+            projects = [e for e in os.scandir(self.path) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return trees
+        for project in projects:
+            try:
+                entries = list(os.scandir(project.path))
+            except OSError:
+                continue
+            for e in entries:
+                name = e.name
+                if name.endswith(".jsonl") and e.is_file(follow_symlinks=False):
+                    if name.startswith("agent-"):
+                        flat.append((project.name, e))
+                        continue
+                    try:
+                        st = e.stat()
+                    except OSError:
+                        continue
+                    sid = name[:-6]
+                    tree = trees.setdefault(sid, Tree(sid, project.name, None))
+                    tree.path, tree.stamp, tree.mtime_ms = e.path, _stat_stamp(st), st.st_mtime_ns // 1_000_000
+                elif e.is_dir(follow_symlinks=False):
+                    sub = os.path.join(e.path, "subagents")
+                    try:
+                        agents = list(os.scandir(sub))
+                    except OSError:
+                        continue
+                    names = {a.name for a in agents}
+                    for a in agents:
+                        if a.name.startswith("agent-") and a.name.endswith(".jsonl"):
+                            agent_id = a.name[6:-6]
+                            meta = f"agent-{agent_id}.meta.json"
+                            af = self._agent_file(a, agent_id, os.path.join(sub, meta) if meta in names else None)
+                            if af is None:
+                                continue
+                            tree = trees.setdefault(e.name, Tree(e.name, project.name, None))
+                            tree.agents.append(af)
+        for project_name, e in flat:
+            agent_id = e.name[6:-6]
+            af = self._agent_file(e, agent_id, None)
+            if af is None:
+                continue
+            sid, _agent, _warm = self._first.get((e.path, _ino(e)), (None, None, False))
+            if sid is None:
+                report.skip("file", e.path, "a subagent file that names no session")
+                continue
+            trees.setdefault(sid, Tree(sid, project_name, None)).agents.append(af)
+        return trees
+
+    def _agent_file(self, e: os.DirEntry, agent_id: str, meta_path: str | None) -> AgentFile | None:
+        """The subagent file, or None for a Warmup one (its first prompt is "Warmup": no call refers to it)."""
+        try:
+            st = e.stat()
+        except OSError:
+            return None
+        key = (e.path, st.st_ino)
+        if key not in self._first:
+            self._first[key] = self._first_line(e.path)
+        _sid, _agent, warmup = self._first[key]
+        if warmup:
+            return None
+        stamp = _stat_stamp(st)
+        if meta_path is not None:
+            try:
+                mst = os.stat(meta_path)
+                stamp += f"|{mst.st_size}:{mst.st_mtime_ns}"
+            except OSError:
+                meta_path = None
+        return AgentFile(agent_id, e.path, meta_path, stamp)
+
+    def _first_line(self, path: str) -> tuple[str | None, str | None, bool]:
+        """The session id and agent id a subagent file's first record names, and whether it is a Warmup."""
+        try:
+            with open(path, "rb") as f:
+                head = f.read(65536)
+        except OSError:
+            return None, None, False
+        self.stats.bytes_peeked += len(head)
+        line = head.split(b"\n", 1)[0]
+        try:
+            r = RECORDS.decode(line)
+        except (msgspec.DecodeError, RecursionError):
+            return None, None, False
+        text = r.message.content if r.message is not None else None
+        if isinstance(text, list):
+            text = "".join(b.text for b in text if b.type == "text" and isinstance(b.text, str))
+        return r.sessionId, r.agentId, text == WARMUP and r.type == "user"
+
+    def _is_inline(self, path: str, ino: int) -> bool:
+        """Whether a session file was written by a version that puts subagents inline (2.0.27 and before)."""
+        key = (path, ino)
+        if key not in self._inline:
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(16384)
+            except OSError:
+                head = b""
+            self.stats.bytes_peeked += len(head)
+            m = _VERSION.search(head)
+            if m:
+                self._inline[key] = tuple(int(x) for x in m.groups()) < INLINE_BEFORE
+            else:
+                self._inline[key] = b'"isSidechain":true' in head
+        return self._inline[key]
+
+    def _meta_of(self, af: AgentFile) -> Meta | None:
+        if af.meta_path is None:
+            return None
+        key = (af.meta_path, af.stamp)
+        if key not in self._meta:
+            try:
+                raw = Path(af.meta_path).read_bytes()
+                self.stats.bytes_peeked += len(raw)
+                self._meta[key] = META.decode(raw)
+            except (OSError, msgspec.DecodeError, RecursionError):
+                self._meta[key] = None
+        return self._meta[key]
+
+    # -- the Reader interface ------------------------------------------------------------------------------
+    def index(self, report: LoadReport) -> dict[str, SessionStamp]:
+        trees = self._scan(report)
+        self._trees = trees
+        out: dict[str, SessionStamp] = {}
+        root_of: dict[str, str] = {}
+        for sid, tree in trees.items():
+            created = tree.mtime_ms
+            out[sid] = SessionStamp(None, tree.stamp or "-", created)
+            root_of[sid] = sid
+            if tree.path is not None:
+                st = _safe_stat(tree.path)
+                if st is not None and self._is_inline(tree.path, st.st_ino):
+                    log = self._file(tree.path, True, report)
+                    if log is not None:
+                        for chain, conv in log.convs.items():
+                            if chain and not _is_warmup(conv):
+                                cid = f"{sid}/{chain}"
+                                out[cid] = SessionStamp(sid, tree.stamp, created)
+                                root_of[cid] = sid
+            for af in tree.agents:
+                meta = self._meta_of(af)
+                parent = sid
+                if meta is not None and isinstance(meta.parentAgentId, str) and meta.parentAgentId:
+                    parent = f"{sid}/{meta.parentAgentId}"
+                cid = f"{sid}/{af.agent_id}"
+                out[cid] = SessionStamp(parent, af.stamp, created)
+                root_of[cid] = sid
+        # a parent agent with no file of its own: the child hangs under the session
+        for cid, st in list(out.items()):
+            if st.parent_id is not None and st.parent_id not in out:
+                out[cid] = SessionStamp(root_of[cid], st.fingerprint, st.created_ms)
+        self._root_of = root_of
+        return out
+
+    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        if not self._trees:
+            self.index(report)
+        roots = set(self._trees) if ids is None else {self._root_of[i] for i in ids if i in self._root_of}
+        out: list[RawSession] = []
+        for sid in sorted(roots):
+            out.extend(self._read_tree(self._trees[sid], report))
+        self._trim()
+        if ids is not None:
+            wanted = set(ids)
+            out = [s for s in out if s.id in wanted]
+        return out
+
+    def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        """Texts are set when the messages are made (they are kept with the parse state)."""
+
+    # -- reading files -------------------------------------------------------------------------------------
+    def _file(self, path: str, inline: bool, report: LoadReport) -> FileLog | None:
+        """The parse state of one file, brought up to date by reading only what was appended."""
+        st = _safe_stat(path)
+        if st is None:
+            self._logs.pop(path, None)
+            return None
+        log = self._logs.get(path)
+        if log is not None and (st.st_ino != log.ino or st.st_size < log.offset or not self._same_head(path, log)):
+            log = None  # rewritten, not appended: read again whole
+        if log is None:
+            log = FileLog(path, inline)
+            log.ino = st.st_ino
+            self.stats.files_read_whole += 1
+        if st.st_size > log.offset:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(log.offset)
+                    data = f.read(st.st_size - log.offset)
+            except OSError as exc:
+                report.skip("file", path, exc.strerror or "unreadable")
+                return None
+            if log.offset == 0:
+                log.head = data[:HEAD_BYTES]
+            used = log.feed(data, report)
+            self.stats.bytes_parsed += used
+            self.stats.files_parsed += 1
+        self._logs[path] = log
+        return log
+
+    def _same_head(self, path: str, log: FileLog) -> bool:
+        if not log.head:
+            return True
+        try:
+            with open(path, "rb") as f:
+                head = f.read(len(log.head))
+        except OSError:
+            return False
+        self.stats.bytes_peeked += len(head)
+        return head == log.head
+
+    def _trim(self) -> None:
+        """Keep the parse state of the files changed last, within the budget; forget the rest."""
+        total = sum(log.size for log in self._logs.values())
+        if total <= self.retain_chars:
+            return
+        by_age = sorted(self._logs.values(), key=lambda log: _mtime(log.path), reverse=True)
+        kept = 0
+        for log in by_age:
+            kept += log.size
+            if kept > self.retain_chars:
+                del self._logs[log.path]
+
+    def forget(self) -> None:
+        """Drop every file's parse state (the next read reads each file whole)."""
+        self._logs.clear()
+
+    def cost_state(self, session_id: str) -> tuple[float, dict] | None:
+        """Claude Code's own total for a session (its last `cost-state` record), if the file has one."""
+        tree = self._trees.get(session_id)
+        log = self._logs.get(tree.path) if tree is not None and tree.path else None
+        return (log.cost.total_usd, log.cost.model_usage) if log is not None and log.cost is not None else None
+
+    # -- one session's tree as records ---------------------------------------------------------------------
+    def _read_tree(self, tree: Tree, report: LoadReport) -> list[RawSession]:
+        sid = tree.session_id
+        root_log = None
+        if tree.path is not None:
+            st = _safe_stat(tree.path)
+            inline = st is not None and self._is_inline(tree.path, st.st_ino)
+            root_log = self._file(tree.path, inline, report)
+        children: list[_Child] = []
+        if root_log is not None:
+            for chain, conv in root_log.convs.items():
+                if chain and not _is_warmup(conv):
+                    children.append(_Child(f"{sid}/{chain}", conv, None, None))
+        for af in tree.agents:
+            log = self._file(af.path, False, report)
+            if log is not None:
+                children.append(_Child(f"{sid}/{af.agent_id}", log.main, af.agent_id, self._meta_of(af)))
+        main = root_log.main if root_log is not None else Conversation()
+        return _Assembly(sid, tree, main, root_log, children, report).sessions()
+
+
+@dataclass
+class _Child:
+    id: str
+    conv: Conversation
+    agent_id: str | None
+    meta: Meta | None
+    call: Tool | None = None
+    parent: str | None = None
+    parent_conv: Conversation | None = None
+
+
+class _Assembly:
+    """The RawSessions of one tree: each subagent linked to the call that started it."""
+
+    def __init__(self, sid: str, tree: Tree, main: Conversation, log: FileLog | None, children: list[_Child],
+                 report: LoadReport) -> None:
+        self.sid, self.tree, self.main, self.log, self.children, self.report = sid, tree, main, log, children, report
+        self.convs: list[tuple[str, Conversation]] = [(sid, main)] + [(c.id, c.conv) for c in children]
+        self._link()
+
+    def _link(self) -> None:
+        """Which call started each subagent: meta.json's toolUseId, the agentId in the call's result (its
+        toolUseResult, its text, a task notification), else the same prompt (inline sidechains, which name no
+        agent), the nearest in time."""
+        calls: list[tuple[str, Conversation, Tool]] = [
+            (owner, conv, t) for owner, conv in self.convs for t in conv.tools.values() if t.name in DELEGATION_TOOLS]
+        by_tool = {t.id: (owner, conv, t) for owner, conv, t in calls}
+        by_agent = {c.agent_id: c for c in self.children if c.agent_id}
+        claimed: set[str] = set()
+
+        def claim(child: _Child, owner: str, conv: Conversation, tool: Tool) -> None:
+            child.call, child.parent, child.parent_conv = tool, owner, conv
+            claimed.add(tool.id)
+
+        for child in self.children:
+            if child.meta is not None and isinstance(child.meta.toolUseId, str) and child.meta.toolUseId in by_tool:
+                claim(child, *by_tool[child.meta.toolUseId])
+        for owner, conv, tool in calls:
+            if tool.id in claimed:
+                continue
+            agent_id = tool.agent.agentId if tool.agent is not None and isinstance(tool.agent.agentId, str) else None
+            agent_id = agent_id or tool.agent_text_id or next(
+                (n.task_id for n in conv.notices if n.tool_use_id == tool.id and n.task_id), None)
+            child = by_agent.get(agent_id) if agent_id else None
+            if child is not None and child.call is None:
+                claim(child, owner, conv, tool)
+        for owner, conv, tool in sorted(calls, key=lambda c: c[2].start_ms):
+            if tool.id in claimed:
+                continue
+            prompt = tool.input.get("prompt") if isinstance(tool.input, dict) else None
+            candidates = [c for c in self.children if c.call is None and c.id != owner
+                          and (p := c.conv.prompts) and p[0].text == prompt]
+            if candidates:
+                best = min(candidates, key=lambda c: (abs((c.conv.first_ms or 0) - tool.start_ms), c.id))
+                claim(best, owner, conv, tool)
+        for child in self.children:
+            if child.call is None:
+                self.report.skip("subagent", child.id, "no Agent/Task call refers to it; its steps are not counted")
+
+    def sessions(self) -> list[RawSession]:
+        child_of_tool = {c.call.id: c for c in self.children if c.call is not None}
+        root = self._session(self.sid, None, self.main, MAIN_AGENT, child_of_tool)
+        if self.log is not None and self.log.title:
+            root.title = self.log.title
+        out = [root]
+        for c in self.children:
+            inp = c.call.input if c.call is not None and isinstance(c.call.input, dict) else {}
+            agent = _str(inp.get("subagent_type")) or (_str(c.meta.agentType) if c.meta else None) or "unknown"
+            s = self._session(c.id, c.parent or self.sid, c.conv, agent, child_of_tool)
+            desc = _str(inp.get("description")) or (_str(c.meta.description) if c.meta else None)
+            if desc:
+                s.title = desc
+            out.append(s)
+        return out
+
+    def _session(self, sid: str, parent: str | None, conv: Conversation, agent: str,
+                 child_of_tool: dict[str, _Child]) -> RawSession:
+        messages = self._messages(conv, agent, child_of_tool)
+        prompts = conv.prompts
+        first = conv.first_ms if conv.first_ms is not None else self.tree.mtime_ms
+        last = conv.last_ms if conv.last_ms is not None else first
+        return RawSession(
+            id=sid, parent_id=parent, title=_title(prompts[0].text) if prompts else "",
+            directory=conv.cwd or self.main.cwd or "", project_id=self.tree.project, agent=agent,
+            version=conv.version, created_ms=first, updated_ms=max(last, first), store=STORE, messages=messages)
+
+    def _messages(self, conv: Conversation, agent: str, child_of_tool: dict[str, _Child]) -> list[RawMessage]:
+        out: list[RawMessage] = []
+        last_step = next((s for s in reversed(conv.steps) if isinstance(s, Step)), None)
+        for s in conv.steps:
+            if isinstance(s, Prompt):
+                out.append(RawMessage(id=s.id, role="user", parent_id=None, agent=agent, created_ms=s.ms,
+                                      completed_ms=s.ms, model=None, provider=None, error=None, texts=[s.text]))
+                continue
+            inp, outp, write, read, write_1h = s.usage
+            cost = call_cost(PROVIDER, s.model, s.start_ms, inp, outp, read, write - write_1h, write_1h)
+            if cost is None:
+                self.report.skip("price", s.model or "unknown",
+                                 "no price for this model in genai-prices: its cost is unknown (counted as 0)")
+                cost = 0.0
+            calls: list[RawCall] = []
+            tools: list[RawTool] = []
+            for t in s.tools:
+                if t.name in DELEGATION_TOOLS:
+                    calls.append(self._call(t, s, conv, child_of_tool.get(t.id)))
+                else:
+                    tools.append(RawTool(t.id, t.name, _tool_title(t.input), t.status, t.start_ms, t.end_ms,
+                                         None if t.input is None else json_text(t.input), t.output))
+            # A step whose tool calls have not all answered is still open (as OpenCode's messages stay open
+            # while their tools run): the session runs on, or was killed there and is left running.
+            open_ = s is last_step and any(t.status == RUNNING for t in s.tools)
+            out.append(RawMessage(
+                id=s.id, role="assistant", parent_id=None, agent=agent, created_ms=s.start_ms,
+                completed_ms=None if open_ else s.end_ms, model=s.model, provider=PROVIDER, error=s.error,
+                usage=Usage(inp, outp, 0, read, write, cost), tools=[t.name for t in s.tools], calls=calls,
+                texts=list(s.texts), tool_calls=tools))
+        return out
+
+    def _call(self, t: Tool, s: Step, conv: Conversation, child: _Child | None) -> RawCall:
+        inp = t.input if isinstance(t.input, dict) else {}
+        agent = t.agent
+        background = agent is not None and (agent.status == "async_launched" or agent.isAsync is True)
+        status, end, error = t.status, t.end_ms, t.output if t.status == ERROR else None
+        output = None
+        child_text = _last_text(child.conv) if child is not None else None
+        if background:
+            notices = [n for n in conv.notices if n.tool_use_id == t.id
+                       or (child is not None and child.agent_id and n.task_id == child.agent_id)]
+            status, end, output, error = _from_notices(notices)
+            if status == COMPLETED:
+                output = child_text or output
+        elif status == COMPLETED:
+            output = child_text or _agent_text(agent) or t.output
+        return RawCall(trace_id=t.id, message_id=s.id, created_ms=t.start_ms, status=status, input=inp,
+                       output=output, error=error, child_session_id=child.id if child is not None else None,
+                       truncated=False, start_ms=t.start_ms, end_ms=end, background=background)
+
+
+def _from_notices(notices: list[Notice]) -> tuple[str, int | None, str | None, str | None]:
+    """A background subagent's status, end, output and error from its last task notification."""
+    if not notices:
+        return RUNNING, None, None, None
+    n = notices[-1]
+    if n.status == "completed":
+        return COMPLETED, n.ms, n.result, None
+    return ERROR, n.ms, None, n.result or f"subagent {n.status or 'failed'}"
+
+
+def _last_text(conv: Conversation) -> str | None:
+    for s in reversed(conv.steps):
+        if isinstance(s, Step) and s.texts and not s.error:
+            return s.texts[-1]
+    return None
+
+
+def _agent_text(agent: object) -> str | None:
+    content = getattr(agent, "content", None)
+    if isinstance(content, list):
+        texts = [b.get("text") for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)]
+        return "\n".join(texts) if texts else None
+    return content if isinstance(content, str) else None
+
+
+def _tool_title(inp: object) -> str | None:
+    """A short label for a tool call: its description, else the file, pattern, command or URL it was given."""
+    if not isinstance(inp, dict):
+        return None
+    for key in ("description", "file_path", "pattern", "command", "url", "query", "path"):
+        v = inp.get(key)
+        if isinstance(v, str) and v:
+            return v[:200]
+    return None
+
+
+def _is_warmup(conv: Conversation) -> bool:
+    p = conv.prompts
+    return bool(p) and p[0].text == WARMUP
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _safe_stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _mtime(path: str) -> int:
+    st = _safe_stat(path)
+    return st.st_mtime_ns if st is not None else 0
+
+
+def _ino(e: os.DirEntry) -> int:
+    try:
+        return e.stat().st_ino
+    except OSError:
+        return 0
