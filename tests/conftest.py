@@ -32,7 +32,7 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    for var in ("OPENCODE_DB", "AGENT_TRACES_DB", "AGENT_TRACES_CONFIG"):
+    for var in ("OPENCODE_DB", "AGENT_TRACES_DB", "AGENT_TRACES_CONFIG", "CLAUDE_CONFIG_DIR"):
         monkeypatch.delenv(var, raising=False)
 
 

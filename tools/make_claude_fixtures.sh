@@ -32,9 +32,14 @@ install() {  # install VERSION: the claude binary of that version, from npm
 }
 
 RUN_DIR=""
+ID_BASE=1000
+next_ids() {  # each run's ids (msg_mockN, toolu_mockN) start at their own thousand: no two fixtures share one
+    ID_BASE=$((ID_BASE + 1000))
+}
+
 start_mock() {  # start_mock [ENV=VALUE...]: a mock server on a free port; sets PORT and MOCK_PID
     rm -f "$RUN_DIR/port.txt"
-    env "$@" python3 "$MOCK" 0 "$RUN_DIR/port.txt" "$RUN_DIR/requests.jsonl" & MOCK_PID=$!
+    env MOCK_COUNTER_START="$ID_BASE" "$@" python3 "$MOCK" 0 "$RUN_DIR/port.txt" "$RUN_DIR/requests.jsonl" & MOCK_PID=$!
     for _ in $(seq 100); do [ -s "$RUN_DIR/port.txt" ] && break; sleep 0.05; done
     PORT=$(cat "$RUN_DIR/port.txt")
 }
@@ -52,6 +57,7 @@ wanted() { [ -z "${CASES:-}" ] || [[ " $CASES " == *" $1 "* ]]; }
 run_case() {  # run_case VERSION CASE PROMPT [claude args...]: one -p run, its history kept as the fixture
     local version=$1 case=$2 prompt=$3; shift 3
     wanted "$case" || return 0
+    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -67,6 +73,7 @@ run_killed() {  # run_killed VERSION CASE PROMPT: the run is killed (SIGKILL) wh
     # (2.1.332 refuses a plain `sleep 60` in Bash, so the prompt sleeps in python3)
     local version=$1 case=$2 prompt=$3
     wanted "$case" || return 0
+    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -88,6 +95,7 @@ run_killed() {  # run_killed VERSION CASE PROMPT: the run is killed (SIGKILL) wh
 run_resumed() {  # run_resumed VERSION CASE PROMPT1 PROMPT2: a run, then `--resume` of its session
     local version=$1 case=$2 first=$3 second=$4
     wanted "$case" || return 0
+    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -97,7 +105,7 @@ run_resumed() {  # run_resumed VERSION CASE PROMPT1 PROMPT2: a run, then `--resu
     stop_mock
     local sid
     sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["session_id"])' "$RUN_DIR/out1.json")
-    start_mock MOCK_SCRIPT_PICK=last MOCK_COUNTER_START=100  # the new prompt's directives, ids not reused
+    start_mock MOCK_SCRIPT_PICK=last MOCK_COUNTER_START=$((ID_BASE + 100))  # the new prompt's directives, ids not reused
     (cd "$work" && env -i $(claude_env) timeout 300 "$bin" -p "$second" --resume "$sid" \
         --dangerously-skip-permissions --output-format json > "$RUN_DIR/out2.json" 2> "$RUN_DIR/err2.txt" < /dev/null)
     echo "$version $case: resumed $sid, exit $?"
@@ -114,6 +122,7 @@ keep() {  # keep VERSION CASE: the run's projects/ folder becomes the fixture
 }
 
 for v in "${VERSIONS[@]}"; do
+    ID_BASE=$(( $(echo "$v" | tr -dc 0-9 | cut -c1-4) * 10000 ))  # and no two versions
     case $v in
     2.0.27)  # inline sidechains; 2.0.x gives subagents the Task tool too, so nesting works
         run_case "$v" agent-tool 'Go. {{agent general-purpose|Look|Run it. {{bash echo hi}}}}' --model claude-sonnet-4-5
