@@ -63,15 +63,35 @@ def _prices(provider: str, model: str, day: int) -> Prices | None:
     except ImportError:  # an install without the table: every cost is unknown, and says so
         log.warning("genai-prices is not installed: LLM call costs are unknown")
         return None
+    when = datetime.fromtimestamp(day * DAY_MS / 1000 + 43_200, UTC)  # noon of the call's day
     try:
         _provider, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider or None, None)
     except LookupError:
         return None
-    p = info.get_prices(datetime.fromtimestamp(day * DAY_MS / 1000 + 43_200, UTC))
+    except (AttributeError, TypeError):  # the package's inner API moved: its public one, without tiers
+        return _public_prices(provider, model, when)
+    p = info.get_prices(when)
     inp = _rate(p.input_mtok)
     write = _rate(p.cache_write_mtok, inp)
     return Prices(inp, _rate(p.output_mtok), _rate(p.cache_read_mtok, inp), write,
                   _rate(getattr(p, "cache_write_1h_mtok", None), write))
+
+
+def _public_prices(provider: str, model: str, when: datetime) -> Prices | None:
+    """Base rates measured through `calc_price` (genai-prices' documented API) on 1,000 tokens of each kind
+    (genai-prices counts cached tokens inside `input_tokens`). Long-context tiers are not seen this way."""
+    from genai_prices import Usage, calc_price
+
+    def per_token(**tokens: int) -> Rate:
+        price = calc_price(Usage(**tokens), model, provider_id=provider, genai_request_timestamp=when)
+        return Rate(float(price.total_price) / 1000)
+
+    try:
+        write = per_token(input_tokens=1000, cache_write_tokens=1000)
+        return Prices(per_token(input_tokens=1000), per_token(output_tokens=1000),
+                      per_token(input_tokens=1000, cache_read_tokens=1000), write, write)
+    except LookupError:
+        return None
 
 
 def prices(provider: str, model: str, when_ms: int) -> Prices | None:
