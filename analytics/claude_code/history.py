@@ -310,6 +310,7 @@ class FileLog:
         self.offset = 0  # bytes consumed: the end of the last complete line
         self.head = b""  # the first bytes, to notice a file rewritten in place
         self.ino = 0
+        self.seen: tuple[int, int] = (-1, -1)  # size and mtime when last read: the same, nothing to look at
         self.convs: dict[str, Conversation] = {"": Conversation()}
         self.chain_of: dict[str, str] = {}  # inline files: record uuid -> the uuid of its chain's first record
         self.chain_order: list[str] = []

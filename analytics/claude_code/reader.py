@@ -166,9 +166,8 @@ class ClaudeReader(Reader):
             af = self._agent_file(e, agent_id, None)
             if af is None:
                 continue
-            sid, _agent, _warm = self._first.get((e.path, _ino(e)), (None, None, False))
-            if sid is None:
-                report.skip("file", e.path, "a subagent file that names no session")
+            sid, _agent, _warm = self._first.get((e.path, _ino(e))) or (None, None, False)
+            if sid is None:  # its first line is not written yet, or names no session
                 continue
             trees.setdefault(sid, Tree(sid, project_name, None)).agents.append(af)
         return trees
@@ -180,9 +179,12 @@ class ClaudeReader(Reader):
         except OSError:
             return None
         key = (e.path, st.st_ino)
-        if key not in self._first:
-            self._first[key] = self._first_line(e.path)
-        _sid, _agent, warmup = self._first[key]
+        first = self._first.get(key)
+        if first is None:
+            first = self._first_line(e.path)
+            if first is not None:
+                self._first[key] = first
+        _sid, _agent, warmup = first if first is not None else (None, None, False)
         if warmup:
             return None
         stamp = _stat_stamp(st)
@@ -194,14 +196,17 @@ class ClaudeReader(Reader):
                 meta_path = None
         return AgentFile(agent_id, e.path, meta_path, stamp)
 
-    def _first_line(self, path: str) -> tuple[str | None, str | None, bool]:
-        """The session id and agent id a subagent file's first record names, and whether it is a Warmup."""
+    def _first_line(self, path: str) -> tuple[str | None, str | None, bool] | None:
+        """The session id and agent id a subagent file's first record names, and whether it is a Warmup; None
+        while the first line is not complete (asked again at the next index)."""
         try:
             with open(path, "rb") as f:
                 head = f.read(65536)
         except OSError:
-            return None, None, False
+            return None
         self.stats.bytes_peeked += len(head)
+        if b"\n" not in head and len(head) < 65536:
+            return None
         line = head.split(b"\n", 1)[0]
         try:
             r = RECORDS.decode(line)
@@ -223,10 +228,9 @@ class ClaudeReader(Reader):
                 head = b""
             self.stats.bytes_peeked += len(head)
             m = _VERSION.search(head)
-            if m:
-                self._inline[key] = tuple(int(x) for x in m.groups()) < INLINE_BEFORE
-            else:
-                self._inline[key] = b'"isSidechain":true' in head
+            if m is None:  # no version written yet: decided (and kept) once one is
+                return b'"isSidechain":true' in head
+            self._inline[key] = tuple(int(x) for x in m.groups()) < INLINE_BEFORE
         return self._inline[key]
 
     def _meta_of(self, af: AgentFile) -> Meta | None:
@@ -301,8 +305,9 @@ class ClaudeReader(Reader):
             self._logs.pop(path, None)
             return None
         log = self._logs.get(path)
-        if log is not None and (st.st_ino != log.ino or st.st_size < log.offset or not self._same_head(path, log)):
-            log = None  # rewritten, not appended: read again whole
+        if log is not None and (st.st_ino != log.ino or st.st_size < log.offset or log.inline != inline or (
+                (st.st_size, st.st_mtime_ns) != log.seen and not self._same_head(path, log))):
+            log = None  # rewritten, not appended (or first seen before its version was written): read again whole
         if log is None:
             log = FileLog(path, inline)
             log.ino = st.st_ino
@@ -320,6 +325,7 @@ class ClaudeReader(Reader):
             used = log.feed(data, report)
             self.stats.bytes_parsed += used
             self.stats.files_parsed += 1
+        log.seen = (st.st_size, st.st_mtime_ns)
         self._logs[path] = log
         return log
 
@@ -335,16 +341,23 @@ class ClaudeReader(Reader):
         return head == log.head
 
     def _trim(self) -> None:
-        """Keep the parse state of the files changed last, within the budget; forget the rest."""
+        """Keep the parse state of the sessions written last, whole trees within the budget; forget the rest
+        (a tree is read together: one file of it kept without the others would not spare a read)."""
         total = sum(log.size for log in self._logs.values())
         if total <= self.retain_chars:
             return
-        by_age = sorted(self._logs.values(), key=lambda log: _mtime(log.path), reverse=True)
         kept = 0
-        for log in by_age:
-            kept += log.size
-            if kept > self.retain_chars:
-                del self._logs[log.path]
+        keep: set[str] = set()
+        for tree in sorted(self._trees.values(), key=lambda t: t.mtime_ms, reverse=True):
+            paths = [p for p in ([tree.path] if tree.path else []) + [a.path for a in tree.agents] if p in self._logs]
+            size = sum(self._logs[p].size for p in paths)
+            if kept + size > self.retain_chars:
+                continue
+            kept += size
+            keep.update(paths)
+        for path in list(self._logs):
+            if path not in keep:
+                del self._logs[path]
 
     def forget(self) -> None:
         """Drop every file's parse state (the next read reads each file whole)."""
@@ -565,11 +578,6 @@ def _safe_stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
-
-
-def _mtime(path: str) -> int:
-    st = _safe_stat(path)
-    return st.st_mtime_ns if st is not None else 0
 
 
 def _ino(e: os.DirEntry) -> int:
