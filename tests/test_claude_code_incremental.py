@@ -7,7 +7,9 @@ store holds exactly what one load of the finished files gives, and every byte wa
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,7 @@ def test_growing_files_load_as_the_finished_ones(case: Path, tmp_path: Path) -> 
             # a subagent file cut ahead of its parent's call record has no call yet: said, then linked
             assert set(report.skipped) <= ({"subagent"} if step < STEPS - 1 else set()), report.skipped_examples
         got = _store_rows(store)
-    read = [d for rel, d in files.items() if rel.suffix == ".jsonl"  # not Claude Code's Warmup subagents
+    read = [d for rel, d in files.items() if rel.suffix == ".jsonl" and d  # not Warmup subagents, not empty
             and not (rel.name.startswith("agent-") and b'"content":"Warmup"' in d.split(b"\n", 1)[0])]
     assert reader.stats.bytes_parsed == sum(len(d) for d in read)  # every byte parsed once, none again
     assert reader.stats.files_read_whole == len(read)
@@ -161,3 +163,29 @@ def test_state_beyond_the_budget_is_dropped_and_read_whole_again(live: Path, tmp
         load(store, src)
         assert reader.stats.files_read_whole == whole + 2  # the session's file and its subagent's
         assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == 2
+
+
+def test_a_quiet_session_written_again_is_seen_within_a_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions not written for 12 hours are looked at by their session file, a few per load in turn: one
+    written again after a long pause is loaded within (sessions / SWEEP_TREES) loads."""
+    from analytics.claude_code import reader as reader_module
+
+    monkeypatch.setattr(reader_module, "SWEEP_TREES", 1)
+    live = tmp_path / "projects"
+    for case in ("agent-tool", "parallel", "nested"):
+        for p in (FIXTURES / "claude-code-2.1.332" / case / "projects").iterdir():
+            shutil.copytree(p, live / p.name)
+    week_ago = time.time() - 7 * 86400
+    for p in live.rglob("*"):
+        os.utime(p, (week_ago, week_ago))
+    src = open_claude_source(live)
+    session = _session_file(live)
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        load(store, src)
+        before = src.reader.stats.bytes_parsed
+        with open(session, "ab") as f:
+            f.write(session.read_bytes().splitlines(keepends=True)[-1])
+        os.utime(session, (week_ago, week_ago))  # even with its time put back
+        changed = [load(store, src).sessions_changed for _ in range(3)]
+        assert sum(changed) == 1
+        assert src.reader.stats.bytes_parsed > before

@@ -56,8 +56,8 @@ wanted() { [ -z "${CASES:-}" ] || [[ " $CASES " == *" $1 "* ]]; }
 
 run_case() {  # run_case VERSION CASE PROMPT [claude args...]: one -p run, its history kept as the fixture
     local version=$1 case=$2 prompt=$3; shift 3
+    next_ids  # before the filter: a case's ids do not depend on which cases are made
     wanted "$case" || return 0
-    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -72,8 +72,8 @@ run_case() {  # run_case VERSION CASE PROMPT [claude args...]: one -p run, its h
 run_killed() {  # run_killed VERSION CASE PROMPT: the run is killed (SIGKILL) while `time.sleep(60)` runs
     # (2.1.332 refuses a plain `sleep 60` in Bash, so the prompt sleeps in python3)
     local version=$1 case=$2 prompt=$3
+    next_ids  # before the filter: a case's ids do not depend on which cases are made
     wanted "$case" || return 0
-    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -94,8 +94,8 @@ run_killed() {  # run_killed VERSION CASE PROMPT: the run is killed (SIGKILL) wh
 
 run_resumed() {  # run_resumed VERSION CASE PROMPT1 PROMPT2: a run, then `--resume` of its session
     local version=$1 case=$2 first=$3 second=$4
+    next_ids  # before the filter: a case's ids do not depend on which cases are made
     wanted "$case" || return 0
-    next_ids
     local bin; bin=$(install "$version")
     RUN_DIR=$(mktemp -d); mkdir -p "$RUN_DIR/home" "$RUN_DIR/tmp"
     local work=/tmp/cc-fixture/$case; rm -rf "$work"; mkdir -p "$work"
@@ -129,6 +129,7 @@ for v in "${VERSIONS[@]}"; do
         run_case "$v" parallel 'Go. {{agent general-purpose|Left|Run. {{bash echo left}}}} {{agent general-purpose|Right|Run. {{bash echo right}}}}'
         run_case "$v" nested 'Go. {{agent general-purpose|Outer|Delegate. {{agent general-purpose|Inner|Run. {{bash echo deep}}}}}}'
         run_case "$v" tool-error 'Go. {{agent general-purpose|Failing|Try. {{bash ls /nonexistent-dir}}}}'
+        run_resumed "$v" resumed 'First. {{bash echo one}}' 'Again. {{agent general-purpose|Second|Run. {{bash echo two}}}}'
         ;;
     2.1.1 | 2.1.50)  # flat agent files (2.1.1), subagents/ without meta.json (2.1.50), both calling the tool Task
         run_case "$v" agent-tool 'Go. {{agent general-purpose|Look|Run it. {{bash echo hi}}}}' --model claude-sonnet-4-5

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from analytics.claude_code.reader import ClaudeReader
+from analytics.claude_code.source import ClaudeSource
 from analytics.errors import SourceError
-from analytics.opencode.source import Source
 
-__all__ = ["ClaudeReader", "default_projects_dir", "open_claude_source"]
+__all__ = ["ClaudeReader", "ClaudeSource", "default_projects_dir", "open_claude_source"]
 
 
 def default_projects_dir() -> Path:
@@ -18,11 +18,11 @@ def default_projects_dir() -> Path:
     return (Path(base).expanduser() if base else Path.home() / ".claude") / "projects"
 
 
-def open_claude_source(path: str | Path | None = None) -> Source:
+def open_claude_source(path: str | Path | None = None) -> ClaudeSource:
     """The Claude Code history at `path`: a `projects/` folder, or the `.claude` folder that holds one.
 
-    With no path: $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects. The same `Source` as OpenCode's, with one
-    reader, so `analytics.loader.load(store, source)` loads it unchanged.
+    With no path: $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects. `analytics.loader.load(store, source)`
+    loads it as it loads OpenCode's `Source`. Keep the source between loads: it holds what was read.
     """
     location = default_projects_dir() if path is None else Path(path).expanduser()
     if (location / "projects").is_dir():
@@ -32,4 +32,4 @@ def open_claude_source(path: str | Path | None = None) -> Source:
             f"No Claude Code history at {location}; run Claude Code once, or point agent-traces at the folder "
             "that holds its projects/ with --source PATH."
         )
-    return Source([ClaudeReader(location)], location)
+    return ClaudeSource(ClaudeReader(location), location)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ STORE = "claude-code"
 PROVIDER = "anthropic"
 MAIN_AGENT = "main"  # the agent of a session's own line (Claude Code gives it no name)
 RETAIN_CHARS = 64_000_000
+_HOT_NS = 12 * 3600 * 10**9  # a session written in the last 12 hours has its files looked at on every load
+SWEEP_TREES = 1000  # and this many others per load, in turn, by their session file only
+_TRUSTED_NS = 2 * 10**9  # a folder time older than this is trusted to say nothing was added since
 INLINE_BEFORE = (2, 0, 28)  # 2.0.27 and before write subagents inline (seen: 2.0.27 inline, 2.0.28 flat files)
 WARMUP = "Warmup"
 _VERSION = re.compile(rb'"version":"(\d+)\.(\d+)\.(\d+)')
@@ -57,7 +61,19 @@ class AgentFile:
     path: str
     meta_path: str | None
     stamp: str
+    mtime_ns: int = 0
 
+
+@dataclass
+class _Listing:
+    mtime_ns: int
+    files: list[str]
+    dirs: list[str]
+    # a project folder's sessions, worked out once per listing
+    sessions: set[str] | None = None
+    roots: set[str] = field(default_factory=set)
+    flat: dict[str, list[str]] = field(default_factory=dict)
+    pending: bool = False
 
 @dataclass
 class Tree:
@@ -69,6 +85,9 @@ class Tree:
     stamp: str = ""
     mtime_ms: int = 0
     agents: list[AgentFile] = field(default_factory=list)
+    mtime_ns: int = 0  # the newest of its files
+    inline: bool = False  # written by 2.0.27 or before: subagents inside the session file
+    entries: dict[str, SessionStamp] | None = None  # its index entries, made once per look
 
 
 @dataclass
@@ -114,87 +133,175 @@ class ClaudeReader(Reader):
         self._meta: dict[tuple[str, str], Meta | None] = {}
         self._trees: dict[str, Tree] = {}
         self._root_of: dict[str, str] = {}  # session id (root or child) -> root session id
-        self._known_unseen: set[str] = set()
+        self._listings: dict[str, _Listing] = {}
+        self._tree_cache: dict[str, Tree] = {}  # each tree as last looked at
+        self._flat: dict[str, str | None] = {}  # flat agent file -> its session
+        self._sweep_pos = 0
+        self._sweep_order: list[str] = []
 
     def stamp(self) -> str:
         return ""  # files grow in place, which leaves the folders' times alone: every load looks at each file
 
     # -- finding the files ---------------------------------------------------------------------------------
-    def _scan(self, report: LoadReport) -> dict[str, Tree]:
-        trees: dict[str, Tree] = {}
-        flat: list[tuple[str, os.DirEntry]] = []
+    def _list(self, path: str) -> _Listing | None:
+        """A folder's files and folders, listed again only when its time changed (a file was added or removed)
+        or is too recent to trust (a file made within the same clock tick leaves it alone)."""
         try:
-            projects = [e for e in os.scandir(self.path) if e.is_dir(follow_symlinks=False)]
+            st = os.stat(path)
         except OSError:
-            return trees
-        for project in projects:
-            try:
-                entries = list(os.scandir(project.path))
-            except OSError:
-                continue
-            for e in entries:
-                name = e.name
-                if name.endswith(".jsonl") and e.is_file(follow_symlinks=False):
-                    if name.startswith("agent-"):
-                        flat.append((project.name, e))
-                        continue
-                    try:
-                        st = e.stat()
-                    except OSError:
-                        continue
-                    sid = name[:-6]
-                    tree = trees.setdefault(sid, Tree(sid, project.name, None))
-                    tree.path, tree.stamp, tree.mtime_ms = e.path, _stat_stamp(st), st.st_mtime_ns // 1_000_000
-                elif e.is_dir(follow_symlinks=False):
-                    sub = os.path.join(e.path, "subagents")
-                    try:
-                        agents = list(os.scandir(sub))
-                    except OSError:
-                        continue
-                    names = {a.name for a in agents}
-                    for a in agents:
-                        if a.name.startswith("agent-") and a.name.endswith(".jsonl"):
-                            agent_id = a.name[6:-6]
-                            meta = f"agent-{agent_id}.meta.json"
-                            af = self._agent_file(a, agent_id, os.path.join(sub, meta) if meta in names else None)
-                            if af is None:
-                                continue
-                            tree = trees.setdefault(e.name, Tree(e.name, project.name, None))
-                            tree.agents.append(af)
-        for project_name, e in flat:
-            agent_id = e.name[6:-6]
-            af = self._agent_file(e, agent_id, None)
-            if af is None:
-                continue
-            sid, _agent, _warm = self._first.get((e.path, _ino(e))) or (None, None, False)
-            if sid is None:  # its first line is not written yet, or names no session
-                continue
-            trees.setdefault(sid, Tree(sid, project_name, None)).agents.append(af)
-        return trees
-
-    def _agent_file(self, e: os.DirEntry, agent_id: str, meta_path: str | None) -> AgentFile | None:
-        """The subagent file, or None for a Warmup one (its first prompt is "Warmup": no call refers to it)."""
+            self._listings.pop(path, None)
+            return None
+        old = self._listings.get(path)
+        if old is not None and old.mtime_ns == st.st_mtime_ns and time.time_ns() - st.st_mtime_ns > _TRUSTED_NS:
+            return old
+        files, dirs = [], []
         try:
-            st = e.stat()
+            with os.scandir(path) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        dirs.append(e.name)
+                    elif e.is_file(follow_symlinks=False):
+                        files.append(e.name)
         except OSError:
             return None
-        key = (e.path, st.st_ino)
+        listing = _Listing(st.st_mtime_ns, files, dirs)
+        self._listings[path] = listing
+        return listing
+
+    def _scan(self, report: LoadReport) -> dict[str, Tree]:
+        """Every session tree, its files looked at (stat) if it was written in the last 12 hours or is new; of
+        the others, SWEEP_TREES in turn have their session file looked at, and the rest are as last seen. A
+        long history has thousands of sessions of which a few are written to, so a reload looks at about a
+        thousand files, not all of them, and a session written again after a long pause is seen within a
+        few loads (5,000 sessions: 5)."""
+        now = time.time_ns()
+        trees: dict[str, Tree] = {}
+        projects = self._list(str(self.path))
+        if projects is None:
+            return trees
+        sweep = self._next_sweep()
+        for project in projects.dirs:
+            ppath = os.path.join(self.path, project)
+            listing = self._list(ppath)
+            if listing is None:
+                continue
+            if listing.sessions is None or listing.pending:  # worked out once per listing
+                self._sessions_of(ppath, listing)
+            flat, sids = listing.flat, listing.sessions
+            for sid in sids:
+                old = self._tree_cache.get(sid)
+                if (old is not None and now - old.mtime_ns > _HOT_NS and old.project == project
+                        and (sid not in sweep or self._root_unchanged(old))):
+                    trees[sid] = old
+                    continue
+                tree = self._look(sid, project, ppath, sid in listing.roots, sid in listing.dirs,
+                                  flat.get(sid, []))
+                if tree is not None:
+                    trees[sid] = tree
+                    self._tree_cache[sid] = tree
+        for sid in list(self._tree_cache):
+            if sid not in trees:
+                del self._tree_cache[sid]
+        return trees
+
+    def _sessions_of(self, ppath: str, listing: _Listing) -> None:
+        """The sessions a project folder holds: its session files, session folders and flat agent files' ones."""
+        flat: dict[str, list[str]] = {}
+        pending = False
+        for name in listing.files:
+            if name.startswith("agent-") and name.endswith(".jsonl"):
+                sid = self._flat_session(os.path.join(ppath, name))
+                if sid is not None:
+                    flat.setdefault(sid, []).append(name)
+                elif os.path.join(ppath, name) not in self._flat:
+                    pending = True  # its first line is not written yet
+        roots = {name[:-6] for name in listing.files if name.endswith(".jsonl") and not name.startswith("agent-")}
+        listing.roots = roots
+        listing.flat = flat
+        listing.pending = pending
+        listing.sessions = roots | {d for d in listing.dirs if d != "memory"} | set(flat)
+
+    def _next_sweep(self) -> set[str]:
+        if len(self._sweep_order) != len(self._tree_cache):
+            self._sweep_order = sorted(self._tree_cache)
+        order = self._sweep_order
+        if not order:
+            return set()
+        start = self._sweep_pos % len(order)
+        self._sweep_pos = start + SWEEP_TREES
+        return set(order[start:start + SWEEP_TREES]) | set(order[:max(0, start + SWEEP_TREES - len(order))])
+
+    @staticmethod
+    def _root_unchanged(tree: Tree) -> bool:
+        """Whether a quiet tree's session file is as last seen: a session written again after a pause is
+        written there first (its subagents start after the call in it), so its one stat says enough."""
+        if tree.path is None:
+            return True
+        st = _safe_stat(tree.path)
+        return st is not None and _stat_stamp(st) == tree.stamp
+
+    def _look(self, sid: str, project: str, ppath: str, has_file: bool, has_dir: bool,
+              flat: list[str]) -> Tree | None:
+        """One session tree with each of its files looked at now."""
+        tree = Tree(sid, project, None)
+        newest = 0
+        if has_file:
+            path = os.path.join(ppath, f"{sid}.jsonl")
+            st = _safe_stat(path)
+            if st is not None:
+                tree.path, tree.stamp, tree.mtime_ms = path, _stat_stamp(st), st.st_mtime_ns // 1_000_000
+                tree.inline = self._is_inline(path, st.st_ino)
+                newest = st.st_mtime_ns
+        agents: list[tuple[str, str | None]] = [(os.path.join(ppath, name), None) for name in flat]
+        if has_dir:
+            sub = os.path.join(ppath, sid, "subagents")
+            listing = self._list(sub)
+            if listing is not None:
+                names = set(listing.files)
+                for name in listing.files:
+                    if name.startswith("agent-") and name.endswith(".jsonl"):
+                        meta = f"{name[:-6]}.meta.json"
+                        agents.append((os.path.join(sub, name), os.path.join(sub, meta) if meta in names else None))
+        for path, meta in agents:
+            af = self._agent_file(path, os.path.basename(path)[6:-6], meta)
+            if af is not None:
+                tree.agents.append(af)
+                newest = max(newest, af.mtime_ns)
+        if tree.path is None and not tree.agents:
+            return None
+        tree.mtime_ns = newest
+        return tree
+
+    def _flat_session(self, path: str) -> str | None:
+        """The session a flat agent file (2.0.28 .. 2.1.1) belongs to, from its first record."""
+        if path not in self._flat:
+            first = self._first_line(path)
+            if first is None:
+                return None  # its first line is not written yet: asked again next time
+            self._flat[path] = first[0]
+        return self._flat[path]
+
+    def _agent_file(self, path: str, agent_id: str, meta_path: str | None) -> AgentFile | None:
+        """The subagent file, or None for a Warmup one (its first prompt is "Warmup": no call refers to it)."""
+        st = _safe_stat(path)
+        if st is None:
+            return None
+        key = (path, st.st_ino)
         first = self._first.get(key)
         if first is None:
-            first = self._first_line(e.path)
+            first = self._first_line(path)
             if first is not None:
                 self._first[key] = first
-        _sid, _agent, warmup = first if first is not None else (None, None, False)
-        if warmup:
+        if first is not None and first[2]:
             return None
         stamp = _stat_stamp(st)
         if meta_path is not None:
-            try:
-                mst = os.stat(meta_path)
-                stamp += f"|{mst.st_size}:{mst.st_mtime_ns}"
-            except OSError:
+            mst = _safe_stat(meta_path)
+            if mst is None:
                 meta_path = None
-        return AgentFile(agent_id, e.path, meta_path, stamp)
+            else:
+                stamp += f"|{mst.st_size}:{mst.st_mtime_ns}"
+        return AgentFile(agent_id, path, meta_path, stamp, st.st_mtime_ns)
 
     def _first_line(self, path: str) -> tuple[str | None, str | None, bool] | None:
         """The session id and agent id a subagent file's first record names, and whether it is a Warmup; None
@@ -252,33 +359,37 @@ class ClaudeReader(Reader):
         self._trees = trees
         out: dict[str, SessionStamp] = {}
         root_of: dict[str, str] = {}
-        for sid, tree in trees.items():
-            created = tree.mtime_ms
-            out[sid] = SessionStamp(None, tree.stamp or "-", created)
-            root_of[sid] = sid
-            if tree.path is not None:
-                st = _safe_stat(tree.path)
-                if st is not None and self._is_inline(tree.path, st.st_ino):
-                    log = self._file(tree.path, True, report)
-                    if log is not None:
-                        for chain, conv in log.convs.items():
-                            if chain and not _is_warmup(conv):
-                                cid = f"{sid}/{chain}"
-                                out[cid] = SessionStamp(sid, tree.stamp, created)
-                                root_of[cid] = sid
-            for af in tree.agents:
-                meta = self._meta_of(af)
-                parent = sid
-                if meta is not None and isinstance(meta.parentAgentId, str) and meta.parentAgentId:
-                    parent = f"{sid}/{meta.parentAgentId}"
-                cid = f"{sid}/{af.agent_id}"
-                out[cid] = SessionStamp(parent, af.stamp, created)
+        for sid, tree in list(trees.items()):
+            if tree.path is not None and tree.stamp.startswith("0:") and not tree.agents:
+                del trees[sid]  # an empty file (2.0.27's --resume leaves one behind): no session yet
+                continue
+            if tree.entries is None:  # looked at again this time (a tree as last seen keeps its entries)
+                tree.entries = self._entries(tree, report)
+            out.update(tree.entries)
+            for cid in tree.entries:
                 root_of[cid] = sid
-        # a parent agent with no file of its own: the child hangs under the session
-        for cid, st in list(out.items()):
-            if st.parent_id is not None and st.parent_id not in out:
-                out[cid] = SessionStamp(root_of[cid], st.fingerprint, st.created_ms)
         self._root_of = root_of
+        return out
+
+    def _entries(self, tree: Tree, report: LoadReport) -> dict[str, SessionStamp]:
+        """The index entries of one tree: the session, its inline sidechains (2.0.27 and before: the file is
+        read now to find them) and its subagent files, each child under the agent that called it when
+        meta.json says so (2.1.70+), else under the session."""
+        sid, created = tree.session_id, tree.mtime_ms
+        out = {sid: SessionStamp(None, tree.stamp or "-", created)}
+        if tree.path is not None and tree.inline:
+            log = self._file(tree.path, True, report)
+            if log is not None:
+                for chain, conv in log.convs.items():
+                    if chain and not _is_warmup(conv):
+                        out[f"{sid}/{chain}"] = SessionStamp(sid, tree.stamp, created)
+        parents = {}
+        for af in tree.agents:
+            meta = self._meta_of(af)
+            parent = meta.parentAgentId if meta is not None and isinstance(meta.parentAgentId, str) else None
+            parents[f"{sid}/{af.agent_id}"] = (f"{sid}/{parent}" if parent else sid, af.stamp)
+        for cid, (parent, stamp) in parents.items():
+            out[cid] = SessionStamp(parent if parent in parents else sid, stamp, created)
         return out
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
@@ -372,11 +483,7 @@ class ClaudeReader(Reader):
     # -- one session's tree as records ---------------------------------------------------------------------
     def _read_tree(self, tree: Tree, report: LoadReport) -> list[RawSession]:
         sid = tree.session_id
-        root_log = None
-        if tree.path is not None:
-            st = _safe_stat(tree.path)
-            inline = st is not None and self._is_inline(tree.path, st.st_ino)
-            root_log = self._file(tree.path, inline, report)
+        root_log = self._file(tree.path, tree.inline, report) if tree.path is not None else None
         children: list[_Child] = []
         if root_log is not None:
             for chain, conv in root_log.convs.items():
@@ -387,6 +494,8 @@ class ClaudeReader(Reader):
             if log is not None:
                 children.append(_Child(f"{sid}/{af.agent_id}", log.main, af.agent_id, self._meta_of(af)))
         main = root_log.main if root_log is not None else Conversation()
+        if not main.steps and not children:
+            return []  # no conversation record yet (only a title, a queue operation): no session yet
         return _Assembly(sid, tree, main, root_log, children, report).sessions()
 
 
@@ -578,10 +687,3 @@ def _safe_stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
-
-
-def _ino(e: os.DirEntry) -> int:
-    try:
-        return e.stat().st_ino
-    except OSError:
-        return 0
