@@ -397,3 +397,19 @@ def test_found_with_no_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyP
     shutil.copytree(_case("2.1.332", "parallel") / "projects", tmp_path / "cfg" / "projects")
     assert open_claude_source().location == tmp_path / "cfg" / "projects"
     assert open_claude_source(tmp_path / "cfg").location == tmp_path / "cfg" / "projects"
+
+
+def test_a_background_subagent_without_its_file_takes_the_notification(tmp_path: Path) -> None:
+    """The notification carries the outcome: with the subagent's file gone, the call still ends there."""
+    history = tmp_path / "projects"
+    shutil.copytree(_case("2.1.332", "background") / "projects", history)
+    for p in history.rglob("agent-*"):
+        p.unlink()
+    traces, _infos, _spans, _src = build(history)
+    delegation = next(t for t in traces if t.kind == DELEGATION)
+    lines = [json.loads(x) for x in files(_case("2.1.332", "background"))[0].read_text().splitlines()]
+    notice = next(r for r in lines if r.get("origin", {}).get("kind") == "task-notification")
+    assert delegation.status == COMPLETED
+    assert delegation.ended_at == ms(notice["timestamp"])
+    assert delegation.prompt_output == "Finished. Task was: Run.. Tool results seen: behind"
+    assert (delegation.tokens_in, delegation.child_session_id) == (0, None)

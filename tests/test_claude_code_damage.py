@@ -136,3 +136,26 @@ def test_empty_and_unfinished_files(tmp_path: Path, junk: bytes) -> None:
     traces, _infos, _spans, _src = build(tmp_path / "projects", report)
     assert report.skipped == {}  # an unfinished last line is not damage: it waits for the rest
     assert traces == []  # and a file with no conversation record in it is no session yet
+
+
+def test_a_newer_version_is_read_and_said(tmp_path: Path) -> None:
+    live, session = _copy(tmp_path)
+    session.write_bytes(session.read_bytes().replace(b'"version":"2.1.332"', b'"version":"2.9.0"'))
+    report = LoadReport()
+    traces, _infos, _spans, _src = build(live, report)
+    assert report.skipped == {"version": 1}
+    assert "Claude Code 2.9.0 is newer" in report.skipped_examples[0]
+    assert traces == build(CASE)[0]
+
+
+def test_a_model_with_no_price_is_unknown_not_free(tmp_path: Path) -> None:
+    """A model the price table does not know: each of its calls is counted under `price` (cost unknown; the
+    store's cost column has no "unknown" yet, so it holds 0 until it does)."""
+    live, session = _copy(tmp_path)
+    session.write_bytes(session.read_bytes().replace(b'"model":"claude-opus-5-5"', b'"model":"claude-future-9"'))
+    report = LoadReport()
+    _traces, _infos, spans, _src = build(live, report)
+    unknown = [sp for sp in spans if sp.kind == LLM and sp.name == "claude-future-9"]
+    assert unknown and all(sp.cost_usd == 0 for sp in unknown)
+    assert report.skipped == {"price": len(unknown)}
+    assert report.skipped_examples[0].startswith("price claude-future-9: no price for this model")

@@ -49,6 +49,7 @@ RETAIN_CHARS = 64_000_000
 _HOT_NS = 12 * 3600 * 10**9  # a session written in the last 12 hours has its files looked at on every load
 SWEEP_TREES = 1000  # and this many others per load, in turn, by their session file only
 _TRUSTED_NS = 2 * 10**9  # a folder time older than this is trusted to say nothing was added since
+NEWEST_SEEN = (2, 1, 332)  # the newest version whose files this reader was checked against
 INLINE_BEFORE = (2, 0, 28)  # 2.0.27 and before write subagents inline (seen: 2.0.27 inline, 2.0.28 flat files)
 WARMUP = "Warmup"
 _VERSION = re.compile(rb'"version":"(\d+)\.(\d+)\.(\d+)')
@@ -138,6 +139,7 @@ class ClaudeReader(Reader):
         self._flat: dict[str, str | None] = {}  # flat agent file -> its session
         self._sweep_pos = 0
         self._sweep_order: list[str] = []
+        self._noted: tuple[LoadReport | None, set[str]] = (None, set())
 
     def stamp(self) -> str:
         return ""  # files grow in place, which leaves the folders' times alone: every load looks at each file
@@ -400,10 +402,24 @@ class ClaudeReader(Reader):
         for sid in sorted(roots):
             out.extend(self._read_tree(self._trees[sid], report))
         self._trim()
+        self._note_versions(out, report)
         if ids is not None:
             wanted = set(ids)
             out = [s for s in out if s.id in wanted]
         return out
+
+    def _note_versions(self, sessions: list[RawSession], report: LoadReport) -> None:
+        """Say once per load which sessions came from a Claude Code newer than any this reader was checked with:
+        they are read the same way, and what that version added and this reader does not know is counted
+        where it is met (unknown record types, content blocks)."""
+        if self._noted[0] is not report:
+            self._noted = (report, set())
+        for s in sessions:
+            v = _version(s.version)
+            if v is not None and v > NEWEST_SEEN and s.version not in self._noted[1]:
+                self._noted[1].add(s.version)
+                report.skip("version", s.version or "", f"Claude Code {s.version} is newer than the versions this "
+                            f"reader was checked with (up to {'.'.join(map(str, NEWEST_SEEN))}); read the same way")
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Texts are set when the messages are made (they are kept with the parse state)."""
