@@ -544,10 +544,13 @@ class _Assembly:
         by_tool = {t.id: (owner, conv, t) for owner, conv, t in calls}
         by_agent = {c.agent_id: c for c in self.children if c.agent_id}
         claimed: set[str] = set()
+        self.child_of_tool: dict[str, _Child] = {}
 
         def claim(child: _Child, owner: str, conv: Conversation, tool: Tool) -> None:
-            child.call, child.parent, child.parent_conv = tool, owner, conv
+            if child.call is None or tool.start_ms < child.call.start_ms:  # the first call names and places it
+                child.call, child.parent, child.parent_conv = tool, owner, conv
             claimed.add(tool.id)
+            self.child_of_tool[tool.id] = child
 
         for child in self.children:
             if child.meta is not None and isinstance(child.meta.toolUseId, str) and child.meta.toolUseId in by_tool:
@@ -559,7 +562,7 @@ class _Assembly:
             agent_id = agent_id or tool.agent_text_id or next(
                 (n.task_id for n in conv.notices if n.tool_use_id == tool.id and n.task_id), None)
             child = by_agent.get(agent_id) if agent_id else None
-            if child is not None and child.call is None:
+            if child is not None:  # a second call naming the same agent resumed it (Task's `resume`)
                 claim(child, owner, conv, tool)
         for owner, conv, tool in sorted(calls, key=lambda c: c[2].start_ms):
             if tool.id in claimed:
@@ -575,7 +578,7 @@ class _Assembly:
                 self.report.skip("subagent", child.id, "no Agent/Task call refers to it; its steps are not counted")
 
     def sessions(self) -> list[RawSession]:
-        child_of_tool = {c.call.id: c for c in self.children if c.call is not None}
+        child_of_tool = self.child_of_tool
         root = self._session(self.sid, None, self.main, MAIN_AGENT, child_of_tool)
         if self.log is not None and self.log.title:
             root.title = self.log.title
