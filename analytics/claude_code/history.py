@@ -128,7 +128,7 @@ class Conversation:
     """One line of conversation: a session's main line, a subagent file, or an inline sidechain (<= 2.0.27)."""
 
     __slots__ = ("steps", "tools", "notices", "by_message", "first_ms", "last_ms", "cwd", "version",
-                 "git_branch", "agent_id", "session_id", "pending_start", "prev_ms", "size")
+                 "git_branch", "agent_id", "session_id", "pending_start", "prev_ms", "size", "uuids")
 
     def __init__(self) -> None:
         self.steps: list[Prompt | Step] = []
@@ -145,6 +145,7 @@ class Conversation:
         self.pending_start: int | None = None  # the first api-request since the last conversation record
         self.prev_ms: int | None = None  # the last conversation record's time
         self.size = 0  # characters of text kept (prompts, outputs, inputs): what this state costs in memory
+        self.uuids: set[str] = set()  # records folded in: one written twice is folded once
 
     @property
     def prompts(self) -> list[Prompt]:
@@ -156,6 +157,11 @@ class Conversation:
 
     def add(self, r: Record, ms: int | None, report: LoadReport, where: str) -> None:
         """Fold one user or assistant record in."""
+        if r.uuid is not None:
+            if r.uuid in self.uuids:
+                report.skip("record", where, "a record written twice (the same uuid); read once")
+                return
+            self.uuids.add(r.uuid)
         if ms is None:
             ms = self.prev_ms if self.prev_ms is not None else 0
         if self.first_ms is None or ms < self.first_ms:
