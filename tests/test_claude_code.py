@@ -24,7 +24,8 @@ from analytics.loader import build_traces, load
 from analytics.models import COMPLETED, DELEGATION, ERROR, LLM, RUNNING, SESSION, TOOL, LoadReport
 from tests.conftest import FIXTURES, tree_digest
 
-VERSIONS = ("2.0.27", "2.1.1", "2.1.50", "2.1.332")
+VERSIONS = ("1.0.128", "2.0.27", "2.1.1", "2.1.50", "2.1.332")
+INLINE = ("1.0.128", "2.0.27")  # subagents written inside the session file
 CASES = sorted(p.relative_to(FIXTURES) for v in VERSIONS for p in (FIXTURES / f"claude-code-{v}").iterdir())
 
 
@@ -104,7 +105,7 @@ def files(case: Path) -> tuple[Path, list[Path]]:
 
 def oracles(case: Path) -> list[Oracle]:
     session, agents = files(case)
-    if str(case).startswith("claude-code-2.0.27"):  # subagents inline: each sidechain chain is one
+    if case.parent.name.removeprefix("claude-code-") in INLINE:  # subagents inline: each sidechain chain is one
         return [Oracle(session, sidechain=False)] + _inline_chains(session)
     return [Oracle(session)] + [Oracle(p) for p in agents]
 

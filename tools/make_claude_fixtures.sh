@@ -2,7 +2,7 @@
 # Make the Claude Code fixtures under tests/fixtures/claude-code-VERSION/CASE/ by running the real `claude`
 # binary offline against tools/mock_anthropic.py (a scripted Anthropic Messages API).
 #
-#   tools/make_claude_fixtures.sh [VERSION...]      (default: 2.0.27 2.1.1 2.1.50 2.1.332)
+#   tools/make_claude_fixtures.sh [VERSION...]      (default: 1.0.128 2.0.27 2.1.1 2.1.50 2.1.332)
 #   CASES='killed resumed' tools/make_claude_fixtures.sh 2.1.332    (only these cases)
 #
 # Each VERSION is installed from npm into $CACHE/VERSION (default /tmp/claude-code-versions). Each case runs
@@ -20,7 +20,7 @@ OUT=${OUT:-$REPO/tests/fixtures}
 CACHE=${CACHE:-/tmp/claude-code-versions}
 MOCK=$HERE/mock_anthropic.py
 VERSIONS=("$@")
-[ ${#VERSIONS[@]} -eq 0 ] && VERSIONS=(2.0.27 2.1.1 2.1.50 2.1.332)
+[ ${#VERSIONS[@]} -eq 0 ] && VERSIONS=(1.0.128 2.0.27 2.1.1 2.1.50 2.1.332)
 
 install() {  # install VERSION: the claude binary of that version, from npm
     local d=$CACHE/$1
@@ -124,7 +124,11 @@ keep() {  # keep VERSION CASE: the run's projects/ folder becomes the fixture
 for v in "${VERSIONS[@]}"; do
     ID_BASE=$(( $(echo "$v" | tr -dc 0-9 | cut -c1-4) * 10000 ))  # and no two versions
     case $v in
-    2.0.27)  # inline sidechains; 2.0.x gives subagents the Task tool too, so nesting works
+    1.0.*)  # inline sidechains with no agentId at all: a subagent is found by its prompt
+        run_case "$v" agent-tool 'Go. {{agent general-purpose|Look|Run it. {{bash echo hi}}}}' --model claude-sonnet-4-5
+        run_case "$v" parallel 'Go. {{agent general-purpose|Left|Run. {{bash echo left}}}} {{agent general-purpose|Right|Run. {{bash echo right}}}}'
+        ;;
+    2.0.27)  # inline sidechains (the subagents get no Task tool: the nested case answers without a call)
         run_case "$v" agent-tool 'Go. {{agent general-purpose|Look|Run it. {{bash echo hi}}}}' --model claude-sonnet-4-5
         run_case "$v" parallel 'Go. {{agent general-purpose|Left|Run. {{bash echo left}}}} {{agent general-purpose|Right|Run. {{bash echo right}}}}'
         run_case "$v" nested 'Go. {{agent general-purpose|Outer|Delegate. {{agent general-purpose|Inner|Run. {{bash echo deep}}}}}}'
