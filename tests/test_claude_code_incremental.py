@@ -189,3 +189,16 @@ def test_a_quiet_session_written_again_is_seen_within_a_sweep(tmp_path: Path, mo
         changed = [load(store, src).sessions_changed for _ in range(3)]
         assert sum(changed) == 1
         assert src.reader.stats.bytes_parsed > before
+
+
+def test_a_long_file_is_read_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is read CHUNK_BYTES at a time (lines longer than a piece included): the same records."""
+    from analytics.claude_code import reader as reader_module
+    from tests.test_claude_code import build
+
+    case = FIXTURES / "claude-code-2.1.332" / "nested"
+    want = build(case)[:3]
+    monkeypatch.setattr(reader_module, "CHUNK_BYTES", 777)  # far shorter than most lines
+    got = build(case)
+    assert got[:3] == want
+    assert got[3].reader.stats.bytes_parsed == sum(p.stat().st_size for p in case.rglob("*.jsonl"))

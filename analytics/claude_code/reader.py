@@ -11,8 +11,14 @@ Claude Code's "Warmup" subagents (2.0.x .. 2.1.5: a cache warm-up no call refers
 
 Files are opened read-only and never written. Reads are incremental: the parse state of each file is kept
 (`FileLog`), and a file that grew is read from where the last read stopped; one whose first bytes changed or
-that shrank was rewritten and is read again whole. The state of the files changed last is kept, up to a
-memory budget (`retain_chars` characters of text); a file beyond it is read whole again if it ever grows.
+that shrank was rewritten and is read again whole. The state of the sessions written last is kept, whole
+trees, up to a memory budget (`retain_chars` characters of text); a tree beyond it is read whole again if it
+ever grows. Finding what changed is cheap on a long history too (`_scan`): folders are listed again only when
+their time changed, and sessions quiet for 12 hours are looked at by their session file, a thousand per load.
+
+A subagent's session record names the session that called it when meta.json says so (2.1.70 and later);
+before, a nested subagent's record names the root session (its delegation trace still hangs under the call
+that made it, found in the calling subagent's file).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ STORE = "claude-code"
 PROVIDER = "anthropic"
 MAIN_AGENT = "main"  # the agent of a session's own line (Claude Code gives it no name)
 RETAIN_CHARS = 64_000_000
+CHUNK_BYTES = 16 * 2**20  # a file is read in pieces of this size
 _HOT_NS = 12 * 3600 * 10**9  # a session written in the last 12 hours has its files looked at on every load
 SWEEP_TREES = 1000  # and this many others per load, in turn, by their session file only
 _TRUSTED_NS = 2 * 10**9  # a folder time older than this is trusted to say nothing was added since
@@ -75,6 +82,7 @@ class _Listing:
     roots: set[str] = field(default_factory=set)
     flat: dict[str, list[str]] = field(default_factory=dict)
     pending: bool = False
+
 
 @dataclass
 class Tree:
@@ -441,20 +449,33 @@ class ClaudeReader(Reader):
             self.stats.files_read_whole += 1
         if st.st_size > log.offset:
             try:
-                with open(path, "rb") as f:
-                    f.seek(log.offset)
-                    data = f.read(st.st_size - log.offset)
+                self._feed(path, log, st.st_size, report)
             except OSError as exc:
                 report.skip("file", path, exc.strerror or "unreadable")
                 return None
-            if log.offset == 0:
-                log.head = data[:HEAD_BYTES]
-            used = log.feed(data, report)
-            self.stats.bytes_parsed += used
             self.stats.files_parsed += 1
         log.seen = (st.st_size, st.st_mtime_ns)
         self._logs[path] = log
         return log
+
+    def _feed(self, path: str, log: FileLog, size: int, report: LoadReport) -> None:
+        """Read a file from where its log stopped up to `size`, in pieces of CHUNK_BYTES (a long session file
+        is not held in memory whole), each piece's complete lines folded in."""
+        with open(path, "rb") as f:
+            f.seek(log.offset)
+            left = size - log.offset
+            carry = b""
+            while left > 0:
+                piece = f.read(min(CHUNK_BYTES, left))
+                if not piece:
+                    break
+                left -= len(piece)
+                data = carry + piece if carry else piece
+                if log.offset == 0 and not log.head:
+                    log.head = data[:HEAD_BYTES]
+                used = log.feed(data, report)
+                self.stats.bytes_parsed += used
+                carry = data[used:]
 
     def _same_head(self, path: str, log: FileLog) -> bool:
         if not log.head:
