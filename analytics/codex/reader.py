@@ -1,0 +1,546 @@
+"""Codex CLI histories as the records every reader yields: a root thread is a root session, a spawned agent's
+thread a child session, each `spawn_agent` call a delegation owning the child's own turns.
+
+Found with no configuration in `$CODEX_HOME/sessions` (else `~/.codex/sessions`). Only the rollout files are read,
+each opened read-only; Codex's `state_5.sqlite` is not opened, since the rollouts name each thread's parent
+(`session_meta`) and the thread a spawn started. Loads are incremental: the reader keeps, per file, how far it read
+and its parse state (`rollout.Rollout`), so a reload parses only the lines added since, for the newest files (up to
+`PARSED_BYTES` of them; an older file that changes is parsed again whole). A last line still being written waits
+for the next load.
+
+How a thread maps onto the records (tests/test_codex*.py check each case against real histories):
+- each turn is a `user` RawMessage (its prompt: the user's, or for a child the task it was given), each model
+  response an `assistant` RawMessage (usage, model, texts) whose `tool_calls` are its tool calls with input and
+  output, and whose `calls` are its `spawn_agent` calls;
+- a spawn is a background call (`RawCall.background`): it returns at once and its child's own turns are the run, so
+  the call lasts until the child's last own turn ended (None while one runs); its result is the child's last
+  answer, or the `wait_agent` result when the child's file is missing;
+- usage: `input` is Codex's input_tokens less the cached ones (`cache_read`) and the cache writes, `output` its
+  output_tokens less the reasoning ones (`reasoning`), as OpenCode counts them; no cost (Codex stores none);
+- a turn that ended in a failed model call gets an assistant message with the error and no usage; a turn that never
+  ended (the run was killed, or is still going) leaves its last model call, or the one in flight, running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.codex.rollout import SPAWN_TOOLS, Call, Meta, Rollout, Tool, Turn, exit_failed, read_meta
+from analytics.errors import SourceError
+from analytics.models import MAX_TOKENS, LoadReport, Usage
+from analytics.opencode.readers import Reader
+from analytics.opencode.records import RawCall, RawMessage, RawSession, RawTool, SessionStamp, as_str
+from analytics.opencode.source import Source
+
+log = logging.getLogger(__name__)
+
+GENERATION = "codex"
+ROOT_AGENT = "codex"  # a root thread's agent: Codex has no name for it
+DEFAULT_ROLE = "default"  # a spawned agent's role when none was asked for (Codex's own name for it)
+PARSED_BYTES = 64 << 20  # the newest rollouts whose parse state is kept between loads, by file size
+READ_CHUNK = 1 << 20
+SEEN_VERSIONS = ((0, 120, 0), (0, 171, 0))  # the versions these rules were checked against, oldest and newest
+_CHECK = 64  # bytes before the read offset compared on each reload: a file rewritten in place is read again
+_ROLLOUT = re.compile(r"^rollout-.*-([0-9a-fA-F-]{36})\.jsonl$")
+
+
+def default_sessions_dir() -> Path:
+    """Codex's sessions folder: $CODEX_HOME/sessions, else ~/.codex/sessions."""
+    home = os.environ.get("CODEX_HOME")
+    return (Path(home).expanduser() if home else Path.home() / ".codex") / "sessions"
+
+
+class _File:
+    """One rollout file: its thread (from the first line), where reading stopped, and its parse state if kept."""
+
+    __slots__ = ("path", "meta", "meta_end", "ino", "size", "mtime_ns", "offset", "check", "rollout", "partial")
+
+    def __init__(self, path: str, meta: Meta, meta_end: int, ino: int) -> None:
+        self.path = path
+        self.meta = meta
+        self.meta_end = meta_end  # the byte after the first line
+        self.ino = ino
+        self.size = 0
+        self.mtime_ns = 0
+        self.offset = meta_end
+        self.check = b""
+        self.rollout: Rollout | None = None
+        self.partial = False  # the file ends in a line still being written
+
+    def forget(self) -> None:
+        """Drop the parse state; the next read parses the file from its second line again."""
+        self.rollout = None
+        self.offset = self.meta_end
+        self.check = b""
+
+
+@dataclass(frozen=True)
+class _Listed:
+    path: str
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+class CodexReader(Reader):
+    """Every rollout under one sessions folder (`YYYY/MM/DD/rollout-*.jsonl`)."""
+
+    generation = GENERATION
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._files: dict[str, _File] = {}  # path -> file
+        self._by_id: dict[str, _File] = {}  # thread id -> file
+        self._children: dict[str, list[_File]] = {}  # thread id -> its children's files, oldest first
+        self._listing: dict[str, _Listed] | None = None
+        self._skipped_files: dict[str, tuple[str, str]] = {}  # path -> (what, why), reported by each index
+        self.bytes_read = 0  # what the reader has read from rollout files (tests check that a reload reads little)
+
+    # -- the folder ----------------------------------------------------------------------------------------
+
+    def _list(self) -> dict[str, _Listed]:
+        """Every rollout file with its size, time and inode, walking the folder tree."""
+        out: dict[str, _Listed] = {}
+        stack = [str(self.path)]
+        while stack:
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    for e in it:
+                        try:
+                            if e.is_dir(follow_symlinks=False):
+                                stack.append(e.path)
+                            elif e.name.startswith("rollout-") and e.name.endswith(".jsonl"):
+                                st = e.stat()
+                                out[e.path] = _Listed(e.path, st.st_size, st.st_mtime_ns, st.st_ino)
+                            elif e.name.startswith("rollout-") and e.name.endswith(".json"):
+                                self._skipped_files[e.path] = (
+                                    "file", "a Codex 0.1 session (one JSON document, not JSON lines) is not read")
+                        except OSError:
+                            continue
+            except OSError:
+                continue
+        return out
+
+    def stamp(self) -> str:
+        """Every rollout's size and time, as one string: the same stamp, nothing was written."""
+        self._listing = listing = self._list()
+        h = 0
+        total = 0
+        for f in listing.values():
+            h ^= hash((f.path, f.size, f.mtime_ns, f.ino))
+            total += f.size
+        return f"{len(listing)}:{total}:{h & 0xFFFFFFFFFFFF:x}"
+
+    def index(self, report: LoadReport) -> dict[str, SessionStamp]:
+        listing = self._listing if self._listing is not None else self._list()
+        self._listing = None  # the next load lists again
+        for path in set(self._files) - set(listing):  # deleted
+            self._drop(self._files[path])
+        out: dict[str, SessionStamp] = {}
+        for path, st in sorted(listing.items()):
+            f = self._files.get(path)
+            if f is not None and f.ino != st.ino:  # replaced by another file of the same name
+                self._drop(f)
+                f = None
+            if f is None:
+                f = self._open(st, report)
+                if f is None:
+                    continue
+            f.size, f.mtime_ns = st.size, st.mtime_ns
+            m = f.meta
+            out[m.thread_id] = SessionStamp(m.parent_id, f"{st.size}:{st.mtime_ns}:{st.ino}", m.created_ms)
+        for path, (what, why) in sorted(self._skipped_files.items()):
+            report.skip(what, path, why)
+        return out
+
+    def _open(self, st: _Listed, report: LoadReport) -> _File | None:
+        """A file seen for the first time: its first line says which thread it is."""
+        try:
+            with open(st.path, "rb") as fh:
+                first = fh.readline(64 << 20)
+        except OSError as exc:
+            report.skip("file", st.path, exc.strerror or "unreadable")
+            return None
+        self.bytes_read += len(first)
+        if not first.endswith(b"\n"):  # still being written: next time
+            report.skip("file", st.path, "the first line is still being written; read on the next load")
+            return None
+        try:
+            obj = json.loads(first)
+        except (ValueError, RecursionError):
+            report.skip("file", st.path, "the first line is not JSON")
+            return None
+        meta, why = read_meta(obj)
+        if meta is None:
+            report.skip("file", st.path, why or "no session_meta")
+            return None
+        if meta.thread_id in self._by_id:
+            report.skip("file", st.path, f"thread {meta.thread_id} is also in {self._by_id[meta.thread_id].path}")
+            return None
+        f = _File(st.path, meta, len(first), st.ino)
+        self._files[st.path] = f
+        self._by_id[meta.thread_id] = f
+        if meta.parent_id:
+            kids = self._children.setdefault(meta.parent_id, [])
+            kids.append(f)
+            kids.sort(key=lambda k: (k.meta.created_ms, k.meta.thread_id))
+        return f
+
+    def _drop(self, f: _File) -> None:
+        self._files.pop(f.path, None)
+        if self._by_id.get(f.meta.thread_id) is f:
+            del self._by_id[f.meta.thread_id]
+        kids = self._children.get(f.meta.parent_id or "")
+        if kids and f in kids:
+            kids.remove(f)
+
+    # -- parsing -------------------------------------------------------------------------------------------
+
+    def _parsed(self, f: _File) -> Rollout:
+        """The file's parse state, brought up to its end (the lines added since the last read only)."""
+        r = f.rollout
+        try:
+            with open(f.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if r is not None and (st.st_ino != f.ino or st.st_size < f.offset or not self._same(fh, f)):
+                    f.forget()  # rewritten, not appended: read again whole
+                    r = None
+                if r is None:
+                    r = f.rollout = Rollout(f.meta)
+                    f.offset = f.meta_end
+                    fh.seek(f.offset)
+                self._consume(fh, f, r)
+        except OSError as exc:
+            if r is None:
+                r = f.rollout = Rollout(f.meta)
+            r.skips.append(("file", f.path, exc.strerror or "unreadable"))
+        return r
+
+    def _same(self, fh, f: _File) -> bool:
+        """Whether the bytes just before where reading stopped are still those read (and leaves fh there)."""
+        n = len(f.check)
+        fh.seek(f.offset - n)
+        got = fh.read(n)
+        self.bytes_read += n
+        return got == f.check
+
+    def _consume(self, fh, f: _File, r: Rollout) -> None:
+        """Feed the complete lines from the file's position on; a last line without its newline waits."""
+        pending: list[bytes] = []  # the start of a line longer than a chunk
+        while True:
+            chunk = fh.read(READ_CHUNK)
+            if not chunk:
+                break
+            self.bytes_read += len(chunk)
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                pending.append(chunk)
+                continue
+            data = b"".join(pending) + chunk if pending else chunk
+            end += len(data) - len(chunk)
+            pending = [data[end + 1:]] if end + 1 < len(data) else []
+            for line in data[:end].split(b"\n"):
+                r.feed_line(line)
+            f.offset += end + 1
+        f.partial = any(pending)
+        f.check = self._tail(fh, f.offset) if f.offset > f.meta_end else b""
+
+    def _tail(self, fh, offset: int) -> bytes:
+        """The bytes just before `offset` (what `_same` compares on the next read)."""
+        n = min(_CHECK, offset)
+        fh.seek(offset - n)
+        self.bytes_read += n
+        return fh.read(n)
+
+    # -- records -------------------------------------------------------------------------------------------
+
+    def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        wanted = [f for f in self._by_id.values()] if ids is None else [
+            self._by_id[i] for i in ids if i in self._by_id]
+        wanted.sort(key=lambda f: (f.meta.created_ms, f.meta.thread_id))
+        for f in wanted:
+            self._parsed(f)
+        out = []
+        for f in wanted:
+            try:
+                out.append(self._session(f, report))
+            except RecursionError:
+                report.skip("file", f.path, "nested too deeply")
+        self._evict({f.path for f in wanted})
+        return out
+
+    def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
+        """Nothing to fetch: a rollout's texts come with its records."""
+
+    def _evict(self, just_read: set[str]) -> None:
+        """Keep the parse state of the newest files only (the ones being appended to), up to PARSED_BYTES."""
+        kept = sorted((f for f in self._files.values() if f.rollout is not None),
+                      key=lambda f: (f.mtime_ns, f.path), reverse=True)
+        budget = PARSED_BYTES
+        for f in kept:
+            budget -= f.size
+            if budget < 0:
+                f.forget()
+
+    def _session(self, f: _File, report: LoadReport) -> RawSession:
+        r = f.rollout or self._parsed(f)
+        m = f.meta
+        for what, where, why in r.skips:
+            report.skip(what, where, why)
+        if f.partial:
+            report.skip("line", f.path, "the last line is still being written; read on the next load")
+        version = _version(m.version)
+        if version is None or not SEEN_VERSIONS[0] <= version <= SEEN_VERSIONS[1]:
+            report.skip("version", m.thread_id, f"Codex {m.version or '(no version)'} was not seen by this reader"
+                        f" (checked: {_dotted(SEEN_VERSIONS[0])} to {_dotted(SEEN_VERSIONS[1])}); read as those")
+        parent = self._by_id.get(m.parent_id or "")
+        turns = self._own_turns(f)
+        if (m.forked_from or r.copied) and m.start_ordinal is None and parent is None:
+            report.skip("fork", m.thread_id, "the parent's rollout is missing: the history copied from it"
+                        " cannot be told apart and is counted as this thread's")
+        waited = (parent.rollout or self._parsed(parent)).waited.get(m.thread_id) if parent is not None else None
+        agent = (m.role or DEFAULT_ROLE) if m.parent_id else ROOT_AGENT
+        messages: list[RawMessage] = []
+        taken: set[str] = set()
+        for i, turn in enumerate(turns):
+            self._turn_messages(f, r, turn, i, agent, waited, messages, taken)
+        first_prompt = next((t.prompts[0] for t in turns if t.prompts), "")
+        if m.parent_id:
+            label = m.agent_path or m.nickname or m.thread_id[:8]
+            title = f"{label} (@{agent} subagent)"
+        else:
+            title = first_prompt.strip().split("\n", 1)[0][:200] or "(no prompt)"
+        return RawSession(
+            id=m.thread_id, parent_id=m.parent_id, title=title, directory=m.cwd, project_id=None, agent=agent,
+            version=m.version, created_ms=m.created_ms, updated_ms=max(r.last_ms, m.created_ms), store=GENERATION,
+            messages=messages,
+        )
+
+    def _own_turns(self, f: _File) -> list[Turn]:
+        """The thread's turns without those copied from its parent. From 0.150 the copy is left out while parsing
+        (`subagent_history_start_ordinal`); before, nothing marks where it ends, but its turns carry the parent's
+        turn ids."""
+        r = f.rollout or self._parsed(f)
+        m = f.meta
+        parent = self._by_id.get(m.parent_id or "")
+        if not (m.forked_from or r.copied) or m.start_ordinal is not None or parent is None:
+            return r.turns
+        copied = (parent.rollout or self._parsed(parent)).turn_ids
+        return [t for t in r.turns if t.turn_id is None or t.turn_id not in copied]
+
+    def _turn_messages(self, f: _File, r: Rollout, turn: Turn, index: int, agent: str,
+                       waited: tuple[str, str] | None, out: list[RawMessage], taken: set[str]) -> None:
+        m = f.meta
+        tid = m.thread_id
+        uid = f"{tid}:{turn.turn_id or f'turn-{index}'}"
+        if uid in taken:
+            uid = f"{uid}:{index}"
+        taken.add(uid)
+        out.append(RawMessage(id=uid, role="user", parent_id=None, agent=agent, created_ms=turn.start_ms,
+                              completed_ms=turn.start_ms, model=None, provider=None, error=None,
+                              texts=list(turn.prompts)))
+        model = turn.model or m.model
+        ended = turn.state != "running"
+        calls: list[tuple[Call, bool]] = [(c, True) for c in turn.calls]  # (call, done)
+        last = turn.calls[-1] if turn.calls else None
+        unanswered = last is not None and any(t.output is None for t in last.tools)
+        if not ended and r.open_turn is turn and r.pending is not None:
+            calls.append((r.pending, False))  # its output is coming in
+        elif not ended:
+            if unanswered:
+                calls[-1] = (last, False)  # cut (or still running) while its tools worked
+            else:
+                calls.append((_in_flight(turn, last), False))  # the model is being called
+        elif turn.error and unanswered:
+            last.error = last.error or turn.error  # type: ignore[union-attr]
+        elif turn.error or (not turn.calls and turn.last_message is None and turn.prompts):
+            # a failed model call: 0.171 says why in task_complete, 0.140 only in the parent's wait result
+            err = turn.error or (waited[1] if waited and waited[0] == "errored" else None) or \
+                "the model call failed (Codex recorded no error text)"
+            failed = _in_flight(turn, last)
+            failed.end_ms, failed.error, failed.done = turn.end_ms, err, True
+            calls.append((failed, True))
+        for k, (call, done) in enumerate(calls):
+            mid = f"{tid}:{call.key}" if call.key else f"{uid}:{k}"
+            if mid in taken:
+                mid = f"{mid}:{k}"
+            taken.add(mid)
+            out.append(self._message(f, call, mid, uid, agent, model, done, ended))
+
+    def _message(self, f: _File, call: Call, mid: str, uid: str, agent: str, model: str | None, done: bool,
+                 ended: bool) -> RawMessage:
+        tid = f.meta.thread_id
+        tools: list[str] = []
+        spawns: list[RawCall] = []
+        tool_calls: list[RawTool] = []
+        for t in call.tools:
+            tools.append(t.name)
+            if t.name in SPAWN_TOOLS:
+                spawns.append(self._spawn(f, t, mid, ended))
+            else:
+                tool_calls.append(_tool(tid, t, ended))
+        return RawMessage(
+            id=mid, role="assistant", parent_id=uid, agent=agent, created_ms=call.start_ms,
+            completed_ms=call.end_ms if done else None, model=model, provider=f.meta.provider, error=call.error,
+            usage=_usage(call.usage), tools=tools, calls=spawns, texts=list(call.texts), tool_calls=tool_calls,
+        )
+
+    def _spawn(self, f: _File, t: Tool, mid: str, ended: bool) -> RawCall:
+        """A spawn_agent call as a background delegation into the child thread it started."""
+        r = f.rollout
+        assert r is not None
+        args = _json_object(t.arguments)
+        out = _json_object(t.output) if t.output is not None else {}
+        child = self._child_of(f, t, out)
+        cm = child.meta if child is not None else None
+        prompt = as_str(args.get("message"))
+        if prompt is None and isinstance(args.get("items"), list):
+            prompt = "\n".join(i["text"] for i in args["items"]
+                               if isinstance(i, dict) and isinstance(i.get("text"), str))
+        inp = dict(args)
+        inp["prompt"] = prompt or ""
+        inp["description"] = (as_str(args.get("task_name")) or (cm.agent_path or cm.nickname if cm else None)
+                              or as_str(out.get("nickname")) or as_str(out.get("task_name")))
+        inp["subagent_type"] = (as_str(args.get("agent_type")) or as_str(args.get("role"))
+                                or (cm.role if cm else None) or DEFAULT_ROLE)
+        waited = r.waited.get(cm.thread_id) if cm is not None else None
+        if t.output is None:
+            status, end, error = ("error" if ended else "running"), None, ("no result was recorded" if ended else None)
+        elif child is None:
+            status, end, error = "error", t.end_ms, t.output
+        else:
+            status, error = "completed", None
+            end = self._child_end(child, t.end_ms)
+            if waited is not None and waited[0] == "errored":
+                error = waited[1]
+        output = waited[1] if waited is not None else t.output
+        return RawCall(
+            trace_id=f"{f.meta.thread_id}:{t.call_id}", message_id=mid, created_ms=t.created_ms, status=status,
+            input=inp, output=output, error=error, child_session_id=cm.thread_id if cm else None, truncated=False,
+            start_ms=t.created_ms, end_ms=end, background=True,
+        )
+
+    def _child_of(self, f: _File, t: Tool, out: dict) -> _File | None:
+        """The thread a spawn call started: from Codex's events, its result, or (v2 before its events) the task
+        path, else the parent's unclaimed child created first after the call."""
+        r = f.rollout
+        assert r is not None
+        cid = r.spawned.get(t.call_id) or as_str(out.get("agent_id"))
+        if cid and cid in self._by_id:
+            return self._by_id[cid]
+        kids = self._children.get(f.meta.thread_id, [])
+        path = as_str(out.get("task_name"))
+        if path:
+            for k in kids:
+                if k.meta.agent_path == path:
+                    return k
+        if cid:
+            return None  # named, but its file is not there
+        claimed = {c for c in r.spawned.values()}
+        for tool in r.tools.values():
+            if tool.name in SPAWN_TOOLS and tool.output and tool is not t:
+                a = as_str(_json_object(tool.output).get("agent_id"))
+                if a:
+                    claimed.add(a)
+        for k in kids:
+            if k.meta.thread_id not in claimed and k.meta.created_ms >= t.created_ms:
+                return k
+        return None
+
+    def _child_end(self, child: _File, returned: int | None) -> int | None:
+        """When a spawned agent's own turns ended: its last turn's end, None while it runs (`returned`, when the
+        spawn call returned, if the agent has no turn yet)."""
+        turns = self._own_turns(child)
+        if not turns:
+            return returned
+        if turns[-1].state == "running":
+            return None
+        return max(t.end_ms for t in turns if t.end_ms is not None)
+
+
+def _in_flight(turn: Turn, last: Call | None) -> Call:
+    """The model call a turn was waiting for when its records stop: it began with the last input."""
+    start = turn.start_ms
+    if last is not None:
+        start = max(start, last.end_ms or last.start_ms, *(t.end_ms or 0 for t in last.tools))
+    return Call(start)
+
+
+def _usage(u: tuple[int, int, int, int, int] | None) -> Usage:
+    """Codex's figures as the store counts them: input without its cached and cache-written part, output without
+    its reasoning part (each kept apart). Figures out of range stay as they are, for the loader to count."""
+    if u is None:
+        return Usage()
+    inp, cached, write, out, reasoning = u
+    if all(0 <= v <= MAX_TOKENS for v in u):
+        return Usage(max(inp - cached - write, 0), max(out - reasoning, 0), reasoning, cached, write)
+    return Usage(inp, out, reasoning, cached, write)
+
+
+def _tool(tid: str, t: Tool, ended: bool) -> RawTool:
+    """A tool call other than a spawn: its arguments and output as Codex wrote them."""
+    if t.output is None:
+        status, output = ("error", "no output was recorded") if ended else ("running", None)
+    else:
+        failed = t.failed if t.failed is not None else exit_failed(t.name, t.output)
+        status, output = ("error" if failed else "completed"), t.output
+    return RawTool(f"{tid}:{t.call_id}", t.name, _title(t), status, t.start_ms or t.created_ms,
+                   t.end_ms, t.arguments, output)
+
+
+def _title(t: Tool) -> str | None:
+    """The command a shell call ran, for the step list."""
+    if t.name not in ("exec_command", "shell", "shell_command", "local_shell"):
+        return None
+    args = _json_object(t.arguments)
+    cmd = args.get("cmd") if "cmd" in args else args.get("command")
+    if isinstance(cmd, list):
+        cmd = " ".join(c for c in cmd if isinstance(c, str))
+    return cmd[:200] if isinstance(cmd, str) else None
+
+
+def _json_object(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        v = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(x) for x in text.split("-")[0].split("."))
+    except ValueError:
+        return None
+
+
+def _dotted(v: tuple[int, ...]) -> str:
+    return ".".join(map(str, v))
+
+
+def open_codex_source(path: str | Path | None = None) -> Source:
+    """The Codex history at `path` (a CODEX_HOME holding `sessions/`, or a sessions folder); with no path,
+    $CODEX_HOME/sessions, else ~/.codex/sessions."""
+    if path is None:
+        location = default_sessions_dir()
+    else:
+        location = Path(path).expanduser()
+        if (location / "sessions").is_dir():
+            location = location / "sessions"
+    if not location.is_dir():
+        raise SourceError(
+            f"No Codex history at {location}; run Codex once, or point agent-traces at it with --source PATH "
+            "(your CODEX_HOME, or its sessions folder)."
+        )
+    return Source([CodexReader(location)], location)
