@@ -91,6 +91,17 @@ class RawThread:
         return self.meta["id"]
 
     @property
+    def prompt(self) -> str | None:
+        """The first prompt of the user's: `user_message` up to 0.140, `item_completed` UserMessage after."""
+        for d in self.own:
+            p = d["payload"]
+            if d["type"] == "event_msg" and p.get("type") == "user_message":
+                return p["message"]
+            if d["type"] == "event_msg" and p.get("type") == "item_completed" and p["item"]["type"] == "UserMessage":
+                return p["item"]["content"][0]["text"]
+        return None
+
+    @property
     def parent(self) -> str | None:
         """The spawning thread: `parent_thread_id`, or (0.120) only the spawn source's."""
         source = self.meta.get("source")

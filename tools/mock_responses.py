@@ -1,3 +1,4 @@
+# ruff: noqa  (a copy of the shared mock, kept as written there so the two can be compared)
 """Scripted OpenAI Responses API mock (a copy of the steering repository's shared/tools/mock_responses.py, which a
 user's clone does not have, with one addition: a fourth {{tokens}} / {{rtokens}} figure, the reasoning tokens).
 

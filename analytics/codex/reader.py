@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ PARSED_BYTES = 64 << 20  # the newest rollouts whose parse state is kept between
 READ_CHUNK = 1 << 20
 SEEN_VERSIONS = ((0, 120, 0), (0, 171, 0))  # the versions these rules were checked against, oldest and newest
 _CHECK = 64  # bytes before the read offset compared on each reload: a file rewritten in place is read again
+_HEAD = 128  # first bytes compared when a file changed (its session_meta's time and thread id)
 _ROLLOUT = re.compile(r"^rollout-.*-([0-9a-fA-F-]{36})\.jsonl$")
 
 
@@ -59,10 +61,12 @@ def default_sessions_dir() -> Path:
 class _File:
     """One rollout file: its thread (from the first line), where reading stopped, and its parse state if kept."""
 
-    __slots__ = ("path", "meta", "meta_end", "ino", "size", "mtime_ns", "offset", "check", "rollout", "partial")
+    __slots__ = ("path", "meta", "meta_end", "ino", "head", "size", "mtime_ns", "offset", "check", "rollout",
+                 "partial", "parsed_at")
 
-    def __init__(self, path: str, meta: Meta, meta_end: int, ino: int) -> None:
+    def __init__(self, path: str, meta: Meta, meta_end: int, ino: int, head: bytes) -> None:
         self.path = path
+        self.head = head  # the first bytes: other ones mean the file was rewritten
         self.meta = meta
         self.meta_end = meta_end  # the byte after the first line
         self.ino = ino
@@ -72,12 +76,14 @@ class _File:
         self.check = b""
         self.rollout: Rollout | None = None
         self.partial = False  # the file ends in a line still being written
+        self.parsed_at: tuple[int, int] | None = None  # the file's size and time when it was last read
 
     def forget(self) -> None:
         """Drop the parse state; the next read parses the file from its second line again."""
         self.rollout = None
         self.offset = self.meta_end
         self.check = b""
+        self.parsed_at = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +140,9 @@ class CodexReader(Reader):
         h = 0
         total = 0
         for f in listing.values():
-            h ^= hash((f.path, f.size, f.mtime_ns, f.ino))
+            h ^= zlib.crc32(f"{f.path}:{f.size}:{f.mtime_ns}:{f.ino}".encode())
             total += f.size
-        return f"{len(listing)}:{total}:{h & 0xFFFFFFFFFFFF:x}"
+        return f"{len(listing)}:{total}:{h:08x}"
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         listing = self._listing if self._listing is not None else self._list()
@@ -146,19 +152,37 @@ class CodexReader(Reader):
         out: dict[str, SessionStamp] = {}
         for path, st in sorted(listing.items()):
             f = self._files.get(path)
-            if f is not None and f.ino != st.ino:  # replaced by another file of the same name
-                self._drop(f)
+            if f is not None and (f.size, f.mtime_ns) != (st.size, st.mtime_ns) and self._rewritten(f, st):
+                self._drop(f)  # read again whole, from its first line (its thread may be another now)
                 f = None
             if f is None:
                 f = self._open(st, report)
                 if f is None:
                     continue
             f.size, f.mtime_ns = st.size, st.mtime_ns
+        for f in self._files.values():
             m = f.meta
-            out[m.thread_id] = SessionStamp(m.parent_id, f"{st.size}:{st.mtime_ns}:{st.ino}", m.created_ms)
+            # a thread is read again when its file changes, or when one of its children's files comes or goes
+            # (its spawn calls are resolved against them)
+            kids = self._children.get(m.thread_id)
+            family = f":{len(kids)}:{zlib.crc32(' '.join(k.meta.thread_id for k in kids).encode()):08x}" if kids else ""
+            out[m.thread_id] = SessionStamp(m.parent_id, f"{f.size}:{f.mtime_ns}:{f.ino}{family}", m.created_ms)
         for path, (what, why) in sorted(self._skipped_files.items()):
             report.skip(what, path, why)
         return out
+
+    def _rewritten(self, f: _File, st: _Listed) -> bool:
+        """Whether a changed file was rewritten rather than appended to: another inode, fewer bytes than were
+        read, or other first bytes."""
+        if st.ino != f.ino or st.size < f.offset:
+            return True
+        try:
+            with open(f.path, "rb") as fh:
+                head = fh.read(len(f.head))
+        except OSError:
+            return True
+        self.bytes_read += len(head)
+        return head != f.head
 
     def _open(self, st: _Listed, report: LoadReport) -> _File | None:
         """A file seen for the first time: its first line says which thread it is."""
@@ -184,7 +208,7 @@ class CodexReader(Reader):
         if meta.thread_id in self._by_id:
             report.skip("file", st.path, f"thread {meta.thread_id} is also in {self._by_id[meta.thread_id].path}")
             return None
-        f = _File(st.path, meta, len(first), st.ino)
+        f = _File(st.path, meta, len(first), st.ino, first[:_HEAD])
         self._files[st.path] = f
         self._by_id[meta.thread_id] = f
         if meta.parent_id:
@@ -206,9 +230,12 @@ class CodexReader(Reader):
     def _parsed(self, f: _File) -> Rollout:
         """The file's parse state, brought up to its end (the lines added since the last read only)."""
         r = f.rollout
+        if r is not None and f.parsed_at == (f.size, f.mtime_ns):
+            return r  # not written since (as listed by the last index)
         try:
             with open(f.path, "rb") as fh:
                 st = os.fstat(fh.fileno())
+                f.parsed_at = (st.st_size, st.st_mtime_ns)
                 if r is not None and (st.st_ino != f.ino or st.st_size < f.offset or not self._same(fh, f)):
                     f.forget()  # rewritten, not appended: read again whole
                     r = None
@@ -249,15 +276,8 @@ class CodexReader(Reader):
             for line in data[:end].split(b"\n"):
                 r.feed_line(line)
             f.offset += end + 1
+            f.check = (f.check + data[max(0, end + 1 - _CHECK):end + 1])[-_CHECK:]
         f.partial = any(pending)
-        f.check = self._tail(fh, f.offset) if f.offset > f.meta_end else b""
-
-    def _tail(self, fh, offset: int) -> bytes:
-        """The bytes just before `offset` (what `_same` compares on the next read)."""
-        n = min(_CHECK, offset)
-        fh.seek(offset - n)
-        self.bytes_read += n
-        return fh.read(n)
 
     # -- records -------------------------------------------------------------------------------------------
 
@@ -398,7 +418,7 @@ class CodexReader(Reader):
         assert r is not None
         args = _json_object(t.arguments)
         out = _json_object(t.output) if t.output is not None else {}
-        child = self._child_of(f, t, out)
+        named, child = self._child_of(f, t, out)
         cm = child.meta if child is not None else None
         prompt = as_str(args.get("message"))
         if prompt is None and isinstance(args.get("items"), list):
@@ -410,49 +430,50 @@ class CodexReader(Reader):
                               or as_str(out.get("nickname")) or as_str(out.get("task_name")))
         inp["subagent_type"] = (as_str(args.get("agent_type")) or as_str(args.get("role"))
                                 or (cm.role if cm else None) or DEFAULT_ROLE)
-        waited = r.waited.get(cm.thread_id) if cm is not None else None
+        waited = r.waited.get(named) if named else None
         if t.output is None:
             status, end, error = ("error" if ended else "running"), None, ("no result was recorded" if ended else None)
-        elif child is None:
+        elif named is None:  # the spawn failed: its output says why
             status, end, error = "error", t.end_ms, t.output
-        else:
-            status, error = "completed", None
-            end = self._child_end(child, t.end_ms)
-            if waited is not None and waited[0] == "errored":
-                error = waited[1]
+        else:  # the child's own turns say how it went; without its file, the wait result does
+            end = self._child_end(child, t.end_ms) if child is not None else (
+                t.end_ms if waited is None else None)
+            errored = waited is not None and waited[0] == "errored"
+            status, error = ("error", waited[1]) if errored else ("completed", None)  # type: ignore[index]
         output = waited[1] if waited is not None else t.output
         return RawCall(
             trace_id=f"{f.meta.thread_id}:{t.call_id}", message_id=mid, created_ms=t.created_ms, status=status,
-            input=inp, output=output, error=error, child_session_id=cm.thread_id if cm else None, truncated=False,
+            input=inp, output=output, error=error, child_session_id=named, truncated=False,
             start_ms=t.created_ms, end_ms=end, background=True,
         )
 
-    def _child_of(self, f: _File, t: Tool, out: dict) -> _File | None:
-        """The thread a spawn call started: from Codex's events, its result, or (v2 before its events) the task
-        path, else the parent's unclaimed child created first after the call."""
+    def _child_of(self, f: _File, t: Tool, out: dict) -> tuple[str | None, _File | None]:
+        """The thread a spawn call started (its id, and its file if there is one): from Codex's events, the call's
+        result, or (v2 without its events) the task path, else the parent's unclaimed child created first after
+        the call. (None, None) when the spawn started nothing."""
         r = f.rollout
         assert r is not None
         cid = r.spawned.get(t.call_id) or as_str(out.get("agent_id"))
-        if cid and cid in self._by_id:
-            return self._by_id[cid]
+        if cid:
+            return cid, self._by_id.get(cid)
         kids = self._children.get(f.meta.thread_id, [])
         path = as_str(out.get("task_name"))
         if path:
             for k in kids:
                 if k.meta.agent_path == path:
-                    return k
-        if cid:
-            return None  # named, but its file is not there
-        claimed = {c for c in r.spawned.values()}
+                    return k.meta.thread_id, k
+        claimed = set(r.spawned.values())
         for tool in r.tools.values():
             if tool.name in SPAWN_TOOLS and tool.output and tool is not t:
                 a = as_str(_json_object(tool.output).get("agent_id"))
                 if a:
                     claimed.add(a)
-        for k in kids:
-            if k.meta.thread_id not in claimed and k.meta.created_ms >= t.created_ms:
-                return k
-        return None
+        if path or "agent_id" in out or t.output is None:
+            for k in kids:
+                if k.meta.thread_id not in claimed and k.meta.created_ms >= t.created_ms and (
+                        not path or not k.meta.agent_path):
+                    return k.meta.thread_id, k
+        return (path, None) if path else (None, None)
 
     def _child_end(self, child: _File, returned: int | None) -> int | None:
         """When a spawned agent's own turns ended: its last turn's end, None while it runs (`returned`, when the
@@ -479,9 +500,15 @@ def _usage(u: tuple[int, int, int, int, int] | None) -> Usage:
     if u is None:
         return Usage()
     inp, cached, write, out, reasoning = u
-    if all(0 <= v <= MAX_TOKENS for v in u):
-        return Usage(max(inp - cached - write, 0), max(out - reasoning, 0), reasoning, cached, write)
+    if _fits(inp):
+        inp = max(inp - (cached if _fits(cached) else 0) - (write if _fits(write) else 0), 0)
+    if _fits(out):
+        out = max(out - (reasoning if _fits(reasoning) else 0), 0)
     return Usage(inp, out, reasoning, cached, write)
+
+
+def _fits(n: int) -> bool:
+    return 0 <= n <= MAX_TOKENS
 
 
 def _tool(tid: str, t: Tool, ended: bool) -> RawTool:

@@ -164,6 +164,21 @@ class Meta:
         self.model = as_str(payload.get("model"))
 
 
+_ENVELOPE = frozenset({"timestamp", "type", "payload", "ordinal", "metadata"})  # metadata: 0.171's history info
+
+
+def _whole_text(value: object) -> object:
+    """A parsed value with every lone surrogate (a `\\udXXX` escape JavaScript or Rust wrote for half a pair) made
+    U+FFFD: no UTF-8 store takes one."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_whole_text(k): _whole_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_text(v) for v in value]
+    return value
+
+
 def read_meta(obj: object) -> tuple[Meta | None, str | None]:
     """The thread of a rollout's first record, or why it is none."""
     if not isinstance(obj, dict) or obj.get("type") != "session_meta":
@@ -188,8 +203,8 @@ def usage_figures(usage: object) -> tuple[tuple[int, int, int, int, int] | None,
     bad = []
     for key in ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens",
                 "reasoning_output_tokens"):
-        v = usage.get(key)
-        n = as_int(v) if v is not None else 0
+        v = usage.get(key, 0)
+        n = as_int(v)
         if n is None:
             bad.append(key)
             n = 0
@@ -270,6 +285,11 @@ class Rollout:
         if not isinstance(obj, dict):
             self.skip("line", "not a JSON object")
             return
+        if b"\\ud" in raw or b"\\uD" in raw:
+            obj = _whole_text(obj)
+        if len(obj) > 3 and not obj.keys() <= _ENVELOPE:
+            for key in obj.keys() - _ENVELOPE:
+                self.skip("field", f"unknown field {key!r} read past")
         kind = obj.get("type")
         payload = obj.get("payload")
         ts = time_ms(obj.get("timestamp"))
