@@ -55,15 +55,17 @@ DAMAGE = {
     "timestamp of another type": (b'{"timestamp":5,"type":"event_msg","payload":{"type":"error"}}', "line"),
     "payload of another type": (b'{"timestamp":"@TS","type":"event_msg","payload":[]}', "line"),
     "no timestamp": (b'{"type":"event_msg","payload":{"type":"task_complete"}}', "line"),
-    "nested too deeply": (b'{"timestamp":"@TS","type":"world_state","payload":{"x":' + b"[" * 200_000
+    "nested too deeply": (b'{"timestamp":"@TS","type":"event_msg","payload":{"type":"error","x":' + b"[" * 200_000
                           + b"]" * 200_000 + b"}}", "line"),
+    "truncated record of a kind read past": (b'{"timestamp":"@TS","ordinal":4,"type":"world_state","payload":{"f',
+                                             "line"),
     "unknown record type": (b'{"timestamp":"@TS","type":"brand_new_record","payload":{}}', "record"),
     "unknown event": (b'{"timestamp":"@TS","type":"event_msg","payload":{"type":"brand_new_event"}}', "event"),
     "unknown item": (b'{"timestamp":"@TS","type":"event_msg","payload":{"type":"item_completed",'
                      b'"item":{"type":"BrandNewItem"}}}', "event"),
     "unknown response item": (b'{"timestamp":"@TS","type":"response_item","payload":{"type":"hologram"}}',
                               "record"),
-    "unknown field": (b'{"timestamp":"@TS","type":"world_state","payload":{},"surprise":1}', "field"),
+    "unknown field": (b'{"timestamp":"@TS","type":"turn_context","payload":{},"surprise":1}', "field"),
     "output of no call": (b'{"timestamp":"@TS","type":"response_item","payload":{"type":"function_call_output",'
                           b'"call_id":"call_nowhere","output":"?"}}', "record"),
     "blank line": (b"   ", None),

@@ -27,9 +27,9 @@ import json
 import logging
 import os
 import re
+import time
 import zlib
 from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.codex.rollout import SPAWN_TOOLS, Call, Meta, Rollout, Tool, Turn, exit_failed, read_meta
@@ -48,6 +48,7 @@ PARSED_BYTES = 64 << 20  # the newest rollouts whose parse state is kept between
 READ_CHUNK = 1 << 20
 SEEN_VERSIONS = ((0, 120, 0), (0, 171, 0))  # the versions these rules were checked against, oldest and newest
 _CHECK = 64  # bytes before the read offset compared on each reload: a file rewritten in place is read again
+_HOT_NS = 2_000_000_000  # a folder changed this recently is listed again on each load
 _HEAD = 128  # first bytes compared when a file changed (its session_meta's time and thread id)
 _ROLLOUT = re.compile(r"^rollout-.*-([0-9a-fA-F-]{36})\.jsonl$")
 
@@ -86,12 +87,7 @@ class _File:
         self.parsed_at = None
 
 
-@dataclass(frozen=True)
-class _Listed:
-    path: str
-    size: int
-    mtime_ns: int
-    ino: int
+_Listed = tuple[int, int, int]  # a file's size, mtime_ns and inode
 
 
 class CodexReader(Reader):
@@ -105,76 +101,129 @@ class CodexReader(Reader):
         self._by_id: dict[str, _File] = {}  # thread id -> file
         self._children: dict[str, list[_File]] = {}  # thread id -> its children's files, oldest first
         self._listing: dict[str, _Listed] | None = None
+        self._folders: dict[str, tuple[int, list[str], list[str]]] = {}  # folder -> its time, files and folders
+        self._stamps: dict[str, SessionStamp] = {}  # thread id -> its stamp, as the last index made it
+        self._unopened: dict[str, tuple[_Listed, str]] = {}  # path -> (its stat, why) of files that could not be read
         self._skipped_files: dict[str, tuple[str, str]] = {}  # path -> (what, why), reported by each index
         self.bytes_read = 0  # what the reader has read from rollout files (tests check that a reload reads little)
 
     # -- the folder ----------------------------------------------------------------------------------------
 
     def _list(self) -> dict[str, _Listed]:
-        """Every rollout file with its size, time and inode, walking the folder tree."""
+        """Every rollout file with its size, time and inode. A folder is listed again only when its time says an
+        entry came or went (or it changed in the last seconds, as a coarse clock could hide a second change); the
+        files of the others are stat'ed from what they held."""
         out: dict[str, _Listed] = {}
+        hot = time.time_ns() - _HOT_NS
         stack = [str(self.path)]
         while stack:
             d = stack.pop()
             try:
-                with os.scandir(d) as it:
-                    for e in it:
-                        try:
-                            if e.is_dir(follow_symlinks=False):
-                                stack.append(e.path)
-                            elif e.name.startswith("rollout-") and e.name.endswith(".jsonl"):
-                                st = e.stat()
-                                out[e.path] = _Listed(e.path, st.st_size, st.st_mtime_ns, st.st_ino)
-                            elif e.name.startswith("rollout-") and e.name.endswith(".json"):
-                                self._skipped_files[e.path] = (
-                                    "file", "a Codex 0.1 session (one JSON document, not JSON lines) is not read")
-                        except OSError:
-                            continue
+                mtime = os.stat(d).st_mtime_ns
             except OSError:
+                self._folders.pop(d, None)
                 continue
+            known = self._folders.get(d)
+            if known is None or known[0] != mtime or mtime > hot:
+                known = self._folders[d] = (mtime, *self._scan(d))
+            stack.extend(known[2])
+            for path in known[1]:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                out[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
         return out
 
+    def _scan(self, d: str) -> tuple[list[str], list[str]]:
+        """The rollout files and the folders in a folder."""
+        files: list[str] = []
+        folders: list[str] = []
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    name = e.name
+                    try:
+                        if name.endswith(".jsonl") and name.startswith("rollout-"):
+                            files.append(e.path)
+                        elif e.is_dir(follow_symlinks=False):
+                            folders.append(e.path)
+                        elif name.endswith(".json") and name.startswith("rollout-"):
+                            self._skipped_files[e.path] = (
+                                "file", "a Codex 0.1 session (one JSON document, not JSON lines) is not read")
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        return files, folders
+
     def stamp(self) -> str:
-        """Every rollout's size and time, as one string: the same stamp, nothing was written."""
+        """Every rollout's size, time and inode, summed: the same stamp, nothing was written."""
         self._listing = listing = self._list()
-        h = 0
-        total = 0
-        for f in listing.values():
-            h ^= zlib.crc32(f"{f.path}:{f.size}:{f.mtime_ns}:{f.ino}".encode())
-            total += f.size
-        return f"{len(listing)}:{total}:{h:08x}"
+        size = mtime = ino = 0
+        for a, b, c in listing.values():
+            size += a
+            mtime += b
+            ino += c
+        return f"{len(listing)}:{size}:{mtime:x}:{ino:x}"
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
+        """Every thread with its parent and fingerprint. Only files whose size, time or inode changed since the
+        last index are looked at again (a new file: its first line)."""
         listing = self._listing if self._listing is not None else self._list()
         self._listing = None  # the next load lists again
-        for path in set(self._files) - set(listing):  # deleted
-            self._drop(self._files[path])
-        out: dict[str, SessionStamp] = {}
-        for path, st in sorted(listing.items()):
+        dirty: set[str] = set()  # threads whose stamp is to be made again
+        for path in self._files.keys() - listing.keys():  # deleted
+            f = self._files[path]
+            dirty.update((f.meta.thread_id, f.meta.parent_id or ""))
+            self._drop(f)
+        new = []
+        for path, st in listing.items():
             f = self._files.get(path)
-            if f is not None and (f.size, f.mtime_ns) != (st.size, st.mtime_ns) and self._rewritten(f, st):
-                self._drop(f)  # read again whole, from its first line (its thread may be another now)
-                f = None
-            if f is None:
-                f = self._open(st, report)
-                if f is None:
+            if f is not None:
+                if (f.size, f.mtime_ns, f.ino) == st:
                     continue
-            f.size, f.mtime_ns = st.size, st.mtime_ns
-        for f in self._files.values():
+                if self._rewritten(f, st):
+                    dirty.update((f.meta.thread_id, f.meta.parent_id or ""))
+                    self._drop(f)  # read again whole, from its first line (its thread may be another now)
+                    new.append(path)
+                    continue
+                f.size, f.mtime_ns = st[0], st[1]
+                dirty.add(f.meta.thread_id)
+            else:
+                new.append(path)
+        for path in sorted(new):
+            st = listing[path]
+            failed = self._unopened.get(path)
+            if failed is not None and failed[0] == st:
+                report.skip("file", path, failed[1])  # as it was: not read again
+                continue
+            f = self._open(path, st, report)
+            if f is None:
+                continue
+            f.size, f.mtime_ns = st[0], st[1]
+            dirty.update((f.meta.thread_id, f.meta.parent_id or ""))
+        for path in self._unopened.keys() - listing.keys():
+            del self._unopened[path]
+        for tid in dirty:
+            f = self._by_id.get(tid)
+            if f is None:
+                self._stamps.pop(tid, None)
+                continue
             m = f.meta
             # a thread is read again when its file changes, or when one of its children's files comes or goes
             # (its spawn calls are resolved against them)
-            kids = self._children.get(m.thread_id)
+            kids = self._children.get(tid)
             family = f":{len(kids)}:{zlib.crc32(' '.join(k.meta.thread_id for k in kids).encode()):08x}" if kids else ""
-            out[m.thread_id] = SessionStamp(m.parent_id, f"{f.size}:{f.mtime_ns}:{f.ino}{family}", m.created_ms)
+            self._stamps[tid] = SessionStamp(m.parent_id, f"{f.size}:{f.mtime_ns}:{f.ino}{family}", m.created_ms)
         for path, (what, why) in sorted(self._skipped_files.items()):
             report.skip(what, path, why)
-        return out
+        return dict(self._stamps)
 
     def _rewritten(self, f: _File, st: _Listed) -> bool:
         """Whether a changed file was rewritten rather than appended to: another inode, fewer bytes than were
         read, or other first bytes."""
-        if st.ino != f.ino or st.size < f.offset:
+        if st[2] != f.ino or st[0] < f.offset:
             return True
         try:
             with open(f.path, "rb") as fh:
@@ -184,32 +233,34 @@ class CodexReader(Reader):
         self.bytes_read += len(head)
         return head != f.head
 
-    def _open(self, st: _Listed, report: LoadReport) -> _File | None:
-        """A file seen for the first time: its first line says which thread it is."""
+    def _open(self, path: str, st: _Listed, report: LoadReport) -> _File | None:
+        """A file seen for the first time: its first line says which thread it is. A file that cannot be read
+        is counted, and (unless it changes) not read again."""
         try:
-            with open(st.path, "rb") as fh:
+            with open(path, "rb") as fh:
                 first = fh.readline(64 << 20)
         except OSError as exc:
-            report.skip("file", st.path, exc.strerror or "unreadable")
+            report.skip("file", path, exc.strerror or "unreadable")
             return None
         self.bytes_read += len(first)
         if not first.endswith(b"\n"):  # still being written: next time
-            report.skip("file", st.path, "the first line is still being written; read on the next load")
+            report.skip("file", path, "the first line is still being written; read on the next load")
             return None
         try:
             obj = json.loads(first)
         except (ValueError, RecursionError):
-            report.skip("file", st.path, "the first line is not JSON")
-            return None
+            obj = None
         meta, why = read_meta(obj)
         if meta is None:
-            report.skip("file", st.path, why or "no session_meta")
+            why = "the first line is not JSON" if obj is None else why or "no session_meta"
+        elif meta.thread_id in self._by_id:
+            meta, why = None, f"thread {meta.thread_id} is also in {self._by_id[meta.thread_id].path}"
+        if meta is None:
+            report.skip("file", path, why)
+            self._unopened[path] = (st, why)
             return None
-        if meta.thread_id in self._by_id:
-            report.skip("file", st.path, f"thread {meta.thread_id} is also in {self._by_id[meta.thread_id].path}")
-            return None
-        f = _File(st.path, meta, len(first), st.ino, first[:_HEAD])
-        self._files[st.path] = f
+        f = _File(path, meta, len(first), st[2], first[:_HEAD])
+        self._files[path] = f
         self._by_id[meta.thread_id] = f
         if meta.parent_id:
             kids = self._children.setdefault(meta.parent_id, [])

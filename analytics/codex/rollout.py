@@ -45,6 +45,10 @@ _EXIT_CODE = re.compile(r"Process exited with code (-?\d+)")
 SPAWN_TOOLS = frozenset({"spawn_agent"})
 WAIT_TOOLS = frozenset({"wait_agent", "wait"})
 
+_AFTER_TIME = 39  # in a line as Codex writes it, the byte after `{"timestamp":"2026-12-05T01:22:46.984Z"`
+_EVENT = b'event_msg","payload":{"type":"'
+_MESSAGE = b'response_item","payload":{"type":"message",'
+_scan = json.JSONDecoder().scan_once  # json.loads without its wrappers (see records.loads_compact)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = datetime.resolution * 1000  # one millisecond
 _second_ms: dict[str, int] = {}
@@ -269,23 +273,34 @@ class Rollout:
     def feed_line(self, raw: bytes) -> None:
         """One complete line (without its newline)."""
         self.lines += 1
-        if not raw.strip():
+        if raw.startswith(b'{"timestamp":"') and raw.endswith(b"}") and self._passed_over(raw):
             return
         try:
-            obj = json.loads(raw)
+            text = raw.decode("utf-8")
+            obj, end = _scan(text, 0)
         except UnicodeDecodeError:
             self.skip("line", "not valid UTF-8")
             return
         except RecursionError:
             self.skip("line", "nested too deeply")
             return
+        except StopIteration:
+            if raw.strip():
+                self.skip("line", "not valid JSON")
+            return
         except ValueError:
             self.skip("line", "not valid JSON")
             return
+        if end != len(text) and text[end:].strip(" \t\n\r"):  # more than one document: json.loads says why
+            try:
+                obj = json.loads(text)
+            except (ValueError, RecursionError):
+                self.skip("line", "not valid JSON")
+                return
         if not isinstance(obj, dict):
             self.skip("line", "not a JSON object")
             return
-        if b"\\ud" in raw or b"\\uD" in raw:
+        if b"\\u" in raw and (b"\\ud" in raw or b"\\uD" in raw):
             obj = _whole_text(obj)
         if len(obj) > 3 and not obj.keys() <= _ENVELOPE:
             for key in obj.keys() - _ENVELOPE:
@@ -307,6 +322,47 @@ class Rollout:
             self._record(kind, payload, ts)
         except RecursionError:
             self.skip("line", "nested too deeply")
+
+    def _passed_over(self, raw: bytes) -> bool:
+        """Whether a line is one of the large records a trace needs nothing from, told by its first bytes as
+        Codex writes them (`{"timestamp":"<24 characters>","ordinal":N,"type":"...","payload":{"type":"...`),
+        so that it need not be parsed: `world_state` (the model's environment), a developer message
+        (instructions), `thread_settings_applied`, and, once the file has usage records (0.160+), `token_count`
+        running totals: a fifth of a rollout after its first line. Only their time is read: a world_state or
+        developer message is input to the next model call."""
+        i = raw.find(b'"type":"', _AFTER_TIME, _AFTER_TIME + 32)
+        if i < 0:
+            return False
+        i += 8
+        if raw.startswith(b'world_state"', i):
+            input_ = True
+        elif raw.startswith(_EVENT, i):
+            i += len(_EVENT)
+            if not (raw.startswith(b'thread_settings_applied"', i)
+                    or self._usage_records and raw.startswith(b'token_count"', i)):
+                return False
+            input_ = False
+        elif raw.startswith(_MESSAGE, i):
+            if raw.find(b'"role":"developer"', i, i + 160) < 0:
+                return False
+            input_ = True
+        else:
+            return False
+        ts = time_ms(raw[14:_AFTER_TIME - 1].decode("ascii", "replace"))
+        if ts is None:
+            return False
+        start = self.meta.start_ordinal
+        if start is not None and raw.startswith(b',"ordinal":', _AFTER_TIME):
+            j = raw.find(b",", _AFTER_TIME + 11, _AFTER_TIME + 32)
+            digits = raw[_AFTER_TIME + 11:j]
+            if j > 0 and digits.isdigit() and 0 < int(digits) < start:
+                self.copied_records += 1  # copied from the parent, as `_inherited`
+                return True
+        if input_:
+            self._mark_ms = ts
+        if ts > self.last_ms:
+            self.last_ms = ts
+        return True
 
     def _inherited(self, kind: str, payload: dict) -> None:
         """A record of the parent's history copied into a forked child: not this thread's work."""
