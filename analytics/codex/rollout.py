@@ -322,6 +322,8 @@ class Rollout:
             self._record(kind, payload, ts)
         except RecursionError:
             self.skip("line", "nested too deeply")
+        except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as exc:  # a shape not foreseen
+            self.skip("record", f"a {kind} record of an unexpected shape ({type(exc).__name__}: {exc})"[:300])
 
     def _passed_over(self, raw: bytes) -> bool:
         """Whether a line is one of the large records a trace needs nothing from, told by its first bytes as
@@ -419,6 +421,9 @@ class Rollout:
 
     def _response_item(self, p: dict, ts: int) -> None:
         item = p.get("type")
+        if not isinstance(item, str):
+            self.skip("record", "a response item without a type")
+            return
         if item in _TOOL_OUTPUTS:
             call_id = as_str(p.get("call_id"))
             tool = self.tools.get(call_id) if call_id else None
@@ -500,6 +505,9 @@ class Rollout:
 
     def _event(self, p: dict, ts: int) -> None:
         ev = p.get("type")
+        if not isinstance(ev, str):
+            self.skip("event", "an event without a type")
+            return
         if ev == "token_count":
             info = p.get("info")
             if not isinstance(info, dict):
@@ -577,6 +585,9 @@ class Rollout:
             self.skip("event", "item_completed without an item")
             return
         kind = item.get("type")
+        if not isinstance(kind, str):
+            self.skip("event", "a completed item without a type")
+            return
         if kind == "UserMessage":  # 0.150+: the user's own prompt
             self._prompt(_text_of(item.get("content")), ts)
             self._mark_ms = ts
