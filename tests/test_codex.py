@@ -309,6 +309,25 @@ def test_multi_agent_v2_fork_turns_all(loaded, way):
     assert len([t for t in traces if t.root_session_id == root.trace_id]) == 2
 
 
+@pytest.mark.parametrize("way", WAYS)
+def test_a_spawned_agent_given_a_second_task_is_one_delegation_owning_both_turns(loaded, way):
+    """v2 followup_task wakes the agent for another turn in its own thread: the spawn's delegation owns it too
+    (nothing of the child is left unowned or counted twice); the followup is a tool call of the parent's."""
+    traces, spans, _ = loaded("0.171.0", way)
+    root = case_root(traces, "V2 followup")
+    (child,) = tree(traces, root)
+    th = raw_threads(CODEX_171)[child.child_session_id]
+    own = steps(spans, child.trace_id)
+    assert [s.title for s in own if s.kind == "tool"] == ["echo first", "echo second"]
+    assert len([s for s in own if s.kind == "llm"]) == len(th.calls) == 4
+    assert (child.description, child.prompt_input, child.status) == ("helper", "First task. {{sh echo first}}",
+                                                                     "completed")
+    assert "Second task." in child.prompt_output  # the answer of its last turn
+    followup = next(s for s in steps(spans, root.trace_id) if s.name == "followup_task")
+    assert json.loads(followup.input) == {"target": "helper", "message": "Second task. {{sh echo second}}"}
+    assert followup.ended_at <= child.ended_at <= root.ended_at
+
+
 @pytest.mark.parametrize("version", list(ALL_CODEX))
 def test_sessions_carry_the_thread(version, tmp_path: Path):
     from analytics.db import TraceStore
@@ -328,7 +347,7 @@ def test_sessions_carry_the_thread(version, tmp_path: Path):
         if parent is None:
             assert agent == "codex" and title.split(".")[0] in {
                 "Spawn shell", "Parallel", "Nested", "Failing tool", "Failing model", "Killed", "Resumed", "V1 fork",
-                "V2 spawn", "V2 fork"}
+                "V2 spawn", "V2 fork", "V2 followup"}
         else:
             assert agent == "default" and title.endswith("(@default subagent)")
 

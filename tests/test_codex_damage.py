@@ -225,7 +225,7 @@ def test_a_codex_home_with_a_live_state_database_is_left_as_it_was(tmp_path: Pat
         monkeypatch.setenv("CODEX_HOME", str(home))
         with TraceStore(tmp_path / "t.duckdb") as store:
             report = load(store, open_codex_source())
-        assert report.traces_written == 23
+        assert report.traces_written == 25
         assert tree_digest(home) == before and _listing(home) == listed
     finally:
         writer.close()

@@ -17,7 +17,7 @@ codex=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
 here=$(dirname "$(realpath "$0")")
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(spawn_shell parallel nested failing_tool failing_model killed resumed
-                                 v1_fork v2_spawn v2_fork)
+                                 v1_fork v2_spawn v2_fork v2_followup)
 work=$(mktemp -d)
 export CODEX_HOME_DIR="$work/home/.codex"
 mkdir -p "$CODEX_HOME_DIR" "$work/home/proj"
@@ -100,6 +100,10 @@ case_v1_fork() {  # v1 spawn_agent with fork_context: the child's rollout starts
 case_v2_spawn() {  # multi-agent v2 (collaboration namespace, task names, the task delivered as an agent_message)
   start_mock MOCK_FORK_TURNS=none
   codex_exec --enable multi_agent_v2 'V2 spawn. {{spawn worker|Run it. {{sh echo v2}}}}{{next}}{{wait}}'
+}
+case_v2_followup() {  # multi-agent v2: the spawned agent finishes, then gets a second task (followup_task)
+  start_mock MOCK_FORK_TURNS=none MOCK_SCRIPT_PICK=last
+  codex_exec --enable multi_agent_v2 'V2 followup. {{spawn helper|First task. {{sh echo first}}}}{{next}}{{wait}}{{next}}{{call followup_task {"target": "helper", "message": "Second task. {{sh echo second}}"} }}{{next}}{{wait}}'
 }
 case_v2_fork() {  # multi-agent v2 with fork_turns=all, after the parent ran a command of its own
   start_mock MOCK_FORK_TURNS=all MOCK_SCRIPT_PICK=last
