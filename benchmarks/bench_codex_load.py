@@ -37,7 +37,7 @@ from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "codex-0.171.0" / "sessions"
-_ID = re.compile(rb"01a243c[0-9a-f]-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def build(workdir: Path, copies: int) -> tuple[Path, list[tuple[Path, bytes, bytes]]]:
