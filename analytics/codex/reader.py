@@ -419,34 +419,35 @@ class CodexReader(Reader):
                               texts=list(turn.prompts)))
         model = turn.model or m.model
         ended = turn.state != "running"
-        calls: list[tuple[Call, bool]] = [(c, True) for c in turn.calls]  # (call, done)
+        # (call, done, error): a call is done when its response is; the last one of a turn cut while its tools
+        # worked is not (and the turn's error is its own when the turn ended so)
+        calls: list[tuple[Call, bool, str | None]] = [(c, True, c.error) for c in turn.calls]
         last = turn.calls[-1] if turn.calls else None
         unanswered = last is not None and any(t.output is None for t in last.tools)
         if not ended and r.open_turn is turn and r.pending is not None:
-            calls.append((r.pending, False))  # its output is coming in
+            calls.append((r.pending, False, None))  # its output is coming in
         elif not ended:
             if unanswered:
-                calls[-1] = (last, False)  # cut (or still running) while its tools worked
+                calls[-1] = (last, False, None)  # type: ignore[assignment]  # cut, or still working
             else:
-                calls.append((_in_flight(turn, last), False))  # the model is being called
+                calls.append((_in_flight(turn, last, None), False, None))  # the model is being called
         elif turn.error and unanswered:
-            last.error = last.error or turn.error  # type: ignore[union-attr]
+            calls[-1] = (last, True, last.error or turn.error)  # type: ignore[assignment,union-attr]
         elif turn.error or (not turn.calls and turn.last_message is None and turn.prompts):
             # a failed model call: 0.171 says why in task_complete, 0.140 only in the parent's wait result
             err = turn.error or (waited[1] if waited and waited[0] == "errored" else None) or \
                 "the model call failed (Codex recorded no error text)"
-            failed = _in_flight(turn, last)
-            failed.end_ms, failed.error, failed.done = turn.end_ms, err, True
-            calls.append((failed, True))
-        for k, (call, done) in enumerate(calls):
+            calls.append((_in_flight(turn, last, turn.end_ms), True, err))
+        for k, (call, done, error) in enumerate(calls):
             mid = f"{tid}:{call.key}" if call.key else f"{uid}:{k}"
             if mid in taken:
                 mid = f"{mid}:{k}"
             taken.add(mid)
-            out.append(self._message(f, call, mid, uid, agent, model, done, ended))
+            out.append(self._message(f, call, mid, uid, agent, model, done, error, ended))
 
     def _message(self, f: _File, call: Call, mid: str, uid: str, agent: str, model: str | None, done: bool,
-                 ended: bool) -> RawMessage:
+                 error: str | None, ended: bool) -> RawMessage:
+        """One model call as an assistant message: its usage, texts, tool calls and spawns."""
         tid = f.meta.thread_id
         tools: list[str] = []
         spawns: list[RawCall] = []
@@ -459,7 +460,7 @@ class CodexReader(Reader):
                 tool_calls.append(_tool(tid, t, ended))
         return RawMessage(
             id=mid, role="assistant", parent_id=uid, agent=agent, created_ms=call.start_ms,
-            completed_ms=call.end_ms if done else None, model=model, provider=f.meta.provider, error=call.error,
+            completed_ms=call.end_ms if done else None, model=model, provider=f.meta.provider, error=error,
             usage=_usage(call.usage), tools=tools, calls=spawns, texts=list(call.texts), tool_calls=tool_calls,
         )
 
@@ -537,12 +538,15 @@ class CodexReader(Reader):
         return max(t.end_ms for t in turns if t.end_ms is not None)
 
 
-def _in_flight(turn: Turn, last: Call | None) -> Call:
-    """The model call a turn was waiting for when its records stop: it began with the last input."""
+def _in_flight(turn: Turn, last: Call | None, end: int | None) -> Call:
+    """The model call a turn was waiting for when its records stop (or that failed, ending at `end`): it began
+    with the last input."""
     start = turn.start_ms
     if last is not None:
         start = max(start, last.end_ms or last.start_ms, *(t.end_ms or 0 for t in last.tools))
-    return Call(start)
+    call = Call(start)
+    call.end_ms = end
+    return call
 
 
 def _usage(u: tuple[int, int, int, int, int] | None) -> Usage:

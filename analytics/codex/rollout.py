@@ -107,7 +107,7 @@ class Tool:
 class Call:
     """One model response: one LLM call, with its output items and usage."""
 
-    __slots__ = ("key", "start_ms", "end_ms", "last_item_ms", "usage", "tools", "texts", "error", "done")
+    __slots__ = ("key", "start_ms", "end_ms", "last_item_ms", "usage", "tools", "texts", "error")
 
     def __init__(self, start_ms: int) -> None:
         self.key: str | None = None  # the response id (0.160+)
@@ -117,8 +117,7 @@ class Call:
         self.usage: tuple[int, int, int, int, int] | None = None  # input, cached, cache write, output, reasoning
         self.tools: list[Tool] = []
         self.texts: list[str] = []
-        self.error: str | None = None
-        self.done = False
+        self.error: str | None = None  # the stream was cut before its usage came
 
 
 class Turn:
@@ -452,11 +451,12 @@ class Rollout:
             if item in _TOOL_ITEMS:
                 self._tool(call, p, item, ts)
             return
-        if item == "agent_message":  # multi-agent v2: a message between agents
-            turn = self._current_turn(ts)
-            me = self.meta.agent_path
-            if me and p.get("recipient") == me and not turn.prompts and not turn.calls and self._pending is None:
-                turn.prompts.append(_text_of(p.get("content")))
+        if item == "agent_message":  # multi-agent v2: a message between agents; the one that starts a turn of
+            me = self.meta.agent_path  # this agent's is its prompt (its task)
+            turn = self._turn
+            if me and p.get("recipient") == me and (
+                    turn is None or not turn.prompts and not turn.calls and self._pending is None):
+                self._current_turn(ts).prompts.append(_text_of(p.get("content")))
             self._mark_ms = ts
             return
         self.skip("record", f"unknown response item {item!r}")
@@ -499,7 +499,6 @@ class Rollout:
         call.usage = usage
         call.key = key
         call.end_ms = end
-        call.done = True
         self._current_turn(ts).calls.append(call)
         self._mark_ms = ts
 
@@ -564,10 +563,10 @@ class Rollout:
             self._mark_ms = ts
         elif ev == "item_completed":
             self._item_completed(p.get("item"), as_int(p.get("started_at_ms")), ts)
-        elif ev == "error":
-            msg = as_str(p.get("message")) or "error"
-            turn = self._current_turn(ts)
-            turn.error = turn.error or msg
+        elif ev == "error":  # the running turn's error, when a version writes one apart from task_complete
+            turn = self._turn
+            if turn is not None and turn.error is None:
+                turn.error = as_str(p.get("message")) or "error"
             self._mark_ms = ts
         elif ev in _QUIET_EVENTS:
             pass
@@ -641,7 +640,6 @@ class Rollout:
         self._pending = None
         call.end_ms = call.last_item_ms
         call.error = error or "the response ended without its usage"
-        call.done = True
         self._current_turn(call.last_item_ms).calls.append(call)
 
     def _end_turn(self, turn: Turn, ts: int, state: str, error: str | None) -> None:
