@@ -48,6 +48,7 @@ WAIT_TOOLS = frozenset({"wait_agent", "wait"})
 _AFTER_TIME = 39  # in a line as Codex writes it, the byte after `{"timestamp":"2026-12-05T01:22:46.984Z"`
 _EVENT = b'event_msg","payload":{"type":"'
 _MESSAGE = b'response_item","payload":{"type":"message",'
+_QUIET_EVENT_HEADS = (b'thread_settings_applied"', b'agent_message"', b'agent_reasoning"')
 _scan = json.JSONDecoder().scan_once  # json.loads without its wrappers (see records.loads_compact)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = datetime.resolution * 1000  # one millisecond
@@ -325,12 +326,13 @@ class Rollout:
             self.skip("record", f"a {kind} record of an unexpected shape ({type(exc).__name__}: {exc})"[:300])
 
     def _passed_over(self, raw: bytes) -> bool:
-        """Whether a line is one of the large records a trace needs nothing from, told by its first bytes as
-        Codex writes them (`{"timestamp":"<24 characters>","ordinal":N,"type":"...","payload":{"type":"...`),
-        so that it need not be parsed: `world_state` (the model's environment), a developer message
-        (instructions), `thread_settings_applied`, and, once the file has usage records (0.160+), `token_count`
-        running totals: a fifth of a rollout after its first line. Only their time is read: a world_state or
-        developer message is input to the next model call."""
+        """Whether a line is one of the records a trace needs nothing from, told by its first bytes as Codex
+        writes them (`{"timestamp":"<24 characters>","ordinal":N,"type":"...","payload":{"type":"...`), so that
+        it need not be parsed: `world_state` (the model's environment), developer and user messages (instructions,
+        and prompts, which are read from their events), `thread_settings_applied`, the events that repeat an
+        agent's message or reasoning, and, once the file has usage records (0.160+), `token_count` running totals:
+        a third of a rollout after its first line. Only their time is read: a world_state or a message is input
+        to the next model call."""
         i = raw.find(b'"type":"', _AFTER_TIME, _AFTER_TIME + 32)
         if i < 0:
             return False
@@ -339,12 +341,16 @@ class Rollout:
             input_ = True
         elif raw.startswith(_EVENT, i):
             i += len(_EVENT)
-            if not (raw.startswith(b'thread_settings_applied"', i)
-                    or self._usage_records and raw.startswith(b'token_count"', i)):
+            quiet = (raw.startswith(_QUIET_EVENT_HEADS, i)
+                     or self._usage_records and raw.startswith(b'token_count"', i)
+                     or raw.startswith(b'item_completed"', i)
+                     and raw.find(b'"item":{"type":"AgentMessage"', i, i + 240) > 0)
+            if not quiet:
                 return False
             input_ = False
         elif raw.startswith(_MESSAGE, i):
-            if raw.find(b'"role":"developer"', i, i + 160) < 0:
+            head = raw[i:i + 160]
+            if b'"role":"developer"' not in head and b'"role":"user"' not in head:
                 return False
             input_ = True
         else:
