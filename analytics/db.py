@@ -7,12 +7,13 @@ the store's own path, which DuckDB before 2.0 cannot bind in ATTACH, is quoted (
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from itertools import chain
@@ -23,17 +24,22 @@ from typing import TypeVar
 import duckdb
 import numpy
 
-from analytics.errors import StoreError
+from analytics.errors import StoreBusy, StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# A field added to AgentTrace, SessionInfo or AgentSpan (models.py) is a column of its table, and that is all it
+# takes: the store remembers its columns (meta 'columns'), and one made before the field gets the column when a
+# writer opens it, filled with the field's default (`_ensure_schema`); a reader asks for that upgrade first. Raise
+# the version for what columns do not say (a table, an index, a rebuild).
 SCHEMA_VERSION = 5  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed;
 # 5: agent_spans without indexes
-ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
-READABLE_SINCE = 4  # and from this one on, it has every table a reader queries: no upgrade needed to read it
+ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables and columns: the data stays, no reload
+READABLE_SINCE = 4  # and from this one on, it has every table a reader queries: no upgrade needed to read it,
+# unless it lacks a column
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
 ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between steps, may use
@@ -41,107 +47,91 @@ CHECKPOINT_THRESHOLD = "64MB"  # of WAL
 ROW_GROUP_SIZE = 16_384  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
 
-TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("trace_id", "VARCHAR"),
-    ("kind", "VARCHAR"),
-    ("session_id", "VARCHAR"),
-    ("root_session_id", "VARCHAR"),
-    ("child_session_id", "VARCHAR"),
-    ("parent_trace_id", "VARCHAR"),
-    ("parent_agent", "VARCHAR"),
-    ("subagent_type", "VARCHAR"),
-    ("description", "VARCHAR"),
-    ("prompt_input", "VARCHAR"),
-    ("prompt_output", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("started_at", "BIGINT"),
-    ("ended_at", "BIGINT"),
-    ("duration_ms", "BIGINT"),
-    ("tokens_in", "BIGINT"),
-    ("tokens_out", "BIGINT"),
-    ("tokens_reasoning", "BIGINT"),
-    ("tokens_cache_read", "BIGINT"),
-    ("tokens_cache_write", "BIGINT"),
-    ("cost_usd", "DOUBLE"),
-    ("tools_used", "VARCHAR[]"),
-    ("model", "VARCHAR"),
-    ("provider", "VARCHAR"),
-    ("depth", "INTEGER"),
-)
-TIME_COLUMNS = frozenset({"started_at", "ended_at"})
-_TRACE_INSERT_COLUMNS = tuple((c, "TIMESTAMP" if c in TIME_COLUMNS else typ) for c, typ in TRACE_COLUMNS)
+TIME_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "updated_at"})  # epoch ms in Python
+_SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "tuple[str, ...]": "VARCHAR[]"}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fields(record: type) -> list[tuple[str, str, object]]:
+    """(name, annotation, default or MISSING) of every field of a record (a dataclass or a NamedTuple)."""
+    if dataclasses.is_dataclass(record):
+        return [(f.name, str(f.type), f.default) for f in dataclasses.fields(record)]
+    defaults = record._field_defaults  # type: ignore[attr-defined]
+    return [(name, str(getattr(annotation, "__forward_arg__", annotation)), defaults.get(name, dataclasses.MISSING))
+            for name, annotation in record.__annotations__.items()]
+
+
+def _sql_type(name: str, annotation: str) -> str:
+    return "TIMESTAMP" if name in TIME_COLUMNS else _SQL_TYPES[annotation.removesuffix(" | None")]
+
+
+def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
+    """(name, SQL type) of every field of a record: the one list its table, insert and reads share."""
+    return tuple((name, _sql_type(name, annotation)) for name, annotation, _default in _fields(record))
+
+
+def _sql_value(value: object) -> str:
+    """A field's default as SQL (the defaults of models.py: numbers, text, None, an empty tuple)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return _literal(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"no SQL for the default {value!r}")
+    return repr(value)
+
+
+def _default(default: object) -> str:
+    """A field's default as a column's DEFAULT clause ("" when it has none): what the rows of a store made
+    before the field get."""
+    return "" if default is dataclasses.MISSING else f" DEFAULT {_sql_value(default)}"
+
+
+def _create_table(table: str, record: type, store_owned: str = "") -> str:
+    """The CREATE TABLE of a record's table: a column per field (the first one the key, NOT NULL unless the
+    annotation allows None), then the columns the store keeps itself."""
+    columns = []
+    for i, (name, annotation, default) in enumerate(_fields(record)):
+        column = f"{name} {_sql_type(name, annotation)}"
+        if i == 0:
+            column += " PRIMARY KEY"
+        elif not annotation.endswith(" | None"):
+            column += " NOT NULL"
+        columns.append(column + _default(default))
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)}{store_owned});"
+
+
+TRACE_COLUMNS = _columns_of(AgentTrace)
 _trace_row = attrgetter(*(c for c, _ in TRACE_COLUMNS))  # a trace's values in column order
-
-SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("session_id", "VARCHAR"),
-    ("root_session_id", "VARCHAR"),
-    ("parent_session_id", "VARCHAR"),
-    ("title", "VARCHAR"),
-    ("directory", "VARCHAR"),
-    ("project_id", "VARCHAR"),
-    ("agent", "VARCHAR"),
-    ("version", "VARCHAR"),
-    ("created_at", "BIGINT"),
-    ("updated_at", "BIGINT"),
-    ("store", "VARCHAR"),
-)
-_SESSION_INSERT_COLUMNS = tuple((c, "TIMESTAMP" if c in ("created_at", "updated_at") else typ)
-                                for c, typ in SESSION_COLUMNS)
+SESSION_COLUMNS = _columns_of(SessionInfo)
 _session_row = attrgetter(*(c for c, _ in SESSION_COLUMNS))
+SPAN_COLUMNS = _columns_of(AgentSpan)
+RECORD_TABLES = {"agent_traces": AgentTrace, "sessions": SessionInfo, "agent_spans": AgentSpan}
 
-SCHEMA = """
+
+
+def record_columns() -> str:
+    """The columns the records give their tables, as the store remembers them (meta 'columns'): a store that
+    remembers others was made before a field was added (or by a program that has one more)."""
+    return "; ".join(f"{table}: " + ", ".join(name for name, _a, _d in _fields(record))
+                     for table, record in RECORD_TABLES.items())
+
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS agent_traces (
-    trace_id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL,
-    session_id VARCHAR NOT NULL,
-    root_session_id VARCHAR NOT NULL,
-    child_session_id VARCHAR,
-    parent_trace_id VARCHAR,
-    parent_agent VARCHAR,
-    subagent_type VARCHAR NOT NULL,
-    description VARCHAR,
-    prompt_input VARCHAR NOT NULL,
-    prompt_output VARCHAR,
-    status VARCHAR NOT NULL DEFAULT 'running',
-    started_at TIMESTAMP NOT NULL,
-    ended_at TIMESTAMP,
-    duration_ms BIGINT,
-    tokens_in BIGINT,
-    tokens_out BIGINT,
-    tokens_reasoning BIGINT,
-    tokens_cache_read BIGINT,
-    tokens_cache_write BIGINT,
-    cost_usd DOUBLE,
-    tools_used VARCHAR[],
-    model VARCHAR,
-    provider VARCHAR,
-    depth INTEGER NOT NULL DEFAULT 0,
-    created_at TIMESTAMP DEFAULT current_timestamp
-);
+{_create_table("agent_traces", AgentTrace, ", created_at TIMESTAMP DEFAULT current_timestamp")}
 CREATE INDEX IF NOT EXISTS idx_traces_session ON agent_traces(session_id);
 CREATE INDEX IF NOT EXISTS idx_traces_parent ON agent_traces(parent_trace_id);
 CREATE INDEX IF NOT EXISTS idx_traces_subagent ON agent_traces(subagent_type);
 CREATE INDEX IF NOT EXISTS idx_traces_date ON agent_traces(started_at);
 CREATE INDEX IF NOT EXISTS idx_traces_root ON agent_traces(root_session_id);
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id VARCHAR PRIMARY KEY,
-    root_session_id VARCHAR NOT NULL,
-    parent_session_id VARCHAR,
-    title VARCHAR,
-    directory VARCHAR,
-    project_id VARCHAR,
-    agent VARCHAR,
-    version VARCHAR,
-    created_at TIMESTAMP,
-    updated_at TIMESTAMP,
-    store VARCHAR,
-    delegation_count INTEGER DEFAULT 0,
-    error_count INTEGER DEFAULT 0,
-    tokens_in BIGINT DEFAULT 0,
-    tokens_out BIGINT DEFAULT 0,
-    cost_usd DOUBLE DEFAULT 0
-);
+{_create_table("sessions", SessionInfo, ", delegation_count INTEGER DEFAULT 0, error_count INTEGER DEFAULT 0,"
+               " tokens_in BIGINT DEFAULT 0, tokens_out BIGINT DEFAULT 0, cost_usd DOUBLE DEFAULT 0")}
 CREATE INDEX IF NOT EXISTS idx_sessions_root ON sessions(root_session_id);
 CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL,
     fingerprint VARCHAR NOT NULL);
@@ -153,8 +143,6 @@ CREATE TABLE IF NOT EXISTS pushed (endpoint VARCHAR NOT NULL, span_id VARCHAR NO
 CREATE TABLE IF NOT EXISTS pushed_trees (endpoint VARCHAR NOT NULL, root_session_id VARCHAR NOT NULL,
     mark VARCHAR NOT NULL, spans BIGINT NOT NULL, running BIGINT NOT NULL, PRIMARY KEY (endpoint, root_session_id));
 """
-
-_SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
 
 
 _NUMPY_TYPES = {"BIGINT": numpy.int64, "INTEGER": numpy.int64, "TIMESTAMP": numpy.int64, "DOUBLE": numpy.float64}
@@ -192,17 +180,6 @@ def _columns(rows: list[tuple], columns: tuple[tuple[str, str], ...]) -> dict[st
     return out
 
 
-def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
-    """(name, SQL type) of every field of a record (a NamedTuple): the one list its table, insert and reads
-    share."""
-    out = []
-    for name, annotation in record.__annotations__.items():
-        base = str(getattr(annotation, "__forward_arg__", annotation)).replace(" | None", "")
-        out.append((name, "TIMESTAMP" if name in TIME_COLUMNS else _SQL_TYPES[base]))
-    return tuple(out)
-
-
-SPAN_COLUMNS = _columns_of(AgentSpan)
 # No key and no index: the loader keeps span ids unique itself (`loader._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
 # index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
@@ -222,10 +199,6 @@ DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "so
 def _out_of_memory(exc: duckdb.Error) -> bool:
     """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error)."""
     return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -261,18 +234,41 @@ def default_db_path() -> Path:
     return Path(base) / "agent-traces" / "traces.duckdb"
 
 
+DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file, after the header's checksum
+SQLITE_MAGIC = b"SQLite format 3\0"
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse, before DuckDB opens it, a file that is not a DuckDB database: DuckDB would take a SQLite file
+    (OpenCode's opencode.db given to --db) for one to read through its sqlite extension, which it downloads.
+    A missing or empty file is fine: it becomes a new store."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"Could not read the trace store {path}: {exc.strerror or exc}.") from exc
+    if not head or head[8:12] == DUCKDB_MAGIC:
+        return
+    what = ("a SQLite database (OpenCode's opencode.db? give OpenCode's data with --source)"
+            if head.startswith(SQLITE_MAGIC) else "not a DuckDB file")
+    raise StoreError(f"{path} is not an agent-traces trace store: it is {what}. Use --db for the trace store "
+                     "(default ~/.local/share/agent-traces/traces.duckdb); it was not opened.")
+
+
 def _translate(exc: duckdb.Error, path: Path) -> StoreError:
     text = str(exc)
     said = text.replace(str(path), "")  # what DuckDB says, without the path (a folder may be called "locked")
     if "already attached" in said:
-        return StoreError(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
-                          " to finish, or use --db to choose another file.")
+        return StoreBusy(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
+                         " to finish, or use --db to choose another file.", path, " (in this process)")
     if "lock" in said.lower():
         pid = re.search(r"PID (\d+)", text)
         who = f" (process {pid.group(1)})" if pid else ""
-        return StoreError(
+        return StoreBusy(
             f"The trace store {path} is in use by another agent-traces process{who}; close it, wait for its "
-            "load to finish, or use --db to choose another file."
+            "load to finish, or use --db to choose another file.", path, who
         )
     return StoreError(f"Could not open the trace store {path}: {text.splitlines()[0]}")
 
@@ -295,6 +291,7 @@ class TraceStore:
                                  f" {exc.strerror or exc}.") from exc
         elif not self.path.exists():
             raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
+        check_store_file(self.path)
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
@@ -302,7 +299,7 @@ class TraceStore:
                 break
             except duckdb.Error as exc:
                 error = _translate(exc, self.path)
-                if "in use" not in str(error) or time.monotonic() >= deadline:
+                if not isinstance(error, StoreBusy) or time.monotonic() >= deadline:
                     raise error from exc
                 time.sleep(0.1)
         if not read_only:
@@ -399,16 +396,17 @@ class TraceStore:
         cur = self.conn
         has_meta = cur.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
-        version = None
-        if has_meta:
-            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else None
+        meta = dict(cur.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'columns')"
+                                ).fetchall()) if has_meta else {}
+        version = int(meta["schema_version"]) if "schema_version" in meta else None
         if version is not None and version > SCHEMA_VERSION:
             raise StoreError(
                 f"The trace store {self.path} was written by a newer agent-traces (schema {version}, this "
                 f"program knows {SCHEMA_VERSION}); update agent-traces, or use --db to choose another file."
             )
-        if version == SCHEMA_VERSION or self.read_only and version is not None and version >= READABLE_SINCE:
+        if version == SCHEMA_VERSION and meta.get("columns") == record_columns() or (
+                self.read_only and version is not None and version >= READABLE_SINCE
+                and not self._missing_columns(cur)):
             return
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
@@ -422,7 +420,19 @@ class TraceStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
-            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            for table, column in self._missing_columns(cur):  # fields added since the store was made
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('columns', ?)",
+                        [str(SCHEMA_VERSION), record_columns()])
+
+    @staticmethod
+    def _missing_columns(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+        """(table, column with its type and default) of each field of a record that its table lacks."""
+        have = set(cur.execute("SELECT table_name, column_name FROM duckdb_columns()"
+                               " WHERE database_name = current_database()").fetchall())
+        return [(table, f"{name} {_sql_type(name, annotation)}{_default(default)}")
+                for table, record in RECORD_TABLES.items() for name, annotation, default in _fields(record)
+                if (table, name) not in have]
 
     def data_version(self) -> int:
         """A number every write of traces raises (a load, a cleanup, from any process): a view that last showed
@@ -498,14 +508,6 @@ class TraceStore:
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    def save_traces(self, traces: Iterable[AgentTrace]) -> int:
-        """Idempotent upsert by trace id (the first-seen `created_at` is kept)."""
-        traces = list(traces)
-        with self.transaction() as cur:
-            self._upsert_traces(cur, traces)
-            self._bump(cur)
-        return len(traces)
-
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
@@ -545,8 +547,7 @@ class TraceStore:
     def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
         """What `replace` writes anew leaves first: the rows of these trees.
 
-        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees. Its
-        ten or so steps spent 0.4 s looking.)"""
+        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees.)"""
         root_list = [list(roots)]
         if full:  # everything of these trees goes, then comes back
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
@@ -561,12 +562,12 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces as the steps are (`_insert`); `conflicts` makes it an upsert. (Bound as a list per
-        column, the 9,200 traces of a long history took 0.23 s, most of it holding the GIL.)"""
+        """Insert the traces as the steps are (`_insert`: numpy columns, not bound lists); `conflicts` makes it an
+        upsert."""
         if not traces:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in TRACE_COLUMNS if c != "trace_id")
-        self._insert(cur, "agent_traces", _TRACE_INSERT_COLUMNS, [_trace_row(t) for t in traces],
+        self._insert(cur, "agent_traces", TRACE_COLUMNS, [_trace_row(t) for t in traces],
                      f" ON CONFLICT (trace_id) DO UPDATE SET {updates}" if conflicts else "")
 
     @staticmethod
@@ -599,7 +600,7 @@ class TraceStore:
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         """Insert the session records as the steps are (`_insert`), replacing a stored one."""
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in SESSION_COLUMNS if c != "session_id")
-        self._insert(cur, "sessions", _SESSION_INSERT_COLUMNS, [_session_row(s) for s in sessions],
+        self._insert(cur, "sessions", SESSION_COLUMNS, [_session_row(s) for s in sessions],
                      f" ON CONFLICT (session_id) DO UPDATE SET {updates}")
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
@@ -642,6 +643,21 @@ class TraceStore:
                 cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, unnest(?::VARCHAR[]),"
                             " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
                             [endpoint, roots, marks, spans, running])
+
+    def pushed_endpoints(self) -> list[str]:
+        """Every endpoint something was recorded as sent to."""
+        return [r[0] for r in self.cursor().execute(
+            "SELECT endpoint FROM pushed UNION SELECT endpoint FROM pushed_trees ORDER BY 1").fetchall()]
+
+    def rename_pushed_endpoint(self, old: str, new: str) -> None:
+        """Record what was sent to `old` under `new` (what `new` already has of the same spans is replaced)."""
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, span_id, root_session_id, digest, pushed_at"
+                        " FROM pushed WHERE endpoint = ?", [new, old])
+            cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, root_session_id, mark, spans, running"
+                        " FROM pushed_trees WHERE endpoint = ?", [new, old])
+            cur.execute("DELETE FROM pushed WHERE endpoint = ?", [old])
+            cur.execute("DELETE FROM pushed_trees WHERE endpoint = ?", [old])
 
     def pushed_trees(self, endpoint: str) -> dict[str, tuple[str, int, int]]:
         """Root session id -> (mark, spans, spans running) of each tree last sent whole to this endpoint."""

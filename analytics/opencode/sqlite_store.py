@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
+from analytics import jsontext
 from analytics.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def loads_array(value: object) -> list | None:
     if value is None or isinstance(value, BadText):
         return None
     try:
-        out = json.loads(value)
+        out = jsontext.loads(value)
     except (TypeError, ValueError):
         return None
     return out if isinstance(out, list) else None

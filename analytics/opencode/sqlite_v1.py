@@ -109,7 +109,9 @@ def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, st
         try:
             if head.__class__ is not str or inp.__class__ is BadText:
                 raise ValueError
-            output = None if raw_output is None else output_text(raw_output)
+            # SQLite's json_extract ends a string at an escaped NUL: such an output comes as JSON text, parsed here
+            output = None if raw_output is None else loads_js(raw_output) if raw_output.__class__ is str \
+                else output_text(raw_output)
         except ValueError:
             msg.tools.pop()
             skipped.append((mid, pid))
@@ -398,8 +400,9 @@ class SqliteV1Reader(Reader):
         `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
         text, a number as a number); an output that is not a string is no output, as in the other readers.
         SQLite unescapes the output (the largest field) itself, as bytes, so Python never parses it again: see
-        `output_text`. Four parses of each part (SQLite 3.40 keeps no parsed JSON between calls), which still
-        measures faster than one parse of a head array holding the output.
+        `output_text`; except in a part holding an escaped NUL (\\u0000), where SQLite's json_extract would end
+        the text, and which comes as JSON text instead. Four parses of each part (SQLite 3.40 keeps no parsed
+        JSON between calls), which still measures faster than one parse of a head array holding the output.
 
         The rows come in the order SQLite finds them, and each message's calls are put in part order after:
         sorting 258 MB of rows by message took SQLite 0.6 s of a long history's load. A message whose parts
@@ -411,7 +414,8 @@ class SqliteV1Reader(Reader):
             "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
             " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
             " '$.state.time.end', '$.state.error'), {d} -> '$.state.input',"
-            " CASE json_type({d}, '$.state.output') WHEN 'text' THEN CAST(json_extract({d}, '$.state.output') AS BLOB)"
+            " CASE json_type({d}, '$.state.output') WHEN 'text' THEN CASE WHEN instr({d}, '\\u0000')"
+            " THEN {d} -> '$.state.output' ELSE CAST(json_extract({d}, '$.state.output') AS BLOB) END"
             " END FROM part WHERE " + TOOL_FILTER + " AND id IS NOT NULL{where}{order}"
         )
         careful = "CASE WHEN json_valid(data) THEN data END"
