@@ -149,13 +149,19 @@ def test_a_newer_version_is_read_and_said(tmp_path: Path) -> None:
 
 
 def test_a_model_with_no_price_is_unknown_not_free(tmp_path: Path) -> None:
-    """A model the price table does not know: each of its calls is counted under `price` (cost unknown; the
-    store's cost column has no "unknown" yet, so it holds 0 until it does)."""
+    """A model the price table does not know: each of its calls has an unknown cost (None, never 0), its trace
+    counts them (`unpriced_calls`, its cost the known part), and the report names the model; nothing is
+    skipped, the calls are read whole."""
     live, session = _copy(tmp_path)
     session.write_bytes(session.read_bytes().replace(b'"model":"claude-opus-5-5"', b'"model":"claude-future-9"'))
     report = LoadReport()
-    _traces, _infos, spans, _src = build(live, report)
+    traces, _infos, spans, _src = build(live, report)
     unknown = [sp for sp in spans if sp.kind == LLM and sp.name == "claude-future-9"]
-    assert unknown and all(sp.cost_usd == 0 for sp in unknown)
-    assert report.skipped == {"price": len(unknown)}
-    assert report.skipped_examples[0].startswith("price claude-future-9: no price for this model")
+    assert unknown and all(sp.cost_usd is None for sp in unknown)
+    assert report.skipped == {} and report.unpriced == {"claude-future-9": len(unknown)}
+    by_trace = {t.trace_id: t for t in traces}
+    for trace_id in {sp.trace_id for sp in unknown}:
+        own = [sp for sp in spans if sp.trace_id == trace_id and sp.kind == LLM]
+        t = by_trace[trace_id]
+        assert t.unpriced_calls == sum(sp.cost_usd is None for sp in own) > 0
+        assert t.cost_usd == pytest.approx(sum(sp.cost_usd or 0 for sp in own))

@@ -156,14 +156,18 @@ def _spans_hang_together(traces: list[AgentTrace], spans: list[AgentSpan], damag
     sums: dict[str, list] = {}
     for sp in spans:
         if sp.kind == LLM:
-            s = sums.setdefault(sp.trace_id, [0, 0, 0, 0, 0, 0.0])
+            s = sums.setdefault(sp.trace_id, [0, 0, 0, 0, 0, 0.0, 0])
             for k, name in enumerate(_USAGE):
-                s[k] += getattr(sp, name)
+                s[k] += getattr(sp, name) or 0  # an unknown cost (None) adds nothing to the known part...
+            s[6] += sp.cost_usd is None  # ...and is counted
+        else:
+            assert sp.cost_usd == 0.0, sp  # a tool call costs nothing of its own: its LLM call does
     for t in traces:
         if t.root_session_id not in damaged:
-            s = sums.get(t.trace_id, [0, 0, 0, 0, 0, 0.0])
+            s = sums.get(t.trace_id, [0, 0, 0, 0, 0, 0.0, 0])
             assert s[:5] == [getattr(t, name) for name in _USAGE[:5]], t.trace_id
             assert math.isclose(s[5], t.cost_usd, rel_tol=1e-9, abs_tol=1e-12), t.trace_id
+            assert s[6] == t.unpriced_calls, t.trace_id
 
 
 def _json_input(text: str) -> None:
@@ -184,7 +188,7 @@ def _well_typed(record: AgentTrace | SessionInfo | AgentSpan) -> None:
     for name, annotation in annotations.items():
         v = getattr(record, name)
         kinds = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
-                 "float": (float,), "tuple[str, ...]": (tuple,)}[annotation]
+                 "float": (float,), "float | None": (float, type(None)), "tuple[str, ...]": (tuple,)}[annotation]
         assert isinstance(v, kinds) and not isinstance(v, bool), (name, v)
         if isinstance(v, tuple):
             assert all(isinstance(x, str) for x in v), (name, v)
