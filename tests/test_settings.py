@@ -42,7 +42,7 @@ def _written(tmp_path: Path, data: object) -> Path:
     ({"retention_days": 10**12}, "retention_days must be from 1 to 36500 days"),
     ({"terminal_template": "kitty -e 'opencode --session {id}"}, "has a quote or a backslash that nothing closes"),
     ({"terminal_template": ["kitty", "{cmd}"]}, "terminal_template must be a command as a string, or null"),
-    ({"terminal_template": "kitty {nope}"}, "has an unknown field ('nope'); use {dir}, {id} and {cmd}"),
+    ({"terminal_template": "kitty {nope}"}, "has an unknown field ('nope'); use {dir}, {id}, {resume} and {cmd}"),
 ])
 def test_a_bad_value_is_reported_once_and_its_default_used(tmp_path: Path, caplog, data, words: str) -> None:
     path = _written(tmp_path, data)

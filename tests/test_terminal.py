@@ -244,8 +244,8 @@ def test_cli_open_dry_run_json_for_each_kind_of_terminal(tmp_path: Path, capsys,
         assert f'  tell application "{app}"' in out["argv"]
     for name, flags in (("kitty", []), ("xterm", ["-e"]), ("gnome-terminal", ["--"]), ("wezterm", ["start", "--"])):
         out = _open_json(capsys, "--terminal", name, "--db", db)
-        assert out == {"session_id": SID, "directory": directory, "shell_command": cmd,
-                       "argv": [name, *flags, "sh", "-c", cmd], "typed": None, "problem": None}
+        assert out == {"session_id": SID, "directory": directory, "source": "opencode", "note": None,
+                       "shell_command": cmd, "argv": [name, *flags, "sh", "-c", cmd], "typed": None, "problem": None}
     out = _open_json(capsys, "--terminal", "template", "--db", db)
     assert out["argv"] == [] and out["typed"] is None and "No terminal template is set" in out["problem"]
     settings = Path(os.environ["XDG_CONFIG_HOME"]) / "agent-traces" / "settings.json"
