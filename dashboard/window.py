@@ -13,6 +13,7 @@ from analytics.otlp import Content
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import CompareSection, FlowSection, MetricsSection, TracingSection
+from dashboard.sections.tracing import details_text
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.source_label)
         self.tracing.status.connect(lambda text: self.statusBar().showMessage(text))
+        self.tracing.reports.connect(lambda reports: self.source_label.setToolTip(
+            plain.tooltip(details_text(reports))))
         self.tracing.progress.connect(self.show_progress)
         self._menus()
         geometry = QSettings().value("window/geometry")
