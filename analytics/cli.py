@@ -792,8 +792,10 @@ def compare_lines(c: object) -> list[str]:
 
     assert isinstance(c, Comparison)
     root = c.pairs[0]
-    lines = [f"left:  {c.left_id}  {root.left.subagent_type}  {fmt.when(c.left_start)}",
-             f"right: {c.right_id}  {root.right.subagent_type}  {fmt.when(c.right_start)}", "",
+    lines = [f"left:  {c.left_id}  {root.left.subagent_type} ({fmt.source_label(root.left.source)})  "
+             f"{fmt.when(c.left_start)}",
+             f"right: {c.right_id}  {root.right.subagent_type} ({fmt.source_label(root.right.source)})  "
+             f"{fmt.when(c.right_start)}", "",
              "Totals with delegations (right − left):"]
     names = {"duration_ms": "duration", "tokens_in": "tokens in", "tokens_out": "tokens out", "cost_usd": "cost",
              "llm_calls": "LLM calls", "tool_calls": "tool calls"}

@@ -28,12 +28,13 @@ def codex_sessions(dest: Path) -> Path:
     return copy_store(CODEX_171 / "sessions", dest)
 
 
-def three_histories(home: Path) -> dict[str, Path]:
-    """The three histories where each agent keeps it under this HOME (with the tests' XDG_DATA_HOME, see
-    conftest): OpenCode's opencode.db in its data folder, ~/.claude/projects and ~/.codex/sessions."""
+def three_histories(home: Path, opencode: Path | None = None) -> dict[str, Path]:
+    """The three histories where each agent keeps it under this HOME: OpenCode's opencode.db in its data folder
+    (`opencode`, default: where this process's environment says, the tests' XDG_DATA_HOME, see conftest),
+    ~/.claude/projects and ~/.codex/sessions."""
     from analytics.opencode import default_data_dir
 
-    opencode = default_data_dir()
+    opencode = opencode or default_data_dir()
     opencode.mkdir(parents=True, exist_ok=True)
     shutil.copy(CASES_118 / "opencode.db", opencode / "opencode.db")
     (opencode / "opencode.db").chmod(0o644)

@@ -377,3 +377,41 @@ def test_sources_of_what_a_caller_holds() -> None:
     assert Sources.of(open_codex_source(CODEX_171)).kinds == [CODEX]
     assert Sources.of(None).kinds == [] and not Sources.of(None)
     assert codex_sessions  # (imported for the fixtures of other tests)
+
+
+# -- push: one agent's sessions, and a pass that reads only what was added ------------------------------------
+
+
+def test_push_selects_one_agent_and_each_pass_reads_only_what_was_added(tmp_path: Path,
+                                                                         histories: dict[str, Path]) -> None:
+    """What `push --source-kind claude-code --follow` does: its histories are opened once and kept, so each pass's
+    load parses only the lines the agents appended since the last one."""
+    from analytics.push import Endpoint, Pusher
+
+    claude_file = next(p for p in histories[CLAUDE_CODE].rglob("*.jsonl") if "subagents" in p.parts
+                       and b"echo deep" in p.read_bytes() and b"Delegate." not in p.read_bytes())
+    codex_file = max(histories[CODEX].rglob("*.jsonl"), key=lambda p: p.stat().st_size)
+    held = {}
+    for path in (claude_file, codex_file):  # the agents have not written their last line yet
+        data = path.read_bytes()
+        cut = data.rstrip(b"\n").rfind(b"\n") + 1
+        path.write_bytes(data[:cut])
+        held[path] = data[cut:]
+    sources = discover()
+    pusher = Pusher(tmp_path / "t.duckdb", Endpoint("http://127.0.0.1:9"), sources, source_kind=CLAUDE_CODE)
+    try:
+        first = pusher.push(dry_run=True)
+        assert [r.kind for r in first.loads] == KINDS
+        assert first.sessions == 8 and first.to_send_sessions == 8  # Claude Code's root sessions only
+        claude, codex = sources.found[1].source.readers[0], sources.found[2].source.readers[0]
+        parsed, read = claude.stats.bytes_parsed, codex.bytes_read
+        for path, line in held.items():
+            with open(path, "ab") as f:
+                f.write(line)
+        second = pusher.push(dry_run=True)
+        assert second.loads[1].sessions_changed == 1 and second.loads[2].sessions_changed == 1
+        assert claude.stats.bytes_parsed - parsed == len(held[claude_file])
+        # the line, and the 64 bytes before it and the file's first 128 (compared: an append, not a rewrite)
+        assert codex.bytes_read - read == len(held[codex_file]) + 64 + 128
+    finally:
+        pusher.close()
