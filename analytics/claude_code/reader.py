@@ -441,7 +441,7 @@ class ClaudeReader(Reader):
             return None
         log = self._logs.get(path)
         if log is not None and (st.st_ino != log.ino or st.st_size < log.offset or log.inline != inline or (
-                (st.st_size, st.st_mtime_ns) != log.seen and not self._same_head(path, log))):
+                (st.st_size, st.st_mtime_ns) != log.seen and not self._appended(path, log))):
             log = None  # rewritten, not appended (or first seen before its version was written): read again whole
         if log is None:
             log = FileLog(path, inline)
@@ -477,16 +477,20 @@ class ClaudeReader(Reader):
                 self.stats.bytes_parsed += used
                 carry = data[used:]
 
-    def _same_head(self, path: str, log: FileLog) -> bool:
+    def _appended(self, path: str, log: FileLog) -> bool:
+        """Whether a file that changed was only appended to: its first bytes and the bytes before where the last
+        read stopped are as they were (a file written again whole, with the same start and more lines, is not)."""
         if not log.head:
             return True
         try:
             with open(path, "rb") as f:
                 head = f.read(len(log.head))
+                f.seek(log.offset - len(log.tail))
+                tail = f.read(len(log.tail))
         except OSError:
             return False
-        self.stats.bytes_peeked += len(head)
-        return head == log.head
+        self.stats.bytes_peeked += len(head) + len(tail)
+        return head == log.head and tail == log.tail
 
     def _trim(self) -> None:
         """Keep the parse state of the sessions written last, whole trees within the budget; forget the rest
