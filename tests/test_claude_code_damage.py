@@ -165,3 +165,28 @@ def test_a_model_with_no_price_is_unknown_not_free(tmp_path: Path) -> None:
         t = by_trace[trace_id]
         assert t.unpriced_calls == sum(sp.cost_usd is None for sp in own) > 0
         assert t.cost_usd == pytest.approx(sum(sp.cost_usd or 0 for sp in own))
+
+
+def test_a_damaged_history_loads_into_duckdb(tmp_path: Path) -> None:
+    """A few damaged lines at once, through `load()` into a store that held the undamaged history (moved here
+    from the Claude Code mutation test, which tests/test_mutations.py now runs with the shared checks)."""
+    history = tmp_path / "projects"
+    for version, case in (("2.1.332", "nested"), ("2.1.332", "background"), ("2.1.332", "model-error"),
+                          ("2.0.27", "parallel"), ("2.1.1", "parallel")):
+        for p in (FIXTURES / f"claude-code-{version}" / case / "projects").iterdir():
+            shutil.copytree(p, history / f"{version}-{p.name}")
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        load(store, open_claude_source(history))
+        files = sorted(p for p in history.rglob("*.jsonl") if p.stat().st_size)
+        saved = {p: p.read_bytes() for p in files}
+        for n, p in enumerate(files):
+            lines = saved[p].splitlines(keepends=True)
+            k = (n * 7) % len(lines)
+            value = json.loads(lines[k])
+            value["timestamp"] = 10**30 if n % 2 else "not a time"
+            value["message"] = {"id": 5} if n % 3 == 0 else value.get("message")
+            lines[k] = json.dumps(value).encode() + b"\n"
+            p.write_bytes(b"".join(lines) + b"\xff\xfe{\n")
+        report = load(store, open_claude_source(history))
+        assert report.skipped_total > 0
+        assert store.conn.execute("SELECT count(*) FROM agent_traces WHERE kind = 'session'").fetchone()[0] == 5
