@@ -240,10 +240,13 @@ class MainWindow(QMainWindow):
         self.settings.otlp_endpoint, self.settings.otlp_project = settings.otlp_endpoint, settings.otlp_project
         self.settings.otlp_headers = settings.otlp_headers
         self.settings.otlp_content, self.settings.otlp_cut_kb = settings.otlp_content, settings.otlp_cut_kb
+        reading = settings.sources_off != self.settings.sources_off
+        self.settings.sources_off = list(settings.sources_off)
         self.service.retention_days = settings.retention_days
         if self.watcher is not None:
             self.watcher.set_interval(settings.refresh_seconds)
-        self.statusBar().showMessage("Settings saved.")
+        self.statusBar().showMessage("Settings saved." + (" Which histories are read changes at the next start."
+                                                          if reading else ""))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         QSettings().setValue("window/geometry", self.saveGeometry())
