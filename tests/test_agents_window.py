@@ -290,3 +290,39 @@ def test_demo_reads_whichever_histories_it_holds(tmp_path: Path) -> None:
     claude_projects(folder / "claude" / "projects", ("nested",))
     assert demo_sources(folder).kinds == [OPENCODE, CLAUDE_CODE]
     assert json.dumps(kinds)  # (the demo's own layout is the demo helper's)
+
+
+def test_flow_metrics_and_time_split_on_claude_code_and_codex_rows(qtbot, three) -> None:
+    """The Flow tab draws a Claude Code session's chain, the Metrics tab counts Codex's agents with their cost
+    unknown, and the detail pane says where a Codex session's time went."""
+    from dashboard.widgets.figures import FigureKinds
+
+    window, _histories = three
+    section, tree = window.tracing, window.tracing.tree
+    nested = next(r for r in _roots(window) if _trace(r).description.startswith("Go. {{agent general-purpose|Ou"))
+    tree.setCurrentItem(nested)
+    window.tabs.setCurrentWidget(window.flow)
+    qtbot.wait_until(lambda: len(window.flow.view.nodes) == 3, timeout=5000)
+    assert sorted(n.title for n in window.flow.view.nodes.values()) == ["general-purpose", "general-purpose", "main"]
+    window.tabs.setCurrentWidget(window.tracing)
+    apply_filter(qtbot, section, lambda b: b.source.setCurrentIndex(b.source.findData(CODEX)))
+    window.tabs.setCurrentWidget(window.metrics)
+    agents = window.metrics.agents
+    qtbot.wait_until(lambda: agents.topLevelItemCount() == 2, timeout=5000)
+    rows = {agents.topLevelItem(i).text(0): agents.topLevelItem(i) for i in range(2)}
+    assert set(rows) == {"codex", "default"}
+    delegate = agents.itemDelegate()
+    assert isinstance(delegate, FigureKinds)
+    for column in (7, 8):  # cost own, cost with delegations
+        option = QStyleOptionViewItem()
+        index = agents.indexFromItem(rows["codex"], column)
+        delegate.initStyleOption(option, index)
+        assert option.text == "unknown"
+    assert "unknown in all" in window.metrics.summary.text()
+    window.tabs.setCurrentWidget(window.tracing)
+    spawn = next(r for r in _roots(window) if _trace(r).description.startswith("Spawn shell."))
+    tree.setCurrentItem(spawn)
+    qtbot.wait_until(lambda: section.detail.details is not None
+                     and section.detail.details.trace.trace_id == _trace(spawn).trace_id, timeout=20_000)
+    split = section.detail.values["Where the time went"].text()
+    assert split.startswith("LLM ") and "waiting on delegations" in split
