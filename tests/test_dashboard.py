@@ -315,7 +315,7 @@ def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
-    assert sorted(p.name for p in demo.iterdir()) == ["opencode.db"]  # the bundled store was not written
+    assert sorted(p.name for p in demo.iterdir()) == ["claude", "codex", "opencode.db"]  # nothing written there
 
 
 def test_first_load_slower_than_the_refresh_interval_fills_the_window(qtbot, live: Path, tmp_path: Path,
