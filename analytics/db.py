@@ -42,7 +42,7 @@ READABLE_SINCE = 4  # and from this one on, it has every table a reader queries:
 # unless it lacks a column
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
-ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between steps, may use
+ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between batches, may use
 CHECKPOINT_THRESHOLD = "64MB"  # of WAL
 ROW_GROUP_SIZE = 16_384  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
@@ -180,7 +180,7 @@ def _columns(rows: list[tuple], columns: tuple[tuple[str, str], ...]) -> dict[st
     return out
 
 
-# No key and no index: the loader keeps span ids unique itself (`loader._unique_spans`, `stored_span_ids`), and
+# No key and no index: the loader keeps span ids unique itself (`extraction._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
 # index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
 # Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.
@@ -205,9 +205,9 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection to the store file; a writer attaches it with smaller row groups.
 
     DuckDB writes the row groups a transaction fills straight to the file, and keeps the rest in its log (and in
-    memory, spilling) until a checkpoint rewrites them. With 122,880 rows a group, no step of a long load (about
-    27,000 spans in a step of 1,000 sessions) ever filled one: every step's text went through the log, then was written
-    again, compressed, by the checkpoint. At 16,384 rows a group, the commits of the big benchmark store's load
+    memory, spilling) until a checkpoint rewrites them. With 122,880 rows a group, no batch of a long load (about
+    27,000 spans in a batch of 1,000 sessions) ever filled one: every batch's text went through the log, then was
+    written again, compressed, by the checkpoint. At 16,384 rows a group, the commits of the big benchmark store's load
     took 0.5 s instead of 3.4 s and the whole write 3.0 s instead of 6.2 s; queries read the groups the same.
     The size holds for this connection only (it is not stored in the file), so readers open the file plainly.
     """
@@ -305,9 +305,9 @@ class TraceStore:
         if not read_only:
             # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
             # written block in memory (a full load of 250,000 steps peaked at 650 MB without this; with the next
-            # step read meanwhile, 404 MB at 200 MB, 375-396 MB at 150 MB and 350 MB at 120 MB, in the same time)
+            # batch read meanwhile, 404 MB at 200 MB, 375-396 MB at 150 MB and 350 MB at 120 MB, in the same time)
             self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-            # and checkpoints every few committed steps, while the next one is read: once at the end, when the
+            # and checkpoints every few committed batches, while the next one is read: once at the end, when the
             # store was closed, took 3 s that nothing overlapped, and the blocks it had not written yet were
             # what DuckDB spilled to its temporary files under the limit
             self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
@@ -347,11 +347,11 @@ class TraceStore:
 
     @contextmanager
     def more_memory(self) -> Iterator[None]:
-        """DuckDB's room raised from the write limit while the block runs: for a read between the steps of a
-        load (the window shows what is stored so far), or a step written again that did not fit.
+        """DuckDB's room raised from the write limit while the block runs: for a read between the batches of a
+        load (the window shows what is stored so far), or a batch written again that did not fit.
 
         The write limit is for the load's own pages, but the indexes of a long history count in it too: at the
-        last steps of a full reload of the dashboard benchmark's store (its indexes held 36 MB), a read of its
+        last batches of a full reload of the dashboard benchmark's store (its indexes held 36 MB), a read of its
         10,400 traces and the write of a 10 MB prompt each ran out of memory under it."""
         if self.read_only:
             yield
@@ -374,7 +374,7 @@ class TraceStore:
         except duckdb.Error as exc:
             if not _out_of_memory(exc):
                 raise
-            log.info("a load step did not fit in %s; done again with up to %s", WRITE_MEMORY_LIMIT,
+            log.info("a load batch did not fit in %s; done again with up to %s", WRITE_MEMORY_LIMIT,
                      ROOMY_MEMORY_LIMIT)
             with self.more_memory():
                 return work(*args)
@@ -459,6 +459,10 @@ class TraceStore:
         return dict(self.cursor().execute("SELECT session_id, fingerprint FROM source_sessions WHERE source = ?",
                                           [source]).fetchall())
 
+    def source_session_count(self, source: str) -> int:
+        """How many sessions the last load of this source gave (what an unchanged source still holds)."""
+        return self.cursor().execute("SELECT count(*) FROM source_sessions WHERE source = ?", [source]).fetchone()[0]
+
     def cleaned_sessions(self) -> set[str]:
         """The root sessions retention removed: a load does not import them again."""
         return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}
@@ -512,11 +516,11 @@ class TraceStore:
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
                 stored_span_ids: set[str] | None = None) -> None:
-        """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more steps).
+        """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more batches).
 
-        `stamp` is the whole source's stamp, recorded with the last step of a load only (None before), so a
+        `stamp` is the whole source's stamp, recorded with the last batch of a load only (None before), so a
         load cut short is not taken for a finished one. `conflicts=False` inserts plainly, without first deleting
-        the rows of these trees, which is faster: for a load into an empty store, whose steps hold disjoint
+        the rows of these trees, which is faster: for a load into an empty store, whose batches hold disjoint
         trees. `stored_span_ids`, from such a load, holds every span id it has stored so far, which saves
         looking each new one up in the store."""
         with self.transaction() as cur:
@@ -547,7 +551,7 @@ class TraceStore:
     def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
         """What `replace` writes anew leaves first: the rows of these trees.
 
-        (Not for a load into an empty store: nothing is there to leave, and its steps hold disjoint trees.)"""
+        (Not for a load into an empty store: nothing is there to leave, and its batches hold disjoint trees.)"""
         root_list = [list(roots)]
         if full:  # everything of these trees goes, then comes back
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.loader import extract_traces
+from analytics.extraction import extract_traces
 from tests.conftest import BACKGROUND_118, CASES_118, CASES_1165, FIXTURES
 
 CASES = [pytest.param(CASES_118, id="sqlite-1.18.33"), pytest.param(CASES_1165 / "storage", id="json-1.1.65")]

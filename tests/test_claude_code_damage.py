@@ -149,13 +149,44 @@ def test_a_newer_version_is_read_and_said(tmp_path: Path) -> None:
 
 
 def test_a_model_with_no_price_is_unknown_not_free(tmp_path: Path) -> None:
-    """A model the price table does not know: each of its calls is counted under `price` (cost unknown; the
-    store's cost column has no "unknown" yet, so it holds 0 until it does)."""
+    """A model the price table does not know: each of its calls has an unknown cost (None, never 0), its trace
+    counts them (`unpriced_calls`, its cost the known part), and the report names the model; nothing is
+    skipped, the calls are read whole."""
     live, session = _copy(tmp_path)
     session.write_bytes(session.read_bytes().replace(b'"model":"claude-opus-5-5"', b'"model":"claude-future-9"'))
     report = LoadReport()
-    _traces, _infos, spans, _src = build(live, report)
+    traces, _infos, spans, _src = build(live, report)
     unknown = [sp for sp in spans if sp.kind == LLM and sp.name == "claude-future-9"]
-    assert unknown and all(sp.cost_usd == 0 for sp in unknown)
-    assert report.skipped == {"price": len(unknown)}
-    assert report.skipped_examples[0].startswith("price claude-future-9: no price for this model")
+    assert unknown and all(sp.cost_usd is None for sp in unknown)
+    assert report.skipped == {} and report.unpriced == {"claude-future-9": len(unknown)}
+    by_trace = {t.trace_id: t for t in traces}
+    for trace_id in {sp.trace_id for sp in unknown}:
+        own = [sp for sp in spans if sp.trace_id == trace_id and sp.kind == LLM]
+        t = by_trace[trace_id]
+        assert t.unpriced_calls == sum(sp.cost_usd is None for sp in own) > 0
+        assert t.cost_usd == pytest.approx(sum(sp.cost_usd or 0 for sp in own))
+
+
+def test_a_damaged_history_loads_into_duckdb(tmp_path: Path) -> None:
+    """A few damaged lines at once, through `load()` into a store that held the undamaged history (moved here
+    from the Claude Code mutation test, which tests/test_mutations.py now runs with the shared checks)."""
+    history = tmp_path / "projects"
+    for version, case in (("2.1.332", "nested"), ("2.1.332", "background"), ("2.1.332", "model-error"),
+                          ("2.0.27", "parallel"), ("2.1.1", "parallel")):
+        for p in (FIXTURES / f"claude-code-{version}" / case / "projects").iterdir():
+            shutil.copytree(p, history / f"{version}-{p.name}")
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        load(store, open_claude_source(history))
+        files = sorted(p for p in history.rglob("*.jsonl") if p.stat().st_size)
+        saved = {p: p.read_bytes() for p in files}
+        for n, p in enumerate(files):
+            lines = saved[p].splitlines(keepends=True)
+            k = (n * 7) % len(lines)
+            value = json.loads(lines[k])
+            value["timestamp"] = 10**30 if n % 2 else "not a time"
+            value["message"] = {"id": 5} if n % 3 == 0 else value.get("message")
+            lines[k] = json.dumps(value).encode() + b"\n"
+            p.write_bytes(b"".join(lines) + b"\xff\xfe{\n")
+        report = load(store, open_claude_source(history))
+        assert report.skipped_total > 0
+        assert store.conn.execute("SELECT count(*) FROM agent_traces WHERE kind = 'session'").fetchone()[0] == 5

@@ -98,7 +98,8 @@ def test_one_appended_line_is_all_a_reload_parses(live: Path, tmp_path: Path) ->
         report = load(store, src)
         assert report.sessions_changed == 1
         assert reader.stats.bytes_parsed - parsed == len(line)
-        assert reader.stats.bytes_peeked - peeked <= 64  # the first bytes, to see it was appended to
+        # the first bytes and the last ones read before, to see it was appended to (not written again whole)
+        assert reader.stats.bytes_peeked - peeked <= 64 + 64
         assert reader.stats.files_read_whole == whole
         assert load(store, src).sessions_changed == 0  # and nothing at all when nothing changed
         assert reader.stats.bytes_parsed - parsed == len(line)
@@ -202,3 +203,24 @@ def test_a_long_file_is_read_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     got = build(case)
     assert got[:3] == want
     assert got[3].reader.stats.bytes_parsed == sum(p.stat().st_size for p in case.rglob("*.jsonl"))
+
+
+def test_a_file_written_again_longer_with_the_same_start_is_read_again_whole(live: Path, tmp_path: Path) -> None:
+    """A line taken out of a session file, then the file written back whole: it grew and starts as before, but
+    it was not appended to (the bytes before where the last read stopped differ); read as an append, a
+    delegation was lost (found by the three-history mutation test)."""
+    src = open_claude_source(live)
+    reader = src.readers[0]
+    session = _session_file(live)
+    original = session.read_bytes()
+    lines = original.splitlines(keepends=True)
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        load(store, src)
+        before = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces ORDER BY 1").fetchall()
+        session.write_bytes(b"".join(lines[:2] + lines[3:]))
+        load(store, src)
+        whole = reader.stats.files_read_whole
+        session.write_bytes(original)
+        load(store, src)
+        assert reader.stats.files_read_whole == whole + 1
+        assert store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces ORDER BY 1").fetchall() == before

@@ -13,7 +13,8 @@ import pytest
 
 from analytics.db import TraceStore
 from analytics.errors import SourceError
-from analytics.loader import build_traces, extract_traces, load
+from analytics.extraction import build_traces, extract_traces
+from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from tests.conftest import CASES_118, SAMPLE_118, SAMPLE_1165, STEPS_118, STEPS_1165, copy_store

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from analytics.db import TraceStore
-from analytics.loader import extract_traces, load, unwrap_output
+from analytics.extraction import extract_traces, unwrap_output
+from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q

@@ -11,7 +11,8 @@ import pytest
 
 from analytics.db import TraceStore
 from analytics.errors import SourceError
-from analytics.loader import extract_traces, load
+from analytics.extraction import extract_traces
+from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import open_source, sqlite_store
 from tests.conftest import CASES_118, CASES_1165, SAMPLE_118, SAMPLE_1165, build_v2_store, copy_store, tree_digest

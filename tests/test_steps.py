@@ -178,7 +178,7 @@ def test_cli_steps_shows_the_calls_and_json_keeps_them_whole(tmp_path: Path, cap
 
 
 def test_spans_are_built_in_the_order_of_their_fields() -> None:
-    """`loader._spans` builds each span as a plain tuple in field order: a field added to `AgentSpan` must be
+    """`extraction._spans` builds each span as a plain tuple in field order: a field added to `AgentSpan` must be
     added there too, where this test points."""
     assert AgentSpan._fields == (
         "span_id", "trace_id", "root_session_id", "parent_span_id", "kind", "name", "title", "status",

@@ -40,6 +40,7 @@ IGNORED_TYPES = frozenset({
 })
 TITLE_TYPES = frozenset({"summary", "custom-title", "ai-title"})
 HEAD_BYTES = 64  # compared on each read that finds a file grown: other first bytes mean it was rewritten
+TAIL_BYTES = 64  # and the last bytes read: other bytes there mean it was rewritten (same start, say, but longer)
 
 _TAG = re.compile(r"<(task-id|tool-use-id|status|result|summary)>(.*?)</\1>", re.S)
 _AGENT_ID_TEXT = re.compile(r"agentId: ([A-Za-z0-9_-]+)")
@@ -315,6 +316,7 @@ class FileLog:
         self.inline = inline
         self.offset = 0  # bytes consumed: the end of the last complete line
         self.head = b""  # the first bytes, to notice a file rewritten in place
+        self.tail = b""  # the last bytes consumed (up to `offset`), likewise: an append leaves them as they were
         self.ino = 0
         self.seen: tuple[int, int] = (-1, -1)  # size and mtime when last read: the same, nothing to look at
         self.convs: dict[str, Conversation] = {"": Conversation()}
@@ -349,6 +351,7 @@ class FileLog:
                 self._record(r, report, where)
         self.offset += end
         self.bytes_parsed += end
+        self.tail = (self.tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
         return end
 
     def _one_by_one(self, chunk: bytes, report: LoadReport) -> list[Record | None]:

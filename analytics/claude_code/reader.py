@@ -43,12 +43,12 @@ from analytics.claude_code.history import (
     Tool,
 )
 from analytics.claude_code.schema import META, RECORDS, Meta
-from analytics.models import COMPLETED, ERROR, RUNNING, LoadReport, Usage
+from analytics.models import CLAUDE_CODE, COMPLETED, ERROR, RUNNING, LoadReport, Usage
 from analytics.opencode.readers import Reader
 from analytics.opencode.records import RawCall, RawMessage, RawSession, RawTool, SessionStamp, json_text
 from analytics.pricing import call_cost
 
-STORE = "claude-code"
+STORE = CLAUDE_CODE
 PROVIDER = "anthropic"
 MAIN_AGENT = "main"  # the agent of a session's own line (Claude Code gives it no name)
 RETAIN_CHARS = 64_000_000
@@ -441,7 +441,7 @@ class ClaudeReader(Reader):
             return None
         log = self._logs.get(path)
         if log is not None and (st.st_ino != log.ino or st.st_size < log.offset or log.inline != inline or (
-                (st.st_size, st.st_mtime_ns) != log.seen and not self._same_head(path, log))):
+                (st.st_size, st.st_mtime_ns) != log.seen and not self._appended(path, log))):
             log = None  # rewritten, not appended (or first seen before its version was written): read again whole
         if log is None:
             log = FileLog(path, inline)
@@ -477,16 +477,20 @@ class ClaudeReader(Reader):
                 self.stats.bytes_parsed += used
                 carry = data[used:]
 
-    def _same_head(self, path: str, log: FileLog) -> bool:
+    def _appended(self, path: str, log: FileLog) -> bool:
+        """Whether a file that changed was only appended to: its first bytes and the bytes before where the last
+        read stopped are as they were (a file written again whole, with the same start and more lines, is not)."""
         if not log.head:
             return True
         try:
             with open(path, "rb") as f:
                 head = f.read(len(log.head))
+                f.seek(log.offset - len(log.tail))
+                tail = f.read(len(log.tail))
         except OSError:
             return False
-        self.stats.bytes_peeked += len(head)
-        return head == log.head
+        self.stats.bytes_peeked += len(head) + len(tail)
+        return head == log.head and tail == log.tail
 
     def _trim(self) -> None:
         """Keep the parse state of the sessions written last, whole trees within the budget; forget the rest
@@ -623,7 +627,8 @@ class _Assembly:
         return RawSession(
             id=sid, parent_id=parent, title=_title(prompts[0].text) if prompts else "",
             directory=conv.cwd or self.main.cwd or "", project_id=self.tree.project, agent=agent,
-            version=conv.version, created_ms=first, updated_ms=max(last, first), store=STORE, messages=messages)
+            version=conv.version, created_ms=first, updated_ms=max(last, first), store=STORE, messages=messages,
+            source=CLAUDE_CODE)
 
     def _messages(self, conv: Conversation, agent: str, child_of_tool: dict[str, _Child]) -> list[RawMessage]:
         out: list[RawMessage] = []
@@ -635,10 +640,8 @@ class _Assembly:
                 continue
             inp, outp, write, read, write_1h = s.usage
             cost = call_cost(PROVIDER, s.model, s.start_ms, inp, outp, read, write - write_1h, write_1h)
-            if cost is None:
-                self.report.skip("price", s.model or "unknown",
-                                 "no price for this model in genai-prices: its cost is unknown (counted as 0)")
-                cost = 0.0
+            if cost is None:  # a model with no price: unknown, not free (the report names the model)
+                self.report.unpriced_call(s.model)
             calls: list[RawCall] = []
             tools: list[RawTool] = []
             for t in s.tools:
@@ -653,8 +656,8 @@ class _Assembly:
             out.append(RawMessage(
                 id=s.id, role="assistant", parent_id=None, agent=agent, created_ms=s.start_ms,
                 completed_ms=None if open_ else s.end_ms, model=s.model, provider=PROVIDER, error=s.error,
-                usage=Usage(inp, outp, 0, read, write, cost), tools=[t.name for t in s.tools], calls=calls,
-                texts=list(s.texts), tool_calls=tools))
+                usage=Usage(inp, outp, 0, read, write, cost or 0.0), tools=[t.name for t in s.tools], calls=calls,
+                texts=list(s.texts), tool_calls=tools, priced=cost is not None))
         return out
 
     def _call(self, t: Tool, s: Step, conv: Conversation, child: _Child | None) -> RawCall:

@@ -16,7 +16,8 @@ How a thread maps onto the records (tests/test_codex*.py check each case against
   the call lasts until the child's last own turn ended (None while one runs); its result is the child's last
   answer, or the `wait_agent` result when the child's file is missing;
 - usage: `input` is Codex's input_tokens less the cached ones (`cache_read`) and the cache writes, `output` its
-  output_tokens less the reasoning ones (`reasoning`), as OpenCode counts them; no cost (Codex stores none);
+  output_tokens less the reasoning ones (`reasoning`), as OpenCode counts them; Codex stores no cost, so each
+  call is priced from the price table (analytics/pricing.py), or left unknown for a model the table lacks;
 - a turn that ended in a failed model call gets an assistant message with the error and no usage; a turn that never
   ended (the run was killed, or is still going) leaves its last model call, or the one in flight, running.
 """
@@ -34,14 +35,16 @@ from pathlib import Path
 
 from analytics.codex.rollout import SPAWN_TOOLS, Call, Meta, Rollout, Tool, Turn, exit_failed, read_meta
 from analytics.errors import SourceError
-from analytics.models import MAX_TOKENS, LoadReport, Usage
+from analytics.models import CODEX, MAX_TOKENS, LoadReport, Usage
 from analytics.opencode.readers import Reader
 from analytics.opencode.records import RawCall, RawMessage, RawSession, RawTool, SessionStamp, as_str
 from analytics.opencode.source import Source
+from analytics.pricing import call_cost
 
 log = logging.getLogger(__name__)
 
-GENERATION = "codex"
+GENERATION = CODEX
+DEFAULT_PROVIDER = "openai"  # Codex's own default `model_provider`
 ROOT_AGENT = "codex"  # a root thread's agent: Codex has no name for it
 DEFAULT_ROLE = "default"  # a spawned agent's role when none was asked for (Codex's own name for it)
 PARSED_BYTES = 64 << 20  # the newest rollouts whose parse state is kept between loads, by file size
@@ -382,6 +385,9 @@ class CodexReader(Reader):
         taken: set[str] = set()
         for i, turn in enumerate(turns):
             self._turn_messages(f, r, turn, i, agent, waited, messages, taken)
+        for message in messages:
+            if message.role == "assistant":
+                _price(message, report)
         first_prompt = next((t.prompts[0] for t in turns if t.prompts), "")
         if m.parent_id:
             label = m.agent_path or m.nickname or m.thread_id[:8]
@@ -391,7 +397,7 @@ class CodexReader(Reader):
         return RawSession(
             id=m.thread_id, parent_id=m.parent_id, title=title, directory=m.cwd, project_id=None, agent=agent,
             version=m.version, created_ms=m.created_ms, updated_ms=max(r.last_ms, m.created_ms), store=GENERATION,
-            messages=messages,
+            messages=messages, source=CODEX,
         )
 
     def _own_turns(self, f: _File) -> list[Turn]:
@@ -560,6 +566,22 @@ def _usage(u: tuple[int, int, int, int, int] | None) -> Usage:
     if _fits(out):
         out = max(out - (reasoning if _fits(reasoning) else 0), 0)
     return Usage(inp, out, reasoning, cached, write)
+
+
+def _price(m: RawMessage, report: LoadReport) -> None:
+    """The cost of one model call from the price table (Codex stores none): OpenAI bills the reasoning tokens as
+    output. A model with no price (or a provider the table does not know, such as a local one) leaves it
+    unknown, and the report names the model; figures out of range are the loader's to count, and are not priced."""
+    u = m.usage
+    if not all(_fits(n) for n in u[:5]):
+        return
+    cost = call_cost(m.provider or DEFAULT_PROVIDER, m.model, m.created_ms, u.input, u.output + u.reasoning,
+                     u.cache_read, u.cache_write)
+    if cost is None:
+        m.priced = False
+        report.unpriced_call(m.model)
+    else:
+        m.usage = u._replace(cost=cost)
 
 
 def _fits(n: int) -> bool:

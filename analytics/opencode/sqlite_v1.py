@@ -156,6 +156,7 @@ def fnum(v: object) -> float:
 
 class SqliteV1Reader(Reader):
     generation = "sqlite-v1"
+    session_table = "session"  # 2.x: `session_v2` (or `session` in its betas)
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -173,7 +174,7 @@ class SqliteV1Reader(Reader):
         self._snap = snapshot(self._conn, self.path)
         conn = self._snap.__enter__()
         self._tables = tables(conn)
-        self._session_cols = columns(conn, "session")
+        self._session_cols = columns(conn, self.session_table)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -262,11 +263,11 @@ class SqliteV1Reader(Reader):
         return list(sessions.values())
 
     def _sessions(self, ids: Collection[str] | None, report: LoadReport) -> dict[str, RawSession]:
+        """The session rows (of either generation's table); a row with text that is not UTF-8 is skipped."""
         agent = "agent" if "agent" in self._session_cols else "NULL"
         where, params = id_filter(ids, "id")
-        sql = (
-            f"SELECT {SESSION_COLUMNS}, CAST({agent} AS TEXT) FROM session WHERE 1 = 1{where}"
-        )
+        sql = f"SELECT {SESSION_COLUMNS}, CAST({agent} AS TEXT) FROM {self.session_table} WHERE 1 = 1{where}"
+
         def consume(rows) -> dict[str, RawSession]:
             out = {}
             for row in rows:

@@ -26,7 +26,7 @@ from analytics.opencode.records import (
     usage_from,
 )
 from analytics.opencode.sqlite_store import BadText, guarded, id_filter
-from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_COLUMNS, SESSION_ID, TEXT_IDS, SqliteV1Reader
+from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_ID, TEXT_IDS, SqliteV1Reader
 
 
 def _content_text(content: object) -> str:
@@ -58,25 +58,7 @@ class SqliteV2Reader(SqliteV1Reader):
         return self._stamps(sql, report)
 
     def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
-        where, params = id_filter(ids, "id")
-        sql = (
-            f"SELECT {SESSION_COLUMNS}, CAST(agent AS TEXT) FROM {self.session_table} WHERE 1 = 1{where}"
-        )
-
-        def consume_sessions(rows) -> dict[str, RawSession]:
-            out = {}
-            for row in rows:
-                sid, parent, title, directory, project, version, created, updated, agent = row
-                if sid in self._unreadable:
-                    continue
-                if any(isinstance(v, BadText) for v in row):
-                    report.skip("session", sid, "text is not valid UTF-8")
-                    continue
-                out[sid] = RawSession(sid, parent, title or "", directory or "", project, agent, version,
-                                      created or 0, updated or created or 0, self.generation)
-            return out
-
-        sessions = guarded(self.conn, sql, sql, params, consume_sessions)
+        sessions = self._sessions(ids, report)
         where, params = id_filter(ids, "session_id")
         sql = (
             f"SELECT {TEXT_IDS}, type, CAST(time_created AS INTEGER), data FROM session_message"
