@@ -156,16 +156,12 @@ def _codex_price(s: AgentSpan) -> float | None:
                      s.tokens_cache_read)
 
 
-def test_demo_codex_model_is_priced() -> None:
-    """The Codex session's model and provider are in the price table: its calls can be priced."""
-    _traces, spans, _report = built(open_codex_source(DEMO / "codex" / "sessions"))
-    assert all((_codex_price(s) or 0) > 0 for s in spans if s.kind == LLM)
-
-
-@pytest.mark.xfail(strict=True, reason="the Codex reader stores no cost yet (issue 19: cost from the price table)")
-def test_demo_codex_costs_are_computed() -> None:
-    _traces, spans, _report = built(open_codex_source(DEMO / "codex" / "sessions"))
-    assert all(s.cost_usd == pytest.approx(_codex_price(s)) for s in spans if s.kind == LLM)
+def test_demo_codex_costs_are_known() -> None:
+    """The Codex session's model and provider are in the price table: every call has its cost."""
+    _traces, spans, report = built(open_codex_source(DEMO / "codex" / "sessions"))
+    llm = [s for s in spans if s.kind == LLM]
+    assert all((_codex_price(s) or 0) > 0 and s.cost_usd == pytest.approx(_codex_price(s)) for s in llm)
+    assert 0.05 < sum(s.cost_usd for s in llm) < 1 and "price" not in report.skipped
 
 
 def test_demo_sessions_are_spread_over_the_last_days() -> None:
@@ -239,7 +235,7 @@ def test_compare_agents_runs_have_the_same_shape() -> None:
             assert coder.ended_at <= tester.started_at  # one after the other
             tools[name, coder.description or ""] = [
                 [s.name for s in steps(spans, t, TOOL)] for t in (root, coder, tester)]
-            assert all(s.cost_usd > 0 for s in spans if s.kind == LLM) or name == "codex"
+            assert all(s.cost_usd > 0 for s in spans if s.kind == LLM)
     assert tools[("opencode", "Add the --dry-run flag")] == [["read"], ["read", "edit", "bash"], ["write", "bash"]]
     assert tools[("claude", "Add the --dry-run flag")] == [["Read"], ["Read", "Edit", "Bash"], ["Write", "Bash"]]
     assert tools[("claude", "Implement --dry-run in deploy.py")] == tools[("claude", "Add the --dry-run flag")]
