@@ -298,7 +298,7 @@ def test_demo_reads_whichever_histories_it_holds(tmp_path: Path) -> None:
     from analytics.sources import demo_sources
 
     folder = tmp_path / "demo"
-    shutil.copytree(demo_store(), folder)
+    shutil.copytree(demo_store(), folder, ignore=shutil.ignore_patterns("claude", "codex"))  # OpenCode's only
     claude_projects(folder / "claude" / "projects", ("nested",))
     assert demo_sources(folder).kinds == [OPENCODE, CLAUDE_CODE]
     assert json.dumps(kinds)  # (the demo's own layout is the demo helper's)
