@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import run_child  # noqa: E402
 
 
 def child(source: str, db: str, started: float) -> None:
@@ -67,9 +68,7 @@ def launch(source: Path, work: Path) -> dict:
         env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/config", "XDG_DATA_HOME": f"{home}/data",
                "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
         started = time.time()
-        out = subprocess.run([sys.executable, __file__, "--child", str(source), str(db), repr(started)],
-                             check=True, capture_output=True, text=True, cwd=ROOT, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+        return run_child([__file__, "--child", str(source), str(db), repr(started)], env=env)
 
 
 def main() -> None:

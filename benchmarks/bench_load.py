@@ -20,7 +20,6 @@ import json
 import os
 import resource
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
 from analytics.opencode import open_source  # noqa: E402
+from benchmarks import run_child  # noqa: E402
 from benchmarks.make_store import build_json, build_sqlite  # noqa: E402
 
 
@@ -88,9 +88,7 @@ def child_full_load(source: str, db: str) -> None:
 
 
 def in_child(source: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(source), str(db)], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child([__file__, "--child", str(source), str(db)])
 
 
 def timed(fn, repeat: int = 5) -> float:
