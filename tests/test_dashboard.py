@@ -230,6 +230,7 @@ def test_a_write_is_on_screen_before_the_history_is_judged_again(qtbot, window, 
     judged on the whole history again (a second on a long one); no "Loading…" is said for it. With a pattern,
     which needs that judgement to pick its rows, only the judged snapshot comes."""
     _w, section = window
+    section.live.setChecked(False)  # only the refreshes asked for here, not the watcher's for the same writes
     wait_idle(qtbot, section.service)
     seen: list[tuple[bool, bool, bool]] = []  # (final, judging, the change on screen), per snapshot
     section.service.done.connect(lambda snap: seen.append(
