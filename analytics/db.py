@@ -25,6 +25,7 @@ import numpy
 
 from analytics.errors import StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
+from analytics.opencode.readers import StreamedSteps
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
 ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between batches, may use
 CHECKPOINT_THRESHOLD = "64MB"  # of WAL
-ROW_GROUP_SIZE = 16_384  # rows, for a writer (DuckDB's default is 122,880)
+ROW_GROUP_SIZE = 4_096  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
 
 TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -509,14 +510,15 @@ class TraceStore:
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
-                stored_span_ids: set[str] | None = None) -> None:
+                streamed: Collection[StreamedSteps] = (), stored_span_ids: set[str] | None = None) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more batches).
 
         `stamp` is the whole source's stamp, recorded with the last batch of a load only (None before), so a
         load cut short is not taken for a finished one. `conflicts=False` inserts plainly, without first deleting
         the rows of these trees, which is faster: for a load into an empty store, whose batches hold disjoint
         trees. `stored_span_ids`, from such a load, holds every span id it has stored so far, which saves
-        looking each new one up in the store."""
+        looking each new one up in the store. `streamed` are steps a reader streams in as rows (its SQL made
+        them), beside the `spans` made in Python."""
         with self.transaction() as cur:
             if conflicts:
                 self._clear(cur, roots, traces, full)
@@ -525,9 +527,12 @@ class TraceStore:
                 cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
                 cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
             # a span id still stored under another tree (a damaged store reuses one): the one read now wins
-            again = [sp.span_id for sp in spans if stored_span_ids is None or sp.span_id in stored_span_ids]
+            ids = chain((sp.span_id for sp in spans), (i for s in streamed for i in s.span_ids))
+            again = [i for i in ids if stored_span_ids is None or i in stored_span_ids]
             if again:
                 cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
+            for steps in streamed:
+                self._insert_streamed(cur, steps)
             self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
             self._insert_sessions(cur, sessions)
@@ -595,6 +600,18 @@ class TraceStore:
                     cur.unregister(view)
                 raise
             cur.unregister(view)
+
+    @staticmethod
+    def _insert_streamed(cur: duckdb.DuckDBPyConnection, steps: StreamedSteps) -> None:
+        """An insert of steps a reader streams: its rows, made into `agent_spans` rows by its query."""
+        names = ", ".join(c for c, _ in SPAN_COLUMNS)
+        with steps.open() as rows:
+            cur.register("streamed_steps", rows)
+            try:
+                cur.execute(f"INSERT INTO agent_spans ({names}) {steps.query('streamed_steps')}", steps.params)
+            finally:
+                with suppress(duckdb.Error):  # an aborted transaction refuses this too; the insert's error is the news
+                    cur.unregister("streamed_steps")
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         """Insert the session records as the steps are (`_insert`), replacing a stored one."""

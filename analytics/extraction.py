@@ -38,6 +38,7 @@ from analytics.models import (
     SessionInfo,
     Usage,
 )
+from analytics.opencode.readers import StreamedSteps
 from analytics.opencode.records import (
     RawCall,
     RawMessage,
@@ -46,6 +47,7 @@ from analytics.opencode.records import (
     id_time_ms,
 )
 from analytics.opencode.source import Source, open_source
+from analytics.opencode.sqlite_store import staging
 
 _RESULT = re.compile(r"<task_result>\n?(.*)\n?</task_result>", re.S)
 _SUBAGENT = re.compile(r"^<subagent\b[^>]*>\n?(.*?)\n?</subagent>\s*$", re.S)
@@ -538,6 +540,47 @@ def extract_traces(source: str | Path | Source | None = None,
         sessions = src.read(ids, report)
         traces, _, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
     return traces
+
+
+def extract(source: str | Path | Source | None = None, session_ids: Collection[str] | None = None,
+            report: LoadReport | None = None) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
+    """Every trace, session record and step of the OpenCode store at `source` (or of these sessions' trees), as
+    one batch of a load stores them, without a store: the steps a reader streams are read back as records."""
+    src = source if isinstance(source, Source) else open_source(source)
+    report = report if report is not None else LoadReport()
+    with no_cyclic_gc(), src.reading():
+        index = src.index(report)
+        parents = {sid: st.parent_id for sid, st in index.items()}
+        ids = None if session_ids is None else tree_closure(parents, session_ids)
+        sessions = src.read(ids, report)
+        traces, infos, spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+        streamed = src.tool_spans(spans)
+        spans = not_streamed(spans, streamed, report)
+        for steps in streamed:
+            spans.extend(_records(steps))
+    return traces, infos, spans
+
+
+def not_streamed(spans: list[AgentSpan], streamed: list[StreamedSteps], report: LoadReport) -> list[AgentSpan]:
+    """Without the steps whose id a streamed tool call has (a damaged store; each reader keeps its own ids
+    unique): the streamed one wins."""
+    ids = {i for s in streamed for i in s.span_ids}
+    again = [sp.span_id for sp in spans if sp.span_id in ids]
+    if not again:
+        return spans
+    for span_id in sorted(again):
+        report.skip("part", span_id, "a step with the id of another step; left out")
+    return [sp for sp in spans if sp.span_id not in ids]
+
+
+def _records(steps: StreamedSteps) -> list[AgentSpan]:
+    """Streamed steps as records."""
+    columns = ", ".join(f"epoch_ms({name})" if name in ("started_at", "ended_at") else name
+                        for name in AgentSpan._fields)
+    with steps.open() as rows, staging().cursor() as conn:
+        conn.register("rows", rows)
+        query = f"SELECT {columns} FROM ({steps.query('rows')})"
+        return [_span(AgentSpan, row) for row in conn.execute(query, steps.params).fetchall()]
 
 
 def root_map(parents: dict[str, str | None]) -> dict[str, str]:

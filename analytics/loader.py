@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from analytics.extraction import build_traces, extract_traces, no_cyclic_gc, root_map, tree_closure
+from analytics.extraction import build_traces, extract_traces, no_cyclic_gc, not_streamed, root_map, tree_closure
 from analytics.models import AgentSpan, AgentTrace, LoadReport, SessionInfo
+from analytics.opencode.readers import StreamedSteps
 from analytics.opencode.records import RawSession, SessionStamp
 from analytics.opencode.source import Source
 
@@ -201,7 +202,7 @@ def load(store, source: Source, full: bool = False,
         span_ids: set[str] | None = set() if fresh else None  # and span ids, while the store had none before
 
         def write(batch: set[str], traces: list[AgentTrace], infos: list[SessionInfo], spans: list[AgentSpan],
-                  deleted: set[str], last: bool) -> None:
+                  streamed: list[StreamedSteps], deleted: set[str], last: bool) -> None:
             before = store.roots_of(batch | deleted if last else batch)
             store.replace(
                 roots=kept.writable(before | {t.root_session_id for t in traces}
@@ -209,7 +210,8 @@ def load(store, source: Source, full: bool = False,
                 traces=traces, sessions=infos,
                 fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in batch}),
                 deleted=deleted if last else (), full=full, source_key=key,
-                stamp=stamp if last else None, conflicts=not fresh, spans=spans, stored_span_ids=span_ids,
+                stamp=stamp if last else None, conflicts=not fresh, spans=spans, streamed=streamed,
+                stored_span_ids=span_ids,
             )
 
         for i, (batch, (traces, infos, spans)) in enumerate(read_ahead(todo, built)):
@@ -217,12 +219,17 @@ def load(store, source: Source, full: bool = False,
             if written:
                 traces, spans = _not_written(written, traces, spans, report)
             written.update(t.trace_id for t in traces)
+            streamed = source.tool_spans(spans)  # the tool calls SQL writes under these steps
+            if streamed:
+                spans = not_streamed(spans, streamed, report)
             if last:  # sessions gone from the source go with the last batch, once every kept tree is known
                 deleted = kept.deletable(deleted)
                 report.sessions_deleted = len(deleted)
-            store.fitted(write, batch, traces, infos, spans, deleted, last)  # again with room if it did not fit
+            # again with room if it did not fit
+            store.fitted(write, batch, traces, infos, spans, streamed, deleted, last)
             if span_ids is not None and not last:
                 span_ids.update(sp.span_id for sp in spans)
+                span_ids.update(i for s in streamed for i in s.span_ids)
             report.traces_written += len(traces)
             del traces, infos, spans  # free this batch before the next one is read
             done += len(batch)

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.models import LoadReport
+from analytics.models import AgentSpan, LoadReport
 from analytics.opencode.records import RawMessage, RawSession, SessionStamp
+
+
+@dataclass(frozen=True)
+class StreamedSteps:
+    """Steps a reader keeps out of Python until they are stored: their span ids; `open()`, which streams the rows
+    they are made from (each call anew: a write that did not fit is done again) as an object DuckDB scans once
+    (`__arrow_c_stream__`); and `select`, the DuckDB query (with `params`) that makes `agent_spans` rows of them,
+    in its column order, from the stream registered under the name it is given (`query(name)`)."""
+
+    span_ids: list[str]
+    open: Callable[[], AbstractContextManager[object]]
+    select: str
+    params: list[object]
+
+    def query(self, rows: str) -> str:
+        return self.select.replace("{rows}", rows)
 
 
 class Reader(ABC):
@@ -46,6 +64,11 @@ class Reader(ABC):
     @abstractmethod
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Set `texts` (the non-synthetic text parts, in order) on these messages."""
+
+    def tool_spans(self, spans: list[AgentSpan]) -> StreamedSteps | None:
+        """The tool calls of these LLM calls (the steps of a batch `read` gave) that this reader did not hand
+        over as `RawMessage.tool_calls` but streams into the store; None when it hands over all of them."""
+        return None
 
 
 def file_stamp(*paths: Path) -> str:

@@ -1,22 +1,29 @@
 """OpenCode 1.2 to 1.x: SQLite `session` / `message` / `part` tables with JSON `data` columns.
 
-SQLite does the selecting: only step-finish and tool parts leave the database (a LIKE prefilter skips text
-and reasoning parts without parsing them), each is parsed by one multi-path `json_extract` (a tool part once
-more for its input), and only task parts are handed to Python whole. Text parts are fetched later, for the
-few messages that need them.
+The bulk rows never pass through Python one by one. A batch's messages and its tool and step-finish parts go
+from SQLite to DuckDB as Arrow (the ADBC driver, see `sqlite_store`), where they are parsed (`sqlite_v1_sql`):
+Python gets the message records, each message's tool names and step-finish sums, and the delegation calls in
+full (read whole, for the delegation logic). The other tool calls stay in SQLite until the batch is written:
+`tool_spans` streams them from SQLite through DuckDB into the trace store as finished `agent_spans` rows.
+
+A row that is not as OpenCode writes it (not JSON DuckDB reads, not UTF-8, a figure of another type or out of
+range, an id used twice) is read again the careful way, in Python, with the rules of the other readers, and
+with it every part of its message; it is skipped or repaired and counted as before.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import sqlite3
 from collections.abc import Collection
+from itertools import count
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
 
-from analytics.models import COMPLETED, ERROR, OUT_OF_RANGE, RUNNING, LoadReport, Usage
-from analytics.opencode.readers import Reader, file_stamp
+from analytics.models import COMPLETED, ERROR, LLM, OUT_OF_RANGE, RUNNING, AgentSpan, LoadReport, Usage
+from analytics.opencode import sqlite_v1_sql as sql
+from analytics.opencode.readers import Reader, StreamedSteps, file_stamp
 from analytics.opencode.records import (
     DELEGATION_TOOLS,
     RawCall,
@@ -36,6 +43,8 @@ from analytics.opencode.records import (
 )
 from analytics.opencode.sqlite_store import (
     BadText,
+    Errors,
+    SqliteFile,
     columns,
     connect_readonly,
     guarded,
@@ -44,50 +53,53 @@ from analytics.opencode.sqlite_store import (
     loads_array,
     snapshot,
     tables,
+    text,
 )
+from analytics.opencode.sqlite_v1_sql import STEP_FILTER, TOOL_FILTER
 
 log = logging.getLogger(__name__)
 
 # Columns are read as the types OpenCode writes (SQLite would hand back whatever a cell holds): ids and texts
-# as TEXT, times as INTEGER (a REAL too big for one comes back as the largest INTEGER, which the loader counts
-# as out of range). A row without an id is no record.
-SESSION_ID = "CAST(s.id AS TEXT)"
-PARENT_ID = "CAST(s.parent_id AS TEXT)"
-SESSION_COLUMNS = ("CAST(id AS TEXT), CAST(parent_id AS TEXT), CAST(title AS TEXT), CAST(directory AS TEXT),"
-                   " CAST(project_id AS TEXT), CAST(version AS TEXT), CAST(time_created AS INTEGER),"
-                   " CAST(time_updated AS INTEGER)")
-TEXT_IDS = "CAST(id AS TEXT), CAST(session_id AS TEXT)"
+# as TEXT (handed over as bytes: `text`), times as INTEGER (a REAL too big for one comes back as the largest
+# INTEGER, which the loader counts as out of range). A row without an id is no record.
+SESSION_ID = text("s.id")
+PARENT_ID = text("s.parent_id")
+SESSION_COLUMNS = ", ".join([text("id"), text("parent_id"), text("title"), text("directory"), text("project_id"),
+                             text("version"), "CAST(time_created AS INTEGER)", "CAST(time_updated AS INTEGER)"])
+TEXT_IDS = f"{text('id')}, {text('session_id')}"
 
-# Flat paths, so each row comes back as one small JSON array of scalars (one parse in SQLite, one in Python).
+# The careful path's flat paths: each row comes back as one small JSON array of scalars.
 MESSAGE_PATHS = (
     "'$.role', '$.parentID', '$.agent', '$.mode', '$.modelID', '$.providerID', '$.time.completed',"
     " '$.error.name', '$.error.data.message', '$.error.message', '$.tokens.input', '$.tokens.output',"
     " '$.tokens.reasoning', '$.tokens.cache.read', '$.tokens.cache.write', '$.cost', '$.model.modelID',"
     " '$.model.providerID'"
 )
-# A quoted key or value such as "tool" cannot occur unescaped inside a JSON string, so these LIKE patterns keep
-# every tool and step-finish part (whatever the spacing) and drop text and reasoning parts unparsed.
-TOOL_FILTER = "data LIKE '%\"tool\"%'"
-STEP_FILTER = "data LIKE '%\"step-finish\"%'"
 STEP_PATHS = ("'$.type', '$.tokens.input', '$.tokens.output', '$.tokens.reasoning', '$.tokens.cache.read',"
               " '$.tokens.cache.write', '$.cost'")
-
+CAREFUL_DATA = "CASE WHEN json_valid(data) THEN data END"
+ARRAYS = "'[' || group_concat(j) || ']'"  # a message's step-finish arrays, as one JSON array
 
 _tool = tuple.__new__  # a RawTool from a tuple of its fields, in order
 _span_id = itemgetter(0)
+_batches = count()  # names the staging tables of each read, which may overlap with a write
 
 
-def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, str]]) -> list[str]:
-    """The tool calls of these rows (`SqliteV1Reader._tool_calls`) added to their messages, from scratch (a scan
-    may start over); the parts that cannot be read go to `skipped` as (message id, part id). Returns the ids of
-    the task parts."""
-    tasks: list[str] = []
+def rowid_filter(rowids: Collection[int]) -> tuple[str, tuple]:
+    """A `rowid IN (...)` clause bound as one JSON array parameter."""
+    return " AND rowid IN (SELECT value FROM json_each(?))", (json.dumps(sorted(rowids)),)
+
+
+def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, str]]) -> list[int]:
+    """The careful path's tool calls (`SqliteV1Reader._tool_calls`) added to their messages, from scratch; the parts
+    that cannot be read go to `skipped` as (message id, part id). Returns the rowids of the task parts."""
+    tasks: list[int] = []
     skipped.clear()
     for m in by_msg.values():
         m.tools = []
         m.tool_calls = []
-    for mid, pid, head, inp, raw_output in rows:
-        if head is None:  # the tolerant pass: not JSON
+    for rid, mid, pid, head, inp, raw_output in rows:
+        if head is None:  # the guarded query: not JSON
             skipped.append((mid or "", pid))
             continue
         msg = by_msg.get(mid)
@@ -104,7 +116,7 @@ def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, st
         tool = intern(tool)
         msg.tools.append(tool)
         if tool in DELEGATION_TOOLS:
-            tasks.append(pid)  # read whole, and its damage counted, with the task calls
+            tasks.append(rid)  # read whole, and its damage counted, with the task calls
             continue
         try:
             if head.__class__ is not str or inp.__class__ is BadText:
@@ -158,78 +170,84 @@ class SqliteV1Reader(Reader):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._conn: sqlite3.Connection | None = None
+        self._db: SqliteFile | None = None
         self._snap = None
         self._session_cols: set[str] = set()
         self._unreadable: set[str] = set()  # sessions the index found unreadable (counted there)
         self._ids: list[str] = []  # every session id in the index
+        # message id -> its tool calls that SQL writes, as (rowid, part id): read, not written yet
+        self._streamed: dict[str, list[tuple[int, str]]] = {}
 
     def stamp(self) -> str:
         return file_stamp(self.path, self.path.with_name(self.path.name + "-wal"))
 
     def __enter__(self) -> SqliteV1Reader:
-        self._conn = connect_readonly(self.path)
-        self._snap = snapshot(self._conn, self.path)
-        conn = self._snap.__enter__()
-        self._tables = tables(conn)
-        self._session_cols = columns(conn, self.session_table)
+        self._db = connect_readonly(self.path)
+        try:
+            self._snap = snapshot(self._db)
+            db = self._snap.__enter__()
+            self._tables = tables(db)
+            self._session_cols = columns(db, self.session_table)
+        except BaseException:
+            self._db.close()
+            self._db = self._snap = None
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._snap is not None:
-            self._snap.__exit__(*exc)
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = self._snap = None
+        try:
+            if self._snap is not None:
+                self._snap.__exit__(*exc)
+        finally:
+            if self._db is not None:
+                self._db.close()
+            self._db = self._snap = None
+            self._streamed = {}
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        assert self._conn is not None, "use the reader inside `with`"
-        return self._conn
+    def db(self) -> SqliteFile:
+        assert self._db is not None, "use the reader inside `with`"
+        return self._db
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         """Per-session fingerprints. OpenCode 1.3+ logs every write of a session as an event and keeps its
         last sequence number in `event_sequence`: one small row per session. Sessions without one (older
         databases, sessions imported from JSON) fall back to counting their rows through the indexes."""
-        messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
-        parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
+        messages = text("(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)")
+        parts = text("(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)")
         if "event_sequence" in self._tables:
-            sql = (f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, e.seq,"
-                   f" CASE WHEN e.seq IS NULL THEN {messages} END, CASE WHEN e.seq IS NULL THEN {parts} END"
-                   " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
+            query = (f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER), {text('s.time_updated')},"
+                     f" {text('e.seq')}, CASE WHEN e.seq IS NULL THEN {messages} END,"
+                     f" CASE WHEN e.seq IS NULL THEN {parts} END"
+                     " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
         else:
-            sql = (f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, NULL, {messages}, {parts}"
-                   " FROM session s")
-        return self._stamps(sql, report)
+            query = (f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER), {text('s.time_updated')},"
+                     f" NULL, {messages}, {parts} FROM session s")
+        return self._stamps(query, report)
 
-    def _stamps(self, sql: str, report: LoadReport) -> dict[str, SessionStamp]:
+    def _stamps(self, query: str, report: LoadReport) -> dict[str, SessionStamp]:
         """The index rows as stamps; a row whose id or parent id is not UTF-8 is there but unreadable."""
-        def consume(rows) -> dict[str, SessionStamp]:
-            out: dict[str, SessionStamp] = {}
-            self._unreadable = set()
-            self._ids = []
-            for sid, parent, created, *rest in rows:
-                if sid is None:
-                    report.skip("session", "(no id)", "a session row has no id")
-                    continue
-                if sid.__class__ is BadText or parent.__class__ is BadText:
-                    report.skip("session", sid, "id or parent id is not valid UTF-8")
-                    self._unreadable.add(sid)
-                    out[sid] = SessionStamp(None, "unreadable", readable=False)
-                    continue
-                out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest),
-                                        as_int(created) or 0)
-            self._ids = list(out)
-            return out
-
-        return guarded(self.conn, sql, sql, (), consume)  # no JSON here: the retry only decodes tolerantly
+        out: dict[str, SessionStamp] = {}
+        self._unreadable = set()
+        for sid, parent, created, *rest in self.db.rows(query):
+            if sid is None:
+                report.skip("session", "(no id)", "a session row has no id")
+                continue
+            if sid.__class__ is BadText or parent.__class__ is BadText:
+                report.skip("session", sid, "id or parent id is not valid UTF-8")
+                self._unreadable.add(sid)
+                out[sid] = SessionStamp(None, "unreadable", readable=False)
+                continue
+            out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), created or 0)
+        self._ids = list(out)
+        return out
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         """The sessions in one pass; if the pass meets a damaged page, again session by session, and those
         whose rows are on the page are skipped and counted (the normal path pays nothing for this)."""
         try:
             return self._read(ids, report)
-        except sqlite3.DatabaseError as exc:
+        except Errors as exc:
             if not is_damage(exc):
                 raise
             log.warning("%s: %s; reading session by session", self.path, exc)
@@ -238,7 +256,7 @@ class SqliteV1Reader(Reader):
             own = LoadReport()
             try:
                 out.extend(self._read([sid], own))
-            except sqlite3.DatabaseError as exc:
+            except Errors as exc:
                 if not is_damage(exc):
                     raise
                 report.skip("session", sid, "its rows are on a damaged page of the database")
@@ -248,43 +266,80 @@ class SqliteV1Reader(Reader):
 
     def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         sessions = self._sessions(ids, report)
-        by_msg: dict[str, RawMessage] = {}
-        for msg_session, msg in self._messages(ids, report):
-            s = sessions.get(msg_session)
-            if s is not None:
-                s.messages.append(msg)
-                by_msg[msg.id] = msg
-        self._parts(ids, by_msg, report)
-        self._task_calls(self._tool_calls(ids, by_msg, report), by_msg, report)
+        where, params = id_filter(ids, "session_id")
+        n = next(_batches)
+        messages, parts, kinds = f"messages_{n}", f"parts_{n}", f"part_kinds_{n}"  # this read's staging tables
+        cur = self.db.cursor()
+        try:
+            self._stage(sql.STAGE_MESSAGES, messages, sql.message_rows(where), params)
+            self._stage(sql.STAGE_PARTS, parts, sql.part_rows(where), params)
+            cur.execute(sql.named(sql.CLASSIFY_PARTS, kinds=kinds, parts=parts, messages=messages))
+            by_msg: dict[str, RawMessage] = {}
+            for msg_session, msg in self._messages(messages, report):
+                s = sessions.get(msg_session)
+                if s is not None:
+                    s.messages.append(msg)
+                    by_msg[msg.id] = msg
+            tasks = self._parts(kinds, by_msg, report)
+        finally:
+            for table in (messages, parts, kinds):
+                cur.execute(f"DROP TABLE IF EXISTS {table}")  # names made here
+        self._task_calls(tasks, by_msg, report)
         for s in sessions.values():
             s.messages.sort(key=lambda m: (m.created_ms, m.id))
         return list(sessions.values())
 
+    def _stage(self, create: str, table: str, query: str, params: tuple) -> None:
+        """A staging table made by DuckDB from the rows of an SQLite query (`stream` in `create`)."""
+        cur = self.db.cursor()
+        with self.db.stream(query, params) as rows:
+            cur.register("stream", rows)
+            try:
+                cur.execute(sql.named(create, table=table))
+            finally:
+                cur.unregister("stream")
+
     def _sessions(self, ids: Collection[str] | None, report: LoadReport) -> dict[str, RawSession]:
         """The session rows (of either generation's table); a row with text that is not UTF-8 is skipped."""
-        agent = "agent" if "agent" in self._session_cols else "NULL"
+        agent = text("agent") if "agent" in self._session_cols else "NULL"
         where, params = id_filter(ids, "id")
-        sql = f"SELECT {SESSION_COLUMNS}, CAST({agent} AS TEXT) FROM {self.session_table} WHERE 1 = 1{where}"
+        query = f"SELECT {SESSION_COLUMNS}, {agent} FROM {self.session_table} WHERE 1 = 1{where}"
+        out = {}
+        for row in self.db.rows(query, params):
+            sid, parent, title, directory, project, version, created, updated, ag = row
+            if sid in self._unreadable:
+                continue
+            if any(isinstance(v, BadText) for v in row):
+                report.skip("session", sid, "text is not valid UTF-8")
+                continue
+            out[sid] = RawSession(sid, parent, title or "", directory or "", project, ag, version,
+                                  created or 0, updated or created or 0, self.generation)
+        return out
 
-        def consume(rows) -> dict[str, RawSession]:
-            out = {}
-            for row in rows:
-                sid, parent, title, directory, project, version, created, updated, ag = row
-                if sid in self._unreadable:
-                    continue
-                if any(isinstance(v, BadText) for v in row):
-                    report.skip("session", sid, "text is not valid UTF-8")
-                    continue
-                out[sid] = RawSession(sid, parent, title or "", directory or "", project, ag, version,
-                                      created or 0, updated or created or 0, self.generation)
-            return out
+    def _messages(self, messages: str, report: LoadReport) -> list[tuple[str, RawMessage]]:
+        """The batch's message records (`messages` is its staging table): SQL's, then the odd rows read the
+        careful way."""
+        cur = self.db.cursor()
+        out = [(row[0], RawMessage(*row[1:10], Usage(*row[10:]))) for row in
+               cur.execute(sql.named(sql.MESSAGES, messages=messages)).fetchall()]
+        for m in (m for _s, m in out):
+            m.role = intern(m.role)
+            m.agent = intern(m.agent) if m.agent else None
+            m.model = intern(m.model) if m.model else None
+            m.provider = intern(m.provider) if m.provider else None
+        odd = cur.execute(sql.named(sql.ODD_MESSAGES, messages=messages)).fetchall()
+        if odd:
+            log.info("%s: %d message rows read the careful way (%s)", self.path, len(odd),
+                     ", ".join(sorted({reason for _rid, reason in odd})))
+            out.extend(self._careful_messages([rid for rid, _reason in odd], report))
+        return out
 
-        return guarded(self.conn, sql, sql, params, consume)  # no JSON here: the retry only decodes tolerantly
-
-    def _messages(self, ids: Collection[str] | None, report: LoadReport) -> list[tuple[str, RawMessage]]:
-        where, params = id_filter(ids, "session_id")
-        select = (f"SELECT {TEXT_IDS}, CAST(time_created AS INTEGER), json_extract({{d}}, {MESSAGE_PATHS})"
-                  f" FROM message WHERE id IS NOT NULL{where}")
+    def _careful_messages(self, rowids: list[int], report: LoadReport) -> list[tuple[str, RawMessage]]:
+        """Message rows that are not as OpenCode writes them, read with Python's checks."""
+        where, params = rowid_filter(rowids)
+        extracted = text(f"json_extract({{d}}, {MESSAGE_PATHS})")
+        select = (f"SELECT {TEXT_IDS}, CAST(time_created AS INTEGER), {extracted}"
+                  f" FROM message WHERE id IS NOT NULL{where} ORDER BY rowid")
 
         def consume(rows) -> list[tuple[str, RawMessage]]:
             out = []
@@ -311,22 +366,51 @@ class SqliteV1Reader(Reader):
                 )))
             return out
 
-        return guarded(self.conn, select.format(d="data"),
-                       select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        return guarded(self.db, select.format(d="data"), select.format(d=CAREFUL_DATA), params, consume)
 
-    def _parts(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> None:
-        """Step usage from one scan of the step-finish parts.
+    def _parts(self, kinds: str, by_msg: dict[str, RawMessage], report: LoadReport) -> list[int]:
+        """Each message's tool names and step-finish sums, from the batch's staged, classified parts (`kinds`);
+        the tool calls SQL writes are kept for `tool_spans`, the odd parts (and every part of their messages)
+        read the careful way. Returns the rowids of the delegation calls, which are read whole next."""
+        cur = self.db.cursor()
+        for mid, tools, steps, tin, tout, treason, tread, twrite, cost in cur.execute(
+                sql.named(sql.PER_MESSAGE, kinds=kinds)).fetchall():
+            msg = by_msg.get(mid)
+            if msg is None:
+                continue
+            msg.tools = [intern(t) for t in tools] if tools else []
+            if steps:
+                # the sums replace the message's own `tokens`, which hold only the last step's usage
+                msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
+        for rid, pid, mid in cur.execute(sql.named(sql.TOOL_PARTS, kinds=kinds)).fetchall():
+            if mid in by_msg:
+                self._streamed.setdefault(mid, []).append((rid, pid))
+        tasks = [rid for rid, in cur.execute(sql.named(sql.TASK_PARTS, kinds=kinds)).fetchall()]
+        careful = cur.execute(sql.named(sql.CAREFUL_PARTS, kinds=kinds)).fetchall()
+        if careful:
+            log.info("%s: %d parts read the careful way (%s)", self.path, len(careful),
+                     ", ".join(sorted({reason for _rid, reason in careful if reason})) or "their message's")
+            rowids = [rid for rid, _reason in careful]
+            mids = {mid for mid, in cur.execute(
+                f"SELECT DISTINCT message_id FROM {kinds} WHERE careful AND message_id IS NOT NULL").fetchall()}
+            mine = {mid: m for mid, m in by_msg.items() if mid in mids or mid.__class__ is BadText}
+            self._careful_steps(rowids, mine, report)
+            tasks += self._careful_tool_calls(rowids, mine, report)
+        return tasks
+
+    def _careful_steps(self, rowids: list[int], by_msg: dict[str, RawMessage], report: LoadReport) -> None:
+        """Step usage of these parts, read with Python's checks (the odd parts and their messages' others).
 
         The MATERIALIZED CTE parses each step-finish part once into a small array; the aggregation reads those
         arrays, so SQLite returns one row per message. A damaged part that also looks like a tool part is
         counted by the tool-call scan, not twice.
         """
-        where, params = id_filter(ids, "session_id")
+        where, params = rowid_filter(rowids)
         select = (
             f"WITH p AS MATERIALIZED (SELECT CAST(message_id AS TEXT) AS message_id,"
             f"   json_extract({{d}}, {STEP_PATHS}) AS j, {TOOL_FILTER} AS looks_tool FROM part"
             f"   WHERE {STEP_FILTER} AND id IS NOT NULL{where})"
-            " SELECT message_id, '[' || group_concat(j) || ']', count(*) FILTER (WHERE j IS NULL AND NOT looks_tool)"
+            f" SELECT {text('message_id')}, {text(ARRAYS)}, count(*) FILTER (WHERE j IS NULL AND NOT looks_tool)"
             " FROM p GROUP BY message_id"
         )
 
@@ -351,22 +435,61 @@ class SqliteV1Reader(Reader):
                         tin, tout, treason, tread, twrite, cost = (tin + a, tout + b, treason + c, tread + d,
                                                                    twrite + e, cost + f)
                 if steps:
-                    # the sums replace the message's own `tokens`, which hold only the last step's usage
                     msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
             return bad
 
-        bad = guarded(self.conn, select.format(d="data"),
-                      select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume)
+        bad = guarded(self.db, select.format(d="data"), select.format(d=CAREFUL_DATA), params, consume)
         for _ in range(bad):
             report.skip("part", "step-finish", "data is not valid JSON or UTF-8")
 
-    def _task_calls(self, tasks: list[str], by_msg: dict[str, RawMessage], report: LoadReport) -> None:
-        """The task calls in full (the tool-call scan found their ids)."""
+    def _careful_tool_calls(self, rowids: list[int], by_msg: dict[str, RawMessage],
+                            report: LoadReport) -> list[int]:
+        """Tool calls of these parts, read with Python's checks: status, title, times, input (as compact JSON
+        text, whatever its type, like the other readers give it) and output (or the error text). Returns the
+        rowids of the task parts among them.
+
+        `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
+        text, a number as a number); an output that is not a string is no output, as in the other readers.
+        SQLite unescapes the output itself, as bytes: see `output_text`. Each message's calls are put in part
+        order; a message whose parts repeat an id (damage: a text id and a blob id alike once read as text) is
+        read again in SQLite's order, which decides the one kept. What is skipped is counted in part order."""
+        where, params = rowid_filter(rowids)
+        head = ("json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
+                " '$.state.time.end', '$.state.error')")
+        output = ("CASE json_type({d}, '$.state.output') WHEN 'text' THEN CAST(json_extract({d}, '$.state.output')"
+                  " AS BLOB) END")
+        select = ("SELECT rowid, " + ", ".join([text("message_id"), text("id"), text(head),
+                                                text("{d} -> '$.state.input'"), output])
+                  + " FROM part WHERE " + TOOL_FILTER + " AND id IS NOT NULL{where}{order}")
+        raw = (5,)  # the output, as bytes: see `output_text`
+        skipped: list[tuple[str, str]] = []
+        tasks = guarded(self.db, select.format(d="data", where=where, order=" ORDER BY rowid"),
+                        select.format(d=CAREFUL_DATA, where=where, order=" ORDER BY rowid"), params,
+                        lambda rows: _read_tools(rows, by_msg, skipped), raw)
+        repeated: dict[str, RawMessage] = {}
+        for mid, m in by_msg.items():
+            calls = m.tool_calls
+            if len(calls) > 1:
+                calls.sort(key=_span_id)
+                if any(a[0] == b[0] for a, b in zip(calls, calls[1:], strict=False)):  # sorted: repeats are neighbours
+                    repeated[mid] = m
+        if repeated:  # their damage is counted already
+            again, again_params = id_filter(repeated, "message_id")
+            order = " ORDER BY message_id, id"
+            guarded(self.db, select.format(d="data", where=where + again, order=order),
+                    select.format(d=CAREFUL_DATA, where=where + again, order=order), params + again_params,
+                    lambda rows: _read_tools(rows, repeated, []), raw)
+        for _mid, pid in sorted(skipped):
+            report.skip("part", pid, "tool part is not valid JSON or UTF-8")
+        return tasks
+
+    def _task_calls(self, tasks: list[int], by_msg: dict[str, RawMessage], report: LoadReport) -> None:
+        """The task calls in full (the part scans found their rowids)."""
         if not tasks:
             return
-        where, params = id_filter(tasks, "id")
-        sql = (f"SELECT id, CAST(message_id AS TEXT), CAST(time_created AS INTEGER), data FROM part"
-               f" WHERE 1 = 1{where} ORDER BY id")
+        where, params = rowid_filter(tasks)
+        query = (f"SELECT {text('id')}, {text('message_id')}, CAST(time_created AS INTEGER), {text('data')} FROM part"
+                 f" WHERE 1 = 1{where} ORDER BY id")
 
         def calls(rows) -> list[tuple[RawMessage, RawCall]]:
             out = []
@@ -388,68 +511,39 @@ class SqliteV1Reader(Reader):
                                                  as_str(state.get("output")))))
             return out
 
-        for msg, call in guarded(self.conn, sql, sql, params, calls):
+        for msg, call in guarded(self.db, query, query, params, calls):
             msg.calls.append(call)
 
-    def _tool_calls(self, ids: Collection[str] | None, by_msg: dict[str, RawMessage], report: LoadReport) -> list[str]:
-        """Every tool call's name, and every tool call but the delegations in full: status, title, times, input
-        (as compact JSON text, whatever its type, like the other readers give it) and output (or the error
-        text). Returns the ids of the task parts, which are read whole next.
-
-        `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
-        text, a number as a number); an output that is not a string is no output, as in the other readers.
-        SQLite unescapes the output (the largest field) itself, as bytes, so Python never parses it again: see
-        `output_text`. Four parses of each part (SQLite 3.40 keeps no parsed JSON between calls), which still
-        measures faster than one parse of a head array holding the output.
-
-        The rows come in the order SQLite finds them, and each message's calls are put in part order after:
-        sorting 258 MB of rows by message took SQLite 0.6 s of a long history's load. A message whose parts
-        repeat an id (damage: a text id and a blob id alike once read as text) is read again in SQLite's order,
-        which decides the one kept. What is skipped is counted once the scan has gone through, in part order:
-        a scan that starts over on its careful path (`guarded`) would count what it had skipped again."""
-        where, params = id_filter(ids, "session_id")
-        select = (
-            "SELECT CAST(message_id AS TEXT), CAST(id AS TEXT),"
-            " json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
-            " '$.state.time.end', '$.state.error'), {d} -> '$.state.input',"
-            " CASE json_type({d}, '$.state.output') WHEN 'text' THEN CAST(json_extract({d}, '$.state.output') AS BLOB)"
-            " END FROM part WHERE " + TOOL_FILTER + " AND id IS NOT NULL{where}{order}"
-        )
-        careful = "CASE WHEN json_valid(data) THEN data END"
-        skipped: list[tuple[str, str]] = []
-        tasks = guarded(self.conn, select.format(d="data", where=where, order=""),
-                        select.format(d=careful, where=where, order=""), params,
-                        lambda rows: _read_tools(rows, by_msg, skipped))
-        repeated: dict[str, RawMessage] = {}
-        for mid, m in by_msg.items():
-            calls = m.tool_calls
-            if len(calls) > 1:
-                calls.sort(key=_span_id)
-                if any(a[0] == b[0] for a, b in zip(calls, calls[1:], strict=False)):  # sorted: repeats are neighbours
-                    repeated[mid] = m
-        if repeated:  # their damage is counted already
-            where, params = id_filter(repeated, "message_id")
-            order = " ORDER BY message_id, id"
-            guarded(self.conn, select.format(d="data", where=where, order=order),
-                    select.format(d=careful, where=where, order=order), params,
-                    lambda rows: _read_tools(rows, repeated, []))
-        for _mid, pid in sorted(skipped):
-            report.skip("part", pid, "tool part is not valid JSON or UTF-8")
-        return tasks
+    def tool_spans(self, spans: list[AgentSpan]) -> StreamedSteps | None:
+        """The tool calls of these LLM calls that SQL writes (read by `read`, not written yet), to stream into
+        the store under them."""
+        placed, ids = [], []
+        for sp in spans:
+            if sp[4] == LLM:
+                for rid, pid in self._streamed.pop(sp[0], ()):
+                    placed.append((rid, sp[1], sp[2], sp[8]))
+                    ids.append(pid)
+        if not placed:
+            return None
+        placed.sort()  # by rowid: SQLite reads the pages in order
+        rowids, traces, roots, starts = (list(c) for c in zip(*placed, strict=True))
+        param = json.dumps(rowids, separators=(",", ":"))
+        return StreamedSteps(ids, lambda: self.db.stream(sql.tool_rows(), (param,)), sql.TOOL_SPANS,
+                             [traces, roots, starts])
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""
         try:
             self._fill_texts(messages, report)
             return
-        except sqlite3.DatabaseError as exc:
+        except Errors as exc:
             if not is_damage(exc):
                 raise
         for m in messages:
             m.texts = None
             try:
                 self._fill_texts([m], report)
-            except sqlite3.DatabaseError as exc:
+            except Errors as exc:
                 if not is_damage(exc):
                     raise
                 report.skip("part", m.id, "its text parts are on a damaged page of the database")
@@ -463,8 +557,9 @@ class SqliteV1Reader(Reader):
             m.texts = []
         where, params = id_filter(wanted, "message_id")
         select = (
-            "SELECT CAST(message_id AS TEXT), id, json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')"
-            f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
+            f"SELECT {text('message_id')}, {text('id')},"
+            " " + text("json_extract({d}, '$.type', '$.text', '$.synthetic', '$.ignored')")
+            + f" FROM part WHERE data LIKE '%\"text\"%'{where} ORDER BY message_id, id"
         )
 
         def consume(rows) -> list[tuple[str, str]]:
@@ -474,11 +569,10 @@ class SqliteV1Reader(Reader):
                 if v is None:
                     report.skip("part", pid, "text part is not valid JSON or UTF-8")
                     continue
-                ptype, text, synthetic, ignored = v
-                if ptype == "text" and isinstance(text, str) and not synthetic and not ignored:
-                    out.append((mid, text))
+                ptype, text_, synthetic, ignored = v
+                if ptype == "text" and isinstance(text_, str) and not synthetic and not ignored:
+                    out.append((mid, text_))
             return out
 
-        for mid, text in guarded(self.conn, select.format(d="data"),
-                                 select.format(d="CASE WHEN json_valid(data) THEN data END"), params, consume):
-            wanted[mid].texts.append(text)  # type: ignore[union-attr]
+        for mid, text_ in guarded(self.db, select.format(d="data"), select.format(d=CAREFUL_DATA), params, consume):
+            wanted[mid].texts.append(text_)  # type: ignore[union-attr]
