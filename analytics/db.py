@@ -25,7 +25,7 @@ import numpy
 
 from analytics.errors import StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
-from analytics.opencode.readers import StreamedSteps
+from analytics.opencode.readers import StreamedSteps, WrittenSteps
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
@@ -510,15 +510,18 @@ class TraceStore:
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
-                streamed: Collection[StreamedSteps] = (), stored_span_ids: set[str] | None = None) -> None:
+                streamed: Collection[StreamedSteps] = (),
+                settle: Callable[[list[AgentTrace], list[AgentSpan], list[WrittenSteps]],
+                                 tuple[list[AgentTrace], list[AgentSpan]]] | None = None,
+                stored_span_ids: set[str] | None = None) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more batches).
 
         `stamp` is the whole source's stamp, recorded with the last batch of a load only (None before), so a
         load cut short is not taken for a finished one. `conflicts=False` inserts plainly, without first deleting
         the rows of these trees, which is faster: for a load into an empty store, whose batches hold disjoint
         trees. `stored_span_ids`, from such a load, holds every span id it has stored so far, which saves
-        looking each new one up in the store. `streamed` are steps a reader streams in as rows (its SQL made
-        them), beside the `spans` made in Python."""
+        looking each new one up in the store. `streamed` are steps a reader's SQL writes itself, first; what
+        they tell (`WrittenSteps`) is then `settle`d into the traces and the `spans` made in Python."""
         with self.transaction() as cur:
             if conflicts:
                 self._clear(cur, roots, traces, full)
@@ -526,13 +529,16 @@ class TraceStore:
                 gone = [list(deleted)]
                 cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
                 cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            written = [steps.insert(cur, "agent_spans", {sp.span_id for sp in spans}) for steps in streamed]
+            if written and settle is not None:
+                traces, spans = settle(traces, list(spans), written)
             # a span id still stored under another tree (a damaged store reuses one): the one read now wins
-            ids = chain((sp.span_id for sp in spans), (i for s in streamed for i in s.span_ids))
+            ids = chain((sp.span_id for sp in spans), (i for w in written for i in w.span_ids))
             again = [i for i in ids if stored_span_ids is None or i in stored_span_ids]
             if again:
-                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
-            for steps in streamed:
-                self._insert_streamed(cur, steps)
+                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))"
+                            " AND root_session_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                            [again, sorted({t.root_session_id for t in traces} | roots)])
             self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
             self._insert_sessions(cur, sessions)
@@ -600,18 +606,6 @@ class TraceStore:
                     cur.unregister(view)
                 raise
             cur.unregister(view)
-
-    @staticmethod
-    def _insert_streamed(cur: duckdb.DuckDBPyConnection, steps: StreamedSteps) -> None:
-        """An insert of steps a reader streams: its rows, made into `agent_spans` rows by its query."""
-        names = ", ".join(c for c, _ in SPAN_COLUMNS)
-        with steps.open() as rows:
-            cur.register("streamed_steps", rows)
-            try:
-                cur.execute(f"INSERT INTO agent_spans ({names}) {steps.query('streamed_steps')}", steps.params)
-            finally:
-                with suppress(duckdb.Error):  # an aborted transaction refuses this too; the insert's error is the news
-                    cur.unregister("streamed_steps")
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         """Insert the session records as the steps are (`_insert`), replacing a stored one."""

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
-from contextlib import AbstractContextManager
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from analytics.models import AgentSpan, LoadReport
-from analytics.opencode.records import RawMessage, RawSession, SessionStamp
+from analytics.opencode.records import RawMessage, RawSession, RawTool, SessionStamp
 
 
-@dataclass(frozen=True)
-class StreamedSteps:
-    """Steps a reader keeps out of Python until they are stored: their span ids; `open()`, which streams the rows
-    they are made from (each call anew: a write that did not fit is done again) as an object DuckDB scans once
-    (`__arrow_c_stream__`); and `select`, the DuckDB query (with `params`) that makes `agent_spans` rows of them,
-    in its column order, from the stream registered under the name it is given (`query(name)`)."""
+@dataclass
+class WrittenSteps:
+    """What a reader's streamed insert (`StreamedSteps.insert`) tells the load: the ids of the steps its SQL
+    wrote, the tool names they give each trace, and the tool calls it read the careful way instead, each with
+    where it goes (its trace, root session, LLM call and that call's time), for Python to make into steps; and
+    what that careful reading skipped."""
 
     span_ids: list[str]
-    open: Callable[[], AbstractContextManager[object]]
-    select: str
-    params: list[object]
+    tools: dict[str, set[str]]  # trace id -> tool names
+    calls: list[tuple[RawTool, str, str, str, int]]  # (call, trace id, root session id, message id, message time)
+    report: LoadReport
 
-    def query(self, rows: str) -> str:
-        return self.select.replace("{rows}", rows)
+
+class StreamedSteps(ABC):
+    """Steps a reader keeps out of Python: its SQL writes them into the store, in the store's transaction."""
+
+    @abstractmethod
+    def insert(self, cur: duckdb.DuckDBPyConnection, table: str, taken: set[str]) -> WrittenSteps:
+        """Insert the steps into `table` (with `agent_spans`' columns) through `cur`; a step whose id is in
+        `taken` (a step made in Python) or repeated is left to the careful reading. Each call writes them anew
+        (a write that did not fit is done again)."""
 
 
 class Reader(ABC):

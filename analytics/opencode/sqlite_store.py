@@ -192,7 +192,8 @@ class SqliteFile:
             stmt.close()
 
     @contextmanager
-    def stream(self, sql: str, params: Sequence[object] = (), whole: bool = False) -> Iterator[Any]:
+    def stream(self, sql: str, params: Sequence[object] = (), whole: bool = False,
+               batch_rows: int | None = None) -> Iterator[Any]:
         """The rows of a query as an Arrow stream (for DuckDB to scan), open while the block runs.
 
         Parameters are bound positionally from a one-row DuckDB relation: text as VARCHAR, numbers as BIGINT.
@@ -204,8 +205,8 @@ class SqliteFile:
         stmt = adbc_driver_manager.AdbcStatement(self._conn)
         binder = None  # a cursor of its own: its result stays open while the statement runs
         try:
-            if whole:
-                stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(ONE_BATCH)})
+            if whole or batch_rows:
+                stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(ONE_BATCH if whole else batch_rows)})
             stmt.set_sql_query(sql)
             if params:
                 binder = self.duck.cursor()

@@ -1,14 +1,14 @@
 """OpenCode 1.2 to 1.x: SQLite `session` / `message` / `part` tables with JSON `data` columns.
 
-The bulk rows never pass through Python one by one. A batch's messages and its tool and step-finish parts go
-from SQLite to DuckDB as Arrow (the ADBC driver, see `sqlite_store`), where they are parsed (`sqlite_v1_sql`):
-Python gets the message records, each message's tool names and step-finish sums, and the delegation calls in
-full (read whole, for the delegation logic). The other tool calls stay in SQLite until the batch is written:
-`tool_spans` streams them from SQLite through DuckDB into the trace store as finished `agent_spans` rows.
+The bulk rows never pass through Python one by one. When a batch is read, its messages and its step-finish and
+delegation parts go from SQLite to DuckDB as Arrow (the ADBC driver, see `sqlite_store`) and are parsed there
+(`sqlite_v1_sql`): Python gets the message records with their usage and the delegation calls in full, what the
+delegation logic needs. When the batch is written, its tool calls go from SQLite through DuckDB's JSON functions
+straight into the trace store (`tool_spans`), under the LLM calls Python placed.
 
 A row that is not as OpenCode writes it (not JSON DuckDB reads, not UTF-8, a figure of another type or out of
-range, an id used twice) is read again the careful way, in Python, with the rules of the other readers, and
-with it every part of its message; it is skipped or repaired and counted as before.
+range, an id used twice) is read again the careful way, in Python, with the rules of the other readers
+(`_careful_*`, the Python reader this one was before); it is skipped or repaired and counted as before.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection
+from contextlib import suppress
 from itertools import count
 from operator import itemgetter
 from pathlib import Path
@@ -23,7 +24,7 @@ from sys import intern
 
 from analytics.models import COMPLETED, ERROR, LLM, OUT_OF_RANGE, RUNNING, AgentSpan, LoadReport, Usage
 from analytics.opencode import sqlite_v1_sql as sql
-from analytics.opencode.readers import Reader, StreamedSteps, file_stamp
+from analytics.opencode.readers import Reader, StreamedSteps, WrittenSteps, file_stamp
 from analytics.opencode.records import (
     DELEGATION_TOOLS,
     RawCall,
@@ -175,8 +176,10 @@ class SqliteV1Reader(Reader):
         self._session_cols: set[str] = set()
         self._unreadable: set[str] = set()  # sessions the index found unreadable (counted there)
         self._ids: list[str] = []  # every session id in the index
-        # message id -> its tool calls that SQL writes, as (rowid, part id): read, not written yet
-        self._streamed: dict[str, list[tuple[int, str]]] = {}
+        # what a batch's read leaves for its write: each assistant message's time (a tool call without a start
+        # takes it), and the parts the read took the careful way already (their tool calls are made in Python)
+        self._pending: dict[str, int] = {}
+        self._read_carefully: set[int] = set()
 
     def stamp(self) -> str:
         return file_stamp(self.path, self.path.with_name(self.path.name + "-wal"))
@@ -202,7 +205,7 @@ class SqliteV1Reader(Reader):
             if self._db is not None:
                 self._db.close()
             self._db = self._snap = None
-            self._streamed = {}
+            self._pending, self._read_carefully = {}, set()
 
     @property
     def db(self) -> SqliteFile:
@@ -275,12 +278,13 @@ class SqliteV1Reader(Reader):
             self._stage(sql.STAGE_PARTS, parts, sql.part_rows(where), params)
             cur.execute(sql.named(sql.CLASSIFY_PARTS, kinds=kinds, parts=parts, messages=messages))
             by_msg: dict[str, RawMessage] = {}
-            for msg_session, msg in self._messages(messages, report):
+            for msg_session, msg in self._messages(messages, kinds, report):
                 s = sessions.get(msg_session)
                 if s is not None:
                     s.messages.append(msg)
                     by_msg[msg.id] = msg
             tasks = self._parts(kinds, by_msg, report)
+            self._pending.update((mid, m.created_ms) for mid, m in by_msg.items() if m.role == "assistant")
         finally:
             for table in (messages, parts, kinds):
                 cur.execute(f"DROP TABLE IF EXISTS {table}")  # names made here
@@ -316,22 +320,33 @@ class SqliteV1Reader(Reader):
                                   created or 0, updated or created or 0, self.generation)
         return out
 
-    def _messages(self, messages: str, report: LoadReport) -> list[tuple[str, RawMessage]]:
-        """The batch's message records (`messages` is its staging table): SQL's, then the odd rows read the
-        careful way."""
+    def _messages(self, messages: str, kinds: str, report: LoadReport) -> list[tuple[str, RawMessage]]:
+        """The batch's message records (`messages` is its staging table, `kinds` its staged parts), with their
+        step-finish sums and delegation tool names: SQL's, then the odd rows read the careful way."""
         cur = self.db.cursor()
-        out = [(row[0], RawMessage(*row[1:10], Usage(*row[10:]))) for row in
-               cur.execute(sql.named(sql.MESSAGES, messages=messages)).fetchall()]
-        for m in (m for _s, m in out):
-            m.role = intern(m.role)
-            m.agent = intern(m.agent) if m.agent else None
-            m.model = intern(m.model) if m.model else None
-            m.provider = intern(m.provider) if m.provider else None
+        steps = sql.named(sql.PER_MESSAGE, kinds=kinds)
+        out = []
+        for row in cur.execute(sql.named(sql.MESSAGES, messages=messages, steps=steps)).fetchall():
+            m = RawMessage(row[1], intern(row[2]), row[3], intern(row[4]) if row[4] else None, *row[5:7],
+                           intern(row[7]) if row[7] else None, intern(row[8]) if row[8] else None, row[9],
+                           Usage(*row[10:16]))
+            if row[16]:
+                m.tools = [intern(t) for t in row[16]]
+            out.append((row[0], m))
         odd = cur.execute(sql.named(sql.ODD_MESSAGES, messages=messages)).fetchall()
         if odd:
             log.info("%s: %d message rows read the careful way (%s)", self.path, len(odd),
                      ", ".join(sorted({reason for _rid, reason in odd})))
-            out.extend(self._careful_messages([rid for rid, _reason in odd], report))
+            careful = self._careful_messages([rid for rid, _reason in odd], report)
+            mine = {m.id: m for _s, m in careful}
+            for mid, tools, n, tin, tout, treason, tread, twrite, cost in cur.execute(
+                    f"SELECT * FROM ({steps}) WHERE message_id IN (SELECT unnest(?::VARCHAR[]))", [list(mine)]
+            ).fetchall():
+                m = mine[mid]
+                m.tools = [intern(t) for t in tools] if tools else []
+                if n:
+                    m.usage = Usage(tin, tout, treason, tread, twrite, cost)
+            out.extend(careful)
         return out
 
     def _careful_messages(self, rowids: list[int], report: LoadReport) -> list[tuple[str, RawMessage]]:
@@ -369,22 +384,10 @@ class SqliteV1Reader(Reader):
         return guarded(self.db, select.format(d="data"), select.format(d=CAREFUL_DATA), params, consume)
 
     def _parts(self, kinds: str, by_msg: dict[str, RawMessage], report: LoadReport) -> list[int]:
-        """Each message's tool names and step-finish sums, from the batch's staged, classified parts (`kinds`);
-        the tool calls SQL writes are kept for `tool_spans`, the odd parts (and every part of their messages)
-        read the careful way. Returns the rowids of the delegation calls, which are read whole next."""
+        """The odd parts of the batch's staged, classified parts (`kinds`), and every part of their messages,
+        read the careful way. Returns the rowids of the delegation calls, which are read whole next. (The other
+        tool calls are read when the batch is written: `tool_spans`.)"""
         cur = self.db.cursor()
-        for mid, tools, steps, tin, tout, treason, tread, twrite, cost in cur.execute(
-                sql.named(sql.PER_MESSAGE, kinds=kinds)).fetchall():
-            msg = by_msg.get(mid)
-            if msg is None:
-                continue
-            msg.tools = [intern(t) for t in tools] if tools else []
-            if steps:
-                # the sums replace the message's own `tokens`, which hold only the last step's usage
-                msg.usage = Usage(tin, tout, treason, tread, twrite, cost)
-        for rid, pid, mid in cur.execute(sql.named(sql.TOOL_PARTS, kinds=kinds)).fetchall():
-            if mid in by_msg:
-                self._streamed.setdefault(mid, []).append((rid, pid))
         tasks = [rid for rid, in cur.execute(sql.named(sql.TASK_PARTS, kinds=kinds)).fetchall()]
         careful = cur.execute(sql.named(sql.CAREFUL_PARTS, kinds=kinds)).fetchall()
         if careful:
@@ -396,6 +399,7 @@ class SqliteV1Reader(Reader):
             mine = {mid: m for mid, m in by_msg.items() if mid in mids or mid.__class__ is BadText}
             self._careful_steps(rowids, mine, report)
             tasks += self._careful_tool_calls(rowids, mine, report)
+            self._read_carefully.update(rowids)
         return tasks
 
     def _careful_steps(self, rowids: list[int], by_msg: dict[str, RawMessage], report: LoadReport) -> None:
@@ -515,21 +519,12 @@ class SqliteV1Reader(Reader):
             msg.calls.append(call)
 
     def tool_spans(self, spans: list[AgentSpan]) -> StreamedSteps | None:
-        """The tool calls of these LLM calls that SQL writes (read by `read`, not written yet), to stream into
-        the store under them."""
-        placed, ids = [], []
+        """The tool calls of these LLM calls (of a batch `read` gave), which SQL reads and writes under them."""
+        placed = []
         for sp in spans:
-            if sp[4] == LLM:
-                for rid, pid in self._streamed.pop(sp[0], ()):
-                    placed.append((rid, sp[1], sp[2], sp[8]))
-                    ids.append(pid)
-        if not placed:
-            return None
-        placed.sort()  # by rowid: SQLite reads the pages in order
-        rowids, traces, roots, starts = (list(c) for c in zip(*placed, strict=True))
-        param = json.dumps(rowids, separators=(",", ":"))
-        return StreamedSteps(ids, lambda: self.db.stream(sql.tool_rows(), (param,)), sql.TOOL_SPANS,
-                             [traces, roots, starts])
+            if sp[4] == LLM and (created := self._pending.pop(sp[0], None)) is not None:
+                placed.append((sp[0], sp[1], sp[2], created))
+        return _ToolCalls(self, placed, sorted(self._read_carefully)) if placed else None
 
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Texts in one query; on a damaged page, message by message, and an unreadable one has none."""
@@ -576,3 +571,84 @@ class SqliteV1Reader(Reader):
 
         for mid, text_ in guarded(self.db, select.format(d="data"), select.format(d=CAREFUL_DATA), params, consume):
             wanted[mid].texts.append(text_)  # type: ignore[union-attr]
+
+
+class _ToolCalls(StreamedSteps):
+    """The tool calls of a batch's LLM calls, streamed from SQLite into the store (see `sqlite_v1_sql.TOOL_SPANS`).
+
+    An odd part is written as a marker; a part whose id is repeated, or is the id of a step made in Python, is
+    written as a step and taken out again: both are read the careful way, as the read's careful path reads them
+    (the calls of one message in SQLite's order), and handed to Python."""
+
+    def __init__(self, reader: SqliteV1Reader, placed: list[tuple[str, str, str, int]], skip: list[int]) -> None:
+        self.reader = reader
+        self.messages, self.traces, self.roots, self.times = (list(c) for c in zip(*placed, strict=True))
+        self.skip = skip  # parts whose tool calls the read made already
+        self.place = {mid: (trace, root, time) for mid, trace, root, time in placed}
+
+    def insert(self, cur, table: str, taken: set[str]) -> WrittenSteps:
+        db = self.reader.db
+        names = ", ".join(AgentSpan._fields)
+        cur.execute(sql.TEMP_MACROS)
+        params = (json.dumps(self.messages), json.dumps(self.skip))
+        with db.stream(sql.tool_rows(), params) as rows:
+            cur.register("tool_rows", rows)
+            try:
+                cur.execute(f"INSERT INTO {table} ({names}) {sql.named(sql.TOOL_SPANS, rows='tool_rows')}",
+                            [self.traces, self.roots, self.times])
+            finally:
+                with suppress(*Errors):  # an aborted transaction refuses this too; the insert's error is the news
+                    cur.unregister("tool_rows")
+        # what was written, read back by the trees' roots (nothing else of them is stored yet): cheaper than the
+        # insert's RETURNING, which holds every row it writes
+        written = cur.execute(f"SELECT span_id, trace_id, kind, name, parent_span_id FROM {table}"
+                              " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))",
+                              [sorted(set(self.roots))]).fetchall()
+        careful = [int(span_id) for span_id, _t, kind, _n, _m in written if kind is None]
+        if careful:
+            log.info("%s: %d tool calls read the careful way (%s)", self.reader.path, len(careful),
+                     ", ".join(sorted({name for _s, _t, kind, name, _m in written if kind is None})))
+            cur.execute(f"DELETE FROM {table} WHERE kind IS NULL")  # the markers
+        steps = {}  # span id -> (trace id, tool name, message id), and None for an id seen twice
+        for span_id, trace_id, kind, name, mid in written:
+            if kind is not None:
+                steps[span_id] = None if span_id in steps else (trace_id, name, mid)
+        report = LoadReport()
+        calls: dict[str, RawMessage] = {}
+        rowids, parsed = set(careful), False
+        while True:  # once, unless a part read the careful way carries the id of a step SQL wrote
+            again = {i for i, step in steps.items() if step is None or i in taken}
+            again |= {c[0] for m in calls.values() for c in m.tool_calls if c[0] in steps}
+            if again:  # taken out, and read the careful way with the others that carry these ids
+                cur.execute(f"DELETE FROM {table} WHERE kind = 'tool' AND span_id IN (SELECT unnest(?::VARCHAR[]))"
+                            " AND root_session_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(again), self.roots])
+                rowids.update(self._rowids(again))
+                for i in again:
+                    steps.pop(i, None)
+            elif parsed or not rowids:
+                break
+            report = LoadReport()  # each reading counts from scratch
+            calls, parsed = self._careful(sorted(rowids), report), True
+        tools: dict[str, set[str]] = {}
+        for trace_id, name, _mid in steps.values():
+            tools.setdefault(trace_id, set()).add(name)
+        out = []
+        for mid, m in calls.items():
+            trace_id, root, time = self.place[mid]
+            tools.setdefault(trace_id, set()).update(m.tools)
+            out.extend((c, trace_id, root, mid, time) for c in m.tool_calls)
+        return WrittenSteps(list(steps), tools, out, report)
+
+    def _rowids(self, span_ids: set[str]) -> list[int]:
+        """The rowids of the tool parts of these LLM calls that carry these ids (as text, whatever they are)."""
+        return [rid for rid, in self.reader.db.rows(
+            "SELECT rowid FROM part WHERE message_id IN (SELECT value FROM json_each(?))"
+            " AND CAST(id AS TEXT) IN (SELECT value FROM json_each(?))",
+            (json.dumps(self.messages), json.dumps(sorted(span_ids))))]
+
+    def _careful(self, rowids: list[int], report: LoadReport) -> dict[str, RawMessage]:
+        """These parts read the careful way, each under a stand-in for its LLM call."""
+        stand_ins = {mid: RawMessage(mid, "assistant", None, None, time, None, None, None, None)
+                     for mid, (_trace, _root, time) in self.place.items()}
+        self.reader._careful_tool_calls(rowids, stand_ins, report)
+        return {mid: m for mid, m in stand_ins.items() if m.tools}

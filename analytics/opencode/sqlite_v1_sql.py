@@ -1,22 +1,27 @@
 """The DuckDB SQL that parses OpenCode 1.x rows: messages, step-finish parts and tool parts.
 
 The 1.x reader streams its rows from SQLite (as Arrow, through the ADBC driver) into DuckDB, which parses their
-JSON once per row with `from_json` into a struct. A row is read in SQL only when it is as OpenCode writes it:
-JSON that DuckDB parses, ids that are UTF-8, integers where OpenCode writes integers (no float, nothing beyond
-64 bits), times inside 1970..9999, text where OpenCode writes text. Any other row is *odd*: SQL says why
-(`reason`), and the reader reads it again the careful way, in Python, with the checks and repairs the other
-readers use, so a damaged row is skipped or repaired and counted exactly as before, and never aborts a
-statement. Each macro below is the SQL twin of a Python rule in `records.py`, named after it.
+JSON once per row with `from_json`. A row is read in SQL only when it is as OpenCode writes it: JSON that DuckDB
+parses, ids that are UTF-8, integers where OpenCode writes integers (no float, nothing beyond 64 bits), times
+inside 1970..9999, text where OpenCode writes text. Any other row is *odd*: SQL says why (`reason`), and the
+reader reads it again the careful way, in Python, with the checks and repairs the other readers use, so a damaged
+row is skipped or repaired and counted as before, and never aborts a statement. Each macro below is the SQL twin
+of a Python rule in `records.py`, named after it.
 
-Two DuckDB planner habits are worked around here (checked by benchmarks/bench_load.py, which fails when a
-DuckDB upgrade undoes them):
-  * a filter on a parsed field is pushed below the projection that parses, so the JSON is parsed twice (once
-    for the filter, once for the columns): the parsed struct is materialized in a staging table first, and
-    every filter reads that table, never the stream;
-  * an Arrow stream has no row count, so the planner takes it for the small side of a hash join and builds the
-    hash table from it, text and all: the streamed tool parts are never joined in DuckDB. What each one needs
-    from Python (its trace, its root session, its default start) travels with the rowid into SQLite's own
-    `json_each` join, and comes back in the stream.
+A batch is read in two passes over its parts, and only the second touches the bulk of them: when the batch is
+read, the step-finish parts (each message's usage) and the delegation calls (the delegation logic) are staged,
+small; when it is written, its tool calls go from SQLite through DuckDB's JSON functions straight into the trace
+store (`TOOL_SPANS`), their text never held anywhere whole.
+
+Two DuckDB planner habits are worked around here (benchmarks/bench_load.py checks both on every run, and fails
+when a DuckDB upgrade brings them back):
+  * a filter on a parsed field may be pushed below the projection that parses, and the JSON is then parsed twice
+    (once for the filter, once for the columns): every filter here reads a column an inner query made, and the
+    parse is a projection of its own, which DuckDB 2.0 keeps (the benchmark looks for one `from_json` in the plan);
+  * an Arrow stream has no row count, so the planner takes it for the small side of a hash join and would build
+    the hash table from it, text and all: the streamed tool parts are never joined in DuckDB. SQLite joins them to
+    the messages they belong to (`json_each`), and what Python decided for each message (its trace, its root
+    session, its time) is looked up by the message's place in that list.
 """
 
 from __future__ import annotations
@@ -25,50 +30,53 @@ from analytics.models import MAX_TIME_MS, MIN_TIME_MS
 from analytics.opencode.sqlite_store import on_staging, text
 
 # A quoted key or value such as "tool" cannot occur unescaped inside a JSON string, so these LIKE patterns keep
-# every tool and step-finish part (whatever the spacing) and drop text and reasoning parts unparsed.
+# every tool, step-finish and delegation part (whatever the spacing) and drop the others unparsed.
 TOOL_FILTER = "data LIKE '%\"tool\"%'"
 STEP_FILTER = "data LIKE '%\"step-finish\"%'"
+TASK_FILTER = "(data LIKE '%\"task\"%' OR data LIKE '%\"subagent\"%')"
 
 _NUMBERS = '"input":"JSON","output":"JSON","reasoning":"JSON","cache":{"read":"JSON","write":"JSON"}'
 MESSAGE_JSON = ('{"role":"JSON","parentID":"JSON","agent":"JSON","mode":"JSON","modelID":"JSON","providerID":"JSON",'
                 '"time":{"completed":"JSON"},"error":{"name":"JSON","data":{"message":"JSON"},"message":"JSON"},'
                 '"tokens":{' + _NUMBERS + '},"cost":"JSON","model":{"modelID":"JSON","providerID":"JSON"}}')
 _STATE = '"status":"VARCHAR","title":"JSON","time":{"start":"JSON","end":"JSON"},"error":"JSON","input":"JSON"'
-PART_HEAD_JSON = '{"type":"JSON","tool":"JSON","state":{' + _STATE + '},"tokens":{' + _NUMBERS + '},"cost":"JSON"}'
-PART_JSON = '{"tool":"JSON","state":{' + _STATE + ',"output":"JSON"}}'  # what a tool span needs, output included
+PART_HEAD_JSON = '{"type":"JSON","tool":"JSON","tokens":{' + _NUMBERS + '},"cost":"JSON"}'
+PART_JSON = '{"type":"JSON","tool":"JSON","state":{' + _STATE + ',"output":"JSON"}}'  # a tool span's, output included
 
-# The staging reads each field the parse gives as its raw JSON text (`from_json` to JSON keeps it, minified, numbers
+# The SQL reads each field the parse gives as its raw JSON text (`from_json` to JSON keeps it, minified, numbers
 # as written; SQL NULL for null or missing) and tells its kind from that text with string functions: parsing each
 # field again (`json_type`, `->>`, a cast from JSON) for every check took most of the staging's time.
-MACROS = f"""
+_MACROS = f"""
 -- as_str: the text of a JSON string (unescaped only when it holds an escape), NULL for any other value
-CREATE MACRO jstr(j) AS CASE WHEN starts_with(j::VARCHAR, '"') THEN
+CREATE OR REPLACE {{temp}}MACRO jstr(j) AS CASE WHEN starts_with(j::VARCHAR, '"') THEN
     CASE WHEN contains(j::VARCHAR, '\\') THEN j ->> '$' ELSE substr(j::VARCHAR, 2, length(j::VARCHAR) - 2) END END;
 -- text, or nothing: what OpenCode writes where it writes text
-CREATE MACRO jstr_ok(j) AS j IS NULL OR starts_with(j::VARCHAR, '"');
+CREATE OR REPLACE {{temp}}MACRO jstr_ok(j) AS j IS NULL OR starts_with(j::VARCHAR, '"');
 -- a number: an integer, a float, or the NaN and Infinity of JSON5 (which DuckDB reads)
-CREATE MACRO jnumber(j) AS regexp_matches(j::VARCHAR, '^-?[0-9NI]');
+CREATE OR REPLACE {{temp}}MACRO jnumber(j) AS regexp_matches(j::VARCHAR, '^-?[0-9NI]');
 -- an integer that surely fits 64 bits (as OpenCode writes its figures); anything longer is read by Python
-CREATE MACRO jinteger(j) AS regexp_full_match(j::VARCHAR, '-?[0-9]{{1,18}}');
+CREATE OR REPLACE {{temp}}MACRO jinteger(j) AS regexp_full_match(j::VARCHAR, '-?[0-9]{{1,18}}');
 -- an integer as OpenCode writes one, or no number at all: a float or a longer number is odd
-CREATE MACRO jint_ok(j) AS coalesce(NOT jnumber(j) OR jinteger(j), true);
+CREATE OR REPLACE {{temp}}MACRO jint_ok(j) AS coalesce(NOT jnumber(j) OR jinteger(j), true);
 -- as_int for the values jint_ok lets through: the integer, or NULL (null, a boolean, text, a list, an object)
-CREATE MACRO jint(j) AS CASE WHEN jinteger(j) THEN CAST(j::VARCHAR AS BIGINT) END;
+CREATE OR REPLACE {{temp}}MACRO jint(j) AS CASE WHEN jinteger(j) THEN CAST(j::VARCHAR AS BIGINT) END;
 -- num: a token count, 0 for anything that is not a number
-CREATE MACRO jcount(j) AS coalesce(jint(j), 0);
+CREATE OR REPLACE {{temp}}MACRO jcount(j) AS coalesce(jint(j), 0);
 -- fnum: a cost, 0.0 for anything that is not a number; an infinity or NaN is odd
-CREATE MACRO jcost_ok(j) AS coalesce(NOT jnumber(j) OR isfinite(TRY_CAST(j::VARCHAR AS DOUBLE)), true);
-CREATE MACRO jcost(j) AS CASE WHEN jnumber(j) THEN TRY_CAST(j::VARCHAR AS DOUBLE) ELSE 0.0 END;
+CREATE OR REPLACE {{temp}}MACRO jcost_ok(j) AS
+    coalesce(NOT jnumber(j) OR isfinite(TRY_CAST(j::VARCHAR AS DOUBLE)), true);
+CREATE OR REPLACE {{temp}}MACRO jcost(j) AS CASE WHEN jnumber(j) THEN TRY_CAST(j::VARCHAR AS DOUBLE) ELSE 0.0 END;
 -- a time the store can hold
-CREATE MACRO in_time(ms) AS ms BETWEEN {MIN_TIME_MS} AND {MAX_TIME_MS};
+CREATE OR REPLACE {{temp}}MACRO in_time(ms) AS ms BETWEEN {MIN_TIME_MS} AND {MAX_TIME_MS};
 -- call_status
-CREATE MACRO call_status(s) AS CASE s WHEN 'completed' THEN 'completed' WHEN 'error' THEN 'error' ELSE 'running' END;
+CREATE OR REPLACE {{temp}}MACRO call_status(s) AS
+    CASE s WHEN 'completed' THEN 'completed' WHEN 'error' THEN 'error' ELSE 'running' END;
 -- a time of a tool call that the SQL reads: none, or an integer in range
-CREATE MACRO time_ok(j) AS jint_ok(j) AND coalesce(in_time(jint(j)), true);
+CREATE OR REPLACE {{temp}}MACRO time_ok(j) AS jint_ok(j) AND coalesce(in_time(jint(j)), true);
 -- a text that is no JSON text: the NaN and Infinity of JSON5, which DuckDB reads and would write back
-CREATE MACRO not_json(t) AS contains(t, 'NaN') OR contains(t, 'Infinity');
+CREATE OR REPLACE {{temp}}MACRO not_json(t) AS contains(t, 'NaN') OR contains(t, 'Infinity');
 -- `x or y` for two optional texts, where '' counts as nothing
-CREATE MACRO either(x, y) AS CASE WHEN x <> '' THEN x ELSE y END;
+CREATE OR REPLACE {{temp}}MACRO either(x, y) AS CASE WHEN x <> '' THEN x ELSE y END;
 """
 
 
@@ -126,33 +134,36 @@ FROM (
         FROM stream WHERE real))
 """
 ODD_MESSAGES = "SELECT rid, reason FROM {messages} WHERE reason IS NOT NULL ORDER BY rid"
-# The records of the others, in RawMessage's field order after the session id
+# The records of the others, in RawMessage's field order after the session id, each with its usage summed from
+# its step-finish parts (`{steps}`: PER_MESSAGE), which replaces the message's own `tokens` (the last step's
+# only), and its delegation tool names
 MESSAGES = """
-SELECT session_id, id, role, parent_id, agent, coalesce(created, 0), completed, model, provider, error,
-       tokens_in, tokens_out, tokens_reasoning, tokens_cache_read, tokens_cache_write, cost
-FROM {messages} WHERE reason IS NULL ORDER BY rid
+SELECT m.session_id, m.id, role, parent_id, agent, coalesce(created, 0), completed, model, provider, error,
+       CASE WHEN s.steps > 0 THEN s.tokens_in ELSE m.tokens_in END,
+       CASE WHEN s.steps > 0 THEN s.tokens_out ELSE m.tokens_out END,
+       CASE WHEN s.steps > 0 THEN s.tokens_reasoning ELSE m.tokens_reasoning END,
+       CASE WHEN s.steps > 0 THEN s.tokens_cache_read ELSE m.tokens_cache_read END,
+       CASE WHEN s.steps > 0 THEN s.tokens_cache_write ELSE m.tokens_cache_write END,
+       CASE WHEN s.steps > 0 THEN s.cost ELSE m.cost END,
+       s.tools
+FROM {messages} m LEFT JOIN ({steps}) s ON s.message_id = m.id
+WHERE m.reason IS NULL ORDER BY m.rid
 """
 
 
 def part_rows(where: str) -> str:
-    """SQLite: the tool and step-finish parts of a batch (and the few other parts the LIKE filters let by)."""
+    """SQLite: the step-finish and delegation parts of a batch (and the few others the LIKE filters let by)."""
     return first_row("0 AS rid, x'' AS id, x'' AS message_id, x'' AS data",
                      f"rowid, {text('id')}, {text('message_id')}, {text('data')}"
-                     f" FROM part WHERE ({TOOL_FILTER} OR {STEP_FILTER}) AND id IS NOT NULL{where}")
+                     f" FROM part WHERE ({STEP_FILTER} OR {TASK_FILTER}) AND id IS NOT NULL{where}")
 
 
-# DuckDB: a batch's parts, each parsed once and kept as what the batch needs of it (its kind, its tool name, its
-# step-finish figures), without its output or input, which stay in SQLite until the part is written; with the
-# reason a row is odd, where the row alone tells it.
+# DuckDB: those parts, each parsed once and kept as what the batch needs of it (its kind, its tool name, its
+# step-finish figures), with the reason a row is odd.
 STAGE_PARTS = f"""
 CREATE TABLE {{table}} AS
 SELECT rid, id, message_id, kind, tool,
        CASE WHEN kind = 'odd' THEN 'not JSON or not UTF-8'
-            WHEN kind = 'tool' AND NOT jstr_ok(v.state.title) THEN 'title'
-            WHEN kind = 'tool' AND NOT time_ok(v.state.time.start) THEN 'start'
-            WHEN kind = 'tool' AND status <> 'running' AND NOT time_ok(v.state.time."end") THEN 'end'
-            WHEN kind = 'tool' AND status = 'error' AND NOT jstr_ok(v.state.error) THEN 'error'
-            WHEN kind = 'tool' AND not_json(v.state.input::VARCHAR) THEN 'input'
             WHEN kind = 'step' AND NOT (jint_ok(v.tokens.input) AND jint_ok(v.tokens.output)
                                         AND jint_ok(v.tokens.reasoning) AND jint_ok(v.tokens.cache.read)
                                         AND jint_ok(v.tokens.cache.write) AND jcost_ok(v.cost)) THEN 'figure'
@@ -164,10 +175,9 @@ SELECT rid, id, message_id, kind, tool,
        CASE WHEN kind = 'step' THEN jcount(v.tokens.cache.write) END AS tokens_cache_write,
        CASE WHEN kind = 'step' THEN jcost(v.cost) END AS cost
 FROM (
-  SELECT *, jstr(v.tool) AS tool, call_status(v.state.status) AS status,
+  SELECT *, jstr(v.tool) AS tool,
          CASE WHEN v IS NULL OR id IS NULL OR message_id IS NULL AND raw_message_id IS NOT NULL THEN 'odd'
               WHEN jstr(v.type) = 'tool' AND jstr(v.tool) IN ('task', 'subagent') THEN 'task'
-              WHEN jstr(v.type) = 'tool' AND jstr(v.tool) IS NOT NULL THEN 'tool'
               WHEN jstr(v.type) = 'step-finish' THEN 'step'
               ELSE 'other' END AS kind
   FROM (SELECT rid, try(decode(id)) AS id, message_id AS raw_message_id, try(decode(message_id)) AS message_id,
@@ -175,83 +185,83 @@ FROM (
         FROM stream WHERE real))
 """
 
-# What needs the whole batch: a tool call with the id of a message (an LLM call) or of another tool call is odd,
-# and so are the parts of a message whose own time is out of range (a call without a start takes its
-# message's). Every part of a message with an odd part is read the careful way (`careful`), so each message's
-# parts are read by one path.
+# Every part of a message with an odd step-finish part is read the careful way (`careful`), so each message's
+# usage is summed by one path; an odd part whose message id cannot be read is read that way alone.
 CLASSIFY_PARTS = """
 CREATE TABLE {kinds} AS
-WITH r AS (
-  SELECT * REPLACE (
-      coalesce(reason, CASE WHEN kind = 'tool' AND (count(*) OVER (PARTITION BY id, kind) > 1
-                                                    OR id IN (SELECT id FROM {messages} WHERE id IS NOT NULL))
-                            THEN 'id' END) AS reason)
-  FROM {parts}),
-careful AS (
-  SELECT DISTINCT message_id FROM r WHERE reason IS NOT NULL AND message_id IS NOT NULL
-  UNION SELECT id FROM {messages} WHERE id IS NOT NULL AND NOT in_time(created))
+WITH careful AS (SELECT DISTINCT message_id FROM {parts} WHERE reason IS NOT NULL AND message_id IS NOT NULL)
 SELECT *, reason IS NOT NULL OR coalesce(message_id IN (SELECT message_id FROM careful), false) AS careful
-FROM r
+FROM {parts}
 """
 # What the careful path reads again, and why (for the log)
 CAREFUL_PARTS = "SELECT rid, reason FROM {kinds} WHERE careful ORDER BY rid"
 # The delegation calls, read whole by the reader (`_task_calls`)
 TASK_PARTS = "SELECT rid FROM {kinds} WHERE kind = 'task' AND NOT careful ORDER BY rid"
-# Per message: its tool names (delegations too), and its step-finish parts summed in part order (`_parts`)
+# Per message: its delegation tool names, and its step-finish parts summed in part order (`_careful_steps`)
 PER_MESSAGE = """
-SELECT message_id,
-       list(tool ORDER BY rid) FILTER (WHERE kind IN ('tool', 'task')),
-       count(*) FILTER (WHERE kind = 'step'),
-       sum(tokens_in), sum(tokens_out), sum(tokens_reasoning), sum(tokens_cache_read), sum(tokens_cache_write),
-       list_sum(list(cost ORDER BY rid) FILTER (WHERE kind = 'step'))
-FROM {kinds} WHERE NOT careful AND message_id IS NOT NULL AND kind IN ('tool', 'task', 'step')
+SELECT message_id, list(tool ORDER BY rid) FILTER (WHERE kind = 'task') AS tools,
+       count(*) FILTER (WHERE kind = 'step') AS steps,
+       sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, sum(tokens_reasoning) AS tokens_reasoning,
+       sum(tokens_cache_read) AS tokens_cache_read, sum(tokens_cache_write) AS tokens_cache_write,
+       list_sum(list(cost ORDER BY rid) FILTER (WHERE kind = 'step')) AS cost
+FROM {kinds} WHERE NOT careful AND message_id IS NOT NULL AND kind IN ('task', 'step')
 GROUP BY message_id
 """
-# The tool calls whose spans SQL writes
-TOOL_PARTS = "SELECT rid, id, message_id FROM {kinds} WHERE kind = 'tool' AND NOT careful ORDER BY rid"
 
 
 def tool_rows() -> str:
-    """SQLite: the tool parts to write as spans, by rowid (a JSON array), each with its place in that array: what
-    Python decided for it (its trace, its root session, the start it takes when it has none) is looked up there
-    by DuckDB (see the module's note on joins)."""
-    return first_row("0 AS k, x'' AS id, x'' AS message_id, x'' AS data",
-                     f"j.key, {text('p.id')}, {text('p.message_id')}, {text('p.data')}"
-                     " FROM json_each(?) AS j JOIN part AS p ON p.rowid = j.value")
-
-
-def _text(j: str) -> str:
-    """`jstr` written out."""
-    return (f"CASE WHEN starts_with({j}::VARCHAR, '\"') THEN CASE WHEN contains({j}::VARCHAR, '\\') THEN {j} ->> '$'"
-            f" ELSE substr({j}::VARCHAR, 2, length({j}::VARCHAR) - 2) END END")
-
-
-def _integer(j: str) -> str:
-    """`jint` written out."""
-    return f"CASE WHEN regexp_full_match({j}::VARCHAR, '-?[0-9]{{1,18}}') THEN CAST({j}::VARCHAR AS BIGINT) END"
+    """SQLite: the tool parts of the LLM calls a batch writes (their message ids, a JSON array), each with the
+    place of its message in that array, where DuckDB looks up what Python decided for it; without the parts
+    the batch's read took the careful way already (their rowids, the second array)."""
+    return first_row("0 AS k, 0 AS rid, x'' AS id, x'' AS message_id, x'' AS data",
+                     f"j.key, p.rowid, {text('p.id')}, {text('p.message_id')}, {text('p.data')}"
+                     f" FROM json_each(?) AS j JOIN part AS p ON p.message_id = j.value"
+                     f" WHERE {TOOL_FILTER.replace('data', 'p.data')} AND p.id IS NOT NULL"
+                     " AND p.rowid NOT IN (SELECT value FROM json_each(?))")
 
 
 # DuckDB: those parts as `agent_spans` rows, in its column order, read from `{rows}` (the SQLite result above) by
-# the trace store's own DuckDB as it inserts them; $1, $2 and $3 are their traces, root sessions and default
-# starts, in the order of the rowids given to SQLite. Only parts the staging found as OpenCode writes them come here,
-# so nothing is checked again, and the staging's macros are written out (the trace store keeps none).
+# the trace store's own DuckDB as it inserts them; $1, $2 and $3 are the traces, root sessions and times of the
+# messages, in the order given to SQLite. A part that is not a tool call (a delegation, a text that mentions
+# "tool") is left out; an odd part is written as a marker, the only rows with no `kind`: its rowid as `span_id`
+# and its reason as `name`, which the reader reads back, deletes and reads the careful way.
 TOOL_SPANS = f"""
-SELECT id AS span_id, trace_id, root_session_id, message_id AS parent_span_id, 'tool' AS kind, tool AS name,
-       {_text('v.state.title')} AS title, status, epoch_ms(start) AS started_at, epoch_ms(stop) AS ended_at,
-       stop - start AS duration_ms, 0::BIGINT AS tokens_in, 0::BIGINT AS tokens_out, 0::BIGINT AS tokens_reasoning,
+SELECT CASE WHEN reason IS NULL THEN id ELSE rid::VARCHAR END AS span_id, trace_id, root_session_id,
+       message_id AS parent_span_id, CASE WHEN reason IS NULL THEN 'tool' END AS kind,
+       CASE WHEN reason IS NULL THEN tool ELSE reason END AS name,
+       CASE WHEN reason IS NULL THEN jstr(v.state.title) END AS title,
+       CASE WHEN reason IS NULL THEN status END AS status,
+       CASE WHEN reason IS NULL THEN epoch_ms(start) END AS started_at,
+       CASE WHEN reason IS NULL THEN epoch_ms(stop) END AS ended_at,
+       CASE WHEN reason IS NULL THEN stop - start END AS duration_ms,
+       0::BIGINT AS tokens_in, 0::BIGINT AS tokens_out, 0::BIGINT AS tokens_reasoning,
        0::BIGINT AS tokens_cache_read, 0::BIGINT AS tokens_cache_write, 0.0::DOUBLE AS cost_usd,
-       v.state.input::VARCHAR AS input,
-       CASE WHEN status = 'error' AND v.state.error IS NOT NULL THEN {_text('v.state.error')}
-            ELSE {_text('v.state.output')} END AS output
-FROM (SELECT *, coalesce({_integer('v.state.time.start')}, default_start) AS start,
-             CASE WHEN status <> 'running' THEN {_integer('v.state.time."end"')} END AS stop
-      FROM (SELECT *, {_text('v.tool')} AS tool,
-                   CASE v.state.status WHEN 'completed' THEN 'completed' WHEN 'error' THEN 'error'
-                                       ELSE 'running' END AS status
-            FROM (SELECT ($1::VARCHAR[])[k + 1] AS trace_id, ($2::VARCHAR[])[k + 1] AS root_session_id,
-                         ($3::BIGINT[])[k + 1] AS default_start, decode(id) AS id, decode(message_id) AS message_id,
-                         from_json(decode(data), '{PART_JSON}') AS v FROM {{rows}} WHERE real)))
+       CASE WHEN reason IS NULL THEN v.state.input::VARCHAR END AS input,
+       CASE WHEN reason IS NOT NULL THEN NULL
+            WHEN status = 'error' AND v.state.error IS NOT NULL THEN jstr(v.state.error)
+            ELSE jstr(v.state.output) END AS output
+FROM (
+  SELECT *, CASE WHEN v IS NULL OR id IS NULL THEN 'not JSON or not UTF-8'
+                 WHEN NOT jstr_ok(v.state.title) THEN 'title'
+                 WHEN NOT (jint_ok(v.state.time.start) AND coalesce(in_time(start), true)) THEN 'start'
+                 WHEN status <> 'running'
+                      AND NOT (jint_ok(v.state.time."end") AND coalesce(in_time(stop), true)) THEN 'end'
+                 WHEN status = 'error' AND NOT jstr_ok(v.state.error) THEN 'error'
+                 WHEN not_json(v.state.input::VARCHAR) THEN 'input'
+            END AS reason
+  FROM (SELECT *, coalesce(jint(v.state.time.start), default_start) AS start,
+               CASE WHEN status <> 'running' THEN jint(v.state.time."end") END AS stop
+        FROM (SELECT *, jstr(v.type) AS type, jstr(v.tool) AS tool, call_status(v.state.status) AS status
+              FROM (SELECT rid, ($1::VARCHAR[])[k + 1] AS trace_id, ($2::VARCHAR[])[k + 1] AS root_session_id,
+                           ($3::BIGINT[])[k + 1] AS default_start, try(decode(id)) AS id,
+                           decode(message_id) AS message_id,
+                           try(from_json(try(decode(data)), '{PART_JSON}')) AS v
+                    FROM {{rows}} WHERE real)))
+  WHERE v IS NULL OR type = 'tool' AND tool IS NOT NULL AND tool NOT IN ('task', 'subagent'))
 """
 
+
+MACROS = _MACROS.replace("{temp}", "")  # for the staging database, whose cursors all see them
+TEMP_MACROS = _MACROS.replace("{temp}", "TEMP ")  # for a trace store's cursor: its file keeps none of them
 
 on_staging(MACROS)
