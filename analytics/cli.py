@@ -11,10 +11,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -25,7 +29,16 @@ from analytics.loader import LoadProgress, load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
 from analytics.queries import trace_queries as q
-from analytics.settings import MAX_RETENTION_DAYS, Settings, check_retention_days
+from analytics.settings import (
+    CONTENT_MODES,
+    DEFAULT_CONTENT_MODE,
+    DEFAULT_CUT_KB,
+    MAX_CUT_KB,
+    MAX_REFRESH_SECONDS,
+    MAX_RETENTION_DAYS,
+    Settings,
+    check_retention_days,
+)
 from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
 
 if TYPE_CHECKING:
@@ -51,8 +64,7 @@ def _print_json(value: object) -> None:
             return list(o)
         return str(o)
 
-    json.dump(value, sys.stdout, default=default, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
+    sys.stdout.write(fmt.json_safe(json.dumps(value, default=default, ensure_ascii=False, indent=1)) + "\n")
 
 
 STORE_WAIT_SECONDS = 5.0  # the dashboard holds the store only while it reads or writes
@@ -90,14 +102,24 @@ def cmd_load(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     settings = load_settings()
 
+    terminal = not args.json and sys.stderr.isatty()
+
     def progress(step: LoadProgress) -> None:
-        if not args.json:
-            _say(f"… {step}", file=sys.stderr)
+        """On a terminal, one line written over in place; elsewhere (a log, a pipe) nothing: the summary says
+        it all at the end."""
+        if terminal:
+            sys.stderr.write("\r" + fmt.printable(f"… {step}") + "\x1b[K")
             sys.stderr.flush()
 
-    with _open(args, read_only=False) as store:
-        report = load(store, source, full=args.full, progress=progress, retention_days=settings.retention_days)
-        held, note = store.cleaned_count(), store.held_back_note()
+    try:
+        with _open(args, read_only=False) as store:
+            report = load(store, source, full=args.full, progress=progress if terminal else None,
+                          retention_days=settings.retention_days)
+            held, note = store.cleaned_count(), store.held_back_note()
+    finally:
+        if terminal:  # the progress line goes, whatever happened
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
     removed = report.retention_removed
     if args.json:
         _print_json({**dataclasses.asdict(report), "cleaned_traces": removed, "held_back_sessions": held})
@@ -130,6 +152,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def _session(store: TraceStore, prefix: str) -> str:
     sid = q.resolve_session_id(store, prefix)
     if sid is None:
+        q.check_unambiguous(store, "session", prefix)
         raise AgentTracesError(f"No session matches {prefix!r}; `agent-traces sessions` lists them.")
     return sid
 
@@ -137,6 +160,7 @@ def _session(store: TraceStore, prefix: str) -> str:
 def _trace(store: TraceStore, prefix: str) -> str:
     tid = q.resolve_trace_id(store, prefix)
     if tid is None:
+        q.check_unambiguous(store, "trace", prefix)
         raise AgentTracesError(f"No trace matches {prefix!r}; `agent-traces tree SESSION` shows trace ids.")
     return tid
 
@@ -148,19 +172,23 @@ def cmd_tree(args: argparse.Namespace) -> int:
         _print_json(roots)
         return 0
 
-    def show(node: q.TraceNode, prefix: str, last: bool, top: bool) -> None:
-        t = node.trace
-        branch = "" if top else ("└─ " if last else "├─ ")
-        label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
-        _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
-              f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
-              f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
-        child_prefix = prefix + ("" if top else ("   " if last else "│  "))
-        for i, c in enumerate(node.children):
-            show(c, child_prefix, i == len(node.children) - 1, False)
+    def show(root: q.TraceNode) -> None:
+        """The tree's lines, parents first (a stack, not recursion: a chain may be deeper than it goes)."""
+        stack = [(root, "", True, True)]
+        while stack:
+            node, prefix, last, top = stack.pop()
+            t = node.trace
+            branch = "" if top else ("└─ " if last else "├─ ")
+            label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
+            _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+                 f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
+                 f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
+            child_prefix = prefix + ("" if top else ("   " if last else "│  "))
+            stack.extend((c, child_prefix, i == len(node.children) - 1, False)
+                         for i, c in reversed(list(enumerate(node.children))))
 
     for r in roots:
-        show(r, "", True, True)
+        show(r)
         print(f"  total with delegations: {fmt.tokens(r.total_tokens_in)} in / {fmt.tokens(r.total_tokens_out)} "
               f"out, {fmt.cost(r.total_cost_usd)}, {r.descendants} delegations")
     return 0
@@ -304,6 +332,68 @@ def _retention_days(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of days from 1 to {MAX_RETENTION_DAYS} (0 would remove everything and "
             "hold every session back)") from exc
+
+
+MAX_DAYS = 36_500.0  # a hundred years, as for the retention
+
+
+def _days(text: str) -> float:
+    """--days / --since: a number of days above 0 (a fraction is fine), at most a hundred years."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_DAYS:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days above 0 (and at most {MAX_DAYS:,.0f})")
+    return value
+
+
+def _count(text: str) -> int:
+    """--limit: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 1 or more")
+    return value
+
+
+MIN_INTERVAL_SECONDS = 0.1  # an unchanged store is looked at in a few ms: a tenth of a second is no busy loop
+
+
+def _interval(text: str) -> float:
+    """--interval: seconds between two looks (0.1 to refresh_seconds' 3600)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not MIN_INTERVAL_SECONDS <= value <= MAX_REFRESH_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from {MIN_INTERVAL_SECONDS:g} to "
+                                         f"{MAX_REFRESH_SECONDS:g}")
+    return value
+
+
+def _cut_kb(text: str) -> int:
+    """--cut: whole KB, 1 to MAX_CUT_KB."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CUT_KB:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of KB from 1 to {MAX_CUT_KB}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    """--timeout: seconds, above 0 and at most a day."""
+    from analytics.otlp_http import check_timeout
+
+    try:
+        return check_timeout(float(text), "--timeout")
+    except (ValueError, AgentTracesError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (and at most a day)") \
+            from None
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -470,56 +560,118 @@ def _endpoint(args: argparse.Namespace, settings: Settings):
     """Where --otlp-endpoint, the OTEL_EXPORTER_OTLP_* variables or the settings say to send spans."""
     from analytics.push import Endpoint, parse_headers, resolve_endpoint
 
-    if not args.verbose:  # the exporter logs each failure itself; the command says it once, in a sentence
-        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
-    headers = {**settings.otlp_headers, **parse_headers(args.header or ())}
-    return Endpoint(resolve_endpoint(args.otlp_endpoint, settings.otlp_endpoint), headers,
-                    args.project or settings.otlp_project)
+    headers = {**{k.lower(): v for k, v in settings.otlp_headers.items()}, **parse_headers(args.header or ())}
+    url, exact = resolve_endpoint(args.otlp_endpoint, settings.otlp_endpoint)
+    return Endpoint(url, headers, args.project or settings.otlp_project, exact)
+
+
+def _content(args: argparse.Namespace, settings: Settings):
+    """What of the texts goes: --content and --cut, else the settings' otlp_content and otlp_cut_kb."""
+    from analytics.otlp import Content
+
+    return Content(args.content or settings.otlp_content,
+                   args.cut if args.cut is not None else settings.otlp_cut_kb)
+
+
+def _announce(args: argparse.Namespace) -> Callable[[Any], None]:
+    """Says what is about to leave the machine, on stderr, before it does (not with --json)."""
+
+    def say(report) -> None:
+        if not args.json:
+            _say(report.plan_line(), file=sys.stderr)
+            sys.stderr.flush()
+
+    return say
 
 
 def _push_line(report) -> None:
     if report.load is not None and not report.load.unchanged:
         for line in report_lines(report.load):
             _say(line, file=sys.stderr)
-    _say(report.line(), file=sys.stderr if report.problem else sys.stdout)
+    _say(report.line(), file=sys.stderr if report.problem or report.stopped else sys.stdout)
     sys.stdout.flush()
 
 
-def _push_json(report) -> dict[str, object]:
+def _push_json(report, content: Any = None) -> dict[str, object]:
     return {"endpoint": report.url, "sessions": report.sessions, "spans": report.spans, "sent": report.sent,
             "unchanged": report.unchanged, "running": report.running, "waiting": report.waiting,
-            "refused": report.refused, "problem": report.problem}
+            "refused": report.refused, "problem": report.problem,
+            "content": content.mode if content is not None else None,
+            "cut_kb": content.cut_kb if content is not None and content.mode == "cut" else None,
+            "to_send": report.to_send, "to_send_sessions": report.to_send_sessions,
+            "to_send_bytes": report.to_send_bytes}
+
+
+@contextmanager
+def _stopped_by_signals(pusher: Any) -> Iterator[list[int]]:
+    """SIGINT (Ctrl+C) and SIGTERM stop a push between two batches: what the backend accepted is recorded, the
+    rest waits for the next push. A second SIGINT ends the request in flight too. Yields the signals taken."""
+    taken: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield taken
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        if taken and signum == signal.SIGINT:
+            pusher.cancel()
+        taken.append(signum)
+        pusher.stop.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield taken
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(report: Any, taken: list[int]) -> int:
+    """130 or 143 when a signal stopped the push (as a shell reports one), 2 for a problem, else 0."""
+    if taken:
+        return 128 + taken[0]
+    return 2 if report.problem else 0
 
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Send what is new or changed to an OpenTelemetry backend; with --follow, keep doing so as OpenCode writes."""
-    import threading
-
     from analytics.push import Pusher
 
     settings = load_settings()
     endpoint = _endpoint(args, settings)
+    content = _content(args, settings)
     source = None if args.no_load else open_source(args.source)
     pusher = Pusher(_store_path(args), endpoint, source, since_ms=_since_ms(args.since), timeout=args.timeout,
-                    retention_days=settings.retention_days)
+                    retention_days=settings.retention_days, content=content)
     try:
-        if not args.follow:
-            report = pusher.push()
-            if args.json:
-                _print_json(_push_json(report))
-            else:
-                _push_line(report)
-            return 2 if report.problem else 0
+        with _stopped_by_signals(pusher) as taken:
+            if args.dry_run:
+                report = pusher.push(dry_run=True)
+                if args.json:
+                    _print_json(_push_json(report, content))
+                else:
+                    _say(report.plan_line("Would send", "Nothing was sent (--dry-run)."))
+                return _exit_code(report, taken) if taken else 0
+            if not args.follow:
+                report = pusher.push(announce=_announce(args))
+                if args.json:
+                    _print_json(_push_json(report, content))
+                else:
+                    _push_line(report)
+                return _exit_code(report, taken)
 
-        def said(report) -> None:
-            if args.json:
-                print(json.dumps(_push_json(report)), flush=True)
-            elif report.sent or report.problem or report.refused or report.load is None or not report.load.unchanged:
-                _push_line(report)
+            def said(report) -> None:
+                if args.json:
+                    print(fmt.json_safe(json.dumps(_push_json(report, content), ensure_ascii=False)), flush=True)
+                elif (report.sent or report.problem or report.refused or report.stopped or report.load is None
+                      or not report.load.unchanged):
+                    _push_line(report)
 
-        interval = args.interval if args.interval is not None else settings.refresh_seconds
-        report = pusher.follow(interval, threading.Event(), said)
-        return 2 if report.problem else 0
+            def busy(text: str) -> None:
+                _say(f"agent-traces: {text}", file=sys.stderr)
+
+            interval = args.interval if args.interval is not None else settings.refresh_seconds
+            report = pusher.follow(interval, pusher.stop, said, announce=_announce(args), on_busy=busy)
+            return _exit_code(report, taken)
     finally:
         pusher.close()
 
@@ -534,27 +686,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     from analytics.export import to_json
     from analytics.otlp import to_otlp
 
+    settings = load_settings()
     if args.otlp_endpoint:
         from analytics.push import Pusher
 
-        endpoint = _endpoint(args, load_settings())
+        endpoint = _endpoint(args, settings)
+        content = _content(args, settings)
         with _open(args, read_only=False) as store:  # the push records what it sent
             sid = _session(store, args.session)
-        pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout)
+        pusher = Pusher(_store_path(args), endpoint, timeout=args.timeout, content=content)
         try:
-            report = pusher.push(sessions=[sid], force=True)
+            with _stopped_by_signals(pusher) as taken:
+                report = pusher.push(sessions=[sid], force=True, announce=_announce(args))
         finally:
             pusher.close()
         if args.json:
-            _print_json(_push_json(report))
+            _print_json(_push_json(report, content))
         else:
             _push_line(report)
-        return 2 if report.problem else 0
+        return _exit_code(report, taken)
     with _open(args) as store:
         sid = _session(store, args.session)
-        data = to_otlp(store, sid, args.project or load_settings().otlp_project) if args.format == "otlp" \
-            else to_json(store, sid)
-    text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+        data = to_otlp(store, sid, args.project or settings.otlp_project, _content(args, settings)) \
+            if args.format == "otlp" else to_json(store, sid)
+    text = fmt.json_safe(json.dumps(data, ensure_ascii=False, indent=1, default=str))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text + "\n")
@@ -627,6 +782,9 @@ def compare_lines(c: object) -> list[str]:
             f"  {p.left.status} → {p.right.status}")
         label = "  " * p.depth + p.label
         lines.append(f"{COMPARE_MARK[p.kind]} {label[:34]:34} " + " ".join(cells) + status)
+        if p.description_change:
+            was, now = (json.dumps(d, ensure_ascii=False) for d in p.description_change)
+            lines.append(f"  {'  ' * p.depth}  description: {was} → {now}")
         for change in p.tool_changes():
             lines.append(f"  {'  ' * p.depth}  {change.text()}")
     return lines
@@ -646,6 +804,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+PUSH_DESCRIPTION = (
+    "Send the session trees of the trace store to an OpenTelemetry backend over OTLP/HTTP: only what is new "
+    "or changed since the last push there, loading what OpenCode wrote first. Every agent call, LLM call and "
+    "tool call goes as a span with its names, times, tokens, costs and status (agent, model and tool names, "
+    "session ids); the texts (prompts, outputs and tool inputs, with delegation descriptions, tool titles and "
+    "error messages) go as --content says: cut (the default), each to --cut KB (8); full, each whole up to "
+    "1 MB; none, none of them. Before anything is sent it says how many sessions, spans and bytes go, and "
+    "what of the texts; --dry-run says only that.")
 SOURCE_HELP = ("OpenCode data directory, opencode.db file or storage/ directory "
                "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
 
@@ -676,7 +842,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
     s.set_defaults(func=cmd_load)
     s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--with-delegations", action="store_true", help="only sessions that delegated")
     s.set_defaults(func=cmd_sessions)
     for name, func, text in (("tree", cmd_tree, "the delegation tree of a session"),
@@ -692,7 +858,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_show)
     s = sub.add_parser("search", parents=[common], help="find text in prompts and outputs")
     s.add_argument("text")
-    s.add_argument("--limit", type=int, default=200)
+    s.add_argument("--limit", type=_count, default=200, help="how many traces to list (default 200)")
     s.set_defaults(func=cmd_search)
     s = sub.add_parser("open", parents=[common], help="reopen a trace's session in a terminal")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
@@ -705,19 +871,19 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                        description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
                                    "build -> ** -> reviewer; tester[error]; *[>60s]; coder[completed, <2m]")
     s.add_argument("pattern")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.set_defaults(func=cmd_find)
     s = sub.add_parser("anomalies", parents=[common],
                        help="calls and sessions far above what is usual, and what went wrong inside calls")
-    s.add_argument("--days", type=float, help="only report those of the last N days (judged on all history)")
+    s.add_argument("--days", type=_days, help="only report those of the last N days (judged on all history)")
     s.add_argument("--now", type=_moment, help="judge running calls (interrupted, stalled) as of this time: "
                                                "2026-12-01T14:02 or ms since the epoch (default: now)")
     s.set_defaults(func=cmd_anomalies)
     s = sub.add_parser("metrics", parents=[common], help="per-agent metrics, bottlenecks, critical path")
     s.add_argument("session", nargs="?", help="one session (adds its critical path)")
-    s.add_argument("--days", type=float, help="only sessions started in the last N days")
+    s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--agent", help="only trees where this agent took part")
-    s.add_argument("--limit", type=int, default=10, help="how many bottlenecks to list")
+    s.add_argument("--limit", type=_count, default=10, help="how many bottlenecks to list")
     s.add_argument("--tools", action="store_true", help="also each agent's tools: calls, errors, median, p95, "
                    "share of its tool time")
     s.set_defaults(func=cmd_metrics)
@@ -726,8 +892,16 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                       help="an HTTP header for the backend (repeatable), added to OTEL_EXPORTER_OTLP_HEADERS")
     otlp.add_argument("--project", help="the project the spans go to (openinference.project.name, for Phoenix; "
                                         "default: otlp_project in the settings, else agent-traces)")
-    otlp.add_argument("--timeout", type=float, help="seconds to keep retrying one request (default: "
-                                                    "OTEL_EXPORTER_OTLP_TIMEOUT, else 10)")
+    otlp.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+                      help="how long one request may take, retries included (default: OTEL_EXPORTER_OTLP_TIMEOUT, "
+                           "else 10)")
+    otlp.add_argument("--content", choices=CONTENT_MODES,
+                      help="what of the texts (prompts, outputs and tool inputs) goes: cut, each to --cut KB; "
+                           "full, each whole up to 1 MB; none, none of them (default: otlp_content in the settings, "
+                           f"else {DEFAULT_CONTENT_MODE})")
+    otlp.add_argument("--cut", type=_cut_kb, metavar="KB",
+                      help=f"with --content cut, the KB of each text that go (default: otlp_cut_kb in the settings, "
+                           f"else {DEFAULT_CUT_KB})")
     s = sub.add_parser("export", parents=[common, otlp],
                        help="a session's traces as JSON or OTLP/JSON, or sent to an OpenTelemetry backend")
     s.add_argument("session")
@@ -737,18 +911,21 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                    help="send the session over OTLP/HTTP (protobuf) to this backend instead of writing a file")
     s.set_defaults(func=cmd_export)
     s = sub.add_parser("push", parents=[common, otlp],
-                       help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)")
+                       help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)",
+                       description=PUSH_DESCRIPTION)
     s.add_argument("--otlp-endpoint", metavar="URL",
                    help="the backend: a base URL (http://localhost:6006, http://collector:4318) or its /v1/traces "
                         "(default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, otlp_endpoint "
                         "in the settings)")
-    s.add_argument("--since", type=float, metavar="DAYS", help="only sessions started in the last DAYS days")
+    s.add_argument("--since", type=_days, metavar="DAYS", help="only sessions started in the last DAYS days")
     s.add_argument("--follow", action="store_true",
                    help="keep pushing as OpenCode writes, until interrupted (Ctrl+C)")
-    s.add_argument("--interval", type=float, metavar="SECONDS",
+    s.add_argument("--interval", type=_interval, metavar="SECONDS",
                    help="with --follow, how often to look for changes (default: refresh_seconds in the settings)")
     s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
     s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")
+    s.add_argument("--dry-run", action="store_true",
+                   help="say what would go (sessions, spans, bytes, what of the texts) and send nothing")
     s.set_defaults(func=cmd_push)
     s = sub.add_parser("compare", parents=[common], help="two runs side by side: aligned calls and their "
                                                          "differences (right − left)")

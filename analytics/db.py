@@ -23,7 +23,7 @@ from typing import TypeVar
 import duckdb
 import numpy
 
-from analytics.errors import StoreError
+from analytics.errors import StoreBusy, StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.opencode.readers import StreamedSteps, WrittenSteps
 from analytics.settings import check_retention_days
@@ -262,18 +262,41 @@ def default_db_path() -> Path:
     return Path(base) / "agent-traces" / "traces.duckdb"
 
 
+DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file, after the header's checksum
+SQLITE_MAGIC = b"SQLite format 3\0"
+
+
+def check_store_file(path: Path) -> None:
+    """Refuse, before DuckDB opens it, a file that is not a DuckDB database: DuckDB would take a SQLite file
+    (OpenCode's opencode.db given to --db) for one to read through its sqlite extension, which it downloads.
+    A missing or empty file is fine: it becomes a new store."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"Could not read the trace store {path}: {exc.strerror or exc}.") from exc
+    if not head or head[8:12] == DUCKDB_MAGIC:
+        return
+    what = ("a SQLite database (OpenCode's opencode.db? give OpenCode's data with --source)"
+            if head.startswith(SQLITE_MAGIC) else "not a DuckDB file")
+    raise StoreError(f"{path} is not an agent-traces trace store: it is {what}. Use --db for the trace store "
+                     "(default ~/.local/share/agent-traces/traces.duckdb); it was not opened.")
+
+
 def _translate(exc: duckdb.Error, path: Path) -> StoreError:
     text = str(exc)
     said = text.replace(str(path), "")  # what DuckDB says, without the path (a folder may be called "locked")
     if "already attached" in said:
-        return StoreError(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
-                          " to finish, or use --db to choose another file.")
+        return StoreBusy(f"The trace store {path} is in use elsewhere in this agent-traces process; wait for it"
+                         " to finish, or use --db to choose another file.", path, " (in this process)")
     if "lock" in said.lower():
         pid = re.search(r"PID (\d+)", text)
         who = f" (process {pid.group(1)})" if pid else ""
-        return StoreError(
+        return StoreBusy(
             f"The trace store {path} is in use by another agent-traces process{who}; close it, wait for its "
-            "load to finish, or use --db to choose another file."
+            "load to finish, or use --db to choose another file.", path, who
         )
     return StoreError(f"Could not open the trace store {path}: {text.splitlines()[0]}")
 
@@ -296,6 +319,7 @@ class TraceStore:
                                  f" {exc.strerror or exc}.") from exc
         elif not self.path.exists():
             raise StoreError(f"No trace store at {self.path} yet; run `agent-traces load` first.")
+        check_store_file(self.path)
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
@@ -303,7 +327,7 @@ class TraceStore:
                 break
             except duckdb.Error as exc:
                 error = _translate(exc, self.path)
-                if "in use" not in str(error) or time.monotonic() >= deadline:
+                if not isinstance(error, StoreBusy) or time.monotonic() >= deadline:
                     raise error from exc
                 time.sleep(0.1)
         if not read_only:
@@ -653,6 +677,21 @@ class TraceStore:
                 cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, unnest(?::VARCHAR[]),"
                             " unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::BIGINT[])",
                             [endpoint, roots, marks, spans, running])
+
+    def pushed_endpoints(self) -> list[str]:
+        """Every endpoint something was recorded as sent to."""
+        return [r[0] for r in self.cursor().execute(
+            "SELECT endpoint FROM pushed UNION SELECT endpoint FROM pushed_trees ORDER BY 1").fetchall()]
+
+    def rename_pushed_endpoint(self, old: str, new: str) -> None:
+        """Record what was sent to `old` under `new` (what `new` already has of the same spans is replaced)."""
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO pushed SELECT ?, span_id, root_session_id, digest, pushed_at"
+                        " FROM pushed WHERE endpoint = ?", [new, old])
+            cur.execute("INSERT OR REPLACE INTO pushed_trees SELECT ?, root_session_id, mark, spans, running"
+                        " FROM pushed_trees WHERE endpoint = ?", [new, old])
+            cur.execute("DELETE FROM pushed WHERE endpoint = ?", [old])
+            cur.execute("DELETE FROM pushed_trees WHERE endpoint = ?", [old])
 
     def pushed_trees(self, endpoint: str) -> dict[str, tuple[str, int, int]]:
         """Root session id -> (mark, spans, spans running) of each tree last sent whole to this endpoint."""

@@ -11,3 +11,11 @@ class SourceError(AgentTracesError):
 
 class StoreError(AgentTracesError):
     """The agent-traces DuckDB file is locked, damaged or newer than this program."""
+
+
+class StoreBusy(StoreError):
+    """Another process (or another part of this one) holds the trace store; `who` says which, if known."""
+
+    def __init__(self, message: str, path: object = None, who: str = "") -> None:
+        super().__init__(message)
+        self.path, self.who = path, who

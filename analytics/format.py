@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
+
+from analytics import jsontext
 
 
 def _escape(code: int) -> str:
@@ -33,6 +34,17 @@ def printable(text: object, block: bool = False) -> str:
     if block:
         return text.replace("\r\n", "\n").translate(_BLOCK)
     return text.translate(_INLINE)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw of those (it escapes the C0 controls itself)
+_JSON_UNSAFE = str.maketrans({c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F})
+
+
+def json_safe(text: str) -> str:
+    r"""JSON text with DEL, the C1 controls, U+2028/9 and the bidi controls written as ``-style escapes:
+    the same JSON (a reader gets the text exact), which a terminal shows instead of obeying. Raw, they can
+    only stand inside strings, where an escape means the same character."""
+    return text.translate(_JSON_UNSAFE)
 
 
 def duration(ms: float | None) -> str:
@@ -111,15 +123,17 @@ def tool_argument(raw: str | None, limit: int = 120) -> str:
     if not raw:
         return ""
     try:
-        value = json.loads(raw)
+        value = jsontext.loads(raw)  # at any depth: a model may nest its input 1,500 deep
     except ValueError:
         value = raw
     if isinstance(value, dict):
         text = next((value[k] for k in TOOL_INPUT_KEYS if isinstance(value.get(k), str) and value[k].strip()),
                     None) or next((v for v in value.values() if isinstance(v, str) and v.strip()), None)
-        text = text if text is not None else json.dumps(value, ensure_ascii=False)
-    else:
-        text = str(value)
+        text = text if text is not None else jsontext.dumps(value, (", ", ": "), allow_nan=True)
+    elif isinstance(value, str):
+        text = value
+    else:  # a list or a number: as JSON (a nested list's repr would recurse)
+        text = jsontext.dumps(value, (", ", ": "), allow_nan=True)
     text = " ⏎ ".join(line.strip() for line in text.splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

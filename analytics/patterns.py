@@ -168,30 +168,33 @@ def match_tree(pattern: Pattern, nodes: dict[str, Node], roots: list[str]) -> It
     steps = pattern.steps
     seen: set[tuple[str, ...]] = set()
 
-    def walk(tid: str, k: int, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-        """Match steps[k:] with the chain continuing at node tid."""
-        if k == len(steps):
-            yield path
-            return
-        step, node = steps[k], nodes[tid]
-        if step.any_run:
-            yield from walk(tid, k + 1, path)  # zero agents
-            if k + 1 < len(steps):
-                for child in node.children:  # this node is one of the run
-                    yield from walk(child, k, path + (tid,))
-            return
-        if not step.accepts(node.agent, node.status, node.duration_ms):
-            return
-        if k + 1 == len(steps):
-            yield path + (tid,)
-            return
-        for child in node.children:
-            yield from walk(child, k + 1, path + (tid,))
+    def walk(start: str) -> Iterator[tuple[str, ...]]:
+        """Every chain matching the steps from node `start` on, depth first (a stack of (node, step, path so
+        far) rather than recursion: a chain may be deeper than recursion goes)."""
+        todo: list[tuple[str, int, tuple[str, ...]]] = [(start, 0, ())]
+        while todo:
+            tid, k, path = todo.pop()
+            if k == len(steps):
+                yield path
+                continue
+            step, node = steps[k], nodes[tid]
+            if step.any_run:
+                more = [(tid, k + 1, path)]  # zero agents
+                if k + 1 < len(steps):
+                    more += [(child, k, path + (tid,)) for child in node.children]  # this node is one of the run
+                todo.extend(reversed(more))
+                continue
+            if not step.accepts(node.agent, node.status, node.duration_ms):
+                continue
+            if k + 1 == len(steps):
+                yield path + (tid,)
+                continue
+            todo.extend((child, k + 1, path + (tid,)) for child in reversed(node.children))
 
     stack = list(roots)
     while stack:
         tid = stack.pop()
-        for chain in walk(tid, 0, ()):
+        for chain in walk(tid):
             if chain and chain not in seen:
                 seen.add(chain)
                 yield chain

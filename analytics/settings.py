@@ -15,6 +15,10 @@ import json
 import logging
 import math
 import os
+import re
+import stat
+import tempfile
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +29,16 @@ log = logging.getLogger(__name__)
 MIN_REFRESH_SECONDS = 1.0
 MAX_REFRESH_SECONDS = 3600.0
 MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
-KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project")
+KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project",
+        "otlp_content", "otlp_cut_kb")
 DEFAULT_OTLP_PROJECT = "agent-traces"
+# What of the texts a push sends (analytics/otlp.py, Content): each whole, each cut, or none
+CONTENT_MODES = ("full", "cut", "none")
+DEFAULT_CONTENT_MODE = "cut"
+DEFAULT_CUT_KB = 8
+MAX_CUT_KB = 1024
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token characters
+HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed in a value
 
 
 def _shown(value: object) -> str:
@@ -88,10 +100,33 @@ def endpoint_problem(value: object) -> str | None:
 
 
 def headers_problem(value: object) -> str | None:
-    """Why `value` is not a set of OTLP headers (an object of strings), or None."""
-    if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str)
-                                              for k, v in value.items()):
-        return f"otlp_headers must be an object of header names and string values, not {_shown(value)}"
+    """Why `value` is not a set of OTLP headers (an object of header names and string values HTTP can carry),
+    or None. The message names the header at fault, never a value: it is often a token."""
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string"}.get(type(value), "something else")
+        return f"otlp_headers must be an object of header names and string values, not {kind}"
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return f"otlp_headers must hold string values; the value of {_shown(key)} is not a string"
+        if not HEADER_NAME.fullmatch(key.strip()):
+            return f"otlp_headers: {_shown(key)} is not a header name (one word of letters, digits and -)"
+        if HEADER_CONTROL.search(item.strip()):
+            return (f"otlp_headers: the value of {_shown(key)} holds a line break or another control character, "
+                    "which HTTP cannot carry")
+    return None
+
+
+def content_problem(value: object) -> str | None:
+    """Why `value` is not a choice of what of the texts a push sends, or None."""
+    if value not in CONTENT_MODES:
+        return f"otlp_content must be one of {', '.join(CONTENT_MODES)}, not {_shown(value)}"
+    return None
+
+
+def cut_problem(value: object) -> str | None:
+    """Why `value` is not a size in KB to cut texts to (a whole number from 1 to MAX_CUT_KB), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CUT_KB:
+        return f"otlp_cut_kb must be a whole number of KB from 1 to {MAX_CUT_KB}, not {_shown(value)}"
     return None
 
 
@@ -112,6 +147,8 @@ class Settings:
     otlp_endpoint: str | None = None  # an OpenTelemetry backend, e.g. "http://localhost:6006" (Phoenix)
     otlp_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"authorization": "Bearer …"}
     otlp_project: str = DEFAULT_OTLP_PROJECT  # the project the spans go to (`openinference.project.name`)
+    otlp_content: str = DEFAULT_CONTENT_MODE  # what of the texts a push sends: full, cut or none
+    otlp_cut_kb: int = DEFAULT_CUT_KB  # with `cut`, the KB of each text that go
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -149,7 +186,9 @@ class Settings:
         else:
             settings.terminal_template = (template.strip() or None) if template is not None else None
         for key, check, default in (("otlp_endpoint", endpoint_problem, None), ("otlp_headers", headers_problem, {}),
-                                    ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT)):
+                                    ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT),
+                                    ("otlp_content", content_problem, DEFAULT_CONTENT_MODE),
+                                    ("otlp_cut_kb", cut_problem, DEFAULT_CUT_KB)):
             value = data.get(key, default)
             if (p := check(value)) is not None:
                 problems.append(f"{where}{p}; using {_shown(default)}")
@@ -172,7 +211,8 @@ class Settings:
         found = [] if self.retention_days is None else [retention_problem(self.retention_days)]
         found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template),
                   endpoint_problem(self.otlp_endpoint), headers_problem(self.otlp_headers),
-                  project_problem(self.otlp_project)]
+                  project_problem(self.otlp_project), content_problem(self.otlp_content),
+                  cut_problem(self.otlp_cut_kb)]
         return [p for p in found if p is not None]
 
     def notice(self) -> str | None:
@@ -188,15 +228,32 @@ class Settings:
                 if not k.startswith("otlp_") or getattr(self, k) != getattr(defaults, k)}
 
     def save(self, path: Path | None = None) -> None:
-        """Write the settings (atomically); ValueError, and nothing written, if a value is invalid."""
+        """Write the settings; ValueError, and nothing written, if a value is invalid.
+
+        The file may hold a token (otlp_headers): it is written for its owner only (0600, or the stricter
+        mode the file had), through a temporary file made 0600 from the start and renamed over it, so no
+        moment shows the content to others or half of it to anyone."""
         bad = self.invalid()
         if bad:
             raise ValueError("; ".join(bad))
         path = path or settings_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode) & 0o600  # never more than the owner's read and write
+        except FileNotFoundError:
+            mode = 0o600
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(self.to_dict(), indent=2))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def settings_path() -> Path:

@@ -72,6 +72,8 @@ TERMINAL_NAMES = (*TYPING_TERMINALS, *(name for name, _flags in LINUX_TERMINALS)
 # U+0085) and the Unicode line and paragraph separators.
 UNTYPEABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish"})
+# Programs that join the words of their command with spaces and hand the line to a (remote) shell
+REMOTE_SHELLS = frozenset({"ssh", "autossh", "mosh", "et"})
 _SHELLISH = re.compile(r"""[\s;&|<>()$`\\"']""")  # text around a field that makes the word a shell command
 _QUOTED_FIELD = re.compile(r"""(['"])\{(dir|id)\}\1""")
 
@@ -121,9 +123,12 @@ def osascript_argv(command: str, iterm: bool) -> list[str]:
 
 
 def _in_shell_string(words: list[str], i: int) -> bool:
-    """Whether template word i is a shell command: the word after a shell's `-c` (or `-lc`...), or one whose
-    own text around its fields has blanks or shell punctuation (`cd {dir} && ...` for `xterm -e`)."""
+    """Whether template word i is a shell command: the word after a shell's `-c` (or `-lc`...), any word after
+    ssh (which joins them with spaces for the remote shell: `ssh -t host cd {dir} && ...`), or one whose own
+    text around its fields has blanks or shell punctuation (`cd {dir} && ...` for `xterm -e`)."""
     if i > 1 and re.fullmatch(r"-[a-zA-Z]*c", words[i - 1]) and any(Path(w).name in SHELLS for w in words[: i - 1]):
+        return True
+    if i > 0 and any(Path(w).name in REMOTE_SHELLS for w in words[:i]):
         return True
     return _SHELLISH.search("".join(literal for literal, *_rest in Formatter().parse(words[i]))) is not None
 
@@ -152,9 +157,10 @@ def template_argv(template: str, directory: str, session_id: str, command: str) 
 
     `{cmd}` is the whole shell line, already quoted: safe anywhere, `sh -c {cmd}` included. `{dir}` and `{id}`
     are the raw values in a plain argument (`{dir}`, `--cwd={dir}`, `{dir}/sub`), so each stays one argument
-    whatever it holds; in a word that is a shell command (the word after a shell's `-c`, or one with blanks or
-    shell punctuation around the field, as in `sh -c "cd {dir} && ..."`) they are shell-quoted, so the shell
-    reads each as one word; there they must not sit inside quotes of their own (refused, with a sentence).
+    whatever it holds; in a word that is a shell command (the word after a shell's `-c`, any word after ssh,
+    whose command a remote shell reads, or one with blanks or shell punctuation around the field, as in
+    `sh -c "cd {dir} && ..."`) they are shell-quoted, so the shell reads each as one word; there they must not
+    sit inside quotes of their own (refused, with a sentence).
     """
     try:
         words = shlex.split(template)

@@ -36,6 +36,7 @@ from analytics.queries import compare as cmp
 from analytics.queries import findings as sf
 from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
+from analytics.word_diff import TextDiff, word_diff
 
 log = logging.getLogger(__name__)
 
@@ -233,39 +234,20 @@ class _Cleanup(_Task):
 
 
 class _Export(_Task):
-    def __init__(self, service: DataService, generation: int, session_id: str, path: Path, fmt: str) -> None:
+    def __init__(self, service: DataService, generation: int, session_id: str, path: Path, fmt: str,
+                 content: object = None) -> None:
         super().__init__(service, generation)
-        self.session_id, self.path, self.fmt = session_id, path, fmt
+        self.session_id, self.path, self.fmt, self.content = session_id, path, fmt, content
 
     def work(self) -> None:
         from analytics.export import to_json, to_otlp
+        from analytics.otlp import DEFAULT_CONTENT
 
         with open_store(self.service.db_path, read_only=True) as store:
-            data = to_otlp(store, self.session_id) if self.fmt == "otlp" else to_json(store, self.session_id)
+            data = to_otlp(store, self.session_id, content=self.content or DEFAULT_CONTENT) if self.fmt == "otlp" \
+                else to_json(store, self.session_id)
         self.path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8")
         self.emit("message", self.generation, f"Exported {self.session_id} to {self.path} ({self.fmt}).")
-
-
-class _Send(_Task):
-    """Send session trees to an OpenTelemetry backend (the whole trees: the user asked for these)."""
-
-    def __init__(self, service: DataService, generation: int, sessions: list[str], endpoint: str,
-                 headers: dict[str, str], project: str) -> None:
-        super().__init__(service, generation)
-        self.sessions, self.endpoint, self.headers, self.project = sessions, endpoint, headers, project
-
-    def work(self) -> None:
-        from analytics.push import Endpoint, Pusher, traces_url
-
-        pusher = Pusher(self.service.db_path, Endpoint(traces_url(self.endpoint), self.headers, self.project))
-        try:
-            report = pusher.push(sessions=self.sessions, force=True)
-        finally:
-            pusher.close()
-        if report.problem:
-            self.emit("failed", self.generation, report.line())
-        else:
-            self.emit("message", self.generation, report.line())
 
 
 class _Compare(_Task):
@@ -293,8 +275,8 @@ class TextDiffs:
 
     left_id: str | None
     right_id: str | None
-    prompt: cmp.TextDiff
-    output: cmp.TextDiff
+    prompt: TextDiff
+    output: TextDiff
 
 
 class _Diff(_Task):
@@ -310,8 +292,8 @@ class _Diff(_Task):
         a, b = (d.trace if d is not None else None for d in sides)
         self.emit("diffed", self.generation, TextDiffs(
             self.left, self.right,
-            cmp.word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
-            cmp.word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
+            word_diff(a.prompt_input if a else None, b.prompt_input if b else None),
+            word_diff(a.prompt_output if a else None, b.prompt_output if b else None)))
 
 
 class DataService(QObject):
@@ -381,11 +363,10 @@ class DataService(QObject):
     def cleanup(self, retention_days: int) -> int:
         return self._submit(lambda gen: _Cleanup(self, gen, retention_days))
 
-    def export(self, session_id: str, path: Path, fmt: str) -> int:
-        return self._submit(lambda gen: _Export(self, gen, session_id, path, fmt))
-
-    def send(self, sessions: list[str], endpoint: str, headers: dict[str, str], project: str) -> int:
-        return self._submit(lambda gen: _Send(self, gen, sessions, endpoint, headers, project))
+    def export(self, session_id: str, path: Path, fmt: str, content: object = None) -> int:
+        """A session's traces to a file: JSON, or OTLP/JSON with as much of the texts as `content` (an
+        analytics.otlp.Content) lets go, as a push would send them."""
+        return self._submit(lambda gen: _Export(self, gen, session_id, path, fmt, content))
 
     def fetch_details(self, trace_id: str) -> int:
         """The trace in full. While a long load runs, it answers between two of its steps."""

@@ -6,15 +6,17 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QProgressBar, QTabWidget
+from PyQt6.QtWidgets import QFileDialog, QMainWindow, QProgressBar, QTabWidget
 
 from analytics.loader import LoadProgress
+from analytics.otlp import Content
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import CompareSection, FlowSection, MetricsSection, TracingSection
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
+from dashboard.widgets.send_dialog import SendDialog
 from dashboard.widgets.settings_dialog import SettingsDialog
 
 
@@ -174,7 +176,8 @@ class MainWindow(QMainWindow):
         if session is None:
             self.statusBar().showMessage("Select a session (or a trace in it) to export.")
             return None
-        return self.service.export(session, path, fmt)
+        content = Content(self.settings.otlp_content, self.settings.otlp_cut_kb)
+        return self.service.export(session, path, fmt, content)
 
     def export_dialog(self, fmt: str) -> None:
         session = self.current_session()
@@ -194,28 +197,29 @@ class MainWindow(QMainWindow):
         current = self.current_session()
         return list(dict.fromkeys(roots)) or ([current] if current else [])
 
-    def send_sessions(self, endpoint: str | None = None) -> int | None:
-        """Send the selected sessions to the OpenTelemetry backend (the settings' endpoint unless given), in the
-        background; returns the request's generation."""
+    def send_dialog(self, endpoint: str | None = None) -> SendDialog | None:
+        """File › Send: the dialog that says what of the selected sessions would go to the endpoint (the
+        settings' unless given), then sends it on a thread of its own, with progress and Cancel."""
         sessions = self.selected_sessions()
-        endpoint = endpoint or self.settings.otlp_endpoint
         if not sessions:
             self.statusBar().showMessage("Select a session (or a trace in it) to send.")
             return None
-        if not endpoint:
+        dialog = SendDialog(self.service.db_path, sessions, self.settings, endpoint, self)
+        dialog.sent.connect(lambda text: self.statusBar().showMessage(text))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def send_sessions(self, endpoint: str | None = None) -> SendDialog | None:
+        """Send the selected sessions to the endpoint (the settings' unless given) once the dialog has counted
+        what goes, as its Send button does; returns the dialog."""
+        if not (endpoint or self.settings.otlp_endpoint):
             self.statusBar().showMessage("Set the OpenTelemetry endpoint in File › Settings first.")
             return None
-        return self.service.send(sessions, endpoint, dict(self.settings.otlp_headers), self.settings.otlp_project)
-
-    def send_dialog(self) -> None:
-        if not self.selected_sessions():
-            self.statusBar().showMessage("Select a session (or a trace in it) to send.")
-            return
-        endpoint, ok = QInputDialog.getText(self, "Send to OpenTelemetry backend",
-                                            "OTLP/HTTP endpoint (e.g. http://localhost:6006 for Phoenix):",
-                                            text=self.settings.otlp_endpoint or "")
-        if ok and endpoint.strip():
-            self.send_sessions(endpoint.strip())
+        dialog = self.send_dialog(endpoint)
+        if dialog is not None:
+            dialog.planned.connect(lambda _plan: dialog.send())
+        return dialog
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self)
@@ -231,6 +235,7 @@ class MainWindow(QMainWindow):
         self.settings.terminal_template = settings.terminal_template
         self.settings.otlp_endpoint, self.settings.otlp_project = settings.otlp_endpoint, settings.otlp_project
         self.settings.otlp_headers = settings.otlp_headers
+        self.settings.otlp_content, self.settings.otlp_cut_kb = settings.otlp_content, settings.otlp_cut_kb
         self.service.retention_days = settings.retention_days
         if self.watcher is not None:
             self.watcher.set_interval(settings.refresh_seconds)
@@ -238,5 +243,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         QSettings().setValue("window/geometry", self.saveGeometry())
+        for dialog in self.findChildren(SendDialog):
+            dialog.stop()
         self.tracing.stop()
         super().closeEvent(event)

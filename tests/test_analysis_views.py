@@ -228,24 +228,31 @@ def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) ->
         w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
         assert w.send_sessions() is None  # no endpoint in the settings yet
         assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
-        with qtbot.wait_signal(w.service.message, timeout=20_000) as said:
-            w.send_sessions(backend.url)
-        assert said.args[1].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
+        dialog = w.send_sessions(backend.url)
+        with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
+            pass
+        assert said.args[0].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
+        assert w.statusBar().currentMessage() == said.args[0]
         names = [s.name for s in backend.spans()]
         assert sum(n.startswith("invoke_agent ") for n in names) == 4
+        dialog.reject()
         backend.codes = [401]
-        with qtbot.wait_signal(w.service.failed, timeout=20_000) as refused:
-            w.send_sessions(backend.url)
-        assert "401 Unauthorized" in refused.args[1]
+        dialog = w.send_sessions(backend.url)
+        with qtbot.wait_signal(dialog.sent, timeout=20_000) as refused:
+            pass
+        assert "401 Unauthorized" in refused.args[0]
+        dialog.reject()
         # Ctrl-click a row of another session: both sessions go
         backend.codes, sent = [], len(backend.spans())
         other = next(i for i in w.tracing.tree.items.values() if i.data(0, Role.TRACE).kind == "session"
                      and i.data(0, Role.TRACE).root_session_id != w.current_session())
         other.setSelected(True)
         assert len(w.selected_sessions()) == 2
-        with qtbot.wait_signal(w.service.message, timeout=20_000) as said:
-            w.send_sessions(backend.url)
-        assert " of 2 sessions to " in said.args[1] and len(backend.spans()) > sent
+        dialog = w.send_sessions(backend.url)
+        with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
+            pass
+        assert " of 2 sessions to " in said.args[0] and len(backend.spans()) > sent
+        dialog.reject()
     finally:
         backend.stop()
 
@@ -265,13 +272,17 @@ def test_the_otlp_endpoint_is_set_in_the_settings_and_used_by_send(qtbot, window
         assert "otlp_endpoint must be an http:// or https:// URL" in dialog.problem.text()
         dialog.otlp_endpoint.setText(backend.url)
         dialog.otlp_project.setText("team")
+        dialog.otlp_content.setCurrentIndex(dialog.otlp_content.findData("full"))
         dialog.accept()
         saved = json.loads((tmp_path / "settings.json").read_text())
-        assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"]) == \
-            (backend.url, "team", {"authorization": "Bearer t"})
+        assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"], saved["otlp_content"]) == \
+            (backend.url, "team", {"authorization": "Bearer t"}, "full")
+        assert w.settings.otlp_content == "full"
         w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
-        with qtbot.wait_signal(w.service.message, timeout=20_000):
-            w.send_sessions()
+        dialog = w.send_sessions()
+        with qtbot.wait_signal(dialog.sent, timeout=20_000):
+            pass
+        dialog.reject()
         path, headers, request = backend.requests[0]
         assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer t"
         assert {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}[

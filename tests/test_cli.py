@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.cli import main
-from tests.conftest import CASES_118, SAMPLE_1165, copy_store
+from tests.conftest import CASES_118, SAMPLE_118, SAMPLE_1165, copy_store, tree_digest
 
 
 @pytest.fixture
@@ -32,9 +32,39 @@ def test_load_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path]) == 0
     out = capsys.readouterr()
     assert "10 sessions, 10 new or changed, 0 deleted; 10 traces written" in out.out
-    assert "10 of 10 sessions read, 10 traces written" in out.err  # progress goes to stderr
+    assert out.err == ""  # stderr is no terminal here (a log, a pipe): no progress line in it
     main(["load", "--source", str(SAMPLE_1165 / "storage"), "--db", path])
     assert "0 new or changed" in capsys.readouterr().out
+
+
+def test_load_shows_its_progress_on_a_terminal_in_one_line(tmp_path: Path) -> None:
+    """On a terminal the progress is one line, written over in place and cleared at the end."""
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(SAMPLE_1165 / "storage"),
+                              "--db", str(tmp_path / "t.duckdb")], stderr=terminal, stdout=subprocess.PIPE,
+                             text=True, timeout=120)
+        os.close(terminal)
+        terminal = -1
+        said = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        if terminal != -1:
+            os.close(terminal)
+        os.close(main_fd)
+    assert run.returncode == 0 and "10 traces written" in run.stdout
+    text = said.decode()
+    assert "\r… 10 of 10 sessions read, 10 traces written" in text
+    assert "\n" not in text.replace("\r\n", "") and text.endswith("\r\x1b[K")  # one line, cleared at the end
 
 
 @pytest.mark.parametrize("argv", [
@@ -196,3 +226,50 @@ def test_cli_load_waits_while_the_dashboard_holds_the_store_briefly(db: str) -> 
     finally:
         holder.wait(30)
         holder.stdout.close()
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["load", "--source", str(SAMPLE_118)], ["tree", "ses_x"]])
+def test_a_db_that_is_not_a_trace_store_is_refused_before_duckdb_opens_it(tmp_path: Path, capsys,
+                                                                          command: list[str]) -> None:
+    """--db pointing at OpenCode's opencode.db made DuckDB try to download its SQLite extension to read it."""
+    oc = copy_store(SAMPLE_118, tmp_path / "oc")
+    before, listing = tree_digest(oc), sorted(p.name for p in oc.iterdir())
+    assert main([*command, "--db", str(oc / "opencode.db")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an agent-traces trace store: it is a SQLite database" in err and "--source" in err
+    assert "extension" not in err and "download" not in err
+    assert tree_digest(oc) == before and sorted(p.name for p in oc.iterdir()) == listing
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello, not a database at all\n" * 10)
+    assert main(["sessions", "--db", str(junk)]) == 2
+    assert "is not an agent-traces trace store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "bad"), [
+    (["sessions", "--days", "nan"], "nan"), (["sessions", "--days", "inf"], "inf"),
+    (["sessions", "--days", "-1"], "-1"), (["find", "a -> b", "--days", "nan"], "nan"),
+    (["anomalies", "--days", "inf"], "inf"), (["metrics", "--days", "1e400"], "1e400"),
+    (["search", "x", "--limit", "-1"], "-1"), (["search", "x", "--limit", "0"], "0"),
+    (["metrics", "--limit", "-5"], "-5"),
+    (["push", "--since", "nan", "--otlp-endpoint", "http://localhost:1"], "nan"),
+    (["push", "--follow", "--interval", "1e300", "--otlp-endpoint", "http://localhost:1"], "1e300"),
+    (["push", "--follow", "--interval", "0", "--otlp-endpoint", "http://localhost:1"], "0"),
+    (["push", "--follow", "--interval", "nan", "--otlp-endpoint", "http://localhost:1"], "nan"),
+])
+def test_options_refuse_numbers_that_mean_nothing(db: str, capsys, argv: list[str], bad: str) -> None:
+    """nan, inf, negative or zero counts and intervals ended in tracebacks (or, --interval 0, a busy loop)."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--db", db])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err and f"'{bad}' is not" in err
+
+
+def test_an_ambiguous_id_prefix_says_so_and_lists_the_matches(db: str, capsys) -> None:
+    assert main(["tree", "ses_", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "'ses_' is ambiguous: it starts" in err and "No session matches" not in err
+    listed = err[err.index("(") + 1:err.index(")")].split(", ")
+    assert len(listed) == 6 and all(i.startswith("ses_") for i in listed[:5]) and listed[5].endswith(" more")
+    for command in (["show", "prt_"], ["steps", "prt_"], ["compare", "ses_", "ses_"]):
+        assert main([*command, "--db", db]) == 2
+        assert "is ambiguous: it starts" in capsys.readouterr().err

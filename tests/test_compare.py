@@ -17,6 +17,7 @@ from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.queries import compare as cmp
 from analytics.queries import trace_queries as q
+from analytics.word_diff import ADDED, DIFF_CHARS, word_diff
 from dashboard.cli import main
 from tests.conftest import CASES_118, COMPARE_118, STEPS_118
 
@@ -139,11 +140,11 @@ def test_deep_nesting_keeps_each_level(tmp_path: Path) -> None:
 def test_word_diff_of_real_prompts(runs) -> None:
     store, (first, changed, _killed) = runs
     a, b = (q.get_trace_details(store, s).trace.prompt_input for s in (first, changed))
-    d = cmp.word_diff(a, b)
+    d = word_diff(a, b)
     assert "".join(t for _k, t in d.left) == a and "".join(t for _k, t in d.right) == b
-    added = [t for k, t in d.right if k == cmp.ADDED]
-    assert ", with tests" in added and not any(k == cmp.ADDED for k, _t in d.left)
-    assert cmp.word_diff(a, a).identical
+    added = [t for k, t in d.right if k == ADDED]
+    assert ", with tests" in added and not any(k == ADDED for k, _t in d.left)
+    assert word_diff(a, a).identical
 
 
 def test_word_diff_of_a_long_text_is_bounded(tmp_path: Path) -> None:
@@ -154,12 +155,12 @@ def test_word_diff_of_a_long_text_is_bounded(tmp_path: Path) -> None:
         key=lambda t: len(t.prompt_input)).prompt_input
     assert len(big) > 300_000
     changed = big.replace("tester", "TESTER", 3)[:-1000]
-    d = cmp.word_diff(big, changed)
-    assert d.left_cut == len(big) - cmp.DIFF_CHARS and d.right_cut == len(changed) - cmp.DIFF_CHARS
-    assert "".join(t for _k, t in d.left) == big[:cmp.DIFF_CHARS]
+    d = word_diff(big, changed)
+    assert d.left_cut == len(big) - DIFF_CHARS and d.right_cut == len(changed) - DIFF_CHARS
+    assert "".join(t for _k, t in d.left) == big[:DIFF_CHARS]
     huge = big * 28  # about 10 MB
-    d = cmp.word_diff(huge, huge[::-1])
-    assert sum(len(t) for _k, t in d.right) == cmp.DIFF_CHARS and d.right_cut == len(huge) - cmp.DIFF_CHARS
+    d = word_diff(huge, huge[::-1])
+    assert sum(len(t) for _k, t in d.right) == DIFF_CHARS and d.right_cut == len(huge) - DIFF_CHARS
     store.close()
 
 
@@ -196,3 +197,118 @@ def test_cli_compare_json_and_human(runs, capsys: pytest.CaptureFixture) -> None
 
     assert main(["compare", first, "nope", "--db", db]) == 2
     assert "No trace or session matches 'nope'" in capsys.readouterr().err
+
+
+def _reworded(tmp_path: Path) -> tuple[TraceStore, str, str]:
+    """The compare store with the changed run's coder call given a reworded description ("Code" became "Write
+    the code"), as a prompt change would make it: the first and the changed run."""
+    import sqlite3
+
+    from tests.conftest import copy_store
+
+    oc = copy_store(COMPARE_118, tmp_path / "oc")
+    conn = sqlite3.connect(oc / "opencode.db")
+    (data,) = conn.execute("SELECT data FROM part WHERE id = 'prt_2339f7405001QQl2XH8SWbF30p'").fetchone()
+    part = json.loads(data)
+    part["state"]["input"]["description"] = part["state"]["title"] = "Write the code"
+    conn.execute("UPDATE part SET data = ? WHERE id = 'prt_2339f7405001QQl2XH8SWbF30p'", [json.dumps(part)])
+    conn.commit()
+    conn.close()
+    store = _store(tmp_path, oc)
+    first, changed, _killed = sorted(q.get_sessions_with_traces(store), key=lambda s: s.created_at)
+    return store, first.session_id, changed.session_id
+
+
+def test_a_reworded_call_pairs_by_agent_and_position_and_says_the_change(tmp_path: Path, capsys) -> None:
+    store, first, changed = _reworded(tmp_path)
+    c = cmp.compare(store, first, changed)
+    assert [(p.kind, p.depth, p.label) for p in c.pairs] == [
+        ("matched", 0, "build"),
+        ("matched", 1, "planner — Plan"),
+        ("matched", 2, "coder — Code ⇄ coder — Write the code"),
+        ("added", 2, "coder — Test"),
+        ("removed", 1, "reviewer — Review"),
+    ]
+    assert c.pairs[2].description_change == ("Code", "Write the code")
+    assert c.pairs[1].description_change is None and c.pairs[3].description_change is None
+    assert next(ch for ch in c.pairs[2].tool_changes() if ch.tool == "grep").right.calls == 3
+    db = str(store.path)
+    store.close()
+    assert main(["compare", first, changed, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert '    description: "Code" → "Write the code"' in out
+    assert main(["compare", first, changed, "--db", db, "--json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)["pairs"]
+    assert pairs[2]["description"] == {"left": "Code", "right": "Write the code"}
+    assert pairs[1]["description"] is None
+
+
+def _node(agent: str, description: str, n: int) -> q.TraceNode:
+    return q.TraceNode(q.TraceSummary(f"t{n}", "delegation", "s", "s", None, None, None, agent, description,
+                                      "completed", n, n + 1, 1, 0, 0, 0, 0, 0, 0.0, (), None, None, 1, "", None))
+
+
+def _reference(left: list[q.TraceNode], right: list[q.TraceNode]) -> list[tuple[str | None, str | None]]:
+    """The documented rule, written the slow way: by (agent, description) and order among equals; then, of the
+    calls left over, the same agent's between the same two calls paired so far, in order; each right-only call
+    after the row of the right call before it."""
+    partner: dict[int, int] = {}
+    used: set[int] = set()
+    for i, a in enumerate(left):
+        for j, b in enumerate(right):
+            if j not in used and (a.trace.subagent_type, a.trace.description) == \
+                    (b.trace.subagent_type, b.trace.description):
+                partner[i] = j
+                used.add(j)
+                break
+    paired_left, paired_right = set(partner), set(used)
+    for i, a in enumerate(left):
+        if i in paired_left:
+            continue
+        place = sum(1 for k in paired_left if k < i)
+        for j, b in enumerate(right):
+            if j not in used and sum(1 for k in paired_right if k < j) == place and \
+                    a.trace.subagent_type == b.trace.subagent_type:
+                partner[i] = j
+                used.add(j)
+                break
+    rows: list[tuple[q.TraceNode | None, q.TraceNode | None]] = [(a, right[partner[i]] if i in partner else None)
+                                                                  for i, a in enumerate(left)]
+    at = 0
+    for j, b in enumerate(right):
+        if j in used:
+            at = next(k for k, (_a, x) in enumerate(rows) if x is b) + 1
+        else:
+            rows.insert(at, (None, b))
+            at += 1
+    return [(a.trace.trace_id if a else None, b.trace.trace_id if b else None) for a, b in rows]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_children_pair_as_the_rule_says(seed: int) -> None:
+    import random
+
+    r = random.Random(seed)
+    left = [_node(r.choice("ab"), r.choice("xyz"), i) for i in range(r.randrange(8))]
+    right = [_node(r.choice("ab"), r.choice("xyz"), 100 + i) for i in range(r.randrange(8))]
+    got = [(a.trace.trace_id if a else None, b.trace.trace_id if b else None)
+           for a, b in cmp.match_children(left, right)]
+    assert got == _reference(left, right)
+
+
+def test_matching_tens_of_thousands_of_siblings_ends(tmp_path: Path) -> None:
+    """40,000 sibling delegations a side took 36.6 s to pair (the matching was quadratic)."""
+    import threading
+
+    left = [_node("coder", f"task {i}", i) for i in range(40_000)]
+    right = [_node("coder", f"task {i}", 100_000 + i) for i in range(0, 80_000, 2)]  # every other one, and more
+    box: list = []
+    worker = threading.Thread(target=lambda: box.append(cmp.match_children(left, right)), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert box, "pairing 40,000 siblings did not end in 20 s"
+    rows = box[0]
+    # 20,000 by key; of the rest, only the last left call sits where the right's new calls do (after the last
+    # pair): one more pair, by place
+    assert sum(1 for a, b in rows if a is not None and b is not None) == 20_001
+    assert len(rows) == 40_000 + 19_999 and rows[-1][1].trace.description == "task 79998"

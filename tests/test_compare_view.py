@@ -11,7 +11,7 @@ from PyQt6.QtCore import QItemSelectionModel, Qt
 from PyQt6.QtTest import QTest
 
 from analytics.queries import trace_queries as q
-from analytics.queries.compare import ADDED, REMOVED
+from analytics.word_diff import ADDED, REMOVED, word_diff
 from dashboard.data import open_store
 from dashboard.widgets.compare_tree import BETTER, CALL, DURATION, STATUS, TOKENS_IN, TOOLS, WORSE
 from dashboard.widgets.roles import Role
@@ -165,7 +165,7 @@ def test_single_selection_still_drives_the_detail_pane(qtbot, window) -> None:
 def test_a_long_hostile_prompt_is_diffed_as_plain_text(qtbot, tmp_path: Path) -> None:
     """The 400 KB prompt of the cases store (HTML, scripts, ANSI escapes, several scripts) against itself: shown
     as its characters, its first DIFF_CHARS compared and the rest said."""
-    from analytics.queries.compare import DIFF_CHARS
+    from analytics.word_diff import DIFF_CHARS
     from tests.conftest import CASES_118
 
     w, section = open_window(qtbot, copy_store(CASES_118, tmp_path / "opencode"), tmp_path / "t.duckdb")
@@ -180,3 +180,35 @@ def test_a_long_hostile_prompt_is_diffed_as_plain_text(qtbot, tmp_path: Path) ->
     assert all(kind == "same" for kind, _t in _runs_of(compare.diff.right_prompt)[:-1])
     assert len(text) < DIFF_CHARS + 200
     w.close()
+
+
+def test_a_coarse_diff_says_so_in_the_pane(qtbot) -> None:
+    from dashboard.data import TextDiffs
+    from dashboard.widgets.diff_pane import DiffPane
+
+    pane = DiffPane()
+    qtbot.addWidget(pane)
+    coarse = word_diff("the cat sat\non the mat", "the dog sat\non a mat", work=0)
+    pane.show_texts(TextDiffs("a", "b", coarse, word_diff("same", "same")))
+    assert "marked changed whole]" in pane.left_prompt.toPlainText()
+    assert "marked changed whole" not in pane.left_output.toPlainText()
+
+
+def test_a_reworded_call_says_its_description_change(qtbot, tmp_path: Path) -> None:
+    from analytics.queries.compare import compare
+    from dashboard.widgets.compare_tree import CALL, CompareTree
+    from dashboard.widgets.diff_pane import DiffPane
+    from tests.test_compare import _reworded
+
+    store, first, changed = _reworded(tmp_path)
+    c = compare(store, first, changed)
+    store.close()
+    tree, pane = CompareTree(), DiffPane()
+    qtbot.addWidget(tree)
+    qtbot.addWidget(pane)
+    tree.show_comparison(c)
+    row = tree.rows[2]
+    assert row.text(CALL) == "coder — Code ⇄ coder — Write the code"
+    assert "Description changed: “Code” → “Write the code”." in row.toolTip(CALL)
+    pane.show_pair(c.pairs[2])
+    assert pane.tools.text().startswith("Description changed: “Code” → “Write the code”. Tools used differently: ")

@@ -2,13 +2,15 @@
 
 Each example changes one thing in one store: a column of a session, message or part row, a value somewhere
 inside a row's JSON `data` or a JSON file (types swapped, fields removed, numbers huge, negative or not finite,
-strings cut, ids pointing elsewhere, times out of order), or a whole row or file (cut short, not UTF-8,
-deleted). Then it asserts that reading never raises, that every trace, span and session record of the trees
-the change did not touch is the same, field by field, as from the undamaged store, that the spans still hang
-together (unique ids, each under a trace, each tool call under an LLM call of its trace, the LLM calls adding
-up to their trace's tokens and cost, a tool call's input JSON text), and that DuckDB takes all of it. The store
-with many tool calls of many kinds (steps-1.18.33) is also damaged where the tool parts are: their input,
-output, times, name, status and id.
+strings cut, ids pointing elsewhere, times out of order, values nested deeper than Python's recursion limit),
+or a whole row or file (cut short, not UTF-8, deleted). Then it asserts that reading never raises, that every
+trace, span and session record of the trees the change did not touch is the same, field by field, as from the
+undamaged store, that the spans still hang together (unique ids, each under a trace, each tool call under an
+LLM call of its trace, the LLM calls adding up to their trace's tokens and cost, a tool call's input JSON
+text), and that DuckDB takes all of it; what is written is then read back as the window and the CLI read it
+(findings, the spans a push sends, a tool call's argument), which must not raise either. The store with many
+tool calls of many kinds (steps-1.18.33) is also damaged where the tool parts are: their input, output,
+metadata, times, name, status and id, and their nesting depth.
 A last test does the same through `load()` on a store already holding the undamaged traces (the live case).
 """
 
@@ -26,11 +28,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analytics import format as fmt
+from analytics import jsontext
 from analytics.db import TraceStore
 from analytics.extraction import extract
 from analytics.loader import load
 from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
+from analytics.otlp import trees_spans
+from analytics.queries import findings as sf
 from tests.conftest import SAMPLE_118, SAMPLE_1165, STEPS_118, build_v2_store, copy_store
 
 CASES_RUN: dict[str, int] = {}  # examples run per test, printed at the end (`pytest -s`)
@@ -87,7 +93,7 @@ class Baseline:
         base.check(got, set())
         for sp in got.spans:  # (in a damaged load only the damaged trees' inputs are parsed again)
             if sp.input is not None:
-                json.loads(sp.input, parse_constant=_not_json)
+                _json_input(sp.input)
         return base
 
     def touched(self, *texts: object) -> set[str]:
@@ -143,7 +149,7 @@ def _spans_hang_together(traces: list[AgentTrace], spans: list[AgentSpan], damag
             assert parent is not None and parent.kind == LLM and parent.trace_id == sp.trace_id, sp
         assert sp.duration_ms is None or sp.duration_ms == sp.ended_at - sp.started_at, sp  # type: ignore[operator]
         if sp.input is not None and sp.root_session_id in damaged:  # a tool call's input is JSON text, always
-            json.loads(sp.input, parse_constant=_not_json)
+            _json_input(sp.input)
     sums: dict[str, list] = {}
     for sp in spans:
         if sp.kind == LLM:
@@ -157,8 +163,12 @@ def _spans_hang_together(traces: list[AgentTrace], spans: list[AgentSpan], damag
             assert math.isclose(s[5], t.cost_usd, rel_tol=1e-9, abs_tol=1e-12), t.trace_id
 
 
-def _not_json(token: str) -> None:
-    raise AssertionError(f"{token} in a span's input is not JSON")
+def _json_input(text: str) -> None:
+    """A span's input is JSON text (at any depth), without NaN or Infinity, which are no JSON."""
+    try:
+        jsontext.dumps(jsontext.loads(text))
+    except ValueError as exc:
+        raise AssertionError(f"a span's input is not JSON: {exc}") from exc
 
 
 _USAGE = ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cache_read", "tokens_cache_write", "cost_usd")
@@ -221,10 +231,29 @@ class Written:
             self.store.save_traces(self.traces)
             self.store.replace(roots=set(), traces=[], sessions=self.infos, fingerprints={}, deleted=(),
                                full=False, source_key="mutations", stamp="", spans=self.spans)
+            self.read_back()
         self.traces, self.infos, self.spans = [], [], []
+
+    def read_back(self) -> None:
+        """Read what was just written as the window and the CLI read it: the findings (a repeated call is
+        grouped by its input), the spans a push sends, each tool call's argument. None of it may raise."""
+        sf.find_findings(self.store, max((t.started_at for t in self.traces), default=0) + 10**9)
+        trees_spans(self.store, sorted({t.root_session_id for t in self.traces}))
+        for sp in self.spans:
+            fmt.tool_argument(sp.input)
 
 
 # -- values a mutation puts in --------------------------------------------------------------------------------
+
+def _nested(depth: int, leaf: object, as_dict: bool = False) -> object:
+    """`leaf` inside lists (or objects) nested `depth` deep, built without recursion."""
+    for _ in range(depth):
+        leaf = {"d": leaf} if as_dict else [leaf]
+    return leaf
+
+
+# deeper than Python's recursion limit: a model may nest a tool input so, and SQLite keeps it
+DEEP = st.sampled_from([_nested(1500, 1), _nested(1500, "x", as_dict=True), _nested(20_000, None)])
 
 FLOATS = st.sampled_from([1e999, -1e999, float("nan"), 1e308, -1e308, 1.5, -0.0, 1e17, -1e17, 2.0**63])
 INTS = st.one_of(st.integers(-(2**70), 2**70),
@@ -238,7 +267,7 @@ def json_values(ids: list[str], times: list[int]) -> st.SearchStrategy:
     """Any JSON value, leaning towards the ones that break readers: other types, ids of other rows, times."""
     near_time = st.tuples(st.sampled_from(times), st.integers(-10**7, 10**7)).map(sum)
     scalar = st.one_of(st.none(), st.booleans(), INTS, FLOATS, TEXT, st.sampled_from(ids), near_time)
-    return st.one_of(scalar, st.lists(scalar, max_size=3), st.dictionaries(TEXT, scalar, max_size=3))
+    return st.one_of(scalar, st.lists(scalar, max_size=3), st.dictionaries(TEXT, scalar, max_size=3), DEEP)
 
 
 def mutate_json(data: st.DataObject, doc: object, values: st.SearchStrategy) -> object:
@@ -272,8 +301,13 @@ def mutate_text(data: st.DataObject, text: str, values: st.SearchStrategy) -> st
         return raw[:at] + data.draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"])) + raw[at:]
     doc = json.loads(text)
     if how == "not an object":
-        return json.dumps(data.draw(values))
-    return json.dumps(mutate_json(data, doc, values))  # NaN/Infinity come out as the non-JSON tokens
+        return _dumps(data.draw(values))
+    return _dumps(mutate_json(data, doc, values))  # NaN/Infinity come out as the non-JSON tokens
+
+
+def _dumps(value: object) -> str:
+    """json.dumps (ASCII, NaN and Infinity as their tokens), at any depth."""
+    return jsontext.dumps(value, (", ", ": "), allow_nan=True, ensure_ascii=True)
 
 
 # -- SQLite stores ------------------------------------------------------------------------------------------------
@@ -429,7 +463,7 @@ def damage_tool_part(case: SqliteCase, data: st.DataObject) -> set[str] | None:
     doc = json.loads(row["data"])
     state = doc.setdefault("state", {})
     what = data.draw(st.sampled_from(["input", "input", "output", "output", "start", "end", "swap", "tool",
-                                      "status", "title", "error", "state", "id"]))
+                                      "status", "title", "error", "state", "id", "depth", "depth"]))
     values = json_values(case.ids, case.times)
     if what == "input":
         state["input"] = data.draw(st.one_of(
@@ -437,6 +471,10 @@ def damage_tool_part(case: SqliteCase, data: st.DataObject) -> set[str] | None:
             st.sampled_from(["x" * 300_000, {"k": "y" * 300_000}, {"nested": [[[[{"a": 1}]]]]}, []])))
         if data.draw(st.integers(0, 5)) == 0:
             del state["input"]
+    elif what == "depth":  # the input (or the output, or metadata) nested deeper than recursion goes
+        where = data.draw(st.sampled_from(["input", "input", "output", "metadata"]))
+        deep = data.draw(DEEP)
+        state[where] = {"pattern": "FIXME", "deep": deep} if where != "output" else deep
     elif what in ("output", "error", "title"):
         if data.draw(st.booleans()):
             state.pop(what, None)
@@ -459,7 +497,7 @@ def damage_tool_part(case: SqliteCase, data: st.DataObject) -> set[str] | None:
                                                                                       ["error"]])))
     elif what == "state":
         doc["state"] = data.draw(values)
-    new = json.dumps(doc)  # NaN/Infinity come out as the non-JSON tokens: that part is unreadable
+    new = _dumps(doc)  # NaN/Infinity come out as the non-JSON tokens: that part is unreadable
     conn = sqlite3.connect(case.path)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA journal_mode = MEMORY")

@@ -127,8 +127,8 @@ def test_every_call_arrives_once_with_its_parent_prompt_and_tokens(phoenix: Phoe
         for root in (r.session_id for r in q.get_sessions_with_traces(store)):
             for t in q.get_full_traces(store, root):
                 span = by_id.get(hex_id(t.trace_id, 8))
-                if t.status == "running":
-                    assert span is None  # sent once it ends
+                if t.status == "running":  # the fixture's killed run: its tree has had no write for days
+                    assert span["attributes"]["agent_traces.status"] == "interrupted"  # sent once, judged so
                     continue
                 assert span["name"] == f"invoke_agent {t.subagent_type}"
                 assert span["context"]["trace_id"] == hex_id(root, 16)
@@ -188,5 +188,5 @@ def test_a_stopped_backend_is_retried_then_reported(phoenix: Phoenix, tmp_path: 
     phoenix.stop()
     gone = cli("push", "--db", db, "--source", str(STEPS_118), "--otlp-endpoint", url, "--timeout", "3")
     assert gone.returncode == 2
-    assert "did not answer (retried until the timeout)" in gone.stderr and "spans wait for the next push" in \
-        gone.stderr
+    assert "did not answer (connection refused, retried until the timeout" in gone.stderr
+    assert "spans wait for the next push" in gone.stderr

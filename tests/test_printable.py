@@ -85,10 +85,15 @@ def test_human_output_never_passes_control_characters(db: str, capsys: pytest.Ca
 
 
 def test_json_keeps_the_exact_text(db: str, capsys: pytest.CaptureFixture) -> None:
+    """--json is exact, and a terminal shows it as it is: the C1 and bidi controls (which json.dumps leaves
+    raw) are written as JSON escapes (\u009b), as JSON writes the C0 ones."""
     def run(*argv: str) -> object:
         capsys.readouterr()
         assert main([*argv, "--db", db, "--json"]) == 0
-        return json.loads(capsys.readouterr().out)
+        out = capsys.readouterr().out
+        for char in RAW:
+            assert char not in out, (argv, repr(char))
+        return json.loads(out)
 
     assert TITLE in {s["title"] for s in run("sessions")}
     shown = run("show", TRACE)
@@ -98,3 +103,9 @@ def test_json_keeps_the_exact_text(db: str, capsys: pytest.CaptureFixture) -> No
     opened = run("open", TRACE, "--dry-run", "--terminal", "xterm")
     assert opened["directory"] == DIRECTORY and DIRECTORY in opened["argv"][-1]
     assert [t["description"] for t in run("search", "overtyped")["traces"]] == [DESCRIPTION]
+    assert run("tree", ROOT) and run("timeline", ROOT) and run("find", "* -> *")
+    capsys.readouterr()
+    assert main(["export", ROOT, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "\\u009b31m" in out and not any(char in out for char in RAW)
+    assert json.loads(out)["session"]["title"] == TITLE

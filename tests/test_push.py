@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,16 +26,27 @@ from tests.conftest import STEPS_118, copy_store, cut_tree, replay_tree
 
 class Backend:
     """A real HTTP server on the loopback that takes OTLP/HTTP requests, answers the next code of `codes`
-    (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest."""
+    (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest.
+
+    `answers` are hostile or unusual receivers, used before `codes`: each is called with the request handler
+    (its body read, in `handler.body`) and writes the whole answer itself (a redirect, a partial success, a
+    trickle, a huge body, a slow 200)."""
 
     def __init__(self) -> None:
         self.codes: list[int] = []
+        self.answers: list[Callable[[BaseHTTPRequestHandler], None]] = []
         self.requests: list[tuple[str, dict[str, str], ExportTraceServiceRequest]] = []
+        self.posts = 0  # every request, whatever the answer
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                backend.posts += 1
+                self.body = body
+                if backend.answers:
+                    backend.answers.pop(0)(self)
+                    return
                 code = backend.codes.pop(0) if backend.codes else 200
                 if code == 200:
                     backend.requests.append((self.path, dict(self.headers.items()),
@@ -50,6 +61,7 @@ class Backend:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -158,6 +170,7 @@ def test_ids_are_stable_and_a_second_push_sends_nothing(tmp_path: Path, backend:
     with TraceStore(db) as store:
         load(store, open_source(STEPS_118))
     pusher = Pusher(db, Endpoint(backend.url))
+    pusher.clock = just_after_the_last_write(db)  # the killed run's calls still count as running
     try:
         first = pusher.push()
         assert first.sent == len(backend.spans()) > 100 and first.problem is None
@@ -171,6 +184,47 @@ def test_ids_are_stable_and_a_second_push_sends_nothing(tmp_path: Path, backend:
         load(other, open_source(STEPS_118))
         ids = {s.context.span_id for r in roots_of(other).values() for s in session_spans(other, r)}
     assert {int.from_bytes(s.span_id, "big") for s in backend.spans()} <= ids
+
+
+def just_after_the_last_write(db: Path, minutes: float = 1) -> Callable[[], float]:
+    """A clock this long after the store's last write (a killed run's calls are judged interrupted only 10
+    minutes after it: the fixtures' were written days ago)."""
+    from analytics.queries.time_split import last_writes
+
+    with TraceStore(db, read_only=True) as store:
+        last = max(last_writes(store.cursor()).values())
+    return lambda: last / 1000 + minutes * 60
+
+
+def test_calls_left_running_by_a_killed_run_go_once_judged_interrupted(steps: TraceStore, backend: Backend) -> None:
+    """They were never pushed: a span goes once it ended, and these never end. Judged interrupted (no write in
+    their tree for 10 minutes, the window's rule), they go with that status, ending at the tree's last write."""
+    from analytics.queries.time_split import INTERRUPTED_MS, last_writes
+
+    root = roots_of(steps)["Killed bash"]
+    last = last_writes(steps.cursor(), [root])[root]
+    running = {hex_id(s.span_id, 8) for t in q.get_full_traces(steps, root) for s in q.get_spans(steps, t.trace_id)
+               if s.status == "running"} | {hex_id(t.trace_id, 8) for t in q.get_full_traces(steps, root)
+                                             if t.status == "running"}
+    assert running
+    pusher = Pusher(steps.path, Endpoint(backend.url))
+    steps.close()
+    try:
+        pusher.clock = lambda: (last + INTERRUPTED_MS - 60_000) / 1000  # 9 minutes after: still running
+        first = pusher.push()
+        assert first.running == len(running) and not running & {s.span_id.hex() for s in backend.spans()}
+        pusher.clock = lambda: (last + INTERRUPTED_MS + 60_000) / 1000  # 11 minutes after: interrupted
+        second = pusher.push()
+        assert second.sent == len(running) and second.running == 0 and second.problem is None
+        sent = {s.span_id.hex(): s for s in backend.spans() if s.span_id.hex() in running}
+        assert set(sent) == running
+        for span in sent.values():
+            assert span.status.code == 2 and span.status.message.startswith("interrupted: no write since ")
+            assert attrs(span)["agent_traces.status"] == "interrupted" and span.end_time_unix_nano == last * 1_000_000
+        third = pusher.push()  # once sent, the tree is not built again
+        assert third.sent == 0 and third.running == 0 and third.unchanged == first.spans
+    finally:
+        pusher.close()
 
 
 def test_only_changed_spans_are_sent_again(steps: TraceStore, backend: Backend) -> None:
@@ -244,7 +298,7 @@ def test_a_busy_backend_is_retried_and_a_missing_one_reported(steps: TraceStore,
         report = gone.push()
     finally:
         gone.close()
-    assert report.retryable and "did not answer (retried until the timeout)" in report.problem
+    assert report.retryable and "did not answer (connection refused, retried until the timeout" in report.problem
     assert report.sent == 0 and f"{report.waiting} spans wait for the next push" in report.line()
 
 
@@ -305,13 +359,25 @@ def test_cli_push_with_headers_from_the_option_and_the_environment(tmp_path: Pat
 def test_endpoint_from_option_environment_or_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(var, raising=False)
-    assert resolve_endpoint(None, "http://localhost:6006/") == "http://localhost:6006/v1/traces"
+
+    def url(given: str | None, configured: str | None = None) -> str:
+        return _traces(*resolve_endpoint(given, configured))
+
+    assert url(None, "http://localhost:6006/") == "http://localhost:6006/v1/traces"
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-    assert resolve_endpoint(None, "http://localhost:6006") == "http://collector:4318/v1/traces"
-    assert resolve_endpoint("http://phoenix:6006/v1/traces") == "http://phoenix:6006/v1/traces"
+    assert url(None, "http://localhost:6006") == "http://collector:4318/v1/traces"
+    assert url("http://phoenix:6006/v1/traces") == url("http://phoenix:6006/v1/traces/") == \
+        "http://phoenix:6006/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom")  # a full URL
+    assert url(None) == "http://collector:4318/custom"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     with pytest.raises(Exception, match="No OpenTelemetry endpoint"):
         resolve_endpoint(None, None)
+
+
+def _traces(url: str, exact: bool) -> str:
+    return Endpoint(url, exact=exact).target.url
 
 
 def test_settings_keep_the_otlp_keys_checked() -> None:
@@ -343,8 +409,8 @@ def test_a_pass_on_an_unchanged_store_builds_no_span(steps: TraceStore, backend:
 
     built: list[str] = []
     real = analytics.push.trees_spans
-    monkeypatch.setattr(analytics.push, "trees_spans", lambda store, roots, project: built.extend(roots)
-                        or real(store, roots, project))
+    monkeypatch.setattr(analytics.push, "trees_spans", lambda store, roots, *rest: built.extend(roots)
+                        or real(store, roots, *rest))
     pusher = Pusher(steps.path, Endpoint(backend.url))
     root = roots_of(steps)["Many tools"]
     step = next(s for t in q.get_full_traces(steps, root) for s in q.get_spans(steps, t.trace_id))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +185,31 @@ print("exit", code, "restored", sys.excepthook is sys.__excepthook__)
     assert run.returncode == 0, run.stderr
     assert "exit 0 restored True" in run.stdout
     assert "Traceback (most recent call last)" in run.stderr and "ValueError: slot failure on purpose" in run.stderr
+
+
+@pytest.mark.parametrize("headers", [{"authorization": "Bearer s3cret", "x-n": 1},
+                                     {"authorization": "Bearer s3cret\r\nx-evil: 1"},
+                                     ["authorization", "Bearer s3cret"], "authorization: Bearer s3cret"])
+def test_bad_otlp_headers_are_said_without_any_value(tmp_path: Path, headers: object) -> None:
+    s = Settings.load(_written(tmp_path, {"otlp_headers": headers}))
+    assert s.otlp_headers == {} and len(s.problems) == 1 and "otlp_headers" in s.problems[0]
+    assert "s3cret" not in s.problems[0] and "s3cret" not in (s.notice() or "")
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, 0o600), (0o644, 0o600), (0o600, 0o600), (0o400, 0o400),
+                                               (0o640, 0o600)])
+def test_the_settings_file_is_written_for_its_owner_only(tmp_path: Path, before: int | None, after: int) -> None:
+    """It may hold a bearer token (otlp_headers): written 0600, atomically; a stricter mode is kept."""
+    path = tmp_path / "conf" / "settings.json"
+    if before is not None:
+        path.parent.mkdir()
+        path.write_text("{}")
+        path.chmod(before)
+    old_umask = os.umask(0o022)
+    try:
+        Settings(otlp_endpoint="http://localhost:6006", otlp_headers={"authorization": "Bearer t"}).save(path)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == after
+    assert json.loads(path.read_text())["otlp_headers"] == {"authorization": "Bearer t"}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]  # no temporary file left

@@ -184,3 +184,23 @@ def test_spans_are_built_in_the_order_of_their_fields() -> None:
         "span_id", "trace_id", "root_session_id", "parent_span_id", "kind", "name", "title", "status",
         "started_at", "ended_at", "duration_ms", "tokens_in", "tokens_out", "tokens_reasoning",
         "tokens_cache_read", "tokens_cache_write", "cost_usd", "input", "output")
+
+
+def test_a_tool_output_holding_a_nul_is_kept_whole(tmp_path: Path) -> None:
+    """SQLite's json_extract ends a string at an escaped NUL (\u0000): the output of `cat` on a binary was
+    stored cut there, silently. Read and stored whole, as the JSON store and 2.x readers read it."""
+    import sqlite3
+
+    oc = copy_store(STEPS_118, tmp_path / "oc")
+    conn = sqlite3.connect(oc / "opencode.db")
+    pid, data = conn.execute("SELECT id, data FROM part WHERE data LIKE '%\"tool\":\"bash\"%'"
+                             " AND data LIKE '%\"status\":\"completed\"%' ORDER BY id LIMIT 1").fetchone()
+    part = json.loads(data)
+    part["state"]["output"] = "ELF\x00\x01binary\x00 tail"
+    conn.execute("UPDATE part SET data = ? WHERE id = ?", [json.dumps(part), pid])
+    conn.commit()
+    conn.close()
+    with TraceStore(tmp_path / "t.duckdb") as store:
+        report = load(store, open_source(oc))
+        (output,) = store.cursor().execute("SELECT output FROM agent_spans WHERE span_id = ?", [pid]).fetchone()
+    assert output == "ELF\x00\x01binary\x00 tail" and report.skipped_total == 0

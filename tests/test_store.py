@@ -396,13 +396,13 @@ def test_a_store_path_that_is_not_a_duckdb_store_gets_one_sentence(tmp_path: Pat
     lock; a folder that cannot be made says so."""
     sqlite_file = tmp_path / "opencode.db"
     sqlite3.connect(sqlite_file).execute("CREATE TABLE t (x)").connection.close()
-    with pytest.raises(StoreError, match="Could not open the trace store .*not a valid DuckDB database"):
+    with pytest.raises(StoreError, match="is not an agent-traces trace store: it is a SQLite database"):
         TraceStore(sqlite_file)
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "t.duckdb").write_text("not a store")
     t = time.monotonic()
-    with pytest.raises(StoreError, match="Could not open the trace store .*not a valid DuckDB database"):
+    with pytest.raises(StoreError, match="is not an agent-traces trace store: it is not a DuckDB file"):
         TraceStore(locked / "t.duckdb", wait_seconds=5)
     assert time.monotonic() - t < 2  # not taken for a store in use, and waited for
     (tmp_path / "a file").write_text("")

@@ -285,3 +285,31 @@ def test_cli_open_refuses_to_type_a_directory_with_control_characters(tmp_path: 
     first, second = capsys.readouterr().out.splitlines()
     assert first == r"cd -- '/tmp/proj\x15touch pwned\x03' && opencode --session " + SID  # shown escaped
     assert second.startswith("(not run: Not typing this session into iTerm2")
+
+
+@pytest.mark.parametrize("template", ["ssh -t host cd {dir} && opencode --session {id}",
+                                      "ssh -t host 'cd {dir} && opencode --session {id}'",
+                                      "ssh host {cmd}"], ids=["words", "one-word", "cmd"])
+def test_a_template_through_ssh_quotes_for_the_remote_shell(tmp_path: Path, monkeypatch, template: str) -> None:
+    """ssh joins the words after its destination with spaces and hands them to the remote shell, which ran the
+    $( ) of a directory given bare; the dry run showed it quoted. A stub ssh that does just that (here, with
+    sh for the remote shell), and the stub opencode of the test above."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "record"
+    _script(bin_dir / "opencode", f'{{ pwd; printf "%s\\0" "$@"; }} > "{record}.tmp"; mv "{record}.tmp" "{record}"\n')
+    _script(bin_dir / "ssh", 'while [ "${1#-}" != "$1" ]; do shift; done; shift; exec sh -c "$*"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    target = work / HOSTILE
+    target.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(work)
+    argv = open_session(str(target), SID, template=template)
+    assert Path(argv[0]).name == "ssh"
+    deadline = time.monotonic() + 10
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.read_text() == f"{target}\n--session\0{SID}\0"
+    assert sorted(p.name for p in work.iterdir()) == [HOSTILE]  # no x, y or p was created
+    assert not (tmp_path / "x").exists() and not (target / "x").exists() and not (target / "p").exists()

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from analytics import jsontext
 from analytics.models import OUT_OF_RANGE, Usage
 
 DELEGATION_TOOLS = frozenset({"task", "subagent"})
@@ -102,12 +103,13 @@ class SessionStamp:
 
 
 def _whole_text(value: object) -> object:
+    """The value with every lone surrogate in its texts (keys too) made U+FFFD; at any depth."""
+    return jsontext.rebuild(value, _whole_string, keys=True)
+
+
+def _whole_string(value: object) -> object:
     if isinstance(value, str):
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, dict):
-        return {_whole_text(k): _whole_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_text(v) for v in value]
     return value
 
 
@@ -120,14 +122,15 @@ def loads_compact(text: str) -> object:
     json.loads wraps the same scanner in three Python calls and two whitespace regex matches, which is most
     of its cost on the small arrays a load parses by the hundred thousand (what SQLite's json_extract
     returns). Text that does not start a document (leading space, not JSON) or has more than whitespace after
-    one goes through json.loads, which parses it or says what is wrong.
+    one goes through json.loads, which parses it or says what is wrong; one nested deeper than recursion goes
+    is parsed by `jsontext.loads`, without it.
     """
     try:
         value, end = _scan_once(text, 0)
-    except StopIteration:
-        return json.loads(text)
+    except (StopIteration, RecursionError):  # not a document here, or one nested deeper than recursion goes
+        return jsontext.loads(text)
     if end != len(text) and text[end:].strip(" \t\n\r"):  # JSON's whitespace only, as json.loads
-        return json.loads(text)
+        return jsontext.loads(text)
     return value
 
 
@@ -273,21 +276,17 @@ def tool_from_state(span_id: str, name: str, state: dict, output: str | None, st
 
 
 def json_text(value: object) -> str:
-    """Compact JSON text of a parsed value. Python's parser also took `NaN` and `Infinity`, which are no JSON
-    (a reader of the input would refuse it): written as null."""
+    """Compact JSON text of a parsed value, at any depth. Python's parser also took `NaN` and `Infinity`, which
+    are no JSON (a reader of the input would refuse it): written as null."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return jsontext.dumps(value)
     except ValueError:
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return jsontext.dumps(jsontext.rebuild(value, _finite))
 
 
 def _finite(value: object) -> object:
     if isinstance(value, float):
         return value if value - value == 0 else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
     return value
 
 

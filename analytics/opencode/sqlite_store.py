@@ -25,6 +25,7 @@ import adbc_driver_manager
 import adbc_driver_sqlite
 import duckdb
 
+from analytics import jsontext
 from analytics.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ def loads_array(value: object) -> list | None:
     if value is None or isinstance(value, BadText):
         return None
     try:
-        out = json.loads(value)
+        out = jsontext.loads(value)
     except (TypeError, ValueError):
         return None
     return out if isinstance(out, list) else None

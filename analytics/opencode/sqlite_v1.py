@@ -99,7 +99,7 @@ def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, st
     for m in by_msg.values():
         m.tools = []
         m.tool_calls = []
-    for rid, mid, pid, head, inp, raw_output in rows:
+    for rid, mid, pid, head, inp, raw_output, as_json in rows:
         if head is None:  # the guarded query: not JSON
             skipped.append((mid or "", pid))
             continue
@@ -122,7 +122,9 @@ def _read_tools(rows, by_msg: dict[str, RawMessage], skipped: list[tuple[str, st
         try:
             if head.__class__ is not str or inp.__class__ is BadText:
                 raise ValueError
-            output = None if raw_output is None else output_text(raw_output)
+            # SQLite's json_extract ends a string at an escaped NUL: such an output comes as JSON text, parsed here
+            output = None if raw_output is None else loads_js(output_text(raw_output)) if as_json \
+                else output_text(raw_output)
         except ValueError:
             msg.tools.pop()
             skipped.append((mid, pid))
@@ -454,14 +456,17 @@ class SqliteV1Reader(Reader):
 
         `->` gives the input as JSON even when it is a string or a number (json_extract gives a string's bare
         text, a number as a number); an output that is not a string is no output, as in the other readers.
-        SQLite unescapes the output itself, as bytes: see `output_text`. Each message's calls are put in part
+        SQLite unescapes the output itself, as bytes: see `output_text`; except in a part holding an escaped NUL
+        (\\u0000), where SQLite's json_extract would end the text, and which comes as JSON text instead (`->`,
+        flagged in the last column). Each message's calls are put in part
         order; a message whose parts repeat an id (damage: a text id and a blob id alike once read as text) is
         read again in SQLite's order, which decides the one kept. What is skipped is counted in part order."""
         where, params = rowid_filter(rowids)
         head = ("json_extract({d}, '$.type', '$.tool', '$.state.status', '$.state.title', '$.state.time.start',"
                 " '$.state.time.end', '$.state.error')")
-        output = ("CASE json_type({d}, '$.state.output') WHEN 'text' THEN CAST(json_extract({d}, '$.state.output')"
-                  " AS BLOB) END")
+        output = ("CASE json_type({d}, '$.state.output') WHEN 'text' THEN CASE WHEN instr({d}, '\\u0000')"
+                  " THEN CAST({d} -> '$.state.output' AS BLOB) ELSE CAST(json_extract({d}, '$.state.output') AS BLOB)"
+                  " END END, instr({d}, '\\u0000') > 0")
         select = ("SELECT rowid, " + ", ".join([text("message_id"), text("id"), text(head),
                                                 text("{d} -> '$.state.input'"), output])
                   + " FROM part WHERE " + TOOL_FILTER + " AND id IS NOT NULL{where}{order}")

@@ -3,20 +3,19 @@
 "Did my prompt change, my new model or my new subagent make this better or worse?" Either side is a session
 (its root trace) or one delegation with everything it delegated. The two roots form the first pair; below a
 pair, calls are matched by agent and description (so a pair has the same chain of agents from the roots), then
-by order among equals: the second `coder — Code` of one side goes with the second of the other. A call found on
-one side only is a pair with nothing on the other side (added on the right, removed from the left), and so is
-everything under it.
+by order among equals: the second `coder — Code` of one side goes with the second of the other. Of the calls
+left over, the same agent's at the same place (between the same two calls paired) pair too: the same call with
+a reworded description, which the pair says (`description_change`). A call found on one side only is a pair
+with nothing on the other side (added on the right, removed from the left), and so is everything under it.
 
 Differences are right − left. Each row's figures are the call's own (its LLM and tool calls from `agent_spans`);
-the totals include every descendant. The word diff (`word_diff`) is plain Python on word tokens, bounded so a
-10 MB prompt stays responsive; the window runs it on its worker thread.
+the totals include every descendant. The texts of two calls are diffed by `analytics/word_diff.py`.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from analytics import format as fmt
@@ -83,6 +82,14 @@ class Pair:
     def delta(self, name: str) -> float | None:
         return delta(self.left_figures, self.right_figures, name)
 
+    @property
+    def description_change(self) -> tuple[str, str] | None:
+        """(left, right) descriptions of a matched pair of delegations whose description differs, else None."""
+        if self.left is None or self.right is None or self.depth == 0:
+            return None
+        a, b = self.left.description or "", self.right.description or ""
+        return (a, b) if a != b else None
+
     def tool_changes(self) -> list[ToolChange]:
         """The tools whose use differs between the two sides, by name."""
         return tool_changes(self.left_tools, self.right_tools)
@@ -139,6 +146,8 @@ class Comparison:
                 "kind": p.kind,
                 "depth": p.depth,
                 "label": p.label,
+                "description": dict(zip(("left", "right"), p.description_change, strict=True))
+                if p.description_change else None,
                 "left_figures": _figures_json(p.left_figures),
                 "right_figures": _figures_json(p.right_figures),
                 "delta": {name: p.delta(name) for name in DELTA_FIGURES},
@@ -206,6 +215,8 @@ def resolve_side(store: TraceStore, ident: str) -> str:
             " ORDER BY kind = 'session' DESC, started_at, trace_id LIMIT 1", [sid, sid]).fetchone()
         if row:
             return row[0]
+    q.check_unambiguous(store, "trace", ident)
+    q.check_unambiguous(store, "session", ident)
     raise AgentTracesError(f"No trace or session matches {ident!r}; `agent-traces sessions` and "
                            "`agent-traces tree SESSION` show the ids.")
 
@@ -258,24 +269,22 @@ def align(left: q.TraceNode, right: q.TraceNode, llm: dict[str, int], tools: dic
                        t.status, llm.get(t.trace_id, 0), sum(u.calls for u in used.values()))
 
     pairs: list[Pair] = []
-
-    def one_side(node: q.TraceNode, depth: int, on_left: bool) -> None:
-        t = node.trace
-        f, used = figures(t), tools.get(t.trace_id, {})
-        pairs.append(Pair(t, None, depth, f, None, used, {}) if on_left else Pair(None, t, depth, None, f, {}, used))
-        for c in node.children:
-            one_side(c, depth + 1, on_left)
-
-    def both(a: q.TraceNode, b: q.TraceNode, depth: int) -> None:
-        pairs.append(Pair(a.trace, b.trace, depth, figures(a.trace), figures(b.trace),
-                          tools.get(a.trace.trace_id, {}), tools.get(b.trace.trace_id, {})))
-        for x, y in match_children(a.children, b.children):
-            if x is not None and y is not None:
-                both(x, y, depth + 1)
-            else:
-                one_side(x if x is not None else y, depth + 1, on_left=x is not None)
-
-    both(left, right, 0)
+    # rows in tree order, from a stack rather than recursion (a chain may be deeper than recursion goes)
+    stack: list[tuple[q.TraceNode | None, q.TraceNode | None, int]] = [(left, right, 0)]
+    while stack:
+        a, b, depth = stack.pop()
+        if a is not None and b is not None:
+            pairs.append(Pair(a.trace, b.trace, depth, figures(a.trace), figures(b.trace),
+                              tools.get(a.trace.trace_id, {}), tools.get(b.trace.trace_id, {})))
+            below = match_children(a.children, b.children)
+        else:
+            node = a if a is not None else b
+            t = node.trace  # type: ignore[union-attr]
+            f, used = figures(t), tools.get(t.trace_id, {})
+            pairs.append(Pair(t, None, depth, f, None, used, {}) if a is not None
+                         else Pair(None, t, depth, None, f, {}, used))
+            below = [(c, None) if a is not None else (None, c) for c in node.children]  # type: ignore[union-attr]
+        stack.extend((x, y, depth + 1) for x, y in reversed(below))
     return Comparison(left.trace.trace_id, right.trace.trace_id, pairs, total(left, llm, tools),
                       total(right, llm, tools), left.trace.started_at, right.trace.started_at,
                       extent(left, now), extent(right, now))
@@ -287,28 +296,51 @@ def _key(n: q.TraceNode) -> tuple[str, str]:
 
 def match_children(left: list[q.TraceNode], right: list[q.TraceNode]
                    ) -> list[tuple[q.TraceNode | None, q.TraceNode | None]]:
-    """Children of a matched pair, paired by (agent, description) and then order among equals, in the left's
-    order with each right-only child placed after the row of its right-hand predecessor."""
-    waiting: dict[tuple[str, str], list[q.TraceNode]] = {}
-    for n in right:
-        waiting.setdefault(_key(n), []).append(n)
-    partner: dict[int, q.TraceNode] = {}  # id of a right node -> its left partner
-    rows: list[tuple[q.TraceNode | None, q.TraceNode | None]] = []
-    for n in left:
+    """Children of a matched pair, paired by (agent, description) and then order among equals; then, of the
+    calls left over on both sides, the same agent's at the same place (between the same two calls paired so
+    far, in order): a call whose description was reworded. Rows in the left's order, each right-only child
+    after the row of the right child before it (or first). Linear in the number of children."""
+    left_partner: dict[int, int] = {}  # left index -> right index
+    right_partner: dict[int, int] = {}
+    waiting: dict[tuple[str, str], deque[int]] = {}
+    for j, n in enumerate(right):
+        waiting.setdefault(_key(n), deque()).append(j)
+    for i, n in enumerate(left):
         same = waiting.get(_key(n))
-        other = same.pop(0) if same else None
-        if other is not None:
-            partner[id(other)] = n
-        rows.append((n, other))
-    # right-only children go after the row holding the right child before them (or first)
-    out = list(rows)
-    at = 0  # where the next right-only child goes
-    for n in right:
-        if id(n) in partner:
-            at = next(i for i, (_a, b) in enumerate(out) if b is n) + 1
+        if same:
+            j = same.popleft()
+            left_partner[i], right_partner[j] = j, i
+    free: dict[tuple[int, str], deque[int]] = {}
+    for j, place in _places(len(right), right_partner).items():
+        free.setdefault((place, right[j].trace.subagent_type), deque()).append(j)
+    for i, place in _places(len(left), left_partner).items():
+        same = free.get((place, left[i].trace.subagent_type))
+        if same:
+            j = same.popleft()
+            left_partner[i], right_partner[j] = j, i
+    first: list[q.TraceNode] = []
+    after: dict[int, list[q.TraceNode]] = {}  # left index -> the right-only children after its row
+    row: int | None = None
+    for j, n in enumerate(right):
+        if j in right_partner:
+            row = right_partner[j]
         else:
-            out.insert(at, (None, n))
-            at += 1
+            (after.setdefault(row, []) if row is not None else first).append(n)
+    out: list[tuple[q.TraceNode | None, q.TraceNode | None]] = [(None, n) for n in first]
+    for i, n in enumerate(left):
+        out.append((n, right[left_partner[i]] if i in left_partner else None))
+        out.extend((None, m) for m in after.get(i, ()))
+    return out
+
+
+def _places(count: int, paired: dict[int, int]) -> dict[int, int]:
+    """For each child not paired yet, its place: how many children before it are."""
+    out, place = {}, 0
+    for k in range(count):
+        if k in paired:
+            place += 1
+        else:
+            out[k] = place
     return out
 
 
@@ -331,105 +363,3 @@ def extent(node: q.TraceNode, now: int) -> int:
                                                                    else n.trace.started_at)
             for n in node.walk()]
     return max(max(ends) - node.trace.started_at, 1)
-
-
-# -- texts -------------------------------------------------------------------------------------------------
-
-DIFF_CHARS = 200_000  # of each text; the rest is said, not diffed (the detail pane shows texts this far too)
-WORD_BLOCK_TOKENS = 500  # a changed block longer than this (either side) is diffed with difflib's autojunk
-LONG_BLOCK_TOKENS = 100_000  # and one longer than this is marked changed whole
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
-
-SAME, REMOVED, ADDED = "same", "removed", "added"
-
-
-@dataclass(frozen=True)
-class TextDiff:
-    """Two texts as runs of (kind, text): `left` holds same and removed runs, `right` same and added ones.
-
-    Joined, each side's runs are exactly its text as far as it was diffed (`DIFF_CHARS`); `left_cut` and
-    `right_cut` say how many characters were left out after that."""
-
-    left: list[tuple[str, str]]
-    right: list[tuple[str, str]]
-    left_cut: int = 0
-    right_cut: int = 0
-
-    @property
-    def identical(self) -> bool:
-        return all(kind == SAME for kind, _ in (*self.left, *self.right)) and not (self.left_cut or self.right_cut)
-
-
-def _runs(out: list[tuple[str, str]], kind: str, text: str) -> None:
-    if not text:
-        return
-    if out and out[-1][0] == kind:
-        out[-1] = (kind, out[-1][1] + text)
-    else:
-        out.append((kind, text))
-
-
-def _words(a: str, b: str, left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """A word-level diff of two blocks of text into the runs. What both start and end with is kept as it is
-    (a small edit in one long line costs a scan); the middle is diffed by `_middle`."""
-    ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
-    head = 0  # what both start and end with needs no diff (a small edit in one long line)
-    while head < min(len(ta), len(tb)) and ta[head] == tb[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
-        tail += 1
-    _runs(left, SAME, "".join(ta[:head]))
-    _runs(right, SAME, "".join(tb[:head]))
-    end_a, end_b = "".join(ta[len(ta) - tail:]), "".join(tb[len(tb) - tail:])
-    ta, tb = ta[head:len(ta) - tail], tb[head:len(tb) - tail]
-    _middle(ta, tb, left, right)
-    _runs(left, SAME, end_a)
-    _runs(right, SAME, end_b)
-
-
-def _middle(ta: list[str], tb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """Two token lists diffed into the runs. Past `WORD_BLOCK_TOKENS` difflib's junk heuristic is on (it ignores
-    the tokens found everywhere, whose repeats make difflib quadratic: 4.6 s for two blocks of 2,000 tokens
-    without it); past `LONG_BLOCK_TOKENS` the block is marked changed whole."""
-    longest = max(len(ta), len(tb))
-    if longest > LONG_BLOCK_TOKENS:
-        _runs(left, REMOVED, "".join(ta))
-        _runs(right, ADDED, "".join(tb))
-        return
-    matcher = difflib.SequenceMatcher(None, ta, tb, autojunk=longest > WORD_BLOCK_TOKENS)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            _runs(left, SAME, "".join(ta[i1:i2]))
-            _runs(right, SAME, "".join(tb[j1:j2]))
-        else:
-            _runs(left, REMOVED, "".join(ta[i1:i2]))
-            _runs(right, ADDED, "".join(tb[j1:j2]))
-
-
-def _lines(la: list[str], lb: list[str], left: list[tuple[str, str]], right: list[tuple[str, str]]) -> None:
-    """A changed block of lines: line by line when both sides have as many (an edit inside lines), else as
-    one block."""
-    if len(la) == len(lb):
-        for a, b in zip(la, lb, strict=True):
-            _words(a, b, left, right)
-    else:
-        _words("".join(la), "".join(lb), left, right)
-
-
-def word_diff(a: str | None, b: str | None, limit: int = DIFF_CHARS) -> TextDiff:
-    """A word-level diff of two texts: first by lines (cheap, and what keeps a long text responsive), then by
-    words inside each changed block of lines. Only the first `limit` characters of each are diffed."""
-    a, b = a or "", b or ""
-    cut_a, cut_b = max(len(a) - limit, 0), max(len(b) - limit, 0)
-    a, b = a[:limit], b[:limit]
-    left: list[tuple[str, str]] = []
-    right: list[tuple[str, str]] = []
-    la, lb = a.splitlines(keepends=True), b.splitlines(keepends=True)
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, la, lb, autojunk=False).get_opcodes():
-        if op == "equal":
-            _runs(left, SAME, "".join(la[i1:i2]))
-            _runs(right, SAME, "".join(lb[j1:j2]))
-        else:
-            _lines(la[i1:i2], lb[j1:j2], left, right)
-    return TextDiff(left, right, cut_a, cut_b)

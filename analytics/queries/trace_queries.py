@@ -6,9 +6,11 @@ List queries return `TraceSummary` rows (prompts cut to a short preview, so ten 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from analytics.db import SPAN_COLUMNS, TraceStore
+from analytics.errors import AgentTracesError
 from analytics.models import AgentSpan, AgentTrace
 from analytics.queries.time_split import TimeSplit, time_split
 
@@ -88,10 +90,14 @@ class TraceNode:
     total_cost_usd: float = 0.0
     descendants: int = 0
 
-    def walk(self):
-        yield self
-        for c in self.children:
-            yield from c.walk()
+    def walk(self) -> Iterator[TraceNode]:
+        """This node and every descendant, parents first, children in order (without recursion: a
+        delegation chain may be deeper than Python's recursion limit)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 @dataclass(frozen=True)
@@ -214,20 +220,19 @@ def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
         (parent.children if parent is not None and parent is not nodes[t.trace_id] else roots).append(
             nodes[t.trace_id])
 
-    def total(n: TraceNode) -> None:
-        n.children.sort(key=lambda c: (c.trace.started_at, c.trace.trace_id))
-        n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
-        n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
-        for c in n.children:
-            total(c)
-            n.total_tokens_in += c.total_tokens_in
-            n.total_tokens_out += c.total_tokens_out
-            n.total_cost_usd += c.total_cost_usd
-            n.descendants += 1 + c.descendants
-
     roots.sort(key=lambda n: (n.trace.started_at, n.trace.trace_id))
     for r in roots:
-        total(r)
+        order = list(r.walk())  # parents first; the totals are summed children first, without recursion
+        for n in order:
+            n.children.sort(key=lambda c: (c.trace.started_at, c.trace.trace_id))
+        for n in reversed(order):
+            n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
+            n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
+            for c in n.children:
+                n.total_tokens_in += c.total_tokens_in
+                n.total_tokens_out += c.total_tokens_out
+                n.total_cost_usd += c.total_cost_usd
+                n.descendants += 1 + c.descendants
     return roots
 
 
@@ -284,6 +289,22 @@ def get_sessions_with_traces(store: TraceStore, since_ms: int | None = None,
     return [SessionRow(*r) for r in rows]
 
 
+def deepest_chain(root: TraceNode) -> list[str]:
+    """The agents of the longest chain of delegations from the root (the first such chain, in child order)."""
+    below: dict[int, tuple[int, TraceNode | None]] = {}  # id(node) -> (calls under it on its deepest chain, next)
+    for n in reversed(list(root.walk())):
+        best: tuple[int, TraceNode | None] = (0, None)
+        for c in n.children:
+            if below[id(c)][0] + 1 > best[0]:
+                best = (below[id(c)][0] + 1, c)
+        below[id(n)] = best
+    chain, node = [], root
+    while node is not None:
+        chain.append(node.trace.subagent_type)
+        node = below[id(node)][1]
+    return chain
+
+
 def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | None:
     """Totals for a session's whole tree: time, tokens and cost with descendants, errors, deepest chain."""
     roots = get_trace_tree(store, session_id)
@@ -296,11 +317,7 @@ def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | 
     running = sum(1 for n in nodes if n.trace.status == "running")
     total_ms = (max(ends) - min(starts)) if ends and not running else root.trace.duration_ms
 
-    def deepest(n: TraceNode) -> list[str]:
-        best = max((deepest(c) for c in n.children), key=len, default=[])
-        return [n.trace.subagent_type, *best]
-
-    chain = deepest(root)
+    chain = deepest_chain(root)
     title_row = store.cursor().execute("SELECT title FROM sessions WHERE session_id = ?",
                                        [root.trace.session_id]).fetchone()
     return SessionSummary(
@@ -328,6 +345,25 @@ def resolve_trace_id(store: TraceStore, prefix: str) -> str | None:
     if exact or len(rows) == 1:
         return rows[0][0] if not exact else exact[0][0]
     return None
+
+
+_ID_COLUMNS = {"trace": ("agent_traces", "trace_id"), "session": ("sessions", "session_id")}  # allow-list
+SHOWN_MATCHES = 5
+
+
+def check_unambiguous(store: TraceStore, what: str, prefix: str) -> None:
+    """AgentTracesError, listing the first matches, when `prefix` starts more than one id of this kind
+    ("trace" or "session") and none is exactly it."""
+    table, column = _ID_COLUMNS[what]
+    rows = [r[0] for r in store.cursor().execute(
+        f"SELECT {column} FROM {table} WHERE starts_with({column}, ?) ORDER BY {column} LIMIT ?",
+        [prefix, SHOWN_MATCHES + 1]).fetchall()]
+    if len(rows) > 1 and prefix not in rows:
+        total = store.cursor().execute(f"SELECT count(*) FROM {table} WHERE starts_with({column}, ?)",
+                                       [prefix]).fetchone()[0]
+        more = f", and {total - SHOWN_MATCHES} more" if total > SHOWN_MATCHES else ""
+        raise AgentTracesError(f"{prefix!r} is ambiguous: it starts {total} {what} ids ("
+                               f"{', '.join(rows[:SHOWN_MATCHES])}{more}); give more of the id.")
 
 
 def resolve_session_id(store: TraceStore, prefix: str) -> str | None:
@@ -416,18 +452,32 @@ def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
     return _in_order([AgentSpan(*r) for r in rows.fetchall()])
 
 
-def get_full_trees(store: TraceStore, roots: list[str]) -> tuple[list[AgentTrace], dict[str, list[AgentSpan]]]:
+def get_full_trees(store: TraceStore, roots: list[str], text_chars: int | None = None
+                   ) -> tuple[list[AgentTrace], dict[str, list[AgentSpan]]]:
     """Every trace of these session trees in full (by tree, parents before children), and the steps of each
-    trace in the order of `get_spans`: two queries for any number of trees."""
+    trace in the order of `get_spans`: two queries for any number of trees. With `text_chars`, every text
+    (prompts, outputs, descriptions, a step's input, output and title) comes cut to that many characters by
+    DuckDB itself: a 70 MB tool output never reaches Python (nor the memory of a writer's connection) whole."""
     cur = store.cursor()
+    trace_columns, span_columns, cut = _FULL_COLUMNS, _SPAN_SELECT, []
+    if text_chars is not None:
+        trace_columns = _cut_columns(_FULL_COLUMNS, ("description", "prompt_input", "prompt_output"))
+        span_columns = _cut_columns(_SPAN_SELECT, ("title", "input", "output"))
+        cut = [int(text_chars)] * 3
     traces = [_full(r) for r in cur.execute(
-        f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
-        " ORDER BY root_session_id, depth, started_at, trace_id", [roots]).fetchall()]
+        f"SELECT {trace_columns} FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
+        " ORDER BY root_session_id, depth, started_at, trace_id", [*cut, roots]).fetchall()]
     by_trace: dict[str, list[AgentSpan]] = {}
-    for r in cur.execute(f"SELECT {_SPAN_SELECT} FROM agent_spans"
-                         " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [roots]).fetchall():
+    for r in cur.execute(f"SELECT {span_columns} FROM agent_spans"
+                         " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [*cut, roots]).fetchall():
         by_trace.setdefault(r[1], []).append(AgentSpan(*r))
     return traces, {tid: _in_order(spans) for tid, spans in by_trace.items()}
+
+
+def _cut_columns(columns: str, texts: tuple[str, ...]) -> str:
+    """A select list with these text columns (names of this module's lists) cut to a bound number of
+    characters, in the order they come."""
+    return ", ".join(f"left({c}, ?::BIGINT)" if c in texts else c for c in columns.split(", "))
 
 
 def _in_order(spans: list[AgentSpan]) -> list[AgentSpan]:

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
 
 from analytics import format as fmt
 from analytics.queries.compare import STATUS_RANK, Comparison, Figures, Pair, percent
+from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
 from dashboard.widgets.timeline_delegate import STATUS_COLOURS, now_ms
 
@@ -62,6 +63,14 @@ def cell_text(left: Figures | None, right: Figures | None, name: str, kind: str)
     pct = fmt.signed_percent(percent(a, d))
     change = fmt.signed(d, kind) + (f" ({pct})" if pct and d else "")
     return f"{text_a} → {text_b}  {change}", (d > 0) - (d < 0)
+
+
+def description_text(pair: Pair) -> str:
+    """The reworded description of a pair: 'Description changed: "Code" → "Write the code".' ("" if none)."""
+    if not pair.description_change:
+        return ""
+    was, now = pair.description_change
+    return f"Description changed: “{was}” → “{now}”."
 
 
 def status_text(left: Figures | None, right: Figures | None) -> tuple[str, int]:
@@ -171,6 +180,8 @@ class CompareTree(QTreeWidget):
         for pair in c.pairs:
             item = self._row(MARK[pair.kind] + pair.label, pair.left_figures, pair.right_figures, pair.kind)
             item.setData(0, Role.PAIR, pair)
+            if pair.description_change:
+                item.setToolTip(CALL, plain.tooltip(description_text(pair)))
             del parents[pair.depth:]
             (parents[-1].addChild(item) if parents else self.addTopLevelItem(item))
             parents.append(item)

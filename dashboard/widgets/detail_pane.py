@@ -49,12 +49,13 @@ STATUS_TEXT = {"completed": "✓ completed", "error": "✗ error", "running": "�
 
 
 def pretty_json(text: str | None) -> str | None:
-    """A tool call's input, indented for reading (as it is, if it is not JSON)."""
+    """A tool call's input, indented for reading (as it is, if it is not JSON, or nested deeper than indenting
+    it in Python's own JSON code may go: it counts its levels against the recursion limit)."""
     if not text:
         return text
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

@@ -2,7 +2,7 @@
 
 Plain text only: each side is a read-only QPlainTextEdit filled run by run with `QTextCursor.insertText` and
 a character format (removed words tinted red on the left, added ones green on the right), never HTML built
-from the texts. The diff itself (`analytics.queries.compare.word_diff`) runs on the worker thread; this pane
+from the texts. The diff itself (`analytics.word_diff`) runs on the worker thread; this pane
 only lays out its runs. Above the texts, the tools the two calls used differently ("grep: 1 → 3 calls").
 """
 
@@ -12,8 +12,10 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PyQt6.QtWidgets import QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
-from analytics.queries.compare import ADDED, REMOVED, Pair, TextDiff
+from analytics.queries.compare import Pair
+from analytics.word_diff import ADDED, REMOVED, TextDiff
 from dashboard.widgets import plain
+from dashboard.widgets.compare_tree import description_text
 
 
 def _format(colour: str | None) -> QTextCharFormat:
@@ -35,9 +37,11 @@ class DiffSide(QPlainTextEdit):
         self.setReadOnly(True)
         self.setUndoRedoEnabled(False)
 
-    def show_runs(self, runs: list[tuple[str, str]], cut: int, missing: str | None = None) -> None:
-        """Fill with the runs (kind, text); `cut` characters left undiffed are said at the end; `missing`
-        is shown instead when this side has no such call."""
+    def show_runs(self, runs: list[tuple[str, str]], cut: int, missing: str | None = None,
+                  coarse: bool = False) -> None:
+        """Fill with the runs (kind, text); `cut` characters left undiffed are said at the end, and so is a
+        `coarse` diff (parts too long to compare word by word, marked changed whole); `missing` is shown
+        instead when this side has no such call."""
         self.clear()
         if missing is not None:
             self.setPlainText(missing)
@@ -48,6 +52,9 @@ class DiffSide(QPlainTextEdit):
             cursor.insertText(text, FORMATS.get(kind, PLAIN))
         if cut:
             cursor.insertText(f"\n\n[… {cut:,} more characters, not compared]", PLAIN)
+        if coarse:
+            cursor.insertText("\n\n[parts too long to compare word by word in good time are marked changed "
+                              "whole]", PLAIN)
         cursor.endEditBlock()
         self.moveCursor(QTextCursor.MoveOperation.Start)
 
@@ -89,11 +96,12 @@ class DiffPane(QWidget):
         """The tools the row's two calls used differently; the texts follow with `show_texts`."""
         changes = pair.tool_changes()
         if pair.kind != "matched":
-            self.tools.setText("Only in the " + ("right" if pair.kind == "added" else "left") + " run.")
+            text = "Only in the " + ("right" if pair.kind == "added" else "left") + " run."
         elif changes:
-            self.tools.setText("Tools used differently: " + "; ".join(c.text() for c in changes))
+            text = "Tools used differently: " + "; ".join(c.text() for c in changes)
         else:
-            self.tools.setText("The same tools, the same number of calls." if pair.left_tools else "No tool calls.")
+            text = "The same tools, the same number of calls." if pair.left_tools else "No tool calls."
+        self.tools.setText(" ".join(filter(None, (description_text(pair), text))))
         for side in (self.left_prompt, self.right_prompt, self.left_output, self.right_output):
             side.setPlainText("Reading…")
 
@@ -105,5 +113,5 @@ class DiffPane(QWidget):
 
     @staticmethod
     def _show(a: DiffSide, b: DiffSide, d: TextDiff, no_left: bool, no_right: bool) -> None:
-        a.show_runs(d.left, d.left_cut, "(no such call in the left run)" if no_left else None)
-        b.show_runs(d.right, d.right_cut, "(no such call in the right run)" if no_right else None)
+        a.show_runs(d.left, d.left_cut, "(no such call in the left run)" if no_left else None, d.coarse)
+        b.show_runs(d.right, d.right_cut, "(no such call in the right run)" if no_right else None, d.coarse)

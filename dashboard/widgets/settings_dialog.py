@@ -1,11 +1,13 @@
 """The settings dialog: retention (with a cleanup now), refresh interval, terminal command template, and the
-OpenTelemetry backend to send sessions to (endpoint, project; headers stay in the settings file)."""
+OpenTelemetry backend to send sessions to (endpoint, project, what of the texts a push sends; headers stay in
+the settings file)."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -18,15 +20,20 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics.settings import (
+    CONTENT_MODES,
+    DEFAULT_CUT_KB,
+    MAX_CUT_KB,
     MAX_REFRESH_SECONDS,
     MAX_RETENTION_DAYS,
     MIN_REFRESH_SECONDS,
     Settings,
+    cut_problem,
     refresh_problem,
     retention_problem,
 )
 from analytics.terminal import TerminalError, template_argv
 from dashboard.widgets import plain
+from dashboard.widgets.send_dialog import CONTENT_LABELS
 
 TEMPLATE_HELP = (
     "For example: kitty --directory {dir} opencode --session {id}\n"
@@ -85,12 +92,26 @@ class SettingsDialog(QDialog):
         self.otlp_endpoint = QLineEdit(settings.otlp_endpoint or "")
         self.otlp_endpoint.setPlaceholderText("e.g. http://localhost:6006 (Phoenix) or http://collector:4318")
         self.otlp_project = QLineEdit(settings.otlp_project)
+        self.otlp_content = QComboBox()
+        for mode in CONTENT_MODES:
+            self.otlp_content.addItem(CONTENT_LABELS[mode], mode)
+        self.otlp_content.setCurrentIndex(max(self.otlp_content.findData(settings.otlp_content), 0))
+        self.otlp_cut_kb = QSpinBox(minimum=1, maximum=MAX_CUT_KB, suffix=" KB")
+        self.otlp_cut_kb.setValue(settings.otlp_cut_kb if cut_problem(settings.otlp_cut_kb) is None
+                                  else DEFAULT_CUT_KB)
+        self.otlp_content.currentIndexChanged.connect(
+            lambda _i: self.otlp_cut_kb.setEnabled(self.otlp_content.currentData() == "cut"))
+        self.otlp_cut_kb.setEnabled(self.otlp_content.currentData() == "cut")
+        content = QHBoxLayout()
+        content.addWidget(self.otlp_content)
+        content.addWidget(self.otlp_cut_kb)
         form = QFormLayout(self)
         form.addRow("Retention", retention)
         form.addRow("Refresh every", self.refresh)
         form.addRow("Terminal command", self.template)
         form.addRow("OpenTelemetry endpoint", self.otlp_endpoint)
         form.addRow("Project name", self.otlp_project)
+        form.addRow("Texts a push sends", content)
         form.addRow("", self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
@@ -127,4 +148,5 @@ class SettingsDialog(QDialog):
                         terminal_template=self.template.text().strip() or None,
                         otlp_endpoint=self.otlp_endpoint.text().strip() or None,
                         otlp_headers=dict(self.base.otlp_headers),  # kept as the file has them
-                        otlp_project=self.otlp_project.text().strip())
+                        otlp_project=self.otlp_project.text().strip(),
+                        otlp_content=self.otlp_content.currentData(), otlp_cut_kb=self.otlp_cut_kb.value())
