@@ -206,8 +206,7 @@ def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
 SPAN_COLUMNS = _columns_of(AgentSpan)
 # No key and no index: the loader keeps span ids unique itself (`extraction._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
-# index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
-# Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.
+# index, which a load pays to keep (docs/load-history.md has the figures).
 # A store made before schema 5 keeps its key (DuckDB drops none in place, and copying the table would double
 # the file): it only loses the two indexes.
 SCHEMA += (
@@ -233,11 +232,10 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection to the store file; a writer attaches it with smaller row groups.
 
     DuckDB writes the row groups a transaction fills straight to the file, and keeps the rest in its log (and in
-    memory, spilling) until a checkpoint rewrites them. With 122,880 rows a group, no batch of a long load (about
-    27,000 spans in a batch of 1,000 sessions) ever filled one: every batch's text went through the log, then was
-    written again, compressed, by the checkpoint. At 16,384 rows a group, the commits of the big benchmark store's load
-    took 0.5 s instead of 3.4 s and the whole write 3.0 s instead of 6.2 s; queries read the groups the same.
-    The size holds for this connection only (it is not stored in the file), so readers open the file plainly.
+    memory, spilling) until a checkpoint rewrites them: with DuckDB's 122,880 rows a group, no batch of a long
+    load ever filled one, and every batch's text was written twice. Small groups (each batch's steps are written
+    in two inserts, one by SQL and one from Python) leave little for the log; queries read them the same. The
+    size holds for this connection only (it is not stored in the file), so readers open the file plainly.
     """
     if read_only:
         return duckdb.connect(str(path), read_only=True)
@@ -332,12 +330,10 @@ class TraceStore:
                 time.sleep(0.1)
         if not read_only:
             # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
-            # written block in memory (a full load of 250,000 steps peaked at 650 MB without this; with the next
-            # batch read meanwhile, 404 MB at 200 MB, 375-396 MB at 150 MB and 350 MB at 120 MB, in the same time)
+            # written block in memory, which is most of a load's peak memory otherwise
             self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-            # and checkpoints every few committed batches, while the next one is read: once at the end, when the
-            # store was closed, took 3 s that nothing overlapped, and the blocks it had not written yet were
-            # what DuckDB spilled to its temporary files under the limit
+            # and checkpoints every few committed batches, while the next one is read, rather than once at the
+            # end, where nothing overlaps it
             self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._local = threading.local()
         try:
@@ -378,9 +374,9 @@ class TraceStore:
         """DuckDB's room raised from the write limit while the block runs: for a read between the batches of a
         load (the window shows what is stored so far), or a batch written again that did not fit.
 
-        The write limit is for the load's own pages, but the indexes of a long history count in it too: at the
-        last batches of a full reload of the dashboard benchmark's store (its indexes held 36 MB), a read of its
-        10,400 traces and the write of a 10 MB prompt each ran out of memory under it."""
+        The write limit is for the load's own pages, but the indexes of a long history count in it too: near the
+        end of a full reload of a long history, a read of all its traces, or the write of a huge prompt, can run
+        out of memory under it."""
         if self.read_only:
             yield
             return
@@ -580,8 +576,7 @@ class TraceStore:
     def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
         """What `replace` writes anew leaves first: the rows of these trees.
 
-        (Not for a load into an empty store: nothing is there to leave, and its batches hold disjoint trees. Its
-        ten or so batches spent 0.4 s looking.)"""
+        (Not for a load into an empty store: nothing is there to leave, and its batches hold disjoint trees.)"""
         root_list = [list(roots)]
         if full:  # everything of these trees goes, then comes back
             cur.execute("DELETE FROM agent_traces WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", root_list)
@@ -596,8 +591,7 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces as the steps are (`_insert`); `conflicts` makes it an upsert. (Bound as a list per
-        column, the 9,200 traces of a long history took 0.23 s, most of it holding the GIL.)"""
+        """Insert the traces as the steps are (`_insert`); `conflicts` makes it an upsert."""
         if not traces:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in TRACE_COLUMNS if c != "trace_id")
@@ -608,9 +602,8 @@ class TraceStore:
     def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: tuple[tuple[str, str], ...],
                 rows: list[tuple], conflict: str = "") -> None:
         """An insert of many records (tuples in column order), each column handed over as one numpy array
-        that DuckDB scans itself: binding Python lists costs about two microseconds a value, which for the
-        hundreds of thousands of steps of a long history was most of a load (3.1 s against 0.4 s for
-        250,000 rows of seven columns). `conflict` is an ON CONFLICT clause (of this module) to append."""
+        that DuckDB scans itself: binding Python lists costs about two microseconds a value, which adds up over
+        a long history's steps. `conflict` is an ON CONFLICT clause (of this module) to append."""
         if not rows:
             return
         names = ", ".join(c for c, _ in columns)

@@ -122,9 +122,10 @@ R = TypeVar("R")
 def read_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
     """Each item with `work(item)`, in order, the work on the next item going on in a thread meanwhile.
 
-    A load reads and builds batch N+1 while batch N is written: SQLite parses the parts and DuckDB writes its
-    pages with the GIL released, so the two halves of a long load use both cores. At most two batches are in
-    memory. An error in the work is raised here, and the thread is done before this returns or raises.
+    A load reads and builds batch N+1 while batch N is written: SQLite and DuckDB work with the GIL released
+    (DuckDB takes it back for each vector it reads from an Arrow stream Python hands it), so the two halves of a
+    long load use both cores for much of their time. At most two batches are in memory. An error in the work is
+    raised here, and the thread is done before this returns or raises.
     """
     if len(items) < 2:
         for item in items:
