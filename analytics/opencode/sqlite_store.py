@@ -229,11 +229,27 @@ class SqliteFile:
             cur = self.cursor()
             cur.register("sqlite_rows", handle)
             try:
-                rows = cur.execute("SELECT * FROM sqlite_rows").fetchall()
+                # DuckDB decodes the text (the schema comes from the driver's `__arrow_c_schema__`, without
+                # reading the stream); a row holding text that is not UTF-8 comes back with its bytes as well
+                relation = cur.sql("SELECT * FROM sqlite_rows")
+                names = [f'"{c}"' for c in relation.columns]
+                text = [i for i, t in enumerate(relation.types) if str(t) == "BLOB" and i not in keep]
+                if not text:
+                    return cur.execute("SELECT * FROM sqlite_rows").fetchall()
+                decoded = ", ".join(f"try(decode({c}))" if i in text else c for i, c in enumerate(names))
+                bad = " OR ".join(f"({names[i]} IS NOT NULL AND try(decode({names[i]})) IS NULL)" for i in text)
+                rows = cur.execute(f"SELECT {decoded}, CASE WHEN {bad} THEN [{', '.join(names[i] for i in text)}]"
+                                   " END FROM sqlite_rows").fetchall()
             finally:
                 cur.unregister("sqlite_rows")
-        return [tuple(tolerant_text(v) if isinstance(v, bytes) and i not in keep else v for i, v in enumerate(r))
-                for r in rows]
+        out = []
+        for row in rows:
+            *values, raw_text = row
+            if raw_text is not None:  # text that is not UTF-8: decoded here, tolerantly
+                for i, b in zip(text, raw_text, strict=True):
+                    values[i] = None if b is None else tolerant_text(b)
+            out.append(tuple(values))
+        return out
 
 
 def connect_readonly(path: Path) -> SqliteFile:
