@@ -335,6 +335,9 @@ class TraceStore:
             # and checkpoints every few committed batches, while the next one is read, rather than once at the
             # end, where nothing overlaps it
             self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            # a load's big insert reads one stream (steps a reader's SQL makes from SQLite's rows), which one
+            # thread consumes: a second thread only holds buffers (docs/load-history.md)
+            self.conn.execute("SET threads = 1")
         self._local = threading.local()
         try:
             self._ensure_schema()

@@ -116,6 +116,7 @@ def staging() -> duckdb.DuckDBPyConnection:
             conn = duckdb.connect(":memory:")
             conn.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")
             conn.execute("SET temp_directory = ''")
+            conn.execute("SET threads = 1")  # small work, from one stream at a time: more threads only hold memory
             for sql in _setups:
                 conn.execute(sql)
             _staging = conn
