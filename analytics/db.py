@@ -220,8 +220,11 @@ DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "so
 
 
 def _out_of_memory(exc: duckdb.Error) -> bool:
-    """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error)."""
-    return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
+    """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error, in
+    either of two wordings)."""
+    text = str(exc)
+    return (isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in text
+            or "could not allocate block" in text)
 
 
 def _literal(text: str) -> str:

@@ -267,10 +267,19 @@ def snapshot(db: SqliteFile) -> Iterator[SqliteFile]:
         raise translate(exc, db.path) from exc
     try:
         yield db
-    except Errors as exc:  # locked, busy, or a damaged page the readers could not read around
+    except adbc_driver_manager.Error as exc:  # locked, busy, or a damaged page the readers could not read around
+        raise translate(exc, db.path) from exc
+    except duckdb.Error as exc:
+        if not _from_sqlite(exc):  # the trace store's own error, or DuckDB's: not OpenCode's database
+            raise
         raise translate(exc, db.path) from exc
     finally:
         db.rollback()
+
+
+def _from_sqlite(exc: duckdb.Error) -> bool:
+    """Whether DuckDB failed because reading the driver's stream failed (SQLite's error, passed on)."""
+    return "reading the stream" in str(exc) or "[SQLite]" in str(exc)
 
 
 def tables(db: SqliteFile) -> set[str]:

@@ -34,6 +34,15 @@ from analytics.opencode.sqlite_store import on_staging, text
 TOOL_FILTER = "data LIKE '%\"tool\"%'"
 STEP_FILTER = "data LIKE '%\"step-finish\"%'"
 TASK_FILTER = "(data LIKE '%\"task\"%' OR data LIKE '%\"subagent\"%')"
+# A part larger than this is not handed to DuckDB: DuckDB holds several copies of a value while it parses and
+# stores it (a 68 MB tool output ran out of a gigabyte), so such a part is read the careful way, as all were
+HUGE_BYTES = 4 * 1024 * 1024
+
+
+def _data(column: str) -> str:
+    """The data column as bytes (see `text`), and whether it is too large for DuckDB (then it is NULL)."""
+    return (f"CASE WHEN octet_length({column}) <= {HUGE_BYTES} THEN {text(column)} END,"
+            f" octet_length({column}) > {HUGE_BYTES}")
 
 _NUMBERS = '"input":"JSON","output":"JSON","reasoning":"JSON","cache":{"read":"JSON","write":"JSON"}'
 MESSAGE_JSON = ('{"role":"JSON","parentID":"JSON","agent":"JSON","mode":"JSON","modelID":"JSON","providerID":"JSON",'
@@ -153,8 +162,8 @@ WHERE m.reason IS NULL ORDER BY m.rid
 
 def part_rows(where: str) -> str:
     """SQLite: the step-finish and delegation parts of a batch (and the few others the LIKE filters let by)."""
-    return first_row("0 AS rid, x'' AS id, x'' AS message_id, x'' AS data",
-                     f"rowid, {text('id')}, {text('message_id')}, {text('data')}"
+    return first_row("0 AS rid, x'' AS id, x'' AS message_id, x'' AS data, false AS huge",
+                     f"rowid, {text('id')}, {text('message_id')}, {_data('data')}"
                      f" FROM part WHERE ({STEP_FILTER} OR {TASK_FILTER}) AND id IS NOT NULL{where}")
 
 
@@ -163,7 +172,7 @@ def part_rows(where: str) -> str:
 STAGE_PARTS = f"""
 CREATE TABLE {{table}} AS
 SELECT rid, id, message_id, kind, tool,
-       CASE WHEN kind = 'odd' THEN 'not JSON or not UTF-8'
+       CASE WHEN huge THEN 'too large' WHEN kind = 'odd' THEN 'not JSON or not UTF-8'
             WHEN kind = 'step' AND NOT (jint_ok(v.tokens.input) AND jint_ok(v.tokens.output)
                                         AND jint_ok(v.tokens.reasoning) AND jint_ok(v.tokens.cache.read)
                                         AND jint_ok(v.tokens.cache.write) AND jcost_ok(v.cost)) THEN 'figure'
@@ -181,7 +190,7 @@ FROM (
               WHEN jstr(v.type) = 'step-finish' THEN 'step'
               ELSE 'other' END AS kind
   FROM (SELECT rid, try(decode(id)) AS id, message_id AS raw_message_id, try(decode(message_id)) AS message_id,
-               try(from_json(try(decode(data)), '{PART_HEAD_JSON}')) AS v
+               huge, try(from_json(try(decode(data)), '{PART_HEAD_JSON}')) AS v
         FROM stream WHERE real))
 """
 
@@ -213,8 +222,8 @@ def tool_rows() -> str:
     """SQLite: the tool parts of the LLM calls a batch writes (their message ids, a JSON array), each with the
     place of its message in that array, where DuckDB looks up what Python decided for it; without the parts
     the batch's read took the careful way already (their rowids, the second array)."""
-    return first_row("0 AS k, 0 AS rid, x'' AS id, x'' AS message_id, x'' AS data",
-                     f"j.key, p.rowid, {text('p.id')}, {text('p.message_id')}, {text('p.data')}"
+    return first_row("0 AS k, 0 AS rid, x'' AS id, x'' AS message_id, x'' AS data, false AS huge",
+                     f"j.key, p.rowid, {text('p.id')}, {text('p.message_id')}, {_data('p.data')}"
                      f" FROM json_each(?) AS j JOIN part AS p ON p.message_id = j.value"
                      f" WHERE {TOOL_FILTER.replace('data', 'p.data')} AND p.id IS NOT NULL"
                      " AND p.rowid NOT IN (SELECT value FROM json_each(?))")
@@ -241,7 +250,7 @@ SELECT CASE WHEN reason IS NULL THEN id ELSE rid::VARCHAR END AS span_id, trace_
             WHEN status = 'error' AND v.state.error IS NOT NULL THEN jstr(v.state.error)
             ELSE jstr(v.state.output) END AS output
 FROM (
-  SELECT *, CASE WHEN v IS NULL OR id IS NULL THEN 'not JSON or not UTF-8'
+  SELECT *, CASE WHEN huge THEN 'too large' WHEN v IS NULL OR id IS NULL THEN 'not JSON or not UTF-8'
                  WHEN NOT jstr_ok(v.state.title) THEN 'title'
                  WHEN NOT (jint_ok(v.state.time.start) AND coalesce(in_time(start), true)) THEN 'start'
                  WHEN status <> 'running'
@@ -254,7 +263,7 @@ FROM (
         FROM (SELECT *, jstr(v.type) AS type, jstr(v.tool) AS tool, call_status(v.state.status) AS status
               FROM (SELECT rid, ($1::VARCHAR[])[k + 1] AS trace_id, ($2::VARCHAR[])[k + 1] AS root_session_id,
                            ($3::BIGINT[])[k + 1] AS default_start, try(decode(id)) AS id,
-                           decode(message_id) AS message_id,
+                           decode(message_id) AS message_id, huge,
                            try(from_json(try(decode(data)), '{PART_JSON}')) AS v
                     FROM {{rows}} WHERE real)))
   WHERE v IS NULL OR type = 'tool' AND tool IS NOT NULL AND tool NOT IN ('task', 'subagent'))
