@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 # Adds commands to the parser: (parser, its subparsers, the options every command shares).
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
 DESCRIPTION = "The agent-traces command line: load OpenCode's history and look at the delegations it holds."
-STATUS_MARK = {"completed": "✓", "error": "✗", "running": "…"}
 
 
 def _say(text: object = "", block: bool = False, file: TextIO | None = None) -> None:
@@ -180,7 +179,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
             t = node.trace
             branch = "" if top else ("└─ " if last else "├─ ")
             label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
-            _say(f"{prefix}{branch}{STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
+            _say(f"{prefix}{branch}{fmt.STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
                  f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
                  f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
             child_prefix = prefix + ("" if top else ("   " if last else "│  "))
@@ -230,15 +229,15 @@ def cmd_steps(args: argparse.Namespace) -> int:
     assert trace is not None
     t0 = trace.trace.started_at
     llm = sum(1 for s in spans if s.kind == "llm")
-    _say(f"{trace.trace.subagent_type}: {llm} LLM calls · {len(spans) - llm} tool calls")
+    _say(f"{trace.trace.subagent_type}: {fmt.steps_text(llm, len(spans) - llm)}")
     for s in spans:
-        mark = STATUS_MARK.get(s.status, "?")
+        mark = fmt.STATUS_MARK.get(s.status, "?")
         if s.kind == "llm":
             what = (f"{s.name:24.24} {fmt.tokens(s.tokens_in):>7} in {fmt.tokens(s.tokens_out):>7} out"
                     f" {fmt.cost(s.cost_usd):>8}")
             _say(f"+{fmt.duration(s.started_at - t0):>9} {fmt.duration(s.duration_ms):>9} {mark} llm  {what}")
         else:
-            title = " ".join((s.title or s.input or "").split())[:60]
+            title = fmt.step_label(s.kind, s.name, s.title, s.input)[1][:60]
             _say(f"+{fmt.duration(s.started_at - t0):>9} {fmt.duration(s.duration_ms):>9} {mark}   "
                  f"{s.name:12.12} {title}")
     return 0
@@ -724,25 +723,17 @@ COMPARE_KINDS = (("duration_ms", "duration"), ("tokens_in", "tokens"), ("tokens_
                  ("cost_usd", "cost"), ("llm_calls", "count"), ("tool_calls", "count"))
 
 
-def _figure(value: float | None, kind: str) -> str:
-    if kind == "count":
-        return "—" if value is None else str(int(value))
-    return {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[kind](value)
-
-
 def _cell(figures: object, value: float | None, kind: str) -> str:
     """One side's figure in a comparison: empty when the side has no such call, "running" for its time."""
     if figures is None:
         return ""
-    if kind == "duration" and value is None and getattr(figures, "status", None) == "running":
-        return "running"
-    return _figure(value, kind)
+    return fmt.compare_side(value, kind, getattr(figures, "status", None) == "running")
 
 
 def compare_lines(c: object) -> list[str]:
     """A comparison as aligned lines: the two sides, the totals, then one line per pair and the tools whose
     use differs under it."""
-    from analytics.queries.compare import Comparison, percent
+    from analytics.queries.compare import Comparison
 
     assert isinstance(c, Comparison)
     root = c.pairs[0]
@@ -753,8 +744,7 @@ def compare_lines(c: object) -> list[str]:
              "llm_calls": "LLM calls", "tool_calls": "tool calls"}
     for name, kind in COMPARE_KINDS:
         a, b, d = c.left_total.value(name), c.right_total.value(name), c.total_delta(name)
-        pct = fmt.signed_percent(percent(a, d))
-        change = f"{fmt.signed(d, kind)} ({pct})" if pct else fmt.signed(d, kind)
+        change = fmt.compare_change(a, d, kind)
         lines.append(f"  {names[name]:11} {_cell(c.left_total, a, kind):>9} → {_cell(c.right_total, b, kind):<9} "
                      f"{change}".rstrip())
     lines.append(f"  {'status':11} {c.left_total.status:>9} → {c.right_total.status}")
@@ -773,10 +763,7 @@ def compare_lines(c: object) -> list[str]:
             if kind == "count":
                 cells.append(f"{left or '·'}→{right or '·'}".rjust(width))
                 continue
-            d = p.delta(name)
-            change = fmt.signed(d, kind)
-            pct = fmt.signed_percent(percent(a, d)) if d else ""
-            text = f"{left or '·':>7} → {right or '·':<7} {change}{' ' + pct if pct else ''}"
+            text = f"{left or '·':>7} → {right or '·':<7} {fmt.compare_change(a, p.delta(name), kind)}"
             cells.append(f"{text:<{width}}")
         status = "" if p.kind != "matched" or p.left.status == p.right.status else (
             f"  {p.left.status} → {p.right.status}")

@@ -7,12 +7,13 @@ the store's own path, which DuckDB before 2.0 cannot bind in ATTACH, is quoted (
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from itertools import chain
@@ -31,10 +32,15 @@ from analytics.settings import check_retention_days
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# A field added to AgentTrace, SessionInfo or AgentSpan (models.py) is a column of its table, and that is all it
+# takes: the store remembers its columns (meta 'columns'), and one made before the field gets the column when a
+# writer opens it, filled with the field's default (`_ensure_schema`); a reader asks for that upgrade first. Raise
+# the version for what columns do not say (a table, an index, a rebuild).
 SCHEMA_VERSION = 5  # 2: incremental-load state kept per source; 3: agent_spans; 4: pushed;
 # 5: agent_spans without indexes
-ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables: the data stays, no reload
-READABLE_SINCE = 4  # and from this one on, it has every table a reader queries: no upgrade needed to read it
+ADDITIVE_SINCE = 3  # from this version on, a newer schema only adds tables and columns: the data stays, no reload
+READABLE_SINCE = 4  # and from this one on, it has every table a reader queries: no upgrade needed to read it,
+# unless it lacks a column
 INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
 ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between batches, may use
@@ -42,107 +48,91 @@ CHECKPOINT_THRESHOLD = "64MB"  # of WAL
 ROW_GROUP_SIZE = 4_096  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
 
-TRACE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("trace_id", "VARCHAR"),
-    ("kind", "VARCHAR"),
-    ("session_id", "VARCHAR"),
-    ("root_session_id", "VARCHAR"),
-    ("child_session_id", "VARCHAR"),
-    ("parent_trace_id", "VARCHAR"),
-    ("parent_agent", "VARCHAR"),
-    ("subagent_type", "VARCHAR"),
-    ("description", "VARCHAR"),
-    ("prompt_input", "VARCHAR"),
-    ("prompt_output", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("started_at", "BIGINT"),
-    ("ended_at", "BIGINT"),
-    ("duration_ms", "BIGINT"),
-    ("tokens_in", "BIGINT"),
-    ("tokens_out", "BIGINT"),
-    ("tokens_reasoning", "BIGINT"),
-    ("tokens_cache_read", "BIGINT"),
-    ("tokens_cache_write", "BIGINT"),
-    ("cost_usd", "DOUBLE"),
-    ("tools_used", "VARCHAR[]"),
-    ("model", "VARCHAR"),
-    ("provider", "VARCHAR"),
-    ("depth", "INTEGER"),
-)
-TIME_COLUMNS = frozenset({"started_at", "ended_at"})
-_TRACE_INSERT_COLUMNS = tuple((c, "TIMESTAMP" if c in TIME_COLUMNS else typ) for c, typ in TRACE_COLUMNS)
+TIME_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "updated_at"})  # epoch ms in Python
+_SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "tuple[str, ...]": "VARCHAR[]"}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fields(record: type) -> list[tuple[str, str, object]]:
+    """(name, annotation, default or MISSING) of every field of a record (a dataclass or a NamedTuple)."""
+    if dataclasses.is_dataclass(record):
+        return [(f.name, str(f.type), f.default) for f in dataclasses.fields(record)]
+    defaults = record._field_defaults  # type: ignore[attr-defined]
+    return [(name, str(getattr(annotation, "__forward_arg__", annotation)), defaults.get(name, dataclasses.MISSING))
+            for name, annotation in record.__annotations__.items()]
+
+
+def _sql_type(name: str, annotation: str) -> str:
+    return "TIMESTAMP" if name in TIME_COLUMNS else _SQL_TYPES[annotation.removesuffix(" | None")]
+
+
+def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
+    """(name, SQL type) of every field of a record: the one list its table, insert and reads share."""
+    return tuple((name, _sql_type(name, annotation)) for name, annotation, _default in _fields(record))
+
+
+def _sql_value(value: object) -> str:
+    """A field's default as SQL (the defaults of models.py: numbers, text, None, an empty tuple)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return _literal(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"no SQL for the default {value!r}")
+    return repr(value)
+
+
+def _default(default: object) -> str:
+    """A field's default as a column's DEFAULT clause ("" when it has none): what the rows of a store made
+    before the field get."""
+    return "" if default is dataclasses.MISSING else f" DEFAULT {_sql_value(default)}"
+
+
+def _create_table(table: str, record: type, store_owned: str = "") -> str:
+    """The CREATE TABLE of a record's table: a column per field (the first one the key, NOT NULL unless the
+    annotation allows None), then the columns the store keeps itself."""
+    columns = []
+    for i, (name, annotation, default) in enumerate(_fields(record)):
+        column = f"{name} {_sql_type(name, annotation)}"
+        if i == 0:
+            column += " PRIMARY KEY"
+        elif not annotation.endswith(" | None"):
+            column += " NOT NULL"
+        columns.append(column + _default(default))
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)}{store_owned});"
+
+
+TRACE_COLUMNS = _columns_of(AgentTrace)
 _trace_row = attrgetter(*(c for c, _ in TRACE_COLUMNS))  # a trace's values in column order
-
-SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("session_id", "VARCHAR"),
-    ("root_session_id", "VARCHAR"),
-    ("parent_session_id", "VARCHAR"),
-    ("title", "VARCHAR"),
-    ("directory", "VARCHAR"),
-    ("project_id", "VARCHAR"),
-    ("agent", "VARCHAR"),
-    ("version", "VARCHAR"),
-    ("created_at", "BIGINT"),
-    ("updated_at", "BIGINT"),
-    ("store", "VARCHAR"),
-)
-_SESSION_INSERT_COLUMNS = tuple((c, "TIMESTAMP" if c in ("created_at", "updated_at") else typ)
-                                for c, typ in SESSION_COLUMNS)
+SESSION_COLUMNS = _columns_of(SessionInfo)
 _session_row = attrgetter(*(c for c, _ in SESSION_COLUMNS))
+SPAN_COLUMNS = _columns_of(AgentSpan)
+RECORD_TABLES = {"agent_traces": AgentTrace, "sessions": SessionInfo, "agent_spans": AgentSpan}
 
-SCHEMA = """
+
+
+def record_columns() -> str:
+    """The columns the records give their tables, as the store remembers them (meta 'columns'): a store that
+    remembers others was made before a field was added (or by a program that has one more)."""
+    return "; ".join(f"{table}: " + ", ".join(name for name, _a, _d in _fields(record))
+                     for table, record in RECORD_TABLES.items())
+
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE IF NOT EXISTS agent_traces (
-    trace_id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL,
-    session_id VARCHAR NOT NULL,
-    root_session_id VARCHAR NOT NULL,
-    child_session_id VARCHAR,
-    parent_trace_id VARCHAR,
-    parent_agent VARCHAR,
-    subagent_type VARCHAR NOT NULL,
-    description VARCHAR,
-    prompt_input VARCHAR NOT NULL,
-    prompt_output VARCHAR,
-    status VARCHAR NOT NULL DEFAULT 'running',
-    started_at TIMESTAMP NOT NULL,
-    ended_at TIMESTAMP,
-    duration_ms BIGINT,
-    tokens_in BIGINT,
-    tokens_out BIGINT,
-    tokens_reasoning BIGINT,
-    tokens_cache_read BIGINT,
-    tokens_cache_write BIGINT,
-    cost_usd DOUBLE,
-    tools_used VARCHAR[],
-    model VARCHAR,
-    provider VARCHAR,
-    depth INTEGER NOT NULL DEFAULT 0,
-    created_at TIMESTAMP DEFAULT current_timestamp
-);
+{_create_table("agent_traces", AgentTrace, ", created_at TIMESTAMP DEFAULT current_timestamp")}
 CREATE INDEX IF NOT EXISTS idx_traces_session ON agent_traces(session_id);
 CREATE INDEX IF NOT EXISTS idx_traces_parent ON agent_traces(parent_trace_id);
 CREATE INDEX IF NOT EXISTS idx_traces_subagent ON agent_traces(subagent_type);
 CREATE INDEX IF NOT EXISTS idx_traces_date ON agent_traces(started_at);
 CREATE INDEX IF NOT EXISTS idx_traces_root ON agent_traces(root_session_id);
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id VARCHAR PRIMARY KEY,
-    root_session_id VARCHAR NOT NULL,
-    parent_session_id VARCHAR,
-    title VARCHAR,
-    directory VARCHAR,
-    project_id VARCHAR,
-    agent VARCHAR,
-    version VARCHAR,
-    created_at TIMESTAMP,
-    updated_at TIMESTAMP,
-    store VARCHAR,
-    delegation_count INTEGER DEFAULT 0,
-    error_count INTEGER DEFAULT 0,
-    tokens_in BIGINT DEFAULT 0,
-    tokens_out BIGINT DEFAULT 0,
-    cost_usd DOUBLE DEFAULT 0
-);
+{_create_table("sessions", SessionInfo, ", delegation_count INTEGER DEFAULT 0, error_count INTEGER DEFAULT 0,"
+               " tokens_in BIGINT DEFAULT 0, tokens_out BIGINT DEFAULT 0, cost_usd DOUBLE DEFAULT 0")}
 CREATE INDEX IF NOT EXISTS idx_sessions_root ON sessions(root_session_id);
 CREATE TABLE IF NOT EXISTS source_sessions (session_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL,
     fingerprint VARCHAR NOT NULL);
@@ -154,8 +144,6 @@ CREATE TABLE IF NOT EXISTS pushed (endpoint VARCHAR NOT NULL, span_id VARCHAR NO
 CREATE TABLE IF NOT EXISTS pushed_trees (endpoint VARCHAR NOT NULL, root_session_id VARCHAR NOT NULL,
     mark VARCHAR NOT NULL, spans BIGINT NOT NULL, running BIGINT NOT NULL, PRIMARY KEY (endpoint, root_session_id));
 """
-
-_SQL_TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
 
 
 _NUMPY_TYPES = {"BIGINT": numpy.int64, "INTEGER": numpy.int64, "TIMESTAMP": numpy.int64, "DOUBLE": numpy.float64}
@@ -193,17 +181,6 @@ def _columns(rows: list[tuple], columns: tuple[tuple[str, str], ...]) -> dict[st
     return out
 
 
-def _columns_of(record: type) -> tuple[tuple[str, str], ...]:
-    """(name, SQL type) of every field of a record (a NamedTuple): the one list its table, insert and reads
-    share."""
-    out = []
-    for name, annotation in record.__annotations__.items():
-        base = str(getattr(annotation, "__forward_arg__", annotation)).replace(" | None", "")
-        out.append((name, "TIMESTAMP" if name in TIME_COLUMNS else _SQL_TYPES[base]))
-    return tuple(out)
-
-
-SPAN_COLUMNS = _columns_of(AgentSpan)
 # No key and no index: the loader keeps span ids unique itself (`extraction._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
 # index, which a load pays to keep (docs/load-history.md has the figures).
@@ -225,10 +202,6 @@ def _out_of_memory(exc: duckdb.Error) -> bool:
     text = str(exc)
     return (isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in text
             or "could not allocate block" in text)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -426,16 +399,17 @@ class TraceStore:
         cur = self.conn
         has_meta = cur.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchone()[0]
-        version = None
-        if has_meta:
-            row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else None
+        meta = dict(cur.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'columns')"
+                                ).fetchall()) if has_meta else {}
+        version = int(meta["schema_version"]) if "schema_version" in meta else None
         if version is not None and version > SCHEMA_VERSION:
             raise StoreError(
                 f"The trace store {self.path} was written by a newer agent-traces (schema {version}, this "
                 f"program knows {SCHEMA_VERSION}); update agent-traces, or use --db to choose another file."
             )
-        if version == SCHEMA_VERSION or self.read_only and version is not None and version >= READABLE_SINCE:
+        if version == SCHEMA_VERSION and meta.get("columns") == record_columns() or (
+                self.read_only and version is not None and version >= READABLE_SINCE
+                and not self._missing_columns(cur)):
             return
         if self.read_only:
             raise StoreError(f"The trace store {self.path} needs an upgrade; run `agent-traces load` once.")
@@ -449,7 +423,19 @@ class TraceStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cur.execute(statement)
-            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            for table, column in self._missing_columns(cur):  # fields added since the store was made
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?), ('columns', ?)",
+                        [str(SCHEMA_VERSION), record_columns()])
+
+    @staticmethod
+    def _missing_columns(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+        """(table, column with its type and default) of each field of a record that its table lacks."""
+        have = set(cur.execute("SELECT table_name, column_name FROM duckdb_columns()"
+                               " WHERE database_name = current_database()").fetchall())
+        return [(table, f"{name} {_sql_type(name, annotation)}{_default(default)}")
+                for table, record in RECORD_TABLES.items() for name, annotation, default in _fields(record)
+                if (table, name) not in have]
 
     def data_version(self) -> int:
         """A number every write of traces raises (a load, a cleanup, from any process): a view that last showed
@@ -525,14 +511,6 @@ class TraceStore:
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    def save_traces(self, traces: Iterable[AgentTrace]) -> int:
-        """Idempotent upsert by trace id (the first-seen `created_at` is kept)."""
-        traces = list(traces)
-        with self.transaction() as cur:
-            self._upsert_traces(cur, traces)
-            self._bump(cur)
-        return len(traces)
-
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
@@ -597,11 +575,12 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces as the steps are (`_insert`); `conflicts` makes it an upsert."""
+        """Insert the traces as the steps are (`_insert`: numpy columns, not bound lists); `conflicts` makes it an
+        upsert."""
         if not traces:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in TRACE_COLUMNS if c != "trace_id")
-        self._insert(cur, "agent_traces", _TRACE_INSERT_COLUMNS, [_trace_row(t) for t in traces],
+        self._insert(cur, "agent_traces", TRACE_COLUMNS, [_trace_row(t) for t in traces],
                      f" ON CONFLICT (trace_id) DO UPDATE SET {updates}" if conflicts else "")
 
     @staticmethod
@@ -633,7 +612,7 @@ class TraceStore:
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
         """Insert the session records as the steps are (`_insert`), replacing a stored one."""
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in SESSION_COLUMNS if c != "session_id")
-        self._insert(cur, "sessions", _SESSION_INSERT_COLUMNS, [_session_row(s) for s in sessions],
+        self._insert(cur, "sessions", SESSION_COLUMNS, [_session_row(s) for s in sessions],
                      f" ON CONFLICT (session_id) DO UPDATE SET {updates}")
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:

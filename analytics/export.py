@@ -17,9 +17,7 @@ __all__ = ["session_traces", "to_json", "to_otlp"]
 
 def session_traces(store: TraceStore, session_id: str) -> list[AgentTrace]:
     """Every trace of the session's tree, in full, parents before children."""
-    row = store.cursor().execute("SELECT root_session_id FROM sessions WHERE session_id = ?",
-                                 [session_id]).fetchone()
-    traces = q.get_full_traces(store, row[0] if row else session_id)
+    traces = q.get_full_traces(store, q.root_of(store, session_id))
     if not traces:
         raise AgentTracesError(f"No traces for session {session_id!r}; `agent-traces sessions` lists them.")
     return traces

@@ -1,4 +1,5 @@
-"""Human-readable figures, shared by the command line and the dashboard, and `printable` for OpenCode's text."""
+"""How things read, shared by the command line and the window: figures (a duration, tokens, dollars) by kind, a
+status's words, a step's label, a change between two runs; and `printable` for OpenCode's text."""
 
 from __future__ import annotations
 
@@ -138,6 +139,75 @@ def tool_argument(raw: str | None, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def count(n: float | None) -> str:
+    """A whole number: 3 ("—" when there is none)."""
+    return "—" if n is None else str(int(n))
+
+
+def share(fraction: float | None) -> str:
+    """A fraction as a percentage: 42% ("—" when there is none)."""
+    return "—" if fraction is None else f"{fraction * 100:.0f}%"
+
+
+# How a figure of each kind reads, wherever one is shown (the CLI's tables, the window's columns, a comparison).
+FIGURES = {"duration": duration, "tokens": tokens, "cost": cost, "count": count, "percent": share}
+
+
+def figure(value: float | None, kind: str) -> str:
+    """A figure as its kind reads: `figure(1500, "duration")` is "1.5 s"."""
+    return FIGURES[kind](value)
+
+
+STATUS_MARK = {"completed": "✓", "error": "✗", "running": "⟳"}
+
+
+def status_label(status: str) -> str:
+    """A status with its mark: "✓ completed", "✗ error", "⟳ running" (an unknown one as it is)."""
+    mark = STATUS_MARK.get(status)
+    return f"{mark} {status}" if mark else status
+
+
+def tool_runs(names: list[str]) -> str:
+    """Tool names in order, runs of one tool shortened: "read, glob, grep ×9"."""
+    runs: list[list] = []
+    for name in names:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in runs)
+
+
+def first_line(text: str | None, limit: int = 120) -> str:
+    """The first line of a text that is not blank, cut at `limit` characters ("" for none)."""
+    line = next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def steps_text(llm: int, tools: int) -> str:
+    """ "14 LLM calls · 37 tool calls": how many steps a call took."""
+    return f"{llm} LLM call{'s' * (llm != 1)} · {tools} tool call{'s' * (tools != 1)}"
+
+
+def step_label(kind: str, name: str, title: str | None, tool_input: str | None = None,
+               tools: list[str] | None = None, output: str | None = None, answer: str | None = None,
+               delegated: list[str] | None = None) -> tuple[str, str]:
+    """A step's two labels, the same in the tree and in `agent-traces steps`: what it is, and what it did.
+
+    A tool call: its name, and its title, else its main argument (`bash`, `git log --oneline`). An LLM call:
+    "LLM · model", and what the call did: the tools it called (`tools`, in order) and the agents it delegated to
+    (`delegated`: "→ coder ×2"); else the first line of its output (the store keeps an LLM call's error there),
+    else of `answer` (the text it answered with, when that is known: a trace's last LLM call answered with the
+    trace's output)."""
+    if kind != "llm":
+        return name, title or tool_argument(tool_input)
+    calls = [tool_runs(tools)] if tools else []
+    if delegated:
+        calls.append("→ " + tool_runs(delegated))
+    did = ", ".join(calls) or first_line(output) or first_line(answer) or "no tool call"
+    return f"LLM · {name}", did
+
+
 def signed(value: float | None, kind: str) -> str:
     """A difference with its sign, in the unit of its figure: +1.6 s, −3.3K, +$0.05, +3 ("" when there is none;
     "±0" when it is zero). `kind` is duration, tokens, cost or count."""
@@ -147,8 +217,7 @@ def signed(value: float | None, kind: str) -> str:
         return "±0"
     sign = "+" if value > 0 else "−"
     size = abs(value)
-    text = {"duration": duration, "tokens": tokens, "cost": cost}.get(kind, lambda v: str(int(v)))(size)
-    return sign + text
+    return sign + figure(size, kind)
 
 
 def signed_percent(value: float | None) -> str:
@@ -158,3 +227,31 @@ def signed_percent(value: float | None) -> str:
     if round(value) == 0:
         return "±0%" if value == 0 else ("+<1%" if value > 0 else "−<1%")
     return f"{'+' if value > 0 else '−'}{abs(value):.0f}%"
+
+
+def compare_side(value: float | None, kind: str, running: bool = False) -> str:
+    """One side's figure in a comparison: as its kind reads, "running" for the time of a call still running."""
+    if kind == "duration" and value is None and running:
+        return "running"
+    return figure(value, kind)
+
+
+def compare_change(left: float | None, d: float | None, kind: str) -> str:
+    """A difference between two runs' figures, with its share of the left one: "−1.6 s (−11%)", "±0" ("" when
+    there is none)."""
+    if d is None:
+        return ""
+    pct = signed_percent(d / left * 100) if d and left else ""
+    return signed(d, kind) + (f" ({pct})" if pct else "")
+
+
+def compare_cell(a: float | None, b: float | None, kind: str, left_status: str | None,
+                 right_status: str | None) -> tuple[str, int]:
+    """A figure of two aligned calls: "14.4 s → 12.8 s  −1.6 s (−11%)", and +1 when the right one is larger,
+    −1 when smaller, 0 otherwise. A side whose status is None has no such call: "·"."""
+    text_a = "·" if left_status is None else compare_side(a, kind, left_status == "running")
+    text_b = "·" if right_status is None else compare_side(b, kind, right_status == "running")
+    if left_status is None or right_status is None or a is None or b is None:
+        return f"{text_a} → {text_b}", 0
+    d = b - a
+    return f"{text_a} → {text_b}  {compare_change(a, d, kind)}", (d > 0) - (d < 0)

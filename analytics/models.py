@@ -31,7 +31,7 @@ class Usage(NamedTuple):
     """Token and cost figures of one or more assistant steps.
 
     A tuple, not a frozen dataclass: a load makes one per message and per sum, hundreds of thousands, and a
-    frozen dataclass took 1.5 µs to make (each field set through `object.__setattr__`), a tuple 0.3 µs."""
+    frozen dataclass sets each field through `object.__setattr__`, several times the cost of a tuple."""
 
     input: int = 0
     output: int = 0

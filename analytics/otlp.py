@@ -39,6 +39,7 @@ from analytics.db import TraceStore
 from analytics.errors import AgentTracesError
 from analytics.models import COMPLETED, ERROR, LLM, AgentSpan, AgentTrace
 from analytics.queries import trace_queries as q
+from analytics.queries.trace_queries import root_of
 from analytics.settings import CONTENT_MODES, DEFAULT_CONTENT_MODE, DEFAULT_CUT_KB, MAX_CUT_KB
 
 VERSION = "0.1.0"
@@ -279,13 +280,6 @@ class _Builder:
         # a tool call whose LLM call was lost to damage hangs under the agent call
         return self.span(f"execute_tool {s.name}", s.span_id, s.parent_span_id or s.trace_id, SpanKind.INTERNAL,
                          attributes, _status(s.status, output), s.started_at, s.ended_at)
-
-
-def root_of(store: TraceStore, session_id: str) -> str:
-    """The root session of a session's tree (the session itself when the store does not know it)."""
-    row = store.cursor().execute("SELECT root_session_id FROM sessions WHERE session_id = ?",
-                                 [session_id]).fetchone()
-    return row[0] if row else session_id
 
 
 def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJECT,

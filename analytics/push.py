@@ -47,7 +47,8 @@ from analytics.otlp import (
 )
 from analytics.otlp_http import TRACES_PATH, Cancelled, PushError, Sender, Target, check_header, refusal, traces_target
 from analytics.queries import trace_queries as q
-from analytics.queries.time_split import INTERRUPTED_MS, last_writes
+from analytics.queries.time_split import last_writes
+from analytics.timeline import interrupted_at
 
 __all__ = ["Content", "Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal",
            "resolve_endpoint", "traces_url", "TRACES_PATH"]
@@ -204,7 +205,7 @@ def interrupted_trees(store: TraceStore, roots: list[str], now_ms: int) -> dict[
     """The trees among these that OpenCode stopped writing INTERRUPTED_MS ago or more, with their last write:
     a call still marked running there is interrupted (the window's and `anomalies`' rule)."""
     written = last_writes(store.cursor(), roots)
-    return {r: ms for r, ms in written.items() if now_ms - ms >= INTERRUPTED_MS}
+    return {r: ms for r, ms in written.items() if interrupted_at(ms, now_ms) is not None}
 
 
 def pending(store: TraceStore, endpoint: Endpoint, roots: list[str], report: PushReport,

@@ -236,11 +236,6 @@ def plan(
                         "the settings (for example: kitty --directory {dir} opencode --session {id}).")
 
 
-def terminal_argv(directory: str, session_id: str, **options: object) -> list[str]:
-    """The argument list that opens a terminal running the session (`plan`'s argv; same options)."""
-    return plan(directory, session_id, **options).argv  # type: ignore[arg-type]
-
-
 _children: list[subprocess.Popen] = []
 
 

@@ -25,6 +25,7 @@ from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
 from analytics.opencode import open_source  # noqa: E402
 from analytics.queries import analysis_queries as aq  # noqa: E402
+from analytics.queries import overview  # noqa: E402
 from analytics.queries.trace_queries import TraceFilter, filter_traces  # noqa: E402
 from benchmarks.make_store import build_sqlite  # noqa: E402
 from dashboard.sections.metrics import MetricsSection  # noqa: E402
@@ -76,8 +77,8 @@ def measure(app: QApplication, flow: FlowView, metrics: MetricsSection, label: s
         t = time.perf_counter()
         anomalies = {x.trace.trace_id: x for x in aq.find_anomalies(aq.forest(store))}
         judge = (time.perf_counter() - t) * 1000
-    analysis = aq.analyze(traces, anomalies, [])
-    compute = best_ms(lambda: aq.analyze(traces, anomalies, []))
+    analysis = overview.analyze(traces, anomalies, [])
+    compute = best_ms(lambda: overview.analyze(traces, anomalies, []))
     biggest = max(analysis.roots, key=lambda r: r.descendants)
 
     def draw_session() -> None:

@@ -31,11 +31,9 @@ from analytics.errors import AgentTracesError
 from analytics.loader import LoadProgress, load, no_cyclic_gc
 from analytics.models import LoadReport
 from analytics.opencode import Source
-from analytics.queries import analysis_queries as aq
 from analytics.queries import compare as cmp
-from analytics.queries import findings as sf
-from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
+from analytics.queries.overview import Analysis, Overview
 from analytics.word_diff import TextDiff, word_diff
 
 log = logging.getLogger(__name__)
@@ -56,11 +54,11 @@ class Snapshot:
     agents: list[str] | None = None
     report: LoadReport | None = None
     changed: bool = True
-    analysis: aq.Analysis | None = None
+    analysis: Analysis | None = None
     version: int = 0  # the store's data version these traces are of
     final: bool = True  # False: a long load is still storing more
     steps: dict[str, tuple[int, int]] | None = None  # per trace: (LLM calls, tool calls); None: not read
-    # with an analysis, read off it here rather than on the GUI thread (6,564 flags took 60 ms there)
+    # with an analysis, read off it here rather than on the GUI thread (thousands of flags on a long history)
     flags: dict[str, str] | None = None  # per flagged trace: why
     interrupted: dict[str, int] | None = None  # per interrupted call: its session's last write
 
@@ -74,6 +72,7 @@ class _Signals(QObject):
     spans = pyqtSignal(int, object)  # generation, {trace id: [AgentSpan, ...]}
     compared = pyqtSignal(int, object)  # generation, Comparison
     diffed = pyqtSignal(int, object)  # generation, TextDiffs
+    finished = pyqtSignal(int)  # generation: the task is over, whatever it emitted before
 
 
 def open_store(path: Path, read_only: bool) -> TraceStore:
@@ -96,6 +95,8 @@ class _Task(QRunnable):
         except Exception as exc:  # a bug must not kill the worker thread silently
             log.error("background task failed:\n%s", traceback.format_exc())
             self.emit("failed", self.generation, f"Unexpected error: {exc}")
+        finally:
+            self.emit("finished", self.generation)
 
     def emit(self, signal: str, *args: object) -> None:
         """Hand a result to the GUI thread, unless the window has gone meanwhile."""
@@ -126,7 +127,7 @@ class _Refresh(_Task):
                 report = load(store, svc.source, full=self.full, retention_days=svc.retention_days,
                               progress=lambda step: self._stored(store, step))
                 version = store.data_version()
-                unchanged = version == self.shown and not svc.time_findings_moved(store)
+                unchanged = version == self.shown and not svc.overview.time_moved(store, svc.now_ms())
             if unchanged:
                 self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report, changed=False,
                                            version=version))
@@ -141,7 +142,7 @@ class _Refresh(_Task):
         wanted = self.service.claim_details()
         if wanted is not None:
             with store.more_memory():
-                self.emit("details", wanted[0], details_of(store, wanted[1]))
+                self.emit("details", wanted[0], details_of(store, wanted[1], self.service.now_ms()))
         now = time.monotonic()
         if step.sessions_done < step.sessions_total and now - self._last_partial >= PARTIAL_EVERY_SECONDS:
             self._last_partial = now
@@ -153,43 +154,14 @@ class _Refresh(_Task):
     def _snapshot(self, store: TraceStore, report: LoadReport | None) -> Snapshot:
         svc = self.service
         version = store.data_version()
-        traces, hits = q.filter_traces(store, self.query)
+        shown = svc.overview.show(store, self.query, svc.now_ms())
         # the pickers' choices change only when data does, not when a filter does
         sessions = q.get_sessions_with_traces(store) if self.load_first else None
         agents = q.agents(store) if self.load_first else None
-        if svc.anomalies is None or svc.anomalies_version != version:
-            # what is usual is judged on the whole history, and the steps counted, again only when the data changed
-            svc.anomalies = [*aq.find_anomalies(aq.forest(store)), *sf.step_findings(store)]
-            svc.step_counts = q.step_counts(store)
-            svc.anomalies_version = version
-        # interrupted and stalled calls depend on the time too: judged again at every query
-        timed = sf.time_findings(store, svc.now_ms())
-        svc.time_judged = _judged(timed) if sf.anything_running(store) else None
-        flags = sf.flag_traces([*svc.anomalies, *timed])
-        traces, hits, matches = aq.refine(traces, hits, self.query.pattern, self.query.anomalies_only, flags)
-        shown = {t.trace_id for t in traces}
-        analysis = aq.analyze(traces, {k: v for k, v in flags.items() if k in shown}, matches)
-        ids = [t.trace_id for t in traces]
-        analysis.time = ts.agent_times(svc.time_splits.splits_of(store, ids, version))
-        analysis.tools = ts.tool_stats(store, ids)
-        return Snapshot(self.generation, self.query, traces, hits, sessions, agents, report, analysis=analysis,
-                        version=version, steps=svc.step_counts, flags=flag_texts(analysis),
-                        interrupted=interrupted_calls(analysis))
-
-
-def flag_texts(analysis: aq.Analysis) -> dict[str, str]:
-    """Per flagged trace, why (what its ⚠ says)."""
-    return {k: a.reason for k, a in analysis.anomalies.items()}
-
-
-def interrupted_calls(analysis: aq.Analysis) -> dict[str, int]:
-    """Per interrupted call, its session's last write (where its bar ends)."""
-    return {k: ms for k, a in analysis.anomalies.items() if (ms := getattr(a, "interrupted_ms", None))}
-
-
-def _judged(found: list[sf.Finding]) -> frozenset[tuple[str, str]]:
-    """Which calls a set of time-dependent findings flags, and how (not the wording, which ages by itself)."""
-    return frozenset((f.trace.trace_id, f.rule) for f in found)
+        analysis = shown.analysis
+        return Snapshot(self.generation, self.query, shown.traces, shown.hits, sessions, agents, report,
+                        analysis=analysis, version=version, steps=svc.overview.step_counts,
+                        flags=analysis.flag_texts(), interrupted=analysis.interrupted())
 
 
 class _Details(_Task):
@@ -201,12 +173,13 @@ class _Details(_Task):
         if not self.service.claim_details(self.generation):
             return  # answered already, by the load that ran before this request, or asked again since
         with open_store(self.service.db_path, read_only=True) as store:
-            self.emit("details", self.generation, details_of(store, self.trace_id))
+            self.emit("details", self.generation, details_of(store, self.trace_id, self.service.now_ms()))
 
 
-def details_of(store: TraceStore, trace_id: str) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
-    """A trace in full, with the (session id, directory) to open it in."""
-    return q.get_trace_details(store, trace_id), q.session_to_open(store, trace_id)
+def details_of(store: TraceStore, trace_id: str, now_ms: int) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
+    """A trace in full, with the (session id, directory) to open it in; its time judged as of `now_ms`, the
+    clock the snapshots' findings are judged by, so the detail pane and the tree agree on an interrupted call."""
+    return q.get_trace_details(store, trace_id, now_ms), q.session_to_open(store, trace_id)
 
 
 class _Spans(_Task):
@@ -229,7 +202,7 @@ class _Cleanup(_Task):
     def work(self) -> None:
         with open_store(self.service.db_path, read_only=False) as store:
             removed = store.cleanup_old_traces(self.days)
-        self.service.anomalies = None
+        self.service.overview.forget()
         self.emit("message", self.generation, f"Removed {removed} traces older than {self.days} days.")
 
 
@@ -308,7 +281,10 @@ class DataService(QObject):
         spans(int, object): the steps of the traces a `fetch_spans` asked for, {trace id: [AgentSpan]}.
         compared(int, object): two runs aligned, the Comparison a `compare` asked for.
         diffed(int, object): the prompts and outputs of two aligned calls diffed (TextDiffs).
+        idle(): every request asked of it has been answered (after the signals its answers sent).
     """
+
+    idle = pyqtSignal()
 
     def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
                  parent: QObject | None = None) -> None:
@@ -321,28 +297,18 @@ class DataService(QObject):
         self.compared, self.diffed = self.signals.compared, self.signals.diffed
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
+        self.busy = 0  # requests queued or running
+        self.signals.finished.connect(self._task_over)
         self._generation = 0
         self.stopped = False
         self.retention_days = retention_days  # applied by every load, as the CLI's
         self._lock = threading.Lock()
         self._wanted: tuple[int, str] | None = None  # the details asked for last, until answered
-        self.anomalies: list[aq.Anomaly | sf.Finding] | None = None  # touched by the worker thread only
-        self.step_counts: dict[str, tuple[int, int]] = {}  # per trace with steps, of that same data version
-        self.anomalies_version = 0
-        self.time_splits = ts.SplitCache()  # touched by the worker thread only
-        self.clock: Callable[[], float] = time.time  # what the time-dependent findings are judged by (seconds)
-        # (trace id, rule) of the interrupted and stalled calls the last snapshot showed; None: nothing ran then
-        self.time_judged: frozenset[tuple[str, str]] | None = None
+        self.overview = Overview()  # the analyses, kept per data version: touched by the worker thread only
+        self.clock: Callable[[], float] = time.time  # what running calls are judged by (seconds)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
-
-    def time_findings_moved(self, store: TraceStore) -> bool:
-        """Whether a call became interrupted or stalled (or stopped being so) since the last snapshot, with no
-        new data: judged only while calls run (on the worker thread)."""
-        if self.time_judged is None:
-            return False
-        return _judged(sf.time_findings(store, self.now_ms())) != self.time_judged
 
     def next_generation(self) -> int:
         self._generation += 1
@@ -352,8 +318,14 @@ class DataService(QObject):
         """Queue a task made for the next generation number (unless stopped); returns that number."""
         gen = self.next_generation()
         if not self.stopped:
+            self.busy += 1
             self.pool.start(task(gen))
         return gen
+
+    def _task_over(self, _generation: int) -> None:
+        self.busy = max(self.busy - 1, 0)
+        if not self.busy:
+            self.idle.emit()
 
     def refresh(self, query: q.TraceFilter, load_first: bool = True, full: bool = False,
                 shown: int | None = None) -> int:
@@ -405,3 +377,4 @@ class DataService(QObject):
         self.stopped = True
         self.pool.clear()
         self.pool.waitForDone(10_000)
+        self.busy = 0

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.triggered.connect(slot)
             view.addAction(action)
+        view.addAction(self.tracing.all_steps)
         compare = QAction("Com&pare the two selected runs", self)
         compare.setShortcut(QKeySequence("Ctrl+D"))
         compare.triggered.connect(self.compare_selected)
@@ -111,8 +112,8 @@ class MainWindow(QMainWindow):
         self.load_progress.show()
 
     def _analyzed(self, analysis: object) -> None:
-        """The Metrics tab is filled when it is shown: at the end of a reload of a long history (10,400 traces),
-        filling it took 200 ms of the GUI thread, on a tab nobody was looking at."""
+        """The Metrics tab is filled when it is shown: at the end of a reload of a long history, filling a tab
+        nobody is looking at would hold the GUI thread for nothing."""
         if self.tabs.currentWidget() is self.metrics:
             self.metrics.set_analysis(analysis)
         else:
@@ -162,7 +163,7 @@ class MainWindow(QMainWindow):
         bar = self.tracing.filters
         if bar.agent.findData(agent) >= 0:
             bar.agent.setCurrentIndex(bar.agent.findData(agent))
-            bar._emit()
+            bar.apply()
             self.statusBar().showMessage(f"Showing the sessions where {agent} took part.")
 
     def current_session(self) -> str | None:

@@ -131,3 +131,71 @@ def replay_tree(db: Path, original: Path, ids: list[str]) -> None:
                              [[i] for i in ids])
     conn.execute("DETACH DATABASE original")
     conn.close()
+
+
+# -- the window, for the widget tests (marked `gui`) -------------------------------------------------------------
+
+
+def open_window(qtbot, data: Path, db: Path, settings=None):
+    """The dashboard on an OpenCode store (`data`) and a trace store (`db`), shown and its first load on screen:
+    (window, its Traces tab)."""
+    from analytics.opencode import open_source
+    from analytics.settings import Settings
+    from dashboard.app import Choice, build
+
+    window, _service = build(Choice(open_source(data), db, str(data)), settings or Settings(refresh_seconds=3600))
+    qtbot.addWidget(window)
+    section = window.tracing
+    with qtbot.wait_signal(section.ready, timeout=20_000):
+        window.show()
+    return window, section
+
+
+def wait_idle(qtbot, service, timeout: int = 20_000) -> None:
+    """Until the window's background worker has answered everything asked of it (its `idle` signal, which
+    comes after the answers' own signals)."""
+    if service.busy:
+        with qtbot.wait_signal(service.idle, timeout=timeout):
+            pass
+
+
+def row(section, description: str):
+    """The trace row of the Traces tab whose description is this."""
+    return next(i for i in section.tree.items.values() if i.text(1) == description)
+
+
+def delegation(section, description: str):
+    """The delegation row whose description is this."""
+    from dashboard.widgets.roles import Role
+
+    return next(i for i in section.tree.items.values()
+                if i.data(0, Role.TRACE).kind == "delegation" and i.data(0, Role.TRACE).description == description)
+
+
+def select(qtbot, section, description: str) -> None:
+    """Make the row with this description current, as a click does, and wait until the pane shows it."""
+    from dashboard.widgets.roles import Role
+
+    target = row(section, description)
+    tid = target.data(0, Role.TRACE).trace_id
+    section.tree.setCurrentItem(target)
+    qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
+                     timeout=20_000)
+
+
+def expand(qtbot, section, item) -> list:
+    """Open a row as the user does and wait for its steps: its step rows."""
+    from dashboard.widgets.roles import Role
+
+    tid = item.data(0, Role.TRACE).trace_id
+    with qtbot.wait_signal(section.service.spans, timeout=10_000):
+        item.setExpanded(True)
+    qtbot.wait_until(lambda: bool(section.tree.step_rows(tid)))
+    return section.tree.step_rows(tid)
+
+
+def apply_filter(qtbot, section, change) -> None:
+    """Change the filter bar (`change(bar)`), apply it and wait for the tree to show the result."""
+    change(section.filters)
+    section.filters.apply()
+    wait_idle(qtbot, section.service)

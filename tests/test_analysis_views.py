@@ -14,7 +14,7 @@ from analytics.settings import Settings
 from dashboard.app import Choice, build
 from dashboard.widgets.flow_view import NodeItem
 from dashboard.widgets.roles import Role
-from tests.conftest import CASES_118, CASES_1165, SAMPLE_118, copy_store
+from tests.conftest import CASES_118, CASES_1165, SAMPLE_118, copy_store, row, wait_idle
 
 pytestmark = pytest.mark.gui
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -30,18 +30,9 @@ def window(qtbot, tmp_path: Path):
     w.close()
 
 
-def idle(qtbot, w) -> None:
-    qtbot.wait_until(lambda: w.service.pool.activeThreadCount() == 0, timeout=20_000)
-    qtbot.wait(50)
-
-
-def row(w, description: str):
-    return next(i for i in w.tracing.tree.items.values() if i.text(1) == description)
-
-
 def test_flow_view_draws_the_selected_session_and_clicks_back_to_the_tree(qtbot, window) -> None:
     w = window
-    w.tracing.tree.setCurrentItem(row(w, "Test the limiter"))
+    w.tracing.tree.setCurrentItem(row(w.tracing, "Test the limiter"))
     w.tabs.setCurrentWidget(w.flow)
     qtbot.wait_until(lambda: len(w.flow.view.nodes) == 6, timeout=5000)
     nodes = w.flow.view.nodes
@@ -73,8 +64,8 @@ def test_agent_graph_and_click_to_filter(qtbot, window) -> None:
     assert nodes["build"].x() < nodes["coordinator"].x() < nodes["tester"].x() < nodes["refactoring"].x()
     labels = [i.text() for i in w.flow.view.scene().items() if hasattr(i, "text") and callable(i.text)]
     assert "2× · 2.3 s" in labels  # build -> explore, twice
-    w.flow._clicked("planner")
-    idle(qtbot, w)
+    w.flow.view.nodeClicked.emit("planner")  # as a click on the agent's box tells
+    wait_idle(qtbot, w.service)
     assert len(w.tracing.tree.visible_roots()) == 1 and w.tracing.filters.agent.currentData() == "planner"
 
 
@@ -135,20 +126,20 @@ def test_pattern_filter_and_its_errors(qtbot, window) -> None:
     w = window
     bar = w.tracing.filters
     bar.pattern.setText("tester -> refactoring")
-    bar._emit()
-    idle(qtbot, w)
+    QTest.keyClick(bar.pattern, Qt.Key.Key_Return)
+    wait_idle(qtbot, w.service)
     tree = w.tracing.tree
     assert [r.text(1) for r in tree.visible_roots()] == ["Rate limiting for the API client"]
-    hits = {tid for tid in tree.items if tid not in tree.dimmed and not tree.items[tid].isHidden()}
+    hits = {tid for tid in tree.items if tid not in tree.marks.dimmed and not tree.items[tid].isHidden()}
     assert {tree.items[t].text(1) for t in hits} == {"Test the limiter", "Inject the clock"}
     bar.pattern.setText("tester -> [")
     assert bar.pattern_error and "column 11" in bar.pattern.toolTip()
     assert "background" in bar.pattern.styleSheet()
     with qtbot.assert_not_emitted(bar.changed):
-        bar._emit()  # an invalid pattern is never applied
+        QTest.keyClick(bar.pattern, Qt.Key.Key_Return)  # an invalid pattern is never applied
     bar.pattern.clear()
-    bar._emit()
-    idle(qtbot, w)
+    QTest.keyClick(bar.pattern, Qt.Key.Key_Return)
+    wait_idle(qtbot, w.service)
     assert len(tree.visible_roots()) == 3
 
 
@@ -168,11 +159,11 @@ def test_anomalies_are_flagged_and_filtered(qtbot, tmp_path: Path) -> None:
     with qtbot.wait_signal(w.tracing.ready, timeout=20_000):
         w.show()
     tree = w.tracing.tree
-    flagged = [tree.items[t].text(1) for t in tree.flags]
+    flagged = [tree.items[t].text(1) for t in tree.marks.flags]
     assert "Huge context" in flagged
-    assert row(w, "Huge context").text(0).endswith("⚠")
+    assert row(w.tracing, "Huge context").text(0).endswith("⚠")
     w.tracing.filters.anomalies_only.setChecked(True)
-    idle(qtbot, w)
+    wait_idle(qtbot, w.service)
     shown = {tree.trace_children(r)[0].text(1) for r in tree.visible_roots() if tree.trace_children(r)}
     assert "Huge context" in shown
     w.close()
@@ -202,13 +193,13 @@ def test_settings_dialog_saves_and_cleans_up(qtbot, window, tmp_path: Path, monk
                      "terminal_template": "kitty --directory {dir} opencode --session {id}"}
     assert w.watcher.timer.interval() == 9000
     w.tracing.refresh(full=True)
-    idle(qtbot, w)
+    wait_idle(qtbot, w.service)
     assert "SQLAlchemy 2.0 upgrade" not in {r.text(1) for r in w.tracing.tree.visible_roots()}  # two days old
 
 
 def test_export_from_the_window(qtbot, window, tmp_path: Path) -> None:
     w = window
-    w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+    w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
     for fmt, name in (("otlp", "s.otlp.json"), ("json", "s.json")):
         with qtbot.wait_signal(w.service.message, timeout=20_000):
             w.export_session(tmp_path / name, fmt)
@@ -216,7 +207,7 @@ def test_export_from_the_window(qtbot, window, tmp_path: Path) -> None:
     assert sum(s["name"].startswith("invoke_agent ") for s in spans) == 4
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["session"]["title"] == "Nightly export fails on large accounts"
-    assert row(w, "Find the export job").data(0, Role.TRACE).root_session_id == data["session"]["session_id"]
+    assert row(w.tracing, "Find the export job").data(0, Role.TRACE).root_session_id == data["session"]["session_id"]
 
 
 def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) -> None:
@@ -225,7 +216,7 @@ def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) ->
     w = window
     backend = Backend()
     try:
-        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
         assert w.send_sessions() is None  # no endpoint in the settings yet
         assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
         dialog = w.send_sessions(backend.url)
@@ -278,7 +269,7 @@ def test_the_otlp_endpoint_is_set_in_the_settings_and_used_by_send(qtbot, window
         assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"], saved["otlp_content"]) == \
             (backend.url, "team", {"authorization": "Bearer t"}, "full")
         assert w.settings.otlp_content == "full"
-        w.tracing.tree.setCurrentItem(row(w, "Find the export job"))
+        w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
         dialog = w.send_sessions()
         with qtbot.wait_signal(dialog.sent, timeout=20_000):
             pass

@@ -14,8 +14,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication
 
 from dashboard.widgets.detail_pane import HEAD_CHARS, TextSection
-from tests.conftest import CASES_118, copy_store
-from tests.test_dashboard import item, open_window, select
+from tests.conftest import CASES_118, copy_store, open_window, row, select
 
 pytestmark = pytest.mark.gui
 END = "\nTHE END OF THE 10 MB PROMPT"
@@ -65,7 +64,7 @@ def test_ten_mb_prompt_shows_its_start_copies_all_and_shows_all_on_request(qtbot
     with qtbot.assert_not_emitted(box.edit.textChanged):
         section.refresh()
         qtbot.wait_until(lambda: section.detail.details is not before, timeout=20_000)  # shown again
-    assert item(section, "Renamed while selected") is not None and box.shown_text() == shown
+    assert row(section, "Renamed while selected") is not None and box.shown_text() == shown
     # "Show all" shows all of it; then find reaches the end
     QTest.mouseClick(box.show_all_button, Qt.MouseButton.LeftButton)
     assert not box.is_cut() and box.more.isHidden() and box.shown_text() == prompt

@@ -15,8 +15,7 @@ from analytics.word_diff import ADDED, REMOVED, word_diff
 from dashboard.data import open_store
 from dashboard.widgets.compare_tree import BETTER, CALL, DURATION, STATUS, TOKENS_IN, TOOLS, WORSE
 from dashboard.widgets.roles import Role
-from tests.conftest import COMPARE_118, copy_store
-from tests.test_dashboard import open_window, wait_idle
+from tests.conftest import COMPARE_118, copy_store, open_window, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.gui
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
     w, section = open_window(qtbot, copy_store(COMPARE_118, tmp_path / "opencode"), tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     yield w
     w.close()
 
@@ -169,7 +168,7 @@ def test_a_long_hostile_prompt_is_diffed_as_plain_text(qtbot, tmp_path: Path) ->
     from tests.conftest import CASES_118
 
     w, section = open_window(qtbot, copy_store(CASES_118, tmp_path / "opencode"), tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     huge = next(i for i in section.tree.items.values() if i.text(1) == "Huge context").data(0, Role.TRACE)
     compare = _compare(qtbot, w, huge.trace_id, huge.trace_id)  # shown with the roots' texts
     text = compare.diff.left_prompt.toPlainText()

@@ -19,39 +19,11 @@ from analytics.opencode import open_source
 from analytics.settings import Settings
 from dashboard.app import Choice, build, choose
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import STATUS
-from tests.conftest import CASES_118, copy_store
+from dashboard.widgets.trace_rows import STATUS
+from tests.conftest import CASES_118, apply_filter, copy_store, open_window, row, select, wait_idle
 
 pytestmark = pytest.mark.gui
 HOSTILE = "a'b\"c $(touch x) `touch y`;z"
-
-
-def open_window(qtbot, data: Path, db: Path, settings: Settings | None = None):
-    settings = settings or Settings(refresh_seconds=3600)
-    window, _service = build(Choice(open_source(data), db, str(data)), settings)
-    qtbot.addWidget(window)
-    section = window.tracing
-    with qtbot.wait_signal(section.ready, timeout=20_000):
-        window.show()
-    return window, section
-
-
-def wait_idle(qtbot, section) -> None:
-    """Until the background worker has answered everything asked of it."""
-    qtbot.wait_until(lambda: section.service.pool.activeThreadCount() == 0, timeout=20_000)
-    qtbot.wait(50)
-
-
-def item(section, description: str):
-    return next(i for i in section.tree.items.values() if i.text(1) == description)
-
-
-def select(qtbot, section, description: str) -> None:
-    target = item(section, description)
-    section.tree.setCurrentItem(target)
-    tid = target.data(0, Role.TRACE).trace_id
-    qtbot.wait_until(lambda: section.detail.details is not None and section.detail.details.trace.trace_id == tid,
-                     timeout=20_000)
 
 
 @pytest.fixture
@@ -72,26 +44,20 @@ def test_tree_shows_sessions_and_nested_delegations(window) -> None:
     assert len(tree.items) == 14 and tree.topLevelItemCount() == 5
     starts = [tree.topLevelItem(i).data(0, Role.TRACE).started_at for i in range(5)]
     assert starts == sorted(starts, reverse=True)  # newest session first
-    beta = item(section, "Beta job")
+    beta = row(section, "Beta job")
     assert [c.text(1) for c in tree.trace_children(beta)] == ["Check beta"]
-    assert item(section, "Slow job").text(STATUS) == "⟳ running"
-    assert item(section, "Alpha job").text(STATUS) == "✓ completed"
+    assert row(section, "Slow job").text(STATUS) == "⟳ running"
+    assert row(section, "Alpha job").text(STATUS) == "✓ completed"
 
 
 def test_sorting_uses_raw_values(window) -> None:
     _w, section = window
     tree = section.tree
     tree.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # duration, numerically
-    parallel = item(section, "Alpha job").parent()
+    parallel = row(section, "Alpha job").parent()
     durations = [c.data(2, Qt.ItemDataRole.DisplayRole) for c in tree.trace_children(parallel)]
     assert durations == sorted(durations, reverse=True)
     assert all(isinstance(d, int) for d in durations)
-
-
-def _query(qtbot, section, change) -> None:
-    change(section.filters)
-    section.filters._emit()
-    wait_idle(qtbot, section)
 
 
 def test_filters_narrow_the_tree(qtbot, window) -> None:
@@ -99,26 +65,41 @@ def test_filters_narrow_the_tree(qtbot, window) -> None:
     tree = section.tree
     f = section.filters
     select(qtbot, section, "Slow job")
-    _query(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
+    apply_filter(qtbot, section, lambda f: f.agent.setCurrentIndex(f.agent.findData("reviewer")))
     assert len(tree.visible_roots()) == 2  # the trees that hold a reviewer call, whole
     assert not tree.currentItem().isHidden()  # the selected row was filtered out: another one took over
-    dimmed = [i for tid, i in tree.items.items() if tid in tree.dimmed]
+    dimmed = [i for tid, i in tree.items.items() if tid in tree.marks.dimmed]
     assert all(i.data(0, Role.TRACE).subagent_type != "reviewer" for i in dimmed) and dimmed
-    _query(qtbot, section,
+    apply_filter(qtbot, section,
            lambda f: (f.agent.setCurrentIndex(0), f.status.setCurrentIndex(f.status.findData("running"))))
-    assert len(tree.visible_roots()) == 1 and not item(section, "Slow job").isHidden()
-    _query(qtbot, section, lambda f: (f.status.setCurrentIndex(0), f.search.setText("עברית")))
+    assert len(tree.visible_roots()) == 1 and not row(section, "Slow job").isHidden()
+    apply_filter(qtbot, section, lambda f: (f.status.setCurrentIndex(0), f.search.setText("עברית")))
     assert [tree.trace_children(root)[0].text(1) for root in tree.visible_roots()] == ["Huge context"]
     # "today" is the day of the newest fixture session, so the presets do not depend on when the tests run
     newest = max(tree.topLevelItem(i).data(0, Role.TRACE).started_at for i in range(tree.topLevelItemCount()))
     f.clock = lambda: datetime.fromtimestamp(newest / 1000) + timedelta(hours=1)
-    _query(qtbot, section, lambda f: (f.search.clear(), f.preset.setCurrentText("Last 7 days")))
+    apply_filter(qtbot, section, lambda f: (f.search.clear(), f.preset.setCurrentText("Last 7 days")))
     assert len(tree.visible_roots()) == 4  # the three-week-old session is out
     sid = f.session.itemData(2)
-    _query(qtbot, section, lambda f: (f.preset.setCurrentText("All time"), f.session.setCurrentIndex(2)))
+    apply_filter(qtbot, section, lambda f: (f.preset.setCurrentText("All time"), f.session.setCurrentIndex(2)))
     assert [root.data(0, Role.TRACE).trace_id for root in tree.visible_roots()] == [sid]
-    _query(qtbot, section, lambda f: f.session.setCurrentIndex(0))
+    apply_filter(qtbot, section, lambda f: f.session.setCurrentIndex(0))
     assert len(tree.visible_roots()) == 5 and tree.shown_count() == 14
+
+
+def test_a_filter_changed_while_a_refresh_starts_is_shown(qtbot, window) -> None:
+    """A refresh (the watcher, the timer, F5) asked for right after a filter change answers for the new
+    filter: its load finds nothing new, and the view still shows the filter's result (it kept the unfiltered
+    tree: the filter's answer was dropped as older than the refresh, and the refresh said "unchanged")."""
+    _w, section = window
+    section.filters.search.setText("Check beta")
+    section.filters.apply()
+    section.refresh()
+    wait_idle(qtbot, section.service)
+    tree = section.tree
+    assert len(tree.visible_roots()) == 1
+    shown = {tree.items[t].text(1) for t in tree.items if t not in tree.marks.dimmed and not tree.items[t].isHidden()}
+    assert "Check beta" in shown and "Alpha job" not in shown
 
 
 def test_search_box_is_debounced(qtbot, window) -> None:
@@ -178,7 +159,7 @@ def test_double_click_opens_the_child_session_in_its_directory(qtbot, tmp_path: 
     monkeypatch.chdir(tmp_path / "work")
     w, section = open_window(qtbot, data, tmp_path / "t.duckdb")
     # a person's double-click: press and release, then the double-click, on the nested call's row
-    centre = section.tree.visualItemRect(item(section, "Check beta")).center()
+    centre = section.tree.visualItemRect(row(section, "Check beta")).center()
     no_modifier = Qt.KeyboardModifier.NoModifier
     QTest.mouseClick(section.tree.viewport(), Qt.MouseButton.LeftButton, no_modifier, centre)
     QTest.mouseDClick(section.tree.viewport(), Qt.MouseButton.LeftButton, no_modifier, centre)
@@ -206,7 +187,7 @@ def test_refresh_after_the_store_grows_keeps_selection_and_expansion(qtbot, tmp_
     assert tree.topLevelItemCount() == 4
     select(qtbot, section, "Write v2")
     kept = dict(tree.items)
-    old = item(section, "Old job").parent()
+    old = row(section, "Old job").parent()
     old.setExpanded(False)
     expanded = tree.expanded_ids()
     # OpenCode writes that session tree back (the real rows of the fixture)
@@ -219,11 +200,11 @@ def test_refresh_after_the_store_grows_keeps_selection_and_expansion(qtbot, tmp_
     section.refresh()
     qtbot.wait_until(lambda: len(tree.items) == 14, timeout=20_000)
     assert tree.topLevelItemCount() == 5
-    assert tree.current_trace_id() == item(section, "Write v2").data(0, Role.TRACE).trace_id
+    assert tree.current_trace_id() == row(section, "Write v2").data(0, Role.TRACE).trace_id
     assert all(tree.items[tid] is it for tid, it in kept.items())  # the same rows, updated in place
     assert tree.expanded_ids() >= expanded and not old.isExpanded()
-    new_root = item(section, "Alpha job").parent()
-    assert tree.indexOfTopLevelItem(new_root) >= 0 and item(section, "Check beta").parent().text(1) == "Beta job"
+    new_root = row(section, "Alpha job").parent()
+    assert tree.indexOfTopLevelItem(new_root) >= 0 and row(section, "Check beta").parent().text(1) == "Beta job"
     w.close()
 
 
@@ -231,7 +212,7 @@ def test_two_refreshes_in_a_row_still_show_what_the_first_read(qtbot, window, li
     """The first refresh loads the change and its snapshot is dropped (a newer request is pending); the second
     finds nothing new to load. The tree must still get the change (the file watcher and a refresh often race so)."""
     _w, section = window
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     conn = sqlite3.connect(live / "opencode.db")
     root = conn.execute("SELECT id FROM session WHERE title = 'Scripted session 1'").fetchone()[0]
     conn.execute("UPDATE session SET title = 'Renamed while open' WHERE id = ?", (root,))
@@ -247,7 +228,7 @@ def test_two_refreshes_in_a_row_still_show_what_the_first_read(qtbot, window, li
 def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
     _w, section = window
     select(qtbot, section, "Slow job")
-    slow = item(section, "Slow job")
+    slow = row(section, "Slow job")
     conn = sqlite3.connect(live / "opencode.db")
     pid, sid, data = conn.execute("SELECT id, session_id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
                                   " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
@@ -261,19 +242,19 @@ def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
     conn.close()
     section.refresh()
     qtbot.wait_until(lambda: slow.text(STATUS) == "✓ completed", timeout=20_000)
-    assert item(section, "Slow job") is slow
+    assert row(section, "Slow job") is slow
     qtbot.wait_until(lambda: section.detail.output.text() == "all slow work done", timeout=20_000)
 
 
 def test_cli_load_while_the_window_is_open(qtbot, window, tmp_path: Path) -> None:
     """The window holds the trace store only while it works, so a CLI load in between succeeds."""
     _w, section = window
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     run = subprocess.run([sys.executable, "-m", "analytics.cli", "load", "--source", str(CASES_118), "--db",
                           str(tmp_path / "t.duckdb")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     section.refresh()
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     assert len(section.tree.items) == 14
 
 
@@ -282,7 +263,7 @@ def test_store_held_by_another_process_is_reported_not_fatal(qtbot, window, tmp_
 
     monkeypatch.setattr(dashboard.data, "BUSY_RETRY_SECONDS", 0.3)
     w, section = window
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
                                "print('ready', flush=True); sys.stdin.read()", str(tmp_path / "t.duckdb")],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -296,7 +277,7 @@ def test_store_held_by_another_process_is_reported_not_fatal(qtbot, window, tmp_
         holder.wait(30)
         holder.stdout.close()
     section.refresh()
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     assert len(section.tree.items) == 14  # nothing lost
     assert w.isVisible()
 
@@ -305,7 +286,7 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     w, section = open_window(qtbot, live, tmp_path / "t.duckdb")
     section.splitter.setSizes([700, 300])
     section.tree.setColumnWidth(1, 333)
-    _query(qtbot, section, lambda f: f.status.setCurrentIndex(f.status.findData("completed")))
+    apply_filter(qtbot, section, lambda f: f.status.setCurrentIndex(f.status.findData("completed")))
     sizes = section.splitter.sizes()
     w.close()
     w2, section2 = open_window(qtbot, live, tmp_path / "t.duckdb")
@@ -313,7 +294,8 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     assert section2.tree.columnWidth(1) == 333
     restored = section2.splitter.sizes()
     assert restored[0] / sum(restored) == pytest.approx(sizes[0] / sum(sizes), abs=0.01)
-    assert all(i.data(0, Role.TRACE).status == "completed" or i.data(0, Role.TRACE).trace_id in section2.tree.dimmed
+    dimmed = section2.tree.marks.dimmed
+    assert all(i.data(0, Role.TRACE).status == "completed" or i.data(0, Role.TRACE).trace_id in dimmed
                for i in section2.tree.items.values())
     w2.close()
 
@@ -359,7 +341,9 @@ def test_first_load_slower_than_the_refresh_interval_fills_the_window(qtbot, liv
         holder.wait(30)
         holder.stdout.close()
     assert len(section.tree.items) == 14
-    qtbot.wait(1500)  # a few more timer refreshes: the tree stays whole
+    for _ in range(2):  # two more timer refreshes: the tree stays whole
+        with qtbot.wait_signal(section.service.done, timeout=10_000):
+            pass
     assert len(section.tree.items) == 14 and section.tree.topLevelItemCount() == 5
     window.close()
 
@@ -389,7 +373,7 @@ def test_data_a_cli_load_stored_is_shown_though_the_source_looks_unchanged(qtbot
     assert run.returncode == 0, run.stderr
     section.refresh()  # the window's own load finds nothing new in OpenCode's store: the CLI stored it
     qtbot.wait_until(lambda: len(section.tree.items) == 14, timeout=20_000)
-    new_root = item(section, "Alpha job").parent()
+    new_root = row(section, "Alpha job").parent()
     assert new_root.isExpanded()  # a session that arrives is opened like the others
     w.close()
 
@@ -430,18 +414,18 @@ def test_details_asked_for_during_a_long_load_come_between_its_steps(qtbot, live
     import analytics.loader
 
     w, section = open_window(qtbot, live, tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     monkeypatch.setattr(analytics.loader, "FIRST_BATCH_ROOTS", 1)
     monkeypatch.setattr(analytics.loader, "BATCH_SESSIONS", 3)
     events: list[tuple[str, str]] = []
     section.service.details.connect(lambda _gen, payload: events.append(("details", payload[0].trace.trace_id)))
     section.service.done.connect(lambda snap: events.append(("final" if snap.final else "step", "")))
     section.refresh(full=True)  # a load of several steps, on the worker now
-    target = item(section, "Old job")
+    target = row(section, "Old job")
     section.tree.setCurrentItem(target)  # asked while it runs
     tid = target.data(0, Role.TRACE).trace_id
     qtbot.wait_until(lambda: any(kind == "final" for kind, _ in events), timeout=20_000)
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     answers = [i for i, event in enumerate(events) if event == ("details", tid)]
     final = next(i for i, (kind, _) in enumerate(events) if kind == "final")
     assert answers and answers[0] < final  # answered before the load was over, not after it

@@ -81,7 +81,7 @@ def test_the_window_stays_whole_with_a_deeply_nested_input(qtbot, tmp_path: Path
     window, section = open_window(qtbot, oc, tmp_path / "t.duckdb")
     assert "Unexpected error" not in window.statusBar().currentMessage()
     assert len(section.tree.items) > 10
-    assert any("grep 'FIXME' called 9 times" in reason for reason in section.tree.flags.values())
+    assert any("grep 'FIXME' called 9 times" in reason for reason in section.tree.marks.flags.values())
     text = '{"deep":' + nested(DEPTH) + "}"
     assert pretty_json(text) == text  # too deep to indent: shown as it is
     window.close()

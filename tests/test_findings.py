@@ -17,6 +17,7 @@ from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.queries import analysis_queries as aq
 from analytics.queries import findings as sf
+from analytics.queries import overview
 from analytics.queries import trace_queries as q
 from tests.conftest import STEPS_118, STEPS_1165, copy_store
 
@@ -153,10 +154,10 @@ def test_findings_flow_through_the_analysis_the_tree_reads(steps: TraceStore) ->
                            "grep 'FIXME' called 9 times with the same input")
     assert flags[call.trace_id].last_write_ms == sf.last_write_ms(steps, call)
     traces, hits = q.filter_traces(steps, q.TraceFilter())
-    kept, kept_hits, _ = aq.refine(traces, hits, None, True, flags)
+    kept, kept_hits, _ = overview.refine(traces, hits, None, True, flags)
     assert {t.description for t in kept if t.trace_id in kept_hits} >= {"Runaway grep", "Runaway bash",
                                                                          "Error streak", "Killed bash"}
-    analysis = aq.analyze(kept, {k: v for k, v in flags.items() if k in {t.trace_id for t in kept}}, [])
+    analysis = overview.analyze(kept, {k: v for k, v in flags.items() if k in {t.trace_id for t in kept}}, [])
     assert analysis.anomalies[grep.trace.trace_id].reason == grep.reason
 
 
@@ -207,15 +208,15 @@ def test_the_window_flags_findings_in_the_tree_and_the_metrics_list(qtbot, tmp_p
         return next(t for t, i in tree.items.items() if i.text(1) == description and i.parent() is not None)
 
     grep = call("Runaway grep")
-    assert tree.flags[grep] == ("9 failing tool calls in a row (grep ×9); "
+    assert tree.marks.flags[grep] == ("9 failing tool calls in a row (grep ×9); "
                                 "grep 'FIXME' called 9 times with the same input")
     assert tree.items[grep].text(0).endswith("⚠")
     streak = call("Error streak")
-    assert tree.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
+    assert tree.marks.flags[streak] == "4 failing tool calls in a row (read, glob, grep, read)"
     w.tabs.setCurrentWidget(w.metrics)  # filled when shown
     odd = w.metrics.odd
     reasons = {odd.topLevelItem(i).text(1) for i in range(odd.topLevelItemCount())}
-    assert {tree.flags[grep], tree.flags[streak]} <= reasons
+    assert {tree.marks.flags[grep], tree.marks.flags[streak]} <= reasons
     w.close()
 
 
@@ -240,14 +241,21 @@ def test_a_session_that_goes_quiet_is_judged_interrupted_without_a_new_write(qtb
             service.refresh(q.TraceFilter(), load_first=True, shown=shown)
         return blocker.args[0]
 
+    def details():  # what the detail pane shows: judged by the same clock as the tree
+        with qtbot.wait_signal(service.details, timeout=20_000) as blocker:
+            service.fetch_details(call.trace_id)
+        return blocker.args[1][0]
+
     try:
         first = refresh(None)
         assert first.changed and call.trace_id not in first.analysis.anomalies
+        assert details().time.stopped_ms is None  # (by the wall clock, years later, it would be interrupted)
         assert refresh(first.version).changed is False  # nothing new, nothing crossed: no new snapshot
         clock[0] = (last + 11 * MIN) / 1000
         again = refresh(first.version)
         assert again.changed and again.version == first.version
         assert again.analysis.anomalies[call.trace_id].interrupted_ms == last
+        assert details().time.stopped_ms == last
         assert refresh(again.version).changed is False
     finally:
         service.stop()

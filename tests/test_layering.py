@@ -1,7 +1,9 @@
-"""The layering the README promises: nothing under `analytics/` imports PyQt6 or `dashboard`, even lazily.
+"""The layering the README promises: nothing under `analytics/` imports PyQt6 or `dashboard`, even lazily; and
+no module imports itself through others (an import circle), in `analytics` or `dashboard`.
 
-The modules are parsed, not imported, so an import inside a function (the easy way to slip one in) counts
-as much as one at the top; `importlib.import_module("...")` and `__import__("...")` with a literal name too.
+The modules are parsed, not imported, so an import inside a function or under `if TYPE_CHECKING:` (the easy
+ways to slip one in, or to hide a circle) counts as much as one at the top; `importlib.import_module("...")`
+and `__import__("...")` with a literal name too.
 """
 
 from __future__ import annotations
@@ -51,6 +53,82 @@ def forbidden_imports(path: Path) -> list[str]:
     found = imported_modules(path.read_text(encoding="utf-8"), _package_of(path))
     return [f"{path.relative_to(ROOT)}:{line} imports {name}" for line, name in found
             if name.split(".")[0] in FORBIDDEN]
+
+
+def project_modules() -> dict[str, Path]:
+    """Every module of the two packages by its dotted name (a package by its own: analytics.opencode)."""
+    out = {}
+    for package in ("analytics", "dashboard"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of the project, with the modules of the project it imports anywhere in its body."""
+    modules = project_modules()
+    return {name: {m for _line, m in imported_modules(path.read_text(encoding="utf-8"), _package_of(path))
+                   if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of a graph: each set of modules that reach one another, sorted (Tarjan's strongly
+    connected components, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, rest = work[-1]
+            nxt = next(rest, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.append(member)
+                    if member == node:
+                        break
+                if len(members) > 1:
+                    found.append(sorted(members))
+    return sorted(found)
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = import_graph()
+    assert len(graph) > 40 and "analytics.queries.findings" in graph["analytics.queries.overview"]
+    assert circles(graph) == []
+
+
+def test_the_circle_check_sees_a_circle_however_it_is_imported() -> None:
+    """The checker itself: a circle of three and one of two beside modules that only lead into them; and an
+    import made for type hints only counts (analysis_queries and findings once imported each other so)."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"a", "f"}, "f": {"e"}, "g": {"a"}}
+    assert circles(graph) == [["a", "b", "c"], ["e", "f"]]
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from analytics.queries.findings import Flag\n"
+    assert "analytics.queries.findings" in [m for _l, m in imported_modules(source, ["analytics", "queries"])]
 
 
 def test_nothing_under_analytics_imports_qt_or_the_dashboard() -> None:

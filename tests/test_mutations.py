@@ -228,8 +228,7 @@ class Written:
 
     def flush(self) -> None:
         if self.traces or self.infos or self.spans:
-            self.store.save_traces(self.traces)
-            self.store.replace(roots=set(), traces=[], sessions=self.infos, fingerprints={}, deleted=(),
+            self.store.replace(roots=set(), traces=self.traces, sessions=self.infos, fingerprints={}, deleted=(),
                                full=False, source_key="mutations", stamp="", spans=self.spans)
             self.read_back()
         self.traces, self.infos, self.spans = [], [], []

@@ -23,7 +23,7 @@ from analytics.settings import Settings
 from dashboard.app import Choice, build
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import AGENT, DESCRIPTION, TIMELINE
+from dashboard.widgets.trace_rows import AGENT, DESCRIPTION, TIMELINE
 from tests.conftest import CASES_118, CASES_1165, SAMPLE_118, copy_store
 
 pytestmark = pytest.mark.gui
@@ -123,9 +123,9 @@ def test_tree_tooltips_show_html_literally(hostile) -> None:
     bar_tip = _tooltip(tree, check, TIMELINE)
     assert "<h1>" not in bar_tip and shown_literally(bar_tip, f"{AGENT_HTML} — completed\nStarted ")
     huge = _row(hostile, "Huge context")  # flagged: its tooltip gives the reason, which names the agent
-    assert huge.data(0, Role.TRACE).trace_id in tree.flags
+    assert huge.data(0, Role.TRACE).trace_id in tree.marks.flags
     tree.scrollToItem(huge)
-    reason = tree.flags[huge.data(0, Role.TRACE).trace_id]
+    reason = tree.marks.flags[huge.data(0, Role.TRACE).trace_id]
     assert f"median tokens of {AGENT_HTML}" in reason
     reason_tip = _tooltip(tree, huge, AGENT)
     assert "<h1>" not in reason_tip and shown_literally(reason_tip, f"⚠ {reason}")

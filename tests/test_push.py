@@ -199,7 +199,8 @@ def just_after_the_last_write(db: Path, minutes: float = 1) -> Callable[[], floa
 def test_calls_left_running_by_a_killed_run_go_once_judged_interrupted(steps: TraceStore, backend: Backend) -> None:
     """They were never pushed: a span goes once it ended, and these never end. Judged interrupted (no write in
     their tree for 10 minutes, the window's rule), they go with that status, ending at the tree's last write."""
-    from analytics.queries.time_split import INTERRUPTED_MS, last_writes
+    from analytics.queries.time_split import last_writes
+    from analytics.timeline import INTERRUPTED_MS
 
     root = roots_of(steps)["Killed bash"]
     last = last_writes(steps.cursor(), [root])[root]

@@ -54,27 +54,32 @@ def test_trace_tree_nests_and_totals_descendants(loaded: TraceStore) -> None:
     assert again.trace.trace_id == root.trace.trace_id
 
 
+def _agent(store: TraceStore, agent: str) -> list[q.TraceSummary]:
+    """The calls of this agent (the hits of a filter on it)."""
+    traces, hits = q.filter_traces(store, q.TraceFilter(agent=agent))
+    return [t for t in traces if t.trace_id in hits]
+
+
 def test_traces_by_session_date_and_agent(loaded: TraceStore) -> None:
     sid = _session(loaded, PARALLEL)
     assert len(q.get_traces_by_session(loaded, sid)) == 5
     beta_child = next(t for t in q.get_traces_by_session(loaded, sid) if t.description == "Beta job")
     assert [t.description for t in q.get_traces_by_session(loaded, beta_child.child_session_id)] == ["Check beta"]
-    reviewers = q.get_traces_by_agent(loaded, "reviewer")
-    assert {t.description for t in reviewers} == {"Gamma job", "Check beta", "Huge context"}
-    all_traces = q.get_traces_by_date_range(loaded, None, None)
+    assert {t.description for t in _agent(loaded, "reviewer")} == {"Gamma job", "Check beta", "Huge context"}
+    all_traces, _hits = q.filter_traces(loaded, q.TraceFilter())
     assert len(all_traces) == 14
     start = min(t.started_at for t in all_traces)
-    old = q.get_traces_by_date_range(loaded, start, start + 86_400_000)
+    old, _hits = q.filter_traces(loaded, q.TraceFilter(start_ms=start, end_ms=start + 86_400_000))
     assert {t.subagent_type for t in old} == {"build", "general"} and len(old) == 2
     assert all(len(t.input_preview) <= q.PREVIEW_CHARS for t in all_traces)
 
 
 def test_trace_details_full_text_chain_and_totals(loaded: TraceStore) -> None:
-    big = next(t for t in q.get_traces_by_agent(loaded, "reviewer") if t.description == "Huge context")
+    big = next(t for t in _agent(loaded, "reviewer") if t.description == "Huge context")
     d = q.get_trace_details(loaded, big.trace_id)
     assert len(d.trace.prompt_input.encode()) >= 400 * 1024
     assert d.chain == ("build", "reviewer")
-    nested = next(t for t in q.get_traces_by_agent(loaded, "reviewer") if t.description == "Check beta")
+    nested = next(t for t in _agent(loaded, "reviewer") if t.description == "Check beta")
     d = q.get_trace_details(loaded, nested.trace_id)
     assert d.chain == ("build", "coder", "reviewer")
     assert d.directory.endswith("proj dir")
@@ -145,6 +150,6 @@ def test_prefix_resolution(loaded: TraceStore) -> None:
     sid = _session(loaded, PARALLEL)
     assert q.resolve_session_id(loaded, sid[:14]) == sid
     assert q.resolve_session_id(loaded, "ses_") is None  # ambiguous
-    tid = q.get_traces_by_agent(loaded, "coder")[0].trace_id
+    tid = _agent(loaded, "coder")[0].trace_id
     assert q.resolve_trace_id(loaded, tid) == tid
 

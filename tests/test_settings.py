@@ -16,8 +16,7 @@ from analytics.opencode import open_source
 from analytics.settings import Settings
 from dashboard.app import Choice, build, exception_hook, show_when_ready, startup_notice
 from dashboard.widgets.settings_dialog import SettingsDialog
-from tests.conftest import CASES_118, copy_store
-from tests.test_dashboard import open_window
+from tests.conftest import CASES_118, copy_store, open_window
 
 
 def _written(tmp_path: Path, data: object) -> Path:

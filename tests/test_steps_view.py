@@ -10,13 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSettings, Qt
 
 from analytics import format as fmt
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_tree import DESCRIPTION, DURATION, STATUS
-from tests.conftest import STEPS_118, STEPS_1165
-from tests.test_dashboard import _query, open_window, wait_idle
+from dashboard.widgets.trace_rows import DESCRIPTION, DURATION, STATUS
+from tests.conftest import STEPS_118, STEPS_1165, apply_filter, delegation, expand, open_window, wait_idle
 
 pytestmark = pytest.mark.gui
 STORES = {"sqlite-1.18.33": STEPS_118, "json-1.1.65": STEPS_1165}
@@ -25,23 +24,12 @@ STORES = {"sqlite-1.18.33": STEPS_118, "json-1.1.65": STEPS_1165}
 @pytest.fixture(params=list(STORES), ids=list(STORES))
 def section(request, qtbot, tmp_path: Path):
     w, section = open_window(qtbot, STORES[request.param], tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    # Live off, as a user pauses it: the window's own read of a SQLite store whose WAL is there changes that
+    # file, and the refresh the watcher then asks for would race each test's own requests
+    section.live.setChecked(False)
+    wait_idle(qtbot, section.service)
     yield section
     w.close()
-
-
-def delegation(section, description: str):
-    return next(i for i in section.tree.items.values()
-                if i.data(0, Role.TRACE).kind == "delegation" and i.data(0, Role.TRACE).description == description)
-
-
-def expand(qtbot, section, item) -> list:
-    """Expand a row as the user does and wait for its steps."""
-    tid = item.data(0, Role.TRACE).trace_id
-    with qtbot.wait_signal(section.service.spans, timeout=10_000):
-        item.setExpanded(True)
-    qtbot.wait_until(lambda: bool(section.tree.step_rows(tid)))
-    return section.tree.step_rows(tid)
 
 
 def spans(rows) -> list:
@@ -71,21 +59,48 @@ def test_parallel_bash_first_llm_call_has_three_bash_children(qtbot, section) ->
     expand(qtbot, section, row)
     first = row.child(0)
     assert [first.child(i).data(0, Role.STEP).name for i in range(first.childCount())] == ["bash"] * 3
-    assert first.text(DESCRIPTION) == "3 tool calls"
+    assert first.text(DESCRIPTION) == "bash ×3"  # what the LLM call did, not its provider
 
 
-def test_nested_delegation_keeps_its_place_among_the_steps(qtbot, section) -> None:
+def test_rows_the_tree_opens_show_their_delegations_only_unless_every_row_shows_its_steps(qtbot, section) -> None:
+    """The first fill opens the rows with delegations under them, which then show their delegations only, so
+    the delegation tree stays the outline; the View menu's toggle (remembered) gives every open row its steps,
+    each call's tools folded, and taken back, leaves only the rows the user opened with theirs."""
     planner = delegation(section, "Nested tools")
-    assert planner.isExpanded()  # it has a delegation under it: opened by the first fill, and in view,
-    qtbot.wait_until(lambda: planner.childCount() == 4, timeout=10_000)  # so its steps come by themselves
+    assert planner.isExpanded()  # it has a delegation under it: opened by the first fill
+    with qtbot.assert_not_emitted(section.tree.stepsWanted, wait=300):
+        section.tree.steps.look()  # the rows in view: none asks for its steps
+    assert planner.childCount() == 1 and not section.tree.step_rows(planner.data(0, Role.TRACE).trace_id)
+    with qtbot.wait_signal(section.service.spans, timeout=10_000):
+        section.all_steps.setChecked(True)
+    qtbot.wait_until(lambda: planner.childCount() == 4, timeout=10_000)  # in view: its steps come by themselves
     children = [planner.child(i) for i in range(planner.childCount())]
     kinds = [c.data(0, Role.STEP).kind if c.data(0, Role.STEP) else c.data(0, Role.TRACE).kind for c in children]
     assert kinds == ["llm", "llm", "delegation", "llm"]
     starts = [(c.data(0, Role.STEP) or c.data(0, Role.TRACE)).started_at for c in children]
     assert starts == sorted(starts)
     assert children[0].child(0).data(0, Role.STEP).name == "read"
+    assert children[0].text(DESCRIPTION) == "read"
+    assert children[1].text(DESCRIPTION) == "→ coder"  # the call that delegated, to whom
     assert not children[0].isExpanded()  # opened by the tree, not the user: each call's tools stay folded
     assert children[2].data(0, Role.TRACE).description == "Nested child tools"
+    many = delegation(section, "Many tools")
+    expand(qtbot, section, many)  # opened by the user
+    section.all_steps.setChecked(False)
+    assert planner.childCount() == 1 and section.tree.step_rows(many.data(0, Role.TRACE).trace_id)
+    section.all_steps.setChecked(True)
+    section.save_state()
+    assert QSettings().value("tracing/all_steps") in (True, "true")
+
+
+def test_an_llm_call_says_what_it_did(qtbot, section) -> None:
+    """Its tools, in order, or, for the last call of a finished trace, the first line of its answer."""
+    row = delegation(section, "Many tools")
+    llm = [r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "llm"]
+    assert [r.text(0) for r in llm] == ["LLM · mock-1"] * 7
+    assert [r.text(DESCRIPTION) for r in llm[:6]] == ["bash", "read", "read", "glob", "grep", "bash"]
+    answer = row.data(0, Role.TRACE).output_preview
+    assert answer and llm[6].text(DESCRIPTION) == fmt.first_line(answer)
 
 
 def test_selecting_a_failed_read_shows_its_error_and_double_click_opens_its_trace(qtbot, section) -> None:
@@ -127,7 +142,7 @@ def test_a_refresh_keeps_the_steps_and_a_changed_trace_reads_them_again(qtbot, s
     before = spans(expand(qtbot, section, row))
     section.tree.setCurrentItem(section.tree.step_rows(tid)[3])
     section.refresh()
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     assert spans(section.tree.step_rows(tid)) == before
     # the trace changes (a live refresh brings new figures): its steps are read again, the selected one comes back
     t = row.data(0, Role.TRACE)
@@ -142,21 +157,20 @@ def test_a_refresh_keeps_the_steps_and_a_changed_trace_reads_them_again(qtbot, s
 def test_filters_still_work_with_steps_shown(qtbot, section) -> None:
     row = delegation(section, "Many tools")
     expand(qtbot, section, row)
-    _query(qtbot, section, lambda f: f.search.setText("Parallel bash"))
-    assert row.isHidden() or row.parent().isHidden() or row.data(0, Role.TRACE).trace_id in section.tree.dimmed
-    _query(qtbot, section, lambda f: f.search.clear())
+    apply_filter(qtbot, section, lambda f: f.search.setText("Parallel bash"))
+    assert row.isHidden() or row.parent().isHidden() or row.data(0, Role.TRACE).trace_id in section.tree.marks.dimmed
+    apply_filter(qtbot, section, lambda f: f.search.clear())
     assert not row.parent().isHidden() and section.tree.step_rows(row.data(0, Role.TRACE).trace_id)
 
 
 def test_every_step_row_has_a_bar_on_screen_whatever_the_row_height(qtbot, section) -> None:
     """Step bars are thinner than a call's, but never so thin that a short row paints nothing."""
-    from dashboard.widgets.trace_tree import TIMELINE
+    from dashboard.widgets.trace_rows import TIMELINE
 
     tree = section.tree
     rows = expand(qtbot, section, delegation(section, "Many tools"))
     llm = next(r for r in rows if r.data(0, Role.STEP).kind == "llm")
     tree.scrollToItem(llm)
-    qtbot.wait(50)
     rect = tree.visualRect(tree.indexFromItem(llm, TIMELINE))
     image = tree.viewport().grab().toImage()
     background = image.pixelColor(rect.right() - 1, rect.top() + 1)
@@ -178,8 +192,8 @@ def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> 
     bar and duration end at that write (they do not grow with the clock, and the bar is not hatched), while
     its status stays what OpenCode recorded."""
     from analytics.queries import findings as sf
+    from analytics.timeline import now_ms
     from dashboard.data import open_store
-    from dashboard.widgets.timeline_delegate import TimelineDelegate, now_ms
 
     tree = section.tree
     row = delegation(section, "Killed bash")
@@ -187,13 +201,13 @@ def test_an_interrupted_call_ends_at_its_sessions_last_write(qtbot, section) -> 
     with open_store(section.service.db_path, read_only=True) as store:  # waits out a live refresh
         last = sf.last_write_ms(store, t)
     assert t.status == "running" and row.text(STATUS) == "⟳ running"
-    assert tree.interrupted[t.trace_id] == last
+    assert tree.marks.interrupted[t.trace_id] == last
     assert _duration_text(tree, row) == f"interrupted after {fmt.duration(last - t.started_at)}"
     assert row.data(DURATION, Qt.ItemDataRole.DisplayRole) == last - t.started_at  # sorts by it too
-    root = tree.roots[t.root_session_id]
-    assert root[1] >= last and not root[2]  # the session's time scale no longer grows
+    root = tree.marks.bounds[t.root_session_id]
+    assert root.end >= last and not root.running  # the session's time scale no longer grows
     now = now_ms()
-    assert TimelineDelegate.bar_span(t, root, now, last) == TimelineDelegate.bar_span(t, root, now + 3_600_000, last)
+    assert tree.marks.bar(t, now) == tree.marks.bar(t, now + 3_600_000)
     assert not tree.ticker.isActive()  # nothing in this store runs any more
     bash = next(r for r in expand(qtbot, section, row) if r.data(0, Role.STEP).kind == "tool")
     assert bash.text(STATUS) == "⟳ running"
@@ -229,7 +243,7 @@ def test_steps_that_could_not_be_read_are_asked_again(qtbot, section, tmp_path: 
         with _store_held(tmp_path / "t.duckdb"):
             with qtbot.wait_signal(section.service.failed, timeout=20_000):
                 row.setExpanded(True)
-            wait_idle(qtbot, section)
+            wait_idle(qtbot, section.service)
         assert not tree.step_rows(tid)
         with qtbot.wait_signal(section.service.spans, timeout=20_000):
             if again == "expand":
@@ -248,6 +262,7 @@ def test_sorting_orders_the_delegations_and_keeps_the_steps_in_time(qtbot, secti
     time order whatever the column, each LLM call with its tool calls under it, also in time order."""
     tree = section.tree
     planner = delegation(section, "Nested tools")
+    section.all_steps.setChecked(True)  # the rows the tree opened show their steps too
     qtbot.wait_until(lambda: planner.childCount() == 4, timeout=10_000)
     parallel = delegation(section, "Parallel bash")
     expand(qtbot, section, parallel)
@@ -266,3 +281,19 @@ def test_sorting_orders_the_delegations_and_keeps_the_steps_in_time(qtbot, secti
             assert [t.started_at for t in tools] == sorted(t.started_at for t in tools)
     first = parallel.child(0)
     assert [first.child(i).data(0, Role.STEP).name for i in range(first.childCount())] == ["bash"] * 3
+
+
+def test_columns_fit_what_they_show(qtbot, section) -> None:
+    """Sized to their content at the first fill, and the Agent column widened for the step rows that come in
+    ("LLM · mock-1" under a nested delegation is not cut)."""
+    tree = section.tree
+
+    def cut(item, column: int) -> bool:
+        index = tree.indexFromItem(item, column)
+        return tree.sizeHintForIndex(index).width() > tree.visualRect(index).width() + 1
+
+    assert not [i.text(0) for i in tree.items.values() if any(cut(i, c) for c in (0, DURATION, STATUS))]
+    deep = max(tree.items.values(), key=lambda i: i.data(0, Role.TRACE).depth)
+    rows = expand(qtbot, section, deep)
+    tree.scrollToItem(rows[-1])
+    assert rows[0].text(0) == "LLM · mock-1" and not [r.text(0) for r in rows if cut(r, 0)]

@@ -18,8 +18,9 @@ from analytics.db import SCHEMA_VERSION, SPAN_COLUMNS, TraceStore
 from analytics.errors import StoreError
 from analytics.extraction import extract_traces
 from analytics.loader import load
-from analytics.models import AgentSpan, AgentTrace
+from analytics.models import AgentSpan, AgentTrace, SessionInfo
 from analytics.opencode import open_source
+from analytics.queries import trace_queries as q
 from tests.conftest import CASES_118, FIXTURES, copy_store
 
 IMPORTED = FIXTURES / "imported-1.15.13"
@@ -91,6 +92,67 @@ def test_a_store_of_schema_4_keeps_its_steps_and_loses_their_indexes(tmp_path: P
         assert s.conn.execute("SELECT * FROM agent_spans ORDER BY span_id").fetchall() == before
 
 
+def test_a_store_made_before_a_field_gets_its_column_with_the_fields_default(tmp_path: Path, live: Path) -> None:
+    """A field added to a record in models.py is a column its table lacks in an older store: a writer adds it,
+    filled with the field's default, and keeps every row; a reader asks for that upgrade first."""
+
+    def everything(s: TraceStore) -> dict[str, list[AgentTrace]]:
+        roots = [r[0] for r in s.conn.execute("SELECT trace_id FROM agent_traces WHERE kind = 'session'").fetchall()]
+        return {root: q.get_full_traces(s, root) for root in roots}
+
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live))
+        expected = everything(s)
+        assert any(t.depth for ts in expected.values() for t in ts)
+        # as the store was before AgentTrace.depth (default 0) and SessionInfo.project_id (no default) were added
+        for (index,) in s.conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall():
+            s.conn.execute(f"DROP INDEX {index}")  # (DuckDB drops no column of an indexed table)
+        s.conn.execute("ALTER TABLE agent_traces DROP COLUMN depth")
+        s.conn.execute("ALTER TABLE sessions DROP COLUMN project_id")
+        s.conn.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION - 1}' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
+        TraceStore(tmp_path / "t.duckdb", read_only=True)
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.conn.execute("SELECT DISTINCT depth FROM agent_traces").fetchall() == [(0,)]
+        assert s.conn.execute("SELECT count(*) FROM sessions WHERE project_id IS NOT NULL").fetchone()[0] == 0
+        assert sum(map(len, everything(s).values())) == sum(map(len, expected.values()))
+        load(s, open_source(live), full=True)  # and a load writes them again
+        assert everything(s) == expected
+    with TraceStore(tmp_path / "t.duckdb", read_only=True) as s:
+        assert everything(s) == expected
+
+
+def test_a_new_field_with_a_default_is_all_a_new_column_takes(tmp_path: Path, live: Path, monkeypatch) -> None:
+    """Adding a column is one line in models.py: here a `source` field on SessionInfo, as the Claude Code and
+    Codex readers will add, and nothing else (the schema version stays). A store made before it gets the column
+    when a writer opens it, its rows the field's default; a reader asks for that first."""
+    import analytics.db as db
+
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live))
+        sessions = s.session_count()
+
+    @dataclasses.dataclass(frozen=True)
+    class NewSessionInfo(SessionInfo):
+        source: str = "opencode"
+
+    monkeypatch.setitem(db.RECORD_TABLES, "sessions", NewSessionInfo)
+    with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
+        TraceStore(tmp_path / "t.duckdb", read_only=True)
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
+            ("opencode", sessions)]
+        assert s.schema_version() == SCHEMA_VERSION
+    with TraceStore(tmp_path / "t.duckdb", read_only=True) as s:
+        assert s.session_count() == sessions
+    monkeypatch.undo()  # and a program without the field still loads into the store that has its column
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live), full=True)
+        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
+            ("opencode", sessions)]
+
+
 def test_a_store_of_schema_3_is_upgraded_before_it_is_read(tmp_path: Path) -> None:
     with TraceStore(tmp_path / "t.duckdb") as s:
         s.conn.execute("DROP TABLE pushed")
@@ -99,14 +161,20 @@ def test_a_store_of_schema_3_is_upgraded_before_it_is_read(tmp_path: Path) -> No
         TraceStore(tmp_path / "t.duckdb", read_only=True)
 
 
-def test_save_traces_is_an_idempotent_upsert(store: TraceStore) -> None:
+def _upsert(store: TraceStore, traces: list[AgentTrace]) -> None:
+    """Write traces over what is stored, as a load's step does, and nothing else."""
+    store.replace(roots=set(), traces=traces, sessions=[], fingerprints={}, deleted=(), full=False,
+                  source_key="src", stamp=None)
+
+
+def test_traces_are_upserted_by_id(store: TraceStore) -> None:
     traces = extract_traces(CASES_118)
-    store.save_traces(traces)
+    _upsert(store, traces)
     first = _created(store)
-    store.save_traces(traces)
+    _upsert(store, traces)
     assert store.conn.execute("SELECT count(*) FROM agent_traces").fetchone()[0] == len(traces)
     changed = dataclasses.replace(traces[0], status="error", prompt_output="boom")
-    store.save_traces([changed])
+    _upsert(store, [changed])
     row = store.conn.execute("SELECT status, prompt_output FROM agent_traces WHERE trace_id = ?",
                              [changed.trace_id]).fetchone()
     assert row == ("error", "boom")
@@ -117,7 +185,7 @@ def test_store_round_trips_every_field(store: TraceStore) -> None:
     from analytics.queries.trace_queries import get_trace_details
 
     traces = extract_traces(CASES_118)
-    store.save_traces(traces)
+    _upsert(store, traces)
     for t in traces:
         assert get_trace_details(store, t.trace_id).trace == t
 
@@ -383,11 +451,10 @@ def test_a_step_whose_insert_runs_out_of_memory_is_written_again(tmp_path: Path,
 
 
 def test_an_insert_error_is_reported_as_itself(store: TraceStore) -> None:
-    import analytics.db as db
-
     traces, _ = _big_step(1, 0)
-    with pytest.raises(duckdb.ConstraintException), store.transaction() as cur:
-        store._insert(cur, "agent_traces", db._TRACE_INSERT_COLUMNS, [db._trace_row(traces[0])] * 2)  # one id twice
+    with pytest.raises(duckdb.ConstraintException):  # one id twice, inserted plainly
+        store.replace(roots={"r"}, traces=traces * 2, sessions=[], fingerprints={}, deleted=(), full=False,
+                      source_key="src", stamp=None, conflicts=False)
     assert store.trace_count() == 0  # and the store goes on
 
 

@@ -26,7 +26,6 @@ from analytics.terminal import (
     plan,
     shell_command,
     template_argv,
-    terminal_argv,
 )
 from tests.conftest import CASES_118, copy_store
 
@@ -114,12 +113,12 @@ def test_any_terminal_can_be_named_on_any_platform() -> None:
 
 def test_linux_uses_terminal_env_then_known_emulators() -> None:
     found = {"konsole": "/usr/bin/konsole", "mykitty": "/opt/mykitty"}.get
-    argv = terminal_argv(HOSTILE, SID, platform="linux", env={"TERMINAL": "mykitty"}, which=found)
+    argv = plan(HOSTILE, SID, platform="linux", env={"TERMINAL": "mykitty"}, which=found).argv
     assert argv == ["/opt/mykitty", "-e", "sh", "-c", shell_command(HOSTILE, SID)]
-    argv = terminal_argv(HOSTILE, SID, platform="linux", env={}, which=found)
+    argv = plan(HOSTILE, SID, platform="linux", env={}, which=found).argv
     assert argv == ["/usr/bin/konsole", "-e", "sh", "-c", shell_command(HOSTILE, SID)]
     with pytest.raises(TerminalError, match=r"set \$TERMINAL"):
-        terminal_argv(HOSTILE, SID, platform="linux", env={}, which=lambda _: None)
+        plan(HOSTILE, SID, platform="linux", env={}, which=lambda _: None)
 
 
 def test_template_values_stay_whole_arguments() -> None:

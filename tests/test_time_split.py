@@ -15,6 +15,7 @@ from analytics.opencode import open_source
 from analytics.queries import time_split as ts
 from analytics.queries import trace_queries as q
 from analytics.queries.analysis_queries import percentile
+from analytics.timeline import INTERRUPTED_MS
 from dashboard.data import open_store
 from tests.conftest import (
     CASES_118,
@@ -170,7 +171,7 @@ def test_a_running_trace_runs_until_now_then_stops_at_its_last_write_once_interr
         b, a = before[tid], after[tid]
         assert (a.llm_ms, a.idle_ms) == (b.llm_ms, b.idle_ms)
         assert a.total_ms == b.total_ms + 60_000
-    stopped = ts.time_splits(steps, ids, now_ms=last + ts.INTERRUPTED_MS)
+    stopped = ts.time_splits(steps, ids, now_ms=last + INTERRUPTED_MS)
     assert stopped == ts.time_splits(steps, ids, now_ms=NOW)  # no longer growing
     for tid in ids:
         assert stopped[tid].running and stopped[tid].stopped_ms == last
@@ -242,10 +243,10 @@ def test_split_text() -> None:
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    from tests.test_dashboard import open_window, wait_idle
+    from tests.conftest import open_window, wait_idle
 
     w, section = open_window(qtbot, STEPS_118, tmp_path / "t.duckdb")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
     yield w
     w.close()
 
@@ -259,8 +260,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     from dashboard.widgets.detail_pane import TIME_FIELD
     from dashboard.widgets.roles import Role
     from dashboard.widgets.time_split_bar import TIME_COLOURS
-    from tests.test_dashboard import wait_idle
-    from tests.test_steps_view import delegation, expand
+    from tests.conftest import delegation, expand, wait_idle
 
     section = window.tracing
     row = delegation(section, "Many tools")
@@ -291,7 +291,7 @@ def test_the_detail_pane_says_where_the_time_went(qtbot, window, tmp_path: Path)
     assert "(interrupted: no write since " in pane.values[TIME_FIELD].text()
     assert "waiting on delegations" in pane.values[TIME_FIELD].text()
     assert pane.values["Duration"].text().startswith("interrupted after ")
-    wait_idle(qtbot, section)
+    wait_idle(qtbot, section.service)
 
 
 @pytest.mark.gui

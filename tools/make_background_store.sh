@@ -18,33 +18,17 @@
 set -euo pipefail
 oc=$(realpath "$1"); mock=$(realpath "$2"); out=$(realpath -m "$3")
 here=$(dirname "$(realpath "$0")")
-port=$((20000 + RANDOM % 20000))
-export MOCK_LOG=${MOCK_LOG:-/dev/null}
-python3 "$here/background_provider.py" "$mock" "$port" & mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
-export HOME=$(mktemp -d) XDG_DATA_HOME= XDG_CONFIG_HOME= OPENCODE_DISABLE_AUTOUPDATE=1
+. "$here/sandbox.sh"
+start_provider python3 "$here/background_provider.py" "$mock" "$port"
+new_home
 export OPENCODE_EXPERIMENTAL_BACKGROUND_SUBAGENTS=true
-mkdir -p "$HOME/.config/opencode"
-cat > "$HOME/.config/opencode/opencode.json" <<JSON
-{"autoupdate": false, "share": "disabled",
- "provider": {"mock": {"npm": "@ai-sdk/openai-compatible", "name": "Mock",
-   "options": {"baseURL": "http://127.0.0.1:$port/v1", "apiKey": "x"},
-   "models": {"mock-1": {"name": "Mock 1", "cost": {"input": 3, "output": 15}}}}},
- "model": "mock/mock-1", "small_model": "mock/mock-1", "subagent_depth": 4,
- "agent": {"coder": {"mode": "subagent", "description": "Codes"}}}
-JSON
-proj="$HOME/code/proj"; mkdir -p "$proj"; cd "$proj"; git init -q
-printf 'hi\n' > README.md
-git add . && git -c user.email=a@b -c user.name=a commit -qm init
-data="$HOME/.local/share/opencode"
+write_config mock Mock mock-1 "Mock 1" '{"coder": {"mode": "subagent", "description": "Codes"}}'
+proj="$HOME/code/proj"; mkdir -p "$proj"; printf 'hi\n' > "$proj/README.md"; new_project "$proj"; cd "$proj"
 sleep 1
-run() { timeout 300 "$oc" run "$@" < /dev/null > /dev/null 2>&1 || echo "run exited $?" >&2; }
 R="$proj/README.md"
 
 run --title "Background tools" "Background tools. {{task coder|Background tools|&bg Inspect the project. {{bash ls -la}} {{next}} {{read $R}} {{next}} {{bash sleep 2; echo done}}}} {{next}} {{bash sleep 15}}"
 run --title "Background fail" "Background fail. {{task coder|Background fail|&bg Try it. {{bash echo trying}} {{next}} {{fail}}}} {{next}} {{bash sleep 90}}"
 run --title "Background cut" "Background cut. {{task coder|Background cut|&bg Take your time. {{bash echo start}} {{next}} {{bash sleep 5}}}}"
 sleep 1
-mkdir -p "$out"
-sqlite3 "$data/opencode.db" ".backup '$out/opencode.db'"    # folds the WAL in; rows unchanged
-ls -la "$out"
+save_store "$out"

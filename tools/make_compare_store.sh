@@ -12,29 +12,17 @@
 # "Ship it" (a third run, killed while coder "Code" sleeps): still running for ever
 set -euo pipefail
 oc=$(realpath "$1"); mock=$(realpath "$2"); out=$(realpath -m "$3")
-port=$((20000 + RANDOM % 20000))
-export MOCK_LOG=${MOCK_LOG:-/dev/null}
-python3 "$mock" "$port" & mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
-export HOME=$(mktemp -d) XDG_DATA_HOME= XDG_CONFIG_HOME= OPENCODE_DISABLE_AUTOUPDATE=1
-mkdir -p "$HOME/.config/opencode"
-cat > "$HOME/.config/opencode/opencode.json" <<JSON
-{"autoupdate": false, "share": "disabled",
- "provider": {"mock": {"npm": "@ai-sdk/openai-compatible", "name": "Mock",
-   "options": {"baseURL": "http://127.0.0.1:$port/v1", "apiKey": "x"},
-   "models": {"mock-1": {"name": "Mock 1", "cost": {"input": 3, "output": 15}}}}},
- "model": "mock/mock-1", "small_model": "mock/mock-1", "subagent_depth": 4,
- "agent": {"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
+. "$(dirname "$(realpath "$0")")/sandbox.sh"
+start_provider python3 "$mock" "$port"
+new_home
+write_config mock Mock mock-1 "Mock 1" '{"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
            "coder": {"mode": "subagent", "description": "Codes", "permission": {"task": "allow"}},
-           "reviewer": {"mode": "subagent", "description": "Reviews"}}}
-JSON
-proj="$HOME/code/proj"; mkdir -p "$proj/src"; cd "$proj"; git init -q
-printf 'hi\n' > README.md
-printf 'def main():\n    # FIXME: handle errors\n    return 0\n' > src/app.py
-git add . && git -c user.email=a@b -c user.name=a commit -qm init
-data="$HOME/.local/share/opencode"
+           "reviewer": {"mode": "subagent", "description": "Reviews"}}'
+proj="$HOME/code/proj"; mkdir -p "$proj/src"
+printf 'hi\n' > "$proj/README.md"
+printf 'def main():\n    # FIXME: handle errors\n    return 0\n' > "$proj/src/app.py"
+new_project "$proj"; cd "$proj"
 sleep 1
-run() { timeout 300 "$oc" run "$@" < /dev/null > /dev/null 2>&1 || echo "run exited $?" >&2; }
 A="$proj/src/app.py"; n='{{next}}'; g='{{grep FIXME}}'
 
 run --title "Ship it" "Ship the error handling in src/app.py. {{tokens 1200 100}} {{task planner|Plan|Plan the change to app.py. {{tokens 1500 120}} {{read $A}} $n {{task coder|Code|Write the error handling. {{tokens 1800 150}} $g $n {{bash echo done}}}}}} $n {{task reviewer|Review|Review the change. {{tokens 900 60}}}}"
@@ -43,6 +31,4 @@ run --title "Ship it" "Ship the error handling in src/app.py, with tests. {{toke
 sleep 2
 timeout -s KILL 25 "$oc" run --title "Ship it" "Ship the error handling in src/app.py. {{task planner|Plan|Plan the change. {{read $A}} $n {{task coder|Code|Write it slowly. {{bash sleep 120}}}}}}" < /dev/null > /dev/null 2>&1 || true
 sleep 1
-mkdir -p "$out"
-sqlite3 "$data/opencode.db" ".backup '$out/opencode.db'"    # folds the WAL in; rows unchanged
-ls -la "$out"
+save_store "$out"

@@ -10,26 +10,13 @@
 # JSON; pass "legacy" as the 4th argument, which leaves out the settings 1.1.x rejects).
 set -euo pipefail
 oc=$(realpath "$1"); mock=$(realpath "$2"); out=$(realpath -m "$3"); legacy=${4:-}
-port=$((20000 + RANDOM % 20000))
-python3 "$mock" "$port" & mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
-export HOME=$(mktemp -d) XDG_DATA_HOME= XDG_CONFIG_HOME= OPENCODE_DISABLE_AUTOUPDATE=1
-mkdir -p "$HOME/.config/opencode"
-depth='"subagent_depth": 4,'; [ -n "$legacy" ] && depth=''
-cat > "$HOME/.config/opencode/opencode.json" <<JSON
-{"autoupdate": false, "share": "disabled",
- "provider": {"mock": {"npm": "@ai-sdk/openai-compatible", "name": "Mock",
-   "options": {"baseURL": "http://127.0.0.1:$port/v1", "apiKey": "x"},
-   "models": {"mock-1": {"name": "Mock 1", "cost": {"input": 3, "output": 15}}}}},
- "model": "mock/mock-1", "small_model": "mock/mock-1", $depth
- "agent": {"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
+. "$(dirname "$(realpath "$0")")/sandbox.sh"
+start_provider python3 "$mock" "$port"
+new_home
+write_config mock Mock mock-1 "Mock 1" '{"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
            "coder": {"mode": "subagent", "description": "Codes", "permission": {"task": "allow"}},
-           "reviewer": {"mode": "subagent", "description": "Reviews"}}}
-JSON
-proj="$HOME/code/proj dir"; mkdir -p "$proj"; cd "$proj"; git init -q; echo hi > README.md
-git add . && git -c user.email=a@b -c user.name=a commit -qm init
-data="$HOME/.local/share/opencode"
-run() { timeout 300 "$oc" run "$@" < /dev/null > /dev/null 2>&1 || echo "run exited $?" >&2; }
+           "reviewer": {"mode": "subagent", "description": "Reviews"}}' "$legacy"
+proj="$HOME/code/proj dir"; mkdir -p "$proj"; echo hi > "$proj/README.md"; new_project "$proj"; cd "$proj"
 sql() { python3 - "$data" "$1" <<'PY'
 import sqlite3, sys, json, glob, os
 data, title = sys.argv[1], sys.argv[2]
@@ -58,7 +45,4 @@ faketime -f '-21d' "$oc" run 'Old work. {{task general|Old job|Old task.}}' < /d
 # 5. a run killed while its subagent works: the task part stays running forever
 timeout -s KILL 25 "$oc" run 'Slow work. {{task general|Slow job|Work slowly. {{sleep 120}}}}' < /dev/null > /dev/null 2>&1 || true
 sleep 1
-mkdir -p "$out"
-if [ -d "$data/storage" ] && [ ! -f "$data/opencode.db" ]; then cp -r "$data/storage" "$out/"; fi
-for f in "$data"/opencode*.db*; do [ -e "$f" ] && cp "$f" "$out/"; done
-ls -la "$out"
+save_store "$out"

@@ -27,29 +27,16 @@
 #   "Killed bash"    general subagent "Killed bash" runs `sleep 120`; the run is SIGKILLed after 25 s
 set -euo pipefail
 oc=$(realpath "$1"); mock=$(realpath "$2"); out=$(realpath -m "$3"); legacy=${4:-}
-port=$((20000 + RANDOM % 20000))
-export MOCK_LOG=${MOCK_LOG:-/dev/null}
-python3 "$mock" "$port" & mock_pid=$!
-trap 'kill $mock_pid 2>/dev/null || true' EXIT
-export HOME=$(mktemp -d) XDG_DATA_HOME= XDG_CONFIG_HOME= OPENCODE_DISABLE_AUTOUPDATE=1
-mkdir -p "$HOME/.config/opencode"
-depth='"subagent_depth": 4,'; [ -n "$legacy" ] && depth=''
-cat > "$HOME/.config/opencode/opencode.json" <<JSON
-{"autoupdate": false, "share": "disabled",
- "provider": {"mock": {"npm": "@ai-sdk/openai-compatible", "name": "Mock",
-   "options": {"baseURL": "http://127.0.0.1:$port/v1", "apiKey": "x"},
-   "models": {"mock-1": {"name": "Mock 1", "cost": {"input": 3, "output": 15}}}}},
- "model": "mock/mock-1", "small_model": "mock/mock-1", $depth
- "agent": {"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
-           "coder": {"mode": "subagent", "description": "Codes", "permission": {"task": "allow"}}}}
-JSON
-proj="$HOME/code/proj dir"; mkdir -p "$proj/src"; cd "$proj"; git init -q
-printf 'hi\n' > README.md
-printf 'def main():\n    # FIXME: handle errors\n    return 0\n' > src/app.py
-git add . && git -c user.email=a@b -c user.name=a commit -qm init
-data="$HOME/.local/share/opencode"
+. "$(dirname "$(realpath "$0")")/sandbox.sh"
+start_provider python3 "$mock" "$port"
+new_home
+write_config mock Mock mock-1 "Mock 1" '{"planner": {"mode": "subagent", "description": "Plans", "permission": {"task": "allow"}},
+           "coder": {"mode": "subagent", "description": "Codes", "permission": {"task": "allow"}}}' "$legacy"
+proj="$HOME/code/proj dir"; mkdir -p "$proj/src"
+printf 'hi\n' > "$proj/README.md"
+printf 'def main():\n    # FIXME: handle errors\n    return 0\n' > "$proj/src/app.py"
+new_project "$proj"; cd "$proj"
 sleep 1
-run() { timeout 300 "$oc" run "$@" < /dev/null > /dev/null 2>&1 || echo "run exited $?" >&2; }
 R="$proj/README.md"; A="$proj/src/app.py"; M="$proj/missing.txt"
 
 # 1. many tools of several kinds over several rounds, usage differing per step
@@ -75,10 +62,4 @@ timeout -s KILL 30 "$oc" run --title "Doom loop" "Doom loop. {{task coder|Doom l
 # 8. a run killed while a subagent's bash tool runs: the bash part (and the task part) stay running
 timeout -s KILL 25 "$oc" run --title "Killed bash" "Killed bash. {{task general|Killed bash|Run slowly. {{bash sleep 120}}}}" < /dev/null > /dev/null 2>&1 || true
 sleep 1
-mkdir -p "$out"
-if [ -f "$data/opencode.db" ]; then
-  sqlite3 "$data/opencode.db" ".backup '$out/opencode.db'"    # folds the WAL in; rows unchanged
-elif [ -d "$data/storage" ]; then
-  cp -r "$data/storage" "$out/"
-fi
-ls -la "$out"
+save_store "$out"

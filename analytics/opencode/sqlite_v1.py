@@ -22,8 +22,8 @@ from operator import itemgetter
 from pathlib import Path
 from sys import intern
 
+import analytics.opencode.sqlite_v1_sql as sql
 from analytics.models import COMPLETED, ERROR, LLM, OUT_OF_RANGE, RUNNING, AgentSpan, LoadReport, Usage
-from analytics.opencode import sqlite_v1_sql as sql
 from analytics.opencode.readers import Reader, StreamedSteps, WrittenSteps, file_stamp
 from analytics.opencode.records import (
     DELEGATION_TOOLS,

@@ -9,17 +9,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.patterns import Node, Pattern, match_tree, parse
-from analytics.queries.time_split import AgentTime, ToolStats
 from analytics.queries.trace_queries import TraceFilter, TraceNode, TraceSummary, build_tree, filter_traces
-
-if TYPE_CHECKING:
-    from analytics.queries.findings import Flag
 
 MIN_SAMPLES = 5  # fewer invocations of an agent than this: no idea what is usual for it
 ROBUST_Z = 3.5  # how far above usual, in robust standard deviations (1.4826 MAD)
@@ -158,7 +153,7 @@ class Anomaly:
 
     @property
     def reason(self) -> str:
-        shown = {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[self.metric]
+        shown = fmt.FIGURES[self.metric]
         if self.trace.kind == "session":
             what = f"{self.metric} of {self.trace.subagent_type} sessions"
         elif self.metric == "duration":
@@ -194,8 +189,6 @@ def _value(n: TraceNode, metric: str) -> float | None:
         return n.total_tokens_in + n.total_tokens_out if metric == "tokens" else n.total_cost_usd
     if metric == "duration":
         return own_ms(n)
-    if n.trace.kind == "session":
-        return n.total_tokens_in + n.total_tokens_out if metric == "tokens" else n.total_cost_usd
     return n.trace.tokens_in + n.trace.tokens_out if metric == "tokens" else n.trace.cost_usd
 
 
@@ -258,7 +251,7 @@ def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = Non
     return sorted(best.values(), key=lambda a: a.ratio, reverse=True)
 
 
-# -- the agent graph, and everything the dashboard shows, in one pass ---------------------------------------
+# -- the agent graph ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -284,42 +277,3 @@ def agent_edges(roots: list[TraceNode]) -> list[AgentEdge]:
         out.append(AgentEdge(caller, callee, len(calls), statistics.median(durations) if durations else None,
                              sum(t.status == "error" for t in calls)))
     return sorted(out, key=lambda e: (-e.count, e.caller, e.callee))
-
-
-@dataclass
-class Analysis:
-    """What the analysis views show for the traces on screen."""
-
-    roots: list[TraceNode]
-    metrics: list[AgentMetrics]
-    bottlenecks: list[Bottleneck]
-    anomalies: dict[str, Anomaly | Flag]  # by trace id: anomalies (judged against the whole history) and findings
-    critical: set[str]  # trace ids on their session's critical path
-    edges: list[AgentEdge]
-    matches: list[PatternMatch]
-    time: list[AgentTime] = field(default_factory=list)  # where the time went, per agent (time_split.py)
-    tools: list[ToolStats] = field(default_factory=list)  # per agent and tool, then per tool for all agents
-
-
-def refine(traces: list[TraceSummary], hits: set[str], pattern: str | None, anomalies_only: bool,
-           anomalies: dict[str, Anomaly | Flag]) -> tuple[list[TraceSummary], set[str], list[PatternMatch]]:
-    """Apply the pattern and "anomalies only" filters on top of a filter_traces result: keep the trees with a
-    match, and make the matched chains (or the anomalies) the hits. An invalid pattern raises PatternError."""
-    matches: list[PatternMatch] = []
-    if not pattern and not anomalies_only:
-        return traces, hits, matches
-    keep_hits = set(hits)
-    if pattern:
-        matches = match_pattern(build_tree(traces), parse(pattern))
-        keep_hits &= {t.trace_id for m in matches for t in m.chain}
-    if anomalies_only:
-        keep_hits &= set(anomalies)
-    roots = {t.root_session_id for t in traces if t.trace_id in keep_hits}
-    return [t for t in traces if t.root_session_id in roots], keep_hits, matches
-
-
-def analyze(traces: list[TraceSummary], anomalies: dict[str, Anomaly | Flag], matches: list[PatternMatch]) -> Analysis:
-    roots = build_tree(traces)
-    return Analysis(
-        roots=roots, metrics=agent_metrics(roots), bottlenecks=bottlenecks(roots, 15), anomalies=anomalies,
-        critical={t.trace_id for r in roots for t in critical_path(r)}, edges=agent_edges(roots), matches=matches)

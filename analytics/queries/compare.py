@@ -185,13 +185,6 @@ def delta(left: Figures | None, right: Figures | None, name: str) -> float | Non
     return round(d, 10) if isinstance(d, float) else d
 
 
-def percent(left: float | None, d: float | None) -> float | None:
-    """The difference as a percentage of the left value (None when there is none to divide by)."""
-    if left is None or d is None or left == 0:
-        return None
-    return d / left * 100
-
-
 def tool_changes(left: dict[str, ToolUse], right: dict[str, ToolUse]) -> list[ToolChange]:
     empty = ToolUse()
     return [ToolChange(name, left.get(name, empty), right.get(name, empty))

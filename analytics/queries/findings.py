@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.queries.analysis_queries import Anomaly, far_above, usual_of
-from analytics.queries.time_split import INTERRUPTED_MS, last_writes
+from analytics.queries.time_split import last_writes
 from analytics.queries.trace_queries import TraceSummary, get_traces
+from analytics.timeline import INTERRUPTED_MS, interrupted_at
 
 REPEAT_MIN = 5  # the same tool with the same input this many times in one trace
 STREAK_MIN = 3  # failing tool calls in a row
@@ -103,17 +104,6 @@ def _argument(tool_input: str | None, limit: int = 60) -> str:
     return repr(text) if text else ""
 
 
-def _tool_list(names: list[str]) -> str:
-    """read, glob, grep, read; runs of one tool shortened: grep ×9."""
-    runs: list[list] = []
-    for name in names:
-        if runs and runs[-1][0] == name:
-            runs[-1][1] += 1
-        else:
-            runs.append([name, 1])
-    return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in runs)
-
-
 # -- findings that depend only on what is stored ------------------------------------------------------------
 
 
@@ -175,7 +165,7 @@ def step_findings(store: TraceStore) -> list[Finding]:
     for tid, names, spans in streaks:
         if tid in traces:
             out.append(Finding(traces[tid], ERROR_STREAK,
-                               f"{len(spans)} failing tool calls in a row ({_tool_list(names)})",
+                               f"{len(spans)} failing tool calls in a row ({fmt.tool_runs(names)})",
                                len(spans) / STREAK_MIN, tuple(spans)))
     for sid, tid, agent, n, value, med, count in blowups:
         if tid in traces:
@@ -232,9 +222,10 @@ def time_findings(store: TraceStore, now_ms: int) -> list[Finding]:
         last = written.get(root)
         if tid not in traces or last is None:
             continue
-        what = _tool_list([" ".join(filter(None, (n, _argument(i, 40)))) for n, i in zip(tools, inputs, strict=True)])
+        what = fmt.tool_runs([" ".join(filter(None, (n, _argument(i, 40))))
+                              for n, i in zip(tools, inputs, strict=True)])
         idle = now_ms - last
-        if idle >= INTERRUPTED_MS:
+        if interrupted_at(last, now_ms) is not None:
             still = f" ({what} still marked running)" if what else ""
             out.append(Finding(traces[tid], INTERRUPTED,
                                f"interrupted: no write since {fmt.minute(last)}, {fmt.ago(idle)} ago{still}",

@@ -18,16 +18,14 @@ child trace ends). So the raw intervals overlap by design, and a second of a mes
 So "LLM 40 s" means the model was working, not that a message was open. Everything is clipped to the trace's
 own interval (1.1.65 writes a child session's first message up to 125 ms before its task call starts). A trace
 still running ends *now*, and so do its unfinished steps and delegations, unless it is interrupted (its session
-tree has had no write for INTERRUPTED_MS: OpenCode died, see `findings`): then it ends at that last write, where
-its bar in the tree ends too, and stops growing. An unfinished step of a finished trace ends with the trace.
+tree has had no write for INTERRUPTED_MS: OpenCode died, see `analytics.timeline`): then it ends at that last write,
+where its bar in the tree ends too, and stops growing. An unfinished step of a finished trace ends with the trace.
 The four parts add up exactly to the trace's duration.
 
 The precedence turns the split into three union lengths: waiting = |D|, tools = |D ∪ T| − |D|,
 LLM = |D ∪ T ∪ L| − |D ∪ T|, idle = duration − |D ∪ T ∪ L|. DuckDB clips the intervals; each union length is
-then one pass over them sorted by start (each adds what reaches past the latest end before it), done in numpy:
-on the big benchmark store (9,200 traces, 249,000 steps) every split took 0.35 to 0.6 s this way, against 0.8
-to 1.0 s for the same pass as a DuckDB window function (`max(e) OVER (... ROWS UNBOUNDED PRECEDING AND 1
-PRECEDING)`), measured side by side on a machine shared with other jobs.
+then one pass over them sorted by start (each adds what reaches past the latest end before it), done in numpy,
+which is faster than the same pass as a DuckDB window function.
 
 Per agent, the traces' parts are summed; running traces are left out of the sums and counted apart (a run
 killed days ago would otherwise be days of "waiting"). Per tool, per agent and for all agents: calls, errors,
@@ -37,7 +35,6 @@ durations (parallel calls each count in full there, so the shares add up to 100%
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -45,9 +42,9 @@ import duckdb
 import numpy
 
 from analytics import format as fmt
+from analytics import timeline
 from analytics.db import TraceStore
 
-INTERRUPTED_MS = 10 * 60_000  # a running call whose session tree had no write for this long
 PARTS = ("llm_ms", "tool_ms", "waiting_ms", "idle_ms")
 PART_LABELS = {"llm_ms": "LLM", "tool_ms": "tools", "waiting_ms": "waiting on delegations", "idle_ms": "idle"}
 
@@ -180,15 +177,11 @@ def last_writes(cur: duckdb.DuckDBPyConnection,
     return dict(rows)
 
 
-def _now(now_ms: int | None) -> int:
-    return int(time.time() * 1000) if now_ms is None else now_ms
-
-
 def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
                 now_ms: int | None = None) -> dict[str, TimeSplit]:
     """The split of every trace in scope (these ids, or every trace), by trace id."""
     scope, params = _scope(trace_ids)
-    now = _now(now_ms)
+    now = timeline.now_ms() if now_ms is None else now_ms
     # the reads in one transaction, so they see the same traces; on a cursor of its own, which has its own
     # transaction whatever the caller's cursor is in
     cur = store.new_cursor()
@@ -198,7 +191,7 @@ def time_splits(store: TraceStore, trace_ids: Collection[str] | None = None,
             f"SELECT DISTINCT root_session_id FROM agent_traces WHERE ended_at IS NULL AND {scope}", params
         ).fetchall()]
         written = last_writes(cur, running_roots) if running_roots else {}
-        stops = {root: ms for root, ms in written.items() if now - ms >= INTERRUPTED_MS}
+        stops = {root: ms for root, ms in written.items() if timeline.interrupted_at(ms, now) is not None}
         head = [now, list(stops), list(stops.values())]
         traces = cur.execute(_TRACES.format(scope=scope) + " ORDER BY trace_id", [*head, *params]).fetchall()
         if not traces:

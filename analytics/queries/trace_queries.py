@@ -6,10 +6,11 @@ List queries return `TraceSummary` rows (prompts cut to a short preview, so ten 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, make_dataclass
+from typing import Any
 
-from analytics.db import SPAN_COLUMNS, TraceStore
+from analytics.db import TIME_COLUMNS, TraceStore
 from analytics.errors import AgentTracesError
 from analytics.models import AgentSpan, AgentTrace
 from analytics.queries.time_split import TimeSplit, time_split
@@ -28,55 +29,45 @@ _TEXT_MATCH = (
 def _text_params(text: str | None) -> list[str | None]:
     return [text, text, text]
 
-def _summary_columns(t: str = "") -> str:
-    """The TraceSummary columns, each prefixed with the table alias `t` (e.g. "t.")."""
-    return (
-        f"{t}trace_id, {t}kind, {t}session_id, {t}root_session_id, {t}child_session_id, {t}parent_trace_id,"
-        f" {t}parent_agent, {t}subagent_type, {t}description, {t}status, epoch_ms({t}started_at),"
-        f" epoch_ms({t}ended_at), {t}duration_ms, {t}tokens_in, {t}tokens_out, {t}tokens_reasoning,"
-        f" {t}tokens_cache_read, {t}tokens_cache_write, {t}cost_usd, {t}tools_used, {t}model, {t}provider,"
-        f" {t}depth, left({t}prompt_input, {PREVIEW_CHARS}), left({t}prompt_output, {PREVIEW_CHARS})"
-    )
+_LONG_TEXTS = ("prompt_input", "prompt_output")  # read in full by the detail queries only
+_PREVIEWS = {"input_preview": "prompt_input", "output_preview": "prompt_output"}
+
+# A list or a tree row: AgentTrace's fields but for its two long texts, whose first PREVIEW_CHARS characters come
+# last instead (ten thousand rows stay light).
+TraceSummary = make_dataclass(
+    "TraceSummary",
+    [(f.name, f.type) if f.default is MISSING else (f.name, f.type, field(default=f.default))
+     for f in fields(AgentTrace) if f.name not in _LONG_TEXTS]
+    + [("input_preview", "str", field(default="")), ("output_preview", "str | None", field(default=None))],
+    frozen=True, namespace={"__module__": __name__, "__doc__": "A trace with previews of its prompts: a list row."})
 
 
-_SUMMARY_COLUMNS = _summary_columns()
-_FULL_COLUMNS = (
-    "trace_id, kind, session_id, root_session_id, child_session_id, parent_trace_id, parent_agent, subagent_type,"
-    " description, prompt_input, prompt_output, status, epoch_ms(started_at), epoch_ms(ended_at), duration_ms,"
-    " tokens_in, tokens_out, tokens_reasoning, tokens_cache_read, tokens_cache_write, cost_usd, tools_used, model,"
-    " provider, depth"
-)
+def _select(record: type, alias: str = "") -> str:
+    """The select list of a record's fields, by name and in field order: times as epoch milliseconds, previews
+    cut from their text (each column prefixed with the table alias, e.g. "t.")."""
+    out = []
+    for name in (f.name for f in fields(record)) if is_dataclass(record) else record._fields:
+        if name in _PREVIEWS:
+            out.append(f"left({alias}{_PREVIEWS[name]}, {PREVIEW_CHARS}) AS {name}")
+        elif name in TIME_COLUMNS:
+            out.append(f"epoch_ms({alias}{name}) AS {name}")
+        else:
+            out.append(f"{alias}{name}")
+    return ", ".join(out)
 
 
-@dataclass(frozen=True)
-class TraceSummary:
-    """A trace without its full prompts: what a list or a tree row shows."""
+def _maker(record: type) -> Callable[[tuple], Any]:
+    """What makes a record of a row read with `_select(record)`: its values are in field order already; a list
+    (a tuple field, such as tools_used) becomes a tuple."""
+    tuples = [i for i, f in enumerate(fields(record)) if str(f.type).startswith("tuple[")]
 
-    trace_id: str
-    kind: str
-    session_id: str
-    root_session_id: str
-    child_session_id: str | None
-    parent_trace_id: str | None
-    parent_agent: str | None
-    subagent_type: str
-    description: str | None
-    status: str
-    started_at: int
-    ended_at: int | None
-    duration_ms: int | None
-    tokens_in: int
-    tokens_out: int
-    tokens_reasoning: int
-    tokens_cache_read: int
-    tokens_cache_write: int
-    cost_usd: float
-    tools_used: tuple[str, ...]
-    model: str | None
-    provider: str | None
-    depth: int
-    input_preview: str
-    output_preview: str | None
+    def make(row: tuple) -> Any:
+        values = list(row)
+        for i in tuples:
+            values[i] = tuple(values[i] or ())
+        return record(*values)
+
+    return make
 
 
 @dataclass
@@ -149,17 +140,10 @@ class SessionSummary:
     deepest_chain: tuple[str, ...]
 
 
-def _summary(row: tuple) -> TraceSummary:
-    values = list(row)
-    values[19] = tuple(values[19] or ())
-    return TraceSummary(*values)
-
-
-def _full(row: tuple) -> AgentTrace:
-    values = list(row)
-    values[21] = tuple(values[21] or ())
-    names = [f.name for f in fields(AgentTrace)]
-    return AgentTrace(**dict(zip(names, values, strict=True)))
+_SUMMARY_COLUMNS = _select(TraceSummary)
+_FULL_COLUMNS = _select(AgentTrace)
+_summary = _maker(TraceSummary)
+_full = _maker(AgentTrace)
 
 
 def _summaries(store: TraceStore, where: str, params: list, order: str = "started_at, trace_id",
@@ -178,20 +162,6 @@ def get_traces_by_session(store: TraceStore, session_id: str) -> list[TraceSumma
 def get_traces(store: TraceStore, trace_ids: list[str]) -> list[TraceSummary]:
     """These traces (those that exist), in time order."""
     return _summaries(store, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
-
-
-def get_traces_by_date_range(store: TraceStore, start_ms: int | None, end_ms: int | None) -> list[TraceSummary]:
-    """Traces that started in [start_ms, end_ms); either bound may be None."""
-    return _summaries(
-        store,
-        "(?::BIGINT IS NULL OR started_at >= epoch_ms(?::BIGINT))"
-        " AND (?::BIGINT IS NULL OR started_at < epoch_ms(?::BIGINT))",
-        [start_ms, start_ms, end_ms, end_ms],
-    )
-
-
-def get_traces_by_agent(store: TraceStore, subagent_type: str) -> list[TraceSummary]:
-    return _summaries(store, "subagent_type = ?", [subagent_type])
 
 
 def search_traces(store: TraceStore, text: str, limit: int = 500) -> list[TraceSummary]:
@@ -236,15 +206,20 @@ def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
     return roots
 
 
+def root_of(store: TraceStore, session_id: str) -> str:
+    """The root session of a session's tree (the session itself when the store does not know it)."""
+    row = store.cursor().execute("SELECT root_session_id FROM sessions WHERE session_id = ?",
+                                 [session_id]).fetchone()
+    return row[0] if row else session_id
+
+
 def get_trace_tree(store: TraceStore, session_id: str) -> list[TraceNode]:
     """The delegation tree of the session's root: the session trace, its delegations, theirs, and so on."""
-    row = store.cursor().execute(
-        "SELECT root_session_id FROM sessions WHERE session_id = ?", [session_id]).fetchone()
-    root = row[0] if row else session_id
-    return build_tree(_summaries(store, "root_session_id = ?", [root]))
+    return build_tree(_summaries(store, "root_session_id = ?", [root_of(store, session_id)]))
 
 
-def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
+def get_trace_details(store: TraceStore, trace_id: str, now_ms: int | None = None) -> TraceDetails | None:
+    """One trace in full; a running one's time split as of `now_ms` (the clock of `analytics.timeline`)."""
     cur = store.cursor()
     row = cur.execute(f"SELECT {_FULL_COLUMNS} FROM agent_traces WHERE trace_id = ?", [trace_id]).fetchone()
     if row is None:
@@ -271,7 +246,7 @@ def get_trace_details(store: TraceStore, trace_id: str) -> TraceDetails | None:
         total_cost_usd=node.total_cost_usd if node else trace.cost_usd,
         descendants=node.descendants if node else 0,
         steps=step_counts(store, [trace_id]).get(trace_id, (0, 0)),
-        time=time_split(store, trace_id),
+        time=time_split(store, trace_id, now_ms),
     )
 
 
@@ -279,14 +254,13 @@ def get_sessions_with_traces(store: TraceStore, since_ms: int | None = None,
                              with_delegations: bool = False) -> list[SessionRow]:
     """Root sessions, newest first, with their tree totals."""
     rows = store.cursor().execute(
-        "SELECT session_id, title, directory, agent, epoch_ms(created_at), epoch_ms(updated_at),"
-        " delegation_count, error_count, tokens_in, tokens_out, cost_usd FROM sessions"
+        f"SELECT {_select(SessionRow)} FROM sessions"
         " WHERE parent_session_id IS NULL AND session_id IN (SELECT trace_id FROM agent_traces WHERE kind = 'session')"
         " AND (?::BIGINT IS NULL OR created_at >= epoch_ms(?::BIGINT)) AND (NOT ? OR delegation_count > 0)"
         " ORDER BY created_at DESC, session_id",
         [since_ms, since_ms, with_delegations],
     ).fetchall()
-    return [SessionRow(*r) for r in rows]
+    return [SessionRow(*r) for r in rows]  # in field order: `_select`
 
 
 def deepest_chain(root: TraceNode) -> list[str]:
@@ -415,7 +389,7 @@ def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary]
         "WITH hits AS (SELECT trace_id, root_session_id FROM agent_traces"
         "  WHERE (?::VARCHAR IS NULL OR subagent_type = ?) AND (?::VARCHAR IS NULL OR status = ?)"
         f"  AND (?::VARCHAR IS NULL OR {_TEXT_MATCH}))"
-        f" SELECT {_summary_columns('t.')}, t.trace_id IN (SELECT trace_id FROM hits) AS hit"
+        f" SELECT {_select(TraceSummary, 't.')}, t.trace_id IN (SELECT trace_id FROM hits) AS hit"
         " FROM agent_traces t JOIN sessions s ON s.session_id = t.root_session_id"
         " WHERE t.root_session_id IN (SELECT root_session_id FROM hits)"
         " AND (?::VARCHAR IS NULL OR t.root_session_id = ?)"
@@ -443,7 +417,7 @@ def get_full_traces(store: TraceStore, root_session_id: str) -> list[AgentTrace]
     return [_full(r) for r in rows]
 
 
-_SPAN_SELECT = ", ".join(f"epoch_ms({c})" if typ == "TIMESTAMP" else c for c, typ in SPAN_COLUMNS)
+_SPAN_SELECT = _select(AgentSpan)
 
 
 def get_spans(store: TraceStore, trace_id: str) -> list[AgentSpan]:
@@ -470,7 +444,8 @@ def get_full_trees(store: TraceStore, roots: list[str], text_chars: int | None =
     by_trace: dict[str, list[AgentSpan]] = {}
     for r in cur.execute(f"SELECT {span_columns} FROM agent_spans"
                          " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))", [*cut, roots]).fetchall():
-        by_trace.setdefault(r[1], []).append(AgentSpan(*r))
+        span = AgentSpan(*r)
+        by_trace.setdefault(span.trace_id, []).append(span)
     return traces, {tid: _in_order(spans) for tid, spans in by_trace.items()}
 
 

@@ -50,7 +50,6 @@ class CompareSection(QWidget):
         self.sides: tuple[str, str] | None = None  # the two runs asked for last
         self._compare_gen = 0
         self._diff_gen = 0
-        self._texts_of: Pair | None = None
         self.tree.pairSelected.connect(self._select)
         self.tree.traceActivated.connect(self.traceChosen)
         service.compared.connect(self._on_compared)
@@ -79,7 +78,6 @@ class CompareSection(QWidget):
 
     def _select(self, pair: Pair) -> None:
         self.diff.show_pair(pair)
-        self._texts_of = pair
         self._diff_gen = self.service.diff_texts(pair.left.trace_id if pair.left else None,
                                                  pair.right.trace_id if pair.right else None)
 

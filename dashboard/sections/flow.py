@@ -5,7 +5,7 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from analytics.queries.analysis_queries import Analysis
+from analytics.queries.overview import Analysis
 from dashboard.widgets import plain
 from dashboard.widgets.flow_view import FlowView
 

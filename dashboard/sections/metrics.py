@@ -16,7 +16,8 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics import format as fmt
-from analytics.queries.analysis_queries import MIN_SAMPLES, Analysis
+from analytics.queries.analysis_queries import MIN_SAMPLES
+from analytics.queries.overview import Analysis
 from analytics.queries.time_split import ToolStats
 from dashboard.widgets import plain
 from dashboard.widgets.agent_chart import AgentChart, AgentTimeChart

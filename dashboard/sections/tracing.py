@@ -7,13 +7,14 @@ import logging
 import time
 
 from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from analytics.models import LoadReport
 from analytics.queries.trace_queries import TraceFilter
 from analytics.settings import Settings
 from analytics.terminal import TerminalError, open_session
-from dashboard.data import DataService, Snapshot, flag_texts, interrupted_calls
+from dashboard.data import DataService, Snapshot
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
 from dashboard.widgets.filter_bar import FilterBar
@@ -69,6 +70,11 @@ class TracingSection(QWidget):
         self.live.setChecked(True)
         self.live.setToolTip("Refresh automatically while OpenCode writes; untick to pause")
         self.live.toggled.connect(self._set_live)
+        # the View menu's toggle: the rows the tree opens itself show their steps too, not only the rows the user
+        # opened (remembered)
+        self.all_steps = QAction("Show the steps of every open row", self, checkable=True)
+        self.all_steps.setToolTip("Open rows list their LLM and tool calls among their delegations")
+        self.all_steps.toggled.connect(self.tree.set_all_steps)
         bar = QHBoxLayout()
         bar.addWidget(self.filters, 1)
         bar.addWidget(expand)
@@ -133,6 +139,7 @@ class TracingSection(QWidget):
         """The user changed a filter: read again. The tree is merged, not rebuilt, so the selection and the
         expanded rows that are still shown stay as they were."""
         self.query = query
+        self.shown_version = None  # a refresh asked for before its answer must not take the tree as current
         self._refresh_gen = self._filter_gen = self.service.refresh(query, load_first=False)
 
     def _select(self, trace_id: str) -> None:
@@ -186,11 +193,12 @@ class TracingSection(QWidget):
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
         if analysis is not None:
-            flags = snap.flags if snap.flags is not None else flag_texts(analysis)
-            interrupted = snap.interrupted if snap.interrupted is not None else interrupted_calls(analysis)
+            flags = snap.flags if snap.flags is not None else analysis.flag_texts()
+            interrupted = snap.interrupted if snap.interrupted is not None else analysis.interrupted()
             critical = analysis.critical
         else:  # what a load has stored so far: the rows keep their flags until the load's end judges them again
-            flags, critical, interrupted = dict(self.tree.flags), set(self.tree.critical), dict(self.tree.interrupted)
+            marks = self.tree.marks
+            flags, critical, interrupted = dict(marks.flags), set(marks.critical), dict(marks.interrupted)
         touched = self.tree.show_traces(snap.traces, snap.hits, snap.query.narrows_traces, rebuild,
                                         prune=snap.generation != self._filter_gen, flags=flags, critical=critical,
                                         steps=snap.steps, interrupted=interrupted)
@@ -271,6 +279,7 @@ class TracingSection(QWidget):
         s.setValue("tracing/header", self.tree.header().saveState())
         s.setValue("tracing/filters", json.dumps(self.filters.state()))
         s.setValue("tracing/live", self.live.isChecked())
+        s.setValue("tracing/all_steps", self.all_steps.isChecked())
 
     def restore_state(self) -> None:
         s = QSettings()
@@ -289,6 +298,8 @@ class TracingSection(QWidget):
         live = s.value("tracing/live")
         if live is not None and str(live).lower() in ("false", "0"):
             self.live.setChecked(False)
+        if str(s.value("tracing/all_steps", "false")).lower() in ("true", "1"):
+            self.all_steps.setChecked(True)
 
     def stop(self) -> None:
         """Stop timers and watchers and wait for the background request."""

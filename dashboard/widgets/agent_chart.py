@@ -4,17 +4,19 @@ and where each agent's time went (`AgentTimeChart`)."""
 from __future__ import annotations
 
 from PyQt6.QtCore import QEvent, QRectF, QSize, Qt
-from PyQt6.QtGui import QColor, QFontMetrics, QPainter, QPen
+from PyQt6.QtGui import QFontMetrics, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from analytics import format as fmt
+from analytics.models import COMPLETED
 from analytics.queries.analysis_queries import AgentMetrics
 from analytics.queries.time_split import PART_LABELS, PARTS, AgentTime, split_text
 from dashboard.widgets import plain
+from dashboard.widgets.palette import GREEN, PALE_BLUE, PALE_GREEN, STATUS_COLOURS
 from dashboard.widgets.time_split_bar import TIME_COLOURS, paint_split
 
 ROW_H = 22
-BLUE, PALE_BLUE, GREEN, PALE_GREEN = QColor("#3b82c4"), QColor("#a9c8e8"), QColor("#3c9a5f"), QColor("#b9dfc5")
+BLUE = STATUS_COLOURS[COMPLETED]
 
 
 class AgentChart(QWidget):

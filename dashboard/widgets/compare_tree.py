@@ -22,10 +22,13 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics import format as fmt
-from analytics.queries.compare import STATUS_RANK, Comparison, Figures, Pair, percent
+from analytics import timeline
+from analytics.models import ERROR, RUNNING
+from analytics.queries.compare import STATUS_RANK, Comparison, Figures, Pair
+from analytics.timeline import now_ms
 from dashboard.widgets import plain
+from dashboard.widgets.palette import HATCH, STATUS_COLOURS
 from dashboard.widgets.roles import Role
-from dashboard.widgets.timeline_delegate import STATUS_COLOURS, now_ms
 
 COLUMNS = ("Call", "Duration", "Tokens in", "Tokens out", "Cost", "Status", "LLM calls", "Tool calls",
            "Timeline (left above, right below)")
@@ -43,26 +46,11 @@ LEFT_COLOUR = QColor("#3b82c4")
 RIGHT_COLOUR = QColor("#d9822b")
 
 
-def figure_text(value: float | None, kind: str, running: bool = False) -> str:
-    if kind == "count":
-        return "—" if value is None else str(int(value))
-    if kind == "duration" and value is None and running:
-        return "running"
-    return {"duration": fmt.duration, "tokens": fmt.tokens, "cost": fmt.cost}[kind](value)
-
-
 def cell_text(left: Figures | None, right: Figures | None, name: str, kind: str) -> tuple[str, int]:
     """"14.4 s → 12.8 s  −1.6 s (−11%)", and +1 when the right is worse, −1 when better, 0 otherwise."""
-    a = left.value(name) if left is not None else None
-    b = right.value(name) if right is not None else None
-    text_a = figure_text(a, kind, left is not None and left.status == "running") if left is not None else "·"
-    text_b = figure_text(b, kind, right is not None and right.status == "running") if right is not None else "·"
-    if left is None or right is None or a is None or b is None:
-        return f"{text_a} → {text_b}", 0
-    d = b - a
-    pct = fmt.signed_percent(percent(a, d))
-    change = fmt.signed(d, kind) + (f" ({pct})" if pct and d else "")
-    return f"{text_a} → {text_b}  {change}", (d > 0) - (d < 0)
+    return fmt.compare_cell(left.value(name) if left is not None else None,
+                            right.value(name) if right is not None else None, kind,
+                            left.status if left is not None else None, right.status if right is not None else None)
 
 
 def description_text(pair: Pair) -> str:
@@ -89,16 +77,8 @@ class CompareBarDelegate(QStyledItemDelegate):
         super().__init__(tree)
         self.tree = tree
         self._brushes = (QBrush(LEFT_COLOUR), QBrush(RIGHT_COLOUR))
-        self._error = QBrush(STATUS_COLOURS["error"])
-        self._hatch = QBrush(QColor(255, 255, 255, 140), Qt.BrushStyle.BDiagPattern)
-
-    @staticmethod
-    def bar(started: int, ended: int | None, status: str, run_start: int, scale: int, now: int
-            ) -> tuple[float, float]:
-        """(start, width) of a call's bar as fractions of the comparison's time scale."""
-        end = ended if ended is not None else (now if status == "running" else started)
-        left = min(max((started - run_start) / scale, 0.0), 1.0)
-        return left, min(max((end - started) / scale, 0.0), 1.0 - left)
+        self._error = QBrush(STATUS_COLOURS[ERROR])
+        self._hatch = QBrush(HATCH, Qt.BrushStyle.BDiagPattern)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         opt = QStyleOptionViewItem(option)
@@ -120,12 +100,12 @@ class CompareBarDelegate(QStyledItemDelegate):
         for row, (t, start) in enumerate(((pair.left, c.left_start), (pair.right, c.right_start))):
             if t is None:
                 continue
-            left, width = self.bar(t.started_at, t.ended_at, t.status, start, scale, now)
+            left, width = timeline.bar(t.started_at, timeline.end_of(t, now), start, scale)
             bar = QRectF(r.left() + left * r.width(), r.top() + row * half + 0.5, max(width * r.width(), 2.0),
                          half - 1.0)
-            painter.setBrush(self._error if t.status == "error" else self._brushes[row])
+            painter.setBrush(self._error if t.status == ERROR else self._brushes[row])
             painter.drawRect(bar)
-            if t.status == "running":
+            if t.status == RUNNING:
                 painter.setBrush(self._hatch)
                 painter.drawRect(bar)
         painter.restore()

@@ -3,10 +3,9 @@
 Every text is shown as plain text (labels in PlainText format, `setPlainText` for the prompts), so HTML,
 ANSI escapes and scripts in a prompt are displayed literally and never interpreted.
 
-A prompt of megabytes would freeze the window while Qt lays it out (about 40 ms per MB of short lines, far more
-for long lines), so a text section shows its first `HEAD_CHARS` characters and says how much more there is,
-with a button that shows all of it; Copy always copies the whole text. A refresh that brings the same text
-again leaves the widget alone.
+A prompt of megabytes would freeze the window while Qt lays it out, so a text section shows its first
+`HEAD_CHARS` characters and says how much more there is, with a button that shows all of it; Copy always copies
+the whole text. A refresh that brings the same text again leaves the widget alone.
 """
 
 from __future__ import annotations
@@ -36,16 +35,20 @@ from analytics.queries.trace_queries import TraceDetails
 from dashboard.widgets import plain
 from dashboard.widgets.time_split_bar import TimeSplitBar
 
-HEAD_CHARS = 200_000  # shown at first: a few ms to lay out, where 10 MB take about half a second
+HEAD_CHARS = 200_000  # shown at first: a few milliseconds to lay out
 # A run of this many characters without a space is wrapped anywhere: QPlainTextEdit's default (at word boundaries,
-# else anywhere) lays such a run out in quadratic time (200 KB of base64 on one line: 3 s; anywhere: 60 ms).
+# else anywhere) lays such a run out in quadratic time.
 LONG_RUN = 1000
 FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
 TIME_FIELD = "Where the time went"
 FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", TIME_FIELD, "Tokens", "Reasoning / cache",
           "Cost", "Model", "Tools", "Session", "Directory")
 STEP_FIELDS = ("Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model")
-STATUS_TEXT = {"completed": "✓ completed", "error": "✗ error", "running": "⟳ running (no answer yet)"}
+
+
+def status_text(status: str) -> str:
+    """A status as the pane says it: "✓ completed", "⟳ running (no answer yet)"."""
+    return fmt.status_label(status) + (" (no answer yet)" if status == "running" else "")
 
 
 def pretty_json(text: str | None) -> str | None:
@@ -316,8 +319,8 @@ class DetailPane(QWidget):
         running = t.status == "running"
         v = self.values
         v["Chain"].setText(" › ".join(d.chain))
-        v["Status"].setText(STATUS_TEXT.get(t.status, t.status))
-        v["Steps"].setText(f"{d.steps[0]} LLM calls · {d.steps[1]} tool calls")
+        v["Status"].setText(status_text(t.status))
+        v["Steps"].setText(fmt.steps_text(*d.steps))
         self._show_field("Steps", any(d.steps))
         v["Description"].setText(t.description or "—")
         v["Started"].setText(fmt.when(t.started_at))
@@ -357,7 +360,7 @@ class DetailPane(QWidget):
             self._show_field(name, name in STEP_FIELDS)
         v = self.values
         running = s.status == "running"
-        v["Status"].setText(STATUS_TEXT.get(s.status, s.status))
+        v["Status"].setText(status_text(s.status))
         v["Description"].setText(s.title or "—")
         v["Started"].setText(fmt.when(s.started_at))
         v["Duration"].setText("still running" if running or s.duration_ms is None else fmt.duration(s.duration_ms))

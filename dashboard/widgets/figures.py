@@ -7,16 +7,9 @@ from PyQt6.QtWidgets import QStyledItemDelegate, QWidget
 
 from analytics import format as fmt
 
-FORMATS = {
-    "duration": fmt.duration,
-    "tokens": fmt.tokens,
-    "cost": fmt.cost,
-    "percent": lambda v: "—" if v is None else f"{v * 100:.0f}%",
-}
-
 
 class FigureKinds(QStyledItemDelegate):
-    """Formats the columns named in `kinds` ({column: "duration" | "tokens" | "cost" | "percent"})."""
+    """Formats the columns named in `kinds` ({column: a kind of `analytics.format.FIGURES`})."""
 
     def __init__(self, parent: QWidget, kinds: dict[int, str]) -> None:
         super().__init__(parent)
@@ -26,5 +19,5 @@ class FigureKinds(QStyledItemDelegate):
         super().initStyleOption(option, index)
         kind = self.kinds.get(index.column())
         if kind is not None:
-            option.text = FORMATS[kind](index.data(Qt.ItemDataRole.DisplayRole))
+            option.text = fmt.figure(index.data(Qt.ItemDataRole.DisplayRole), kind)
             option.displayAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter

@@ -65,7 +65,7 @@ class FilterBar(QWidget):
         self.pattern_error: str | None = None
         self.clock: Callable[[], datetime] = datetime.now  # what "today" is for the date presets
         self._debounce = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
-        self._debounce.timeout.connect(self._emit)
+        self._debounce.timeout.connect(self.apply)
         rows = QVBoxLayout(self)
         rows.setContentsMargins(0, 0, 0, 0)
         layout, second = QHBoxLayout(), QHBoxLayout()
@@ -83,15 +83,15 @@ class FilterBar(QWidget):
         second.addWidget(self.only_delegations)
         self._set_custom_visible(False)
         for combo in (self.session, self.agent, self.status):
-            combo.activated.connect(self._emit)
+            combo.activated.connect(self.apply)
         self.preset.activated.connect(self._on_preset)
-        self.date_from.dateChanged.connect(self._emit)
-        self.date_to.dateChanged.connect(self._emit)
+        self.date_from.dateChanged.connect(self.apply)
+        self.date_to.dateChanged.connect(self.apply)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
-        self.only_delegations.toggled.connect(self._emit)
-        self.anomalies_only.toggled.connect(self._emit)
+        self.only_delegations.toggled.connect(self.apply)
+        self.anomalies_only.toggled.connect(self.apply)
         self.pattern.textChanged.connect(self._check_pattern)
-        self.pattern.returnPressed.connect(self._emit)
+        self.pattern.returnPressed.connect(self.apply)
 
     def _set_custom_visible(self, visible: bool) -> None:
         self.date_from.setVisible(visible)
@@ -99,7 +99,7 @@ class FilterBar(QWidget):
 
     def _on_preset(self) -> None:
         self._set_custom_visible(self.preset.currentText() == "Custom…")
-        self._emit()
+        self.apply()
 
     def _check_pattern(self, text: str) -> bool:
         """Colour the pattern field while typing; a valid pattern (or none) is applied after a pause."""
@@ -117,7 +117,9 @@ class FilterBar(QWidget):
         self._debounce.start()
         return True
 
-    def _emit(self) -> None:
+    def apply(self) -> None:
+        """Emit the filter as it is now (what a picker, Enter in the pattern or the end of a pause in typing
+        does): unless the pattern does not parse, which is never applied."""
         self._debounce.stop()
         if self.pattern_error:
             return

@@ -13,14 +13,13 @@ from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterP
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QStyleOptionGraphicsItem
 
 from analytics import format as fmt
+from analytics.models import COMPLETED, ERROR
 from analytics.queries.analysis_queries import AgentEdge, AgentMetrics
 from analytics.queries.trace_queries import TraceNode
 from dashboard.widgets import plain
+from dashboard.widgets.palette import CRITICAL_COLOUR, INK, NOTE_INK, SELECTED_COLOUR, status_colour, status_fill
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 250, 54, 70, 14
-FILL = {"completed": QColor("#e4eef9"), "error": QColor("#fbe3e3"), "running": QColor("#fdf1d6")}
-EDGE = {"completed": QColor("#3b82c4"), "error": QColor("#d64545"), "running": QColor("#e0a020")}
-CRITICAL = QColor("#1d2b3a")
 
 
 class NodeItem(QGraphicsItem):
@@ -40,16 +39,16 @@ class NodeItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         rect = QRectF(0, 0, NODE_W, NODE_H)
-        border = CRITICAL if self.critical else EDGE.get(self.status, EDGE["completed"])
+        border = CRITICAL_COLOUR if self.critical else status_colour(self.status)
         width = 2.5 if self.critical else 1.2
         if self.isSelected():
-            border, width = QColor("#0a58ca"), 3.0
+            border, width = SELECTED_COLOUR, 3.0
         painter.setPen(QPen(border, width))
-        painter.setBrush(QBrush(FILL.get(self.status, FILL["completed"])))
+        painter.setBrush(QBrush(status_fill(self.status)))
         painter.drawRoundedRect(rect, 6, 6)
         if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.35:
             return  # zoomed far out: boxes only
-        painter.setPen(QColor("#1b1f24"))
+        painter.setPen(INK)
         bold = QFont(painter.font())
         bold.setBold(True)
         painter.setFont(bold)
@@ -76,7 +75,7 @@ def _arrow(scene: QGraphicsScene, a: QPointF, b: QPointF, colour: QColor, width:
     scene.addPolygon(head, pen, QBrush(colour))
     if label:  # near the head, where arrows into different boxes are apart
         text = scene.addSimpleText(label)
-        text.setBrush(QBrush(QColor("#444")))
+        text.setBrush(QBrush(NOTE_INK))
         at = path.pointAtPercent(0.8)
         text.setPos(at.x() - text.boundingRect().width() - 6, at.y() - text.boundingRect().height() - 1)
 
@@ -118,7 +117,7 @@ class FlowView(QGraphicsView):
                 a, b = self.nodes[n.trace.trace_id], self.nodes[c.trace.trace_id]
                 on_path = n.trace.trace_id in critical and c.trace.trace_id in critical
                 _arrow(scene, a.pos() + QPointF(NODE_W, NODE_H / 2), b.pos() + QPointF(0, NODE_H / 2),
-                       CRITICAL if on_path else EDGE.get(c.trace.status, EDGE["completed"]), 2.2 if on_path else 1.2)
+                       CRITICAL_COLOUR if on_path else status_colour(c.trace.status), 2.2 if on_path else 1.2)
         self.fit()
 
     def show_agents(self, edges: list[AgentEdge], metrics: list[AgentMetrics]) -> None:
@@ -145,7 +144,7 @@ class FlowView(QGraphicsView):
                 m = by_agent[agent]
                 lines = [f"{m.invocations} runs · median {fmt.duration(m.median_ms)}",
                          f"{m.errors} errors · {fmt.cost(m.total_cost_usd)} with delegations"]
-                item = NodeItem(agent, agent, lines, "error" if m.errors else "completed", False)
+                item = NodeItem(agent, agent, lines, ERROR if m.errors else COMPLETED, False)
                 item.setPos(col * (NODE_W + GAP_X * 2), row * (NODE_H + GAP_Y * 3))
                 scene.addItem(item)
                 self.nodes[agent] = item
@@ -153,7 +152,7 @@ class FlowView(QGraphicsView):
             if e.caller in self.nodes and e.callee in self.nodes and e.caller != e.callee:
                 a, b = self.nodes[e.caller], self.nodes[e.callee]
                 _arrow(scene, a.pos() + QPointF(NODE_W, NODE_H / 2), b.pos() + QPointF(0, NODE_H / 2),
-                       EDGE["error"] if e.errors else EDGE["completed"], 1.0 + min(e.count, 20) / 5,
+                       status_colour(ERROR if e.errors else COMPLETED), 1.0 + min(e.count, 20) / 5,
                        f"{e.count}× · {fmt.duration(e.median_ms)}")
         self.fit()
 

@@ -14,7 +14,7 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from analytics.queries.time_split import PARTS, AgentTime, TimeSplit, split_text
 from dashboard.widgets import plain
-from dashboard.widgets.timeline_delegate import SESSION_COLOUR, STATUS_COLOURS
+from dashboard.widgets.palette import SESSION_COLOUR, STATUS_COLOURS
 
 
 def _paler(colour: QColor, opacity: float) -> QColor:

@@ -1,0 +1,36 @@
+"""The window's colours in one place: what a status looks like wherever a call is drawn.
+
+A call's status has one colour (`STATUS_COLOURS`): its bar in the tree's waterfall, its word in the Status
+column (a shade darker, to read as text), the border and arrow of its box in the flow view (over a pale
+`STATUS_FILLS`), its part of a stacked time bar. The session bar is grey, the critical path a dark ink. The
+words for a status ("✓ completed") are text, shared with the command line: `analytics.format.status_label`.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtGui import QBrush, QColor
+
+from analytics.models import COMPLETED, ERROR, RUNNING
+
+STATUS_COLOURS = {COMPLETED: QColor("#3b82c4"), ERROR: QColor("#d64545"), RUNNING: QColor("#e0a020")}
+STATUS_FILLS = {COMPLETED: QColor("#e4eef9"), ERROR: QColor("#fbe3e3"), RUNNING: QColor("#fdf1d6")}  # flow boxes
+STATUS_TEXT = {k: QBrush(v.darker(115)) for k, v in STATUS_COLOURS.items()}  # the Status column's words
+SESSION_COLOUR = QColor("#8a96a8")  # a session's own bar, under its calls
+CRITICAL_COLOUR = QColor("#1d2b3a")  # the critical path: bar outlines, flow boxes and arrows
+SELECTED_COLOUR = QColor("#0a58ca")  # a selected flow box
+INK = QColor("#1b1f24")  # text drawn on a pale status fill
+NOTE_INK = QColor("#444")  # an arrow's label
+DIM = QBrush(QColor(128, 128, 128))  # a row shown for context, outside the filter
+HATCH = QColor(255, 255, 255, 140)  # over a bar still growing
+
+# the Metrics tab's per-agent bars: time in blue, money in green, the lesser figure paler
+PALE_BLUE, GREEN, PALE_GREEN = QColor("#a9c8e8"), QColor("#3c9a5f"), QColor("#b9dfc5")
+
+
+def status_colour(status: str) -> QColor:
+    """The colour of a status (an unknown one is drawn as completed)."""
+    return STATUS_COLOURS.get(status, STATUS_COLOURS[COMPLETED])
+
+
+def status_fill(status: str) -> QColor:
+    return STATUS_FILLS.get(status, STATUS_FILLS[COMPLETED])
