@@ -1,4 +1,5 @@
-"""The `agent-traces` command line: load OpenCode's history and look at the delegations it holds.
+"""The `agent-traces` command line: load the agents' histories (OpenCode, Claude Code, Codex) and look at the
+delegations they hold.
 
 Every command that needs no Qt lives here, so this module stays plain Python like the rest of `analytics`.
 The installed `agent-traces` entry is `dashboard.cli`, which extends `build_parser` with the `dashboard`
@@ -25,9 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from analytics import format as fmt
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError
-from analytics.loader import LoadProgress, load
-from analytics.models import LoadReport
-from analytics.opencode import open_source
+from analytics.loader import LoadProgress
+from analytics.models import SOURCES, LoadReport
 from analytics.queries import trace_queries as q
 from analytics.settings import (
     CONTENT_MODES,
@@ -39,6 +39,7 @@ from analytics.settings import (
     Settings,
     check_retention_days,
 )
+from analytics.sources import Sources, sources_for
 from analytics.terminal import TERMINAL_NAMES, TerminalError, launch, plan, shell_command
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
 
 # Adds commands to the parser: (parser, its subparsers, the options every command shares).
 Extension = Callable[[argparse.ArgumentParser, Any, argparse.ArgumentParser], None]
-DESCRIPTION = "The agent-traces command line: load OpenCode's history and look at the delegations it holds."
+DESCRIPTION = ("The agent-traces command line: load the histories of OpenCode, Claude Code and Codex and look at the "
+               "delegations they hold.")
 
 
 def _say(text: object = "", block: bool = False, file: TextIO | None = None) -> None:
@@ -74,11 +76,14 @@ def _open(args: argparse.Namespace, read_only: bool = True) -> TraceStore:
 
 
 def report_lines(report: LoadReport) -> list[str]:
+    """What a load of one history did: read, written, skipped (the first ones with their reasons), and the LLM
+    calls whose cost is unknown."""
+    who = f"{SOURCES[report.kind]} " if report.kind in SOURCES else ""
     if report.unchanged:
-        lines = [f"Nothing changed in {report.source} since the last load ({report.sessions_seen} sessions)."]
+        lines = [f"Nothing changed in {who}{report.source} since the last load ({report.sessions_seen} sessions)."]
     else:
         lines = [
-            f"Read {report.source} ({report.generation}): {report.sessions_seen} sessions, "
+            f"Read {who}{report.source} ({report.generation}): {report.sessions_seen} sessions, "
             f"{report.sessions_changed} new or changed, {report.sessions_deleted} deleted; "
             f"{report.traces_written} traces written in {report.seconds:.2f} s."
         ]
@@ -86,7 +91,23 @@ def report_lines(report: LoadReport) -> list[str]:
         kinds = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(report.skipped.items()))
         lines.append(f"Skipped {report.skipped_total} unreadable items ({kinds}); the rest loaded. First ones:")
         lines.extend(f"  {e}" for e in report.skipped_examples[:5])
+    if report.unpriced:
+        calls = sum(report.unpriced.values())
+        models = ", ".join(sorted(report.unpriced))
+        lines.append(f"Cost unknown for {calls} LLM call{'s' * (calls != 1)} read: no price in genai-prices for "
+                     f"{models}.")
     return lines
+
+
+def open_sources(args: argparse.Namespace, settings: Settings) -> Sources:
+    """The histories a command reads: --source (one or more), else every one found but those the settings turn
+    off; one that is there and cannot be read is said on stderr, and the others are read."""
+    sources = sources_for(getattr(args, "source", None), settings.sources_off)
+    for problem in sources.problems:
+        _say(f"agent-traces: {problem}", file=sys.stderr)
+    if not sources:
+        raise AgentTracesError("No history could be read; see above.")
+    return sources
 
 
 def load_settings() -> Settings:
@@ -98,8 +119,8 @@ def load_settings() -> Settings:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    source = open_source(args.source)
     settings = load_settings()
+    sources = open_sources(args, settings)
 
     terminal = not args.json and sys.stderr.isatty()
 
@@ -112,19 +133,21 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     try:
         with _open(args, read_only=False) as store:
-            report = load(store, source, full=args.full, progress=progress if terminal else None,
-                          retention_days=settings.retention_days)
+            reports = sources.load(store, full=args.full, progress=progress if terminal else None,
+                                   retention_days=settings.retention_days)
             held, note = store.cleaned_count(), store.held_back_note()
     finally:
         if terminal:  # the progress line goes, whatever happened
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
-    removed = report.retention_removed
+    removed = sum(r.retention_removed for r in reports)
     if args.json:
-        _print_json({**dataclasses.asdict(report), "cleaned_traces": removed, "held_back_sessions": held})
+        _print_json({**_totals(reports), "sources": [dataclasses.asdict(r) for r in reports],
+                     "problems": sources.problems, "cleaned_traces": removed, "held_back_sessions": held})
     else:
-        for line in report_lines(report):
-            _say(line)
+        for report in reports:
+            for line in report_lines(report):
+                _say(line)
         if removed:
             print(f"Removed {removed} traces older than {settings.retention_days} days (retention setting).")
         if args.full and note:
@@ -132,27 +155,45 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _totals(reports: list[LoadReport]) -> dict[str, object]:
+    """The figures of several loads added up (what `load --json` gives at its top level)."""
+    skipped: dict[str, int] = {}
+    for r in reports:
+        for what, n in r.skipped.items():
+            skipped[what] = skipped.get(what, 0) + n
+    return {"sessions_seen": sum(r.sessions_seen for r in reports),
+            "sessions_changed": sum(r.sessions_changed for r in reports),
+            "sessions_deleted": sum(r.sessions_deleted for r in reports),
+            "traces_written": sum(r.traces_written for r in reports), "skipped": skipped,
+            "unchanged": all(r.unchanged for r in reports), "seconds": sum(r.seconds for r in reports)}
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        rows = q.get_sessions_with_traces(store, _since_ms(args.days), with_delegations=args.with_delegations)
+        rows = q.get_sessions_with_traces(store, _since_ms(args.days), with_delegations=args.with_delegations,
+                                          source=args.source_kind)
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
-        print("No sessions yet; run `agent-traces load`.")
+        print("No sessions yet; run `agent-traces load`." if args.source_kind is None else
+              f"No {SOURCES[args.source_kind]} sessions in the trace store.")
         return 0
-    print(f"{'SESSION':32} {'STARTED':19} {'DELEG':>5} {'ERR':>3} {'TOKENS':>8} {'COST':>8}  TITLE")
+    print(f"{'SESSION':36} {'AGENT':20} {'STARTED':19} {'DELEG':>5} {'ERR':>3} {'TOKENS':>8} {'COST':>9}  TITLE")
     for r in rows:
-        _say(f"{r.session_id:32} {fmt.when(r.created_at):19} {r.delegation_count:>5} {r.error_count:>3} "
-              f"{fmt.tokens(r.tokens_in + r.tokens_out):>8} {fmt.cost(r.cost_usd):>8}  {r.title}")
+        _say(f"{r.session_id:36} {fmt.source_label(r.source, r.version)[:20]:20} {fmt.when(r.created_at):19} "
+             f"{r.delegation_count:>5} {r.error_count:>3} {fmt.tokens(r.tokens_in + r.tokens_out):>8} "
+             f"{fmt.cost(r.cost_usd, r.unpriced_calls, short=True):>9}  {r.title}")
     return 0
 
 
-def _session(store: TraceStore, prefix: str) -> str:
-    sid = q.resolve_session_id(store, prefix)
+def _session(store: TraceStore, prefix: str, source: str | None = None) -> str:
+    """The session an id or unique prefix names (of one agent's history with `source`)."""
+    sid = q.resolve_session_id(store, prefix, source)
     if sid is None:
         q.check_unambiguous(store, "session", prefix)
-        raise AgentTracesError(f"No session matches {prefix!r}; `agent-traces sessions` lists them.")
+        among = f" among the {SOURCES[source]} sessions" if source else ""
+        raise AgentTracesError(f"No session matches {prefix!r}{among}; `agent-traces sessions` lists them.")
     return sid
 
 
@@ -166,7 +207,10 @@ def _trace(store: TraceStore, prefix: str) -> str:
 
 def cmd_tree(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        roots = q.get_trace_tree(store, _session(store, args.session))
+        sid = _session(store, args.session, args.source_kind)
+        roots = q.get_trace_tree(store, sid)
+        version = store.cursor().execute("SELECT version FROM sessions WHERE session_id = ?",
+                                         [roots[0].trace.root_session_id]).fetchone() if roots else None
     if args.json:
         _print_json(roots)
         return 0
@@ -179,9 +223,11 @@ def cmd_tree(args: argparse.Namespace) -> int:
             t = node.trace
             branch = "" if top else ("└─ " if last else "├─ ")
             label = f"{t.subagent_type}" + (f" — {t.description}" if t.description and t.kind != "session" else "")
+            agent = f"  ({fmt.source_label(t.source, version[0] if version else None)})" if top else ""
             _say(f"{prefix}{branch}{fmt.STATUS_MARK.get(t.status, '?')} {label}  [{fmt.duration(t.duration_ms)}, "
-                 f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, {fmt.cost(t.cost_usd)}"
-                 f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}")
+                 f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out, "
+                 f"{fmt.cost(t.cost_usd, t.unpriced_calls)}"
+                 f"{', ' + t.status if t.status != 'completed' else ''}]  {t.trace_id}{agent}")
             child_prefix = prefix + ("" if top else ("   " if last else "│  "))
             stack.extend((c, child_prefix, i == len(node.children) - 1, False)
                          for i, c in reversed(list(enumerate(node.children))))
@@ -189,7 +235,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
     for r in roots:
         show(r)
         print(f"  total with delegations: {fmt.tokens(r.total_tokens_in)} in / {fmt.tokens(r.total_tokens_out)} "
-              f"out, {fmt.cost(r.total_cost_usd)}, {r.descendants} delegations")
+              f"out, {fmt.cost(r.total_cost_usd, r.total_unpriced_calls)}, {r.descendants} delegations")
     return 0
 
 
@@ -234,7 +280,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
         mark = fmt.STATUS_MARK.get(s.status, "?")
         if s.kind == "llm":
             what = (f"{s.name:24.24} {fmt.tokens(s.tokens_in):>7} in {fmt.tokens(s.tokens_out):>7} out"
-                    f" {fmt.cost(s.cost_usd):>8}")
+                    f" {fmt.step_cost(s.cost_usd):>8}")
             _say(f"+{fmt.duration(s.started_at - t0):>9} {fmt.duration(s.duration_ms):>9} {mark} llm  {what}")
         else:
             title = fmt.step_label(s.kind, s.name, s.title, s.input)[1][:60]
@@ -252,14 +298,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     t = d.trace
     rows = [
-        ("Trace", t.trace_id), ("Agent", t.subagent_type), ("Chain", " › ".join(d.chain)),
+        ("Trace", t.trace_id), ("Source", fmt.source_label(t.source, d.version)), ("Agent", t.subagent_type),
+        ("Chain", " › ".join(d.chain)),
         ("Description", t.description or "—"), ("Status", t.status), ("Started", fmt.when(t.started_at)),
         ("Duration", fmt.duration(t.duration_ms)),
         ("Time", _split_line(d.time)),
         ("Tokens", f"{t.tokens_in} in / {t.tokens_out} out (with delegations: {d.total_tokens_in} / "
                    f"{d.total_tokens_out}); reasoning {t.tokens_reasoning}, cache {t.tokens_cache_read} read / "
                    f"{t.tokens_cache_write} write"),
-        ("Cost", f"{fmt.cost(t.cost_usd)} (with delegations: {fmt.cost(d.total_cost_usd)})"),
+        ("Cost", f"{fmt.cost(t.cost_usd, t.unpriced_calls)} (with delegations: "
+                 f"{fmt.cost(d.total_cost_usd, d.total_unpriced_calls)})"),
         ("Model", f"{t.provider or '?'}/{t.model or '?'}"), ("Tools", ", ".join(t.tools_used) or "—"),
         ("Session", f"{t.session_id} → {t.child_session_id or '—'}"), ("Directory", d.directory),
     ]
@@ -283,8 +331,8 @@ def _split_line(split: TimeSplit | None) -> str:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        rows = q.search_traces(store, args.text, limit=args.limit)
-        total = len(rows) if len(rows) < args.limit else q.count_matching(store, args.text)
+        rows = q.search_traces(store, args.text, limit=args.limit, source=args.source_kind)
+        total = len(rows) if len(rows) < args.limit else q.count_matching(store, args.text, args.source_kind)
     if args.json:
         _print_json({"total": total, "shown": len(rows), "traces": rows})
         return 0
@@ -400,11 +448,11 @@ def cmd_open(args: argparse.Namespace) -> int:
         target = q.session_to_open(store, _trace(store, args.trace))
     if target is None:
         raise AgentTracesError(f"No session recorded for {args.trace!r}; run `agent-traces load` again.")
-    session_id, directory = target
+    session_id, directory, source = target.session_id, target.directory, target.source
     template = load_settings().terminal_template
     problem, launched = None, None
     try:
-        launched = plan(directory, session_id, template=template, terminal=args.terminal)
+        launched = plan(directory, session_id, source=source, template=template, terminal=args.terminal)
         if not args.dry_run:
             launch(launched.argv, directory)
     except TerminalError as exc:
@@ -413,11 +461,13 @@ def cmd_open(args: argparse.Namespace) -> int:
         problem = str(exc)
     argv = launched.argv if launched else []
     if args.json:
-        _print_json({"session_id": session_id, "directory": directory,
-                     "shell_command": shell_command(directory, session_id), "argv": argv,
+        _print_json({"session_id": session_id, "directory": directory, "source": source, "note": target.note,
+                     "shell_command": shell_command(directory, session_id, source), "argv": argv,
                      "typed": launched.typed if launched else None, "problem": problem})
     else:
-        _say(shell_command(directory, session_id))
+        if target.note:
+            _say(target.note)
+        _say(shell_command(directory, session_id, source))
         _say("via: " + " ".join(shlex.quote(a) for a in argv) if argv else f"(not run: {problem})")
     return 0
 
@@ -428,7 +478,8 @@ def _since_ms(days: float | None) -> int | None:
 
 
 def _filter(args: argparse.Namespace) -> q.TraceFilter:
-    return q.TraceFilter(start_ms=_since_ms(getattr(args, "days", None)), agent=getattr(args, "agent", None))
+    return q.TraceFilter(start_ms=_since_ms(getattr(args, "days", None)), agent=getattr(args, "agent", None),
+                         source=getattr(args, "source_kind", None))
 
 
 def cmd_find(args: argparse.Namespace) -> int:
@@ -470,7 +521,7 @@ def cmd_anomalies(args: argparse.Namespace) -> int:
     now_ms = args.now if args.now is not None else int(time.time() * 1000)
     with _open(args) as store:
         history = forest(store)
-        among = forest(store, _filter(args)) if args.days is not None else None
+        among = forest(store, _filter(args)) if args.days is not None or args.source_kind is not None else None
         findings = find_findings(store, now_ms)
     found = find_anomalies(history, among)
     if among is not None:
@@ -498,7 +549,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     with _open(args) as store:
         f = _filter(args)
         if args.session:
-            f = q.TraceFilter(session_id=q.get_trace_tree(store, _session(store, args.session))[0].trace.trace_id)
+            f = q.TraceFilter(session_id=q.get_trace_tree(
+                store, _session(store, args.session, args.source_kind))[0].trace.trace_id)
         roots = forest(store, f)
         ids = [n.trace.trace_id for r in roots for n in r.walk()]
         times = ts.agent_time_splits(store, ids)
@@ -515,7 +567,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     for m in metrics:
         median, p95 = fmt.duration(m.median_ms), fmt.duration(m.p95_ms)
         tokens = f"{fmt.tokens(m.tokens_in + m.tokens_out)} / {fmt.tokens(m.total_tokens_in + m.total_tokens_out)}"
-        cost = f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}"
+        cost = (f"{fmt.cost(m.cost_usd, m.unpriced_calls, short=True)} / "
+                f"{fmt.cost(m.total_cost_usd, m.total_unpriced_calls, short=True)}")
         errors = f"{m.error_rate * 100:.0f}%"
         _say(f"{m.agent:14} {m.invocations:>5} {errors:>5} {median:>9} {p95:>9} {tokens:>24} {cost:>22}")
     _print_times(times)
@@ -584,9 +637,10 @@ def _announce(args: argparse.Namespace) -> Callable[[Any], None]:
 
 
 def _push_line(report) -> None:
-    if report.load is not None and not report.load.unchanged:
-        for line in report_lines(report.load):
-            _say(line, file=sys.stderr)
+    for load in report.loads:
+        if not load.unchanged:
+            for line in report_lines(load):
+                _say(line, file=sys.stderr)
     _say(report.line(), file=sys.stderr if report.problem or report.stopped else sys.stdout)
     sys.stdout.flush()
 
@@ -638,9 +692,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     settings = load_settings()
     endpoint = _endpoint(args, settings)
     content = _content(args, settings)
-    source = None if args.no_load else open_source(args.source)
-    pusher = Pusher(_store_path(args), endpoint, source, since_ms=_since_ms(args.since), timeout=args.timeout,
-                    retention_days=settings.retention_days, content=content)
+    sources = None if args.no_load else open_sources(args, settings)
+    pusher = Pusher(_store_path(args), endpoint, sources, since_ms=_since_ms(args.since), timeout=args.timeout,
+                    retention_days=settings.retention_days, content=content, source_kind=args.source_kind)
     try:
         with _stopped_by_signals(pusher) as taken:
             if args.dry_run:
@@ -661,8 +715,8 @@ def cmd_push(args: argparse.Namespace) -> int:
             def said(report) -> None:
                 if args.json:
                     print(fmt.json_safe(json.dumps(_push_json(report, content), ensure_ascii=False)), flush=True)
-                elif (report.sent or report.problem or report.refused or report.stopped or report.load is None
-                      or not report.load.unchanged):
+                elif (report.sent or report.problem or report.refused or report.stopped or not report.loads
+                      or not all(r.unchanged for r in report.loads)):
                     _push_line(report)
 
             def busy(text: str) -> None:
@@ -727,7 +781,8 @@ def _cell(figures: object, value: float | None, kind: str) -> str:
     """One side's figure in a comparison: empty when the side has no such call, "running" for its time."""
     if figures is None:
         return ""
-    return fmt.compare_side(value, kind, getattr(figures, "status", None) == "running")
+    return fmt.compare_side(value, kind, getattr(figures, "status", None) == "running",
+                            figures.unpriced_calls if kind == "cost" else 0)  # type: ignore[attr-defined]
 
 
 def compare_lines(c: object) -> list[str]:
@@ -737,8 +792,10 @@ def compare_lines(c: object) -> list[str]:
 
     assert isinstance(c, Comparison)
     root = c.pairs[0]
-    lines = [f"left:  {c.left_id}  {root.left.subagent_type}  {fmt.when(c.left_start)}",
-             f"right: {c.right_id}  {root.right.subagent_type}  {fmt.when(c.right_start)}", "",
+    lines = [f"left:  {c.left_id}  {root.left.subagent_type} ({fmt.source_label(root.left.source)})  "
+             f"{fmt.when(c.left_start)}",
+             f"right: {c.right_id}  {root.right.subagent_type} ({fmt.source_label(root.right.source)})  "
+             f"{fmt.when(c.right_start)}", "",
              "Totals with delegations (right − left):"]
     names = {"duration_ms": "duration", "tokens_in": "tokens in", "tokens_out": "tokens out", "cost_usd": "cost",
              "llm_calls": "LLM calls", "tool_calls": "tool calls"}
@@ -799,8 +856,12 @@ PUSH_DESCRIPTION = (
     "error messages) go as --content says: cut (the default), each to --cut KB (8); full, each whole up to "
     "1 MB; none, none of them. Before anything is sent it says how many sessions, spans and bytes go, and "
     "what of the texts; --dry-run says only that.")
-SOURCE_HELP = ("OpenCode data directory, opencode.db file or storage/ directory "
-               "(default: $OPENCODE_DB, $XDG_DATA_HOME/opencode, ~/.local/share/opencode)")
+SOURCE_HELP = ("a history to read instead of those found: OpenCode's data folder, opencode.db file or storage/ "
+               "folder; Claude Code's projects/ folder (or the .claude folder holding it); Codex's sessions/ folder "
+               "(or the CODEX_HOME holding it, or archived_sessions/). Repeat it for several (default: every one "
+               "found: $OPENCODE_DB or ~/.local/share/opencode, $CLAUDE_CONFIG_DIR/projects or ~/.claude/projects, "
+               "$CODEX_HOME/sessions or ~/.codex/sessions, but those sources_off turns off)")
+SOURCE_KIND_HELP = "only the sessions of one agent's history: " + ", ".join(SOURCES)
 
 
 def _common(after_command: bool = False) -> argparse.ArgumentParser:
@@ -819,22 +880,24 @@ def _common(after_command: bool = False) -> argparse.ArgumentParser:
 def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     """Every plain command; `extend(parser, subparsers, common)` adds more (the dashboard's entry adds its own)."""
     p = argparse.ArgumentParser(prog="agent-traces", description=DESCRIPTION, parents=[_common()])
-    p.add_argument("--source", help=SOURCE_HELP)
+    p.add_argument("--source", action="append", metavar="PATH", help=SOURCE_HELP)
     sub = p.add_subparsers(dest="command")
     common = _common(after_command=True)
     if extend is not None:
         extend(p, sub, common)
-    s = sub.add_parser("load", parents=[common], help="read OpenCode's history into the trace store")
-    s.add_argument("--source", help=SOURCE_HELP, default=argparse.SUPPRESS)
+    kind = argparse.ArgumentParser(add_help=False)  # the listing commands' filter on the agent
+    kind.add_argument("--source-kind", choices=tuple(SOURCES), metavar="KIND", help=SOURCE_KIND_HELP)
+    s = sub.add_parser("load", parents=[common], help="read the agents' histories into the trace store")
+    s.add_argument("--source", action="append", metavar="PATH", help=SOURCE_HELP, default=argparse.SUPPRESS)
     s.add_argument("--full", action="store_true", help="rebuild everything instead of loading what changed")
     s.set_defaults(func=cmd_load)
-    s = sub.add_parser("sessions", parents=[common], help="list root sessions with their totals")
+    s = sub.add_parser("sessions", parents=[common, kind], help="list root sessions with their totals")
     s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--with-delegations", action="store_true", help="only sessions that delegated")
     s.set_defaults(func=cmd_sessions)
     for name, func, text in (("tree", cmd_tree, "the delegation tree of a session"),
                              ("timeline", cmd_timeline, "the delegations of a session on a time line")):
-        s = sub.add_parser(name, parents=[common], help=text)
+        s = sub.add_parser(name, parents=[common, kind] if name == "tree" else [common], help=text)
         s.add_argument("session", help="session id (a unique prefix is enough)")
         s.set_defaults(func=func)
     s = sub.add_parser("steps", parents=[common], help="a trace's LLM calls and tool calls, on its time line")
@@ -843,7 +906,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s = sub.add_parser("show", parents=[common], help="one trace in full, prompts included")
     s.add_argument("trace", help="trace id (a unique prefix is enough)")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("search", parents=[common], help="find text in prompts and outputs")
+    s = sub.add_parser("search", parents=[common, kind], help="find text in prompts and outputs")
     s.add_argument("text")
     s.add_argument("--limit", type=_count, default=200, help="how many traces to list (default 200)")
     s.set_defaults(func=cmd_search)
@@ -854,19 +917,19 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                    help="this terminal instead of the automatic choice, on any platform (with --dry-run: what it "
                         f"would run): {', '.join(TERMINAL_NAMES)}")
     s.set_defaults(func=cmd_open)
-    s = sub.add_parser("find", parents=[common], help="sessions whose delegation chains match a pattern",
+    s = sub.add_parser("find", parents=[common, kind], help="sessions whose delegation chains match a pattern",
                        description="Patterns: tester -> refactoring; coordinator -> * -> tester; "
                                    "build -> ** -> reviewer; tester[error]; *[>60s]; coder[completed, <2m]")
     s.add_argument("pattern")
     s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.set_defaults(func=cmd_find)
-    s = sub.add_parser("anomalies", parents=[common],
+    s = sub.add_parser("anomalies", parents=[common, kind],
                        help="calls and sessions far above what is usual, and what went wrong inside calls")
     s.add_argument("--days", type=_days, help="only report those of the last N days (judged on all history)")
     s.add_argument("--now", type=_moment, help="judge running calls (interrupted, stalled) as of this time: "
                                                "2026-12-01T14:02 or ms since the epoch (default: now)")
     s.set_defaults(func=cmd_anomalies)
-    s = sub.add_parser("metrics", parents=[common], help="per-agent metrics, bottlenecks, critical path")
+    s = sub.add_parser("metrics", parents=[common, kind], help="per-agent metrics, bottlenecks, critical path")
     s.add_argument("session", nargs="?", help="one session (adds its critical path)")
     s.add_argument("--days", type=_days, help="only sessions started in the last N days")
     s.add_argument("--agent", help="only trees where this agent took part")
@@ -897,7 +960,7 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     s.add_argument("--otlp-endpoint", metavar="URL",
                    help="send the session over OTLP/HTTP (protobuf) to this backend instead of writing a file")
     s.set_defaults(func=cmd_export)
-    s = sub.add_parser("push", parents=[common, otlp],
+    s = sub.add_parser("push", parents=[common, otlp, kind],
                        help="send what is new or changed to an OpenTelemetry backend (OTLP/HTTP)",
                        description=PUSH_DESCRIPTION)
     s.add_argument("--otlp-endpoint", metavar="URL",
@@ -906,10 +969,11 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
                         "in the settings)")
     s.add_argument("--since", type=_days, metavar="DAYS", help="only sessions started in the last DAYS days")
     s.add_argument("--follow", action="store_true",
-                   help="keep pushing as OpenCode writes, until interrupted (Ctrl+C)")
+                   help="keep pushing as the agents write, until interrupted (Ctrl+C)")
     s.add_argument("--interval", type=_interval, metavar="SECONDS",
                    help="with --follow, how often to look for changes (default: refresh_seconds in the settings)")
-    s.add_argument("--source", help="OpenCode data to load first (default: as for `load`)")
+    s.add_argument("--source", action="append", metavar="PATH",
+                   help="a history to load first, repeatable (default: as for `load`)")
     s.add_argument("--no-load", action="store_true", help="send what the trace store holds, without loading")
     s.add_argument("--dry-run", action="store_true",
                    help="say what would go (sessions, spans, bytes, what of the texts) and send nothing")

@@ -462,6 +462,10 @@ class TraceStore:
         return dict(self.cursor().execute("SELECT session_id, fingerprint FROM source_sessions WHERE source = ?",
                                           [source]).fetchall())
 
+    def source_session_count(self, source: str) -> int:
+        """How many sessions the last load of this source gave (what an unchanged source still holds)."""
+        return self.cursor().execute("SELECT count(*) FROM source_sessions WHERE source = ?", [source]).fetchone()[0]
+
     def cleaned_sessions(self) -> set[str]:
         """The root sessions retention removed: a load does not import them again."""
         return {r[0] for r in self.cursor().execute("SELECT session_id FROM cleaned_sessions").fetchall()}

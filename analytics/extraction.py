@@ -191,6 +191,11 @@ def _usage(messages: list[RawMessage]) -> Usage:
     return Usage(tin, tout, treason, tread, twrite, cost)
 
 
+def _unpriced(messages: list[RawMessage]) -> int:
+    """How many of the LLM calls (assistant messages) have no price: their cost is unknown, not 0."""
+    return sum(1 for m in messages if not m.priced and m.role == "assistant")
+
+
 def _tools(messages: list[RawMessage]) -> tuple[str, ...]:
     return tuple(sorted({t for m in messages for t in m.tools}))
 
@@ -275,7 +280,8 @@ def build_traces(
             duration_ms=ended - r.created_ms if ended is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
-            tools_used=_tools(r.messages), model=model, provider=provider, depth=0,
+            tools_used=_tools(r.messages), model=model, provider=provider, depth=0, source=r.source,
+            unpriced_calls=_unpriced(r.messages),
         ))
         spans.extend(_spans(r.id, r.id, r.messages))
 
@@ -324,7 +330,8 @@ def build_traces(
             duration_ms=end - start if end is not None else None,
             tokens_in=usage.input, tokens_out=usage.output, tokens_reasoning=usage.reasoning,
             tokens_cache_read=usage.cache_read, tokens_cache_write=usage.cache_write, cost_usd=usage.cost,
-            tools_used=_tools(msgs), model=model, provider=provider, depth=depth[c.trace_id],
+            tools_used=_tools(msgs), model=model, provider=provider, depth=depth[c.trace_id], source=s.source,
+            unpriced_calls=_unpriced(msgs),
         ))
         spans.extend(_spans(c.trace_id, x.root_of(s.id), msgs))
 
@@ -333,7 +340,7 @@ def build_traces(
             session_id=s.id, root_session_id=x.root_of(s.id), parent_session_id=x.parent_of.get(s.id),
             title=s.title, directory=s.directory, project_id=s.project_id,
             agent=s.agent or next((m.agent for m in s.messages if m.agent), None), version=s.version,
-            created_at=s.created_ms, updated_at=s.updated_ms, store=s.store,
+            created_at=s.created_ms, updated_at=s.updated_ms, store=s.store, source=s.source,
         )
         for s in sessions
     ]
@@ -397,7 +404,8 @@ def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSp
             mid, trace_id, root, None, LLM, m.model or "unknown", m.provider,
             ERROR if m.error else COMPLETED if end else RUNNING,
             created, end, end - created if end is not None else None,
-            u.input, u.output, u.reasoning, u.cache_read, u.cache_write, u.cost, None, m.error,
+            u.input, u.output, u.reasoning, u.cache_read, u.cache_write, u.cost if m.priced else None, None,
+            m.error,
         )))
         for call in m.tool_calls:
             add(_tool_span(call, trace_id, root, mid, created))
@@ -535,7 +543,7 @@ def _checked(t: Checked, report: LoadReport) -> Checked:
             and (t.ended_at is None or MIN_TIME_MS <= t.ended_at <= MAX_TIME_MS)
             and 0 <= t.tokens_in <= MAX_TOKENS and 0 <= t.tokens_out <= MAX_TOKENS
             and 0 <= t.tokens_reasoning <= MAX_TOKENS and 0 <= t.tokens_cache_read <= MAX_TOKENS
-            and 0 <= t.tokens_cache_write <= MAX_TOKENS and 0 <= t.cost_usd <= MAX_COST_USD):
+            and 0 <= t.tokens_cache_write <= MAX_TOKENS and (t.cost_usd is None or 0 <= t.cost_usd <= MAX_COST_USD)):
         return t
     rid = t.span_id if isinstance(t, AgentSpan) else t.trace_id
     changes: dict[str, object] = {}
@@ -553,7 +561,7 @@ def _checked(t: Checked, report: LoadReport) -> Checked:
             report.skip("tokens", rid, f"{name} {v if v != OUT_OF_RANGE else 'overflow'} is out of range;"
                         " counted as 0")
             changes[name] = 0
-    if not 0 <= t.cost_usd <= MAX_COST_USD:
+    if t.cost_usd is not None and not 0 <= t.cost_usd <= MAX_COST_USD:
         report.skip("cost", rid, f"cost {t.cost_usd} is out of range; counted as 0")
         changes["cost_usd"] = 0.0
     if isinstance(t, AgentSpan):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from analytics import jsontext
+from analytics.models import SOURCES
 
 
 def _escape(code: int) -> str:
@@ -79,7 +80,15 @@ def tokens(n: float | None) -> str:
     return f"{n / 1_000_000:.1f}M"
 
 
-def cost(usd: float | None) -> str:
+def cost(usd: float | None, unpriced: int = 0, short: bool = False) -> str:
+    """$0.42, $0.0031, $0; with `unpriced` LLM calls whose model has no price (Claude Code, Codex), never a
+    plain figure: "unknown" when nothing else is known, else the known part and what it lacks ("$0.42 + 3
+    calls unpriced", or "$0.42+" where room is short). "—" when there is no figure at all."""
+    if unpriced:
+        if not usd:
+            return "unknown"
+        known = cost(usd)
+        return f"{known}+" if short else f"{known} + {unpriced} call{'s' * (unpriced != 1)} unpriced"
     if usd is None:
         return "—"
     if usd == 0:
@@ -87,6 +96,25 @@ def cost(usd: float | None) -> str:
     if usd < 0.01:
         return f"${usd:.4f}"
     return f"${usd:.2f}"
+
+
+def source_label(source: str | None, version: str | None = None) -> str:
+    """Which agent wrote a session, for a person: "Claude Code 2.1.332", "OpenCode", "Codex 0.171.0"."""
+    name = SOURCES.get(source or "", source or "?")
+    return f"{name} {version}" if version else name
+
+
+def step_cost(usd: float | None) -> str:
+    """One LLM call's cost: "unknown" when its model has no price (the store holds NULL), not "$0"."""
+    return "unknown" if usd is None else cost(usd)
+
+
+def unpriced_note(unpriced: int) -> str:
+    """What a tooltip says of a cost that is not known whole."""
+    if not unpriced:
+        return ""
+    return (f"{unpriced} LLM call{'s' * (unpriced != 1)} of a model with no price in the table (genai-prices): "
+            "the cost shown is what the priced calls cost")
 
 
 def when(ms: int | None) -> str:
@@ -229,10 +257,13 @@ def signed_percent(value: float | None) -> str:
     return f"{'+' if value > 0 else '−'}{abs(value):.0f}%"
 
 
-def compare_side(value: float | None, kind: str, running: bool = False) -> str:
-    """One side's figure in a comparison: as its kind reads, "running" for the time of a call still running."""
+def compare_side(value: float | None, kind: str, running: bool = False, unpriced: int = 0) -> str:
+    """One side's figure in a comparison: as its kind reads, "running" for the time of a call still running, a
+    cost with unpriced calls as `cost` says it ("unknown", "$0.42+")."""
     if kind == "duration" and value is None and running:
         return "running"
+    if kind == "cost" and unpriced:
+        return cost(value, unpriced, short=True)
     return figure(value, kind)
 
 
@@ -246,12 +277,13 @@ def compare_change(left: float | None, d: float | None, kind: str) -> str:
 
 
 def compare_cell(a: float | None, b: float | None, kind: str, left_status: str | None,
-                 right_status: str | None) -> tuple[str, int]:
+                 right_status: str | None, unpriced: tuple[int, int] = (0, 0)) -> tuple[str, int]:
     """A figure of two aligned calls: "14.4 s → 12.8 s  −1.6 s (−11%)", and +1 when the right one is larger,
-    −1 when smaller, 0 otherwise. A side whose status is None has no such call: "·"."""
-    text_a = "·" if left_status is None else compare_side(a, kind, left_status == "running")
-    text_b = "·" if right_status is None else compare_side(b, kind, right_status == "running")
-    if left_status is None or right_status is None or a is None or b is None:
+    −1 when smaller, 0 otherwise. A side whose status is None has no such call: "·"; a cost with unpriced calls
+    on either side (`unpriced`, left and right) has no difference."""
+    text_a = "·" if left_status is None else compare_side(a, kind, left_status == "running", unpriced[0])
+    text_b = "·" if right_status is None else compare_side(b, kind, right_status == "running", unpriced[1])
+    if left_status is None or right_status is None or a is None or b is None or any(unpriced):
         return f"{text_a} → {text_b}", 0
     d = b - a
     return f"{text_a} → {text_b}  {compare_change(a, d, kind)}", (d > 0) - (d < 0)

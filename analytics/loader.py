@@ -173,7 +173,7 @@ def load(store, source: Source, full: bool = False,
     key = str(source.location)
     if not full and stamp and store.source_stamp(key) == stamp:
         report.unchanged = True
-        report.sessions_seen = store.session_count()
+        report.sessions_seen = store.source_session_count(key)
         report.seconds = time.perf_counter() - t0
         return report
     with no_cyclic_gc(), source.reading():

@@ -12,6 +12,12 @@ from typing import NamedTuple
 SESSION = "session"
 DELEGATION = "delegation"
 
+# The agents whose histories are read, as the `source` column names them, with the name a person reads.
+OPENCODE = "opencode"
+CLAUDE_CODE = "claude-code"
+CODEX = "codex"
+SOURCES = {OPENCODE: "OpenCode", CLAUDE_CODE: "Claude Code", CODEX: "Codex"}
+
 COMPLETED = "completed"
 ERROR = "error"
 RUNNING = "running"
@@ -80,6 +86,10 @@ class AgentTrace:
     model: str | None = None
     provider: str | None = None
     depth: int = 0
+    # which agent's history it came from (SOURCES); a store made before the column reads 'opencode'
+    source: str = "opencode"
+    # its own LLM calls whose model has no price (Claude Code, Codex): `cost_usd` is then the known part only
+    unpriced_calls: int = 0
 
 
 LLM = "llm"
@@ -110,7 +120,7 @@ class AgentSpan(NamedTuple):
     tokens_reasoning: int = 0
     tokens_cache_read: int = 0
     tokens_cache_write: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: an LLM call whose model has no price (unknown, not free)
     input: str | None = None
     output: str | None = None
 
@@ -130,6 +140,7 @@ class SessionInfo:
     created_at: int
     updated_at: int
     store: str
+    source: str = "opencode"
 
 
 @dataclass
@@ -138,6 +149,8 @@ class LoadReport:
 
     source: str = ""
     generation: str = ""
+    kind: str = ""  # the agent (SOURCES) whose history was read
+
     sessions_seen: int = 0
     sessions_changed: int = 0
     sessions_deleted: int = 0
@@ -148,6 +161,12 @@ class LoadReport:
     skipped_examples: list[str] = field(default_factory=list)
     retention_removed: int = 0  # traces dropped afterwards by the retention setting
     seconds: float = 0.0
+    unpriced: dict[str, int] = field(default_factory=dict)  # model -> LLM calls read with no price for it
+
+    def unpriced_call(self, model: str | None) -> None:
+        """Count an LLM call read whose model has no price: its cost is unknown (not a damaged record)."""
+        name = model or "(no model)"
+        self.unpriced[name] = self.unpriced.get(name, 0) + 1
 
     def skip(self, what: str, where: str, why: str) -> None:
         """Count one unreadable item, keeping a few examples for the report."""
@@ -159,6 +178,8 @@ class LoadReport:
         """Add what another report skipped (a part of the load read on its own)."""
         for what, n in other.skipped.items():
             self.skipped[what] = self.skipped.get(what, 0) + n
+        for model, n in other.unpriced.items():
+            self.unpriced[model] = self.unpriced.get(model, 0) + n
         self.skipped_examples.extend(other.skipped_examples[:max(0, 20 - len(self.skipped_examples))])
 
     @property

@@ -44,7 +44,7 @@ from analytics.settings import CONTENT_MODES, DEFAULT_CONTENT_MODE, DEFAULT_CUT_
 
 VERSION = "0.1.0"
 DEFAULT_PROJECT = "agent-traces"
-SERVICE_NAME = "opencode"
+SERVICE_NAME = "opencode"  # the service of a session tree: the agent that ran it, OpenCode's named as always
 MS = 1_000_000  # nanoseconds in a millisecond
 
 
@@ -68,9 +68,11 @@ def span_id_of(opencode_id: str) -> int:
     return _int_id(opencode_id, 8)
 
 
-def resource(project: str) -> Resource:
-    """The resource every span of a push carries: the service, and the Phoenix project the spans go to."""
-    return Resource({"service.name": SERVICE_NAME, "openinference.project.name": project,
+def resource(project: str, source: str = "opencode") -> Resource:
+    """The resource every span of a session tree carries: the service (the agent that ran it: `opencode`,
+    `claude-code`, `codex`), and the Phoenix project the spans go to."""
+    return Resource({"service.name": SERVICE_NAME if source == "opencode" else source,
+                     "openinference.project.name": project,
                      "telemetry.sdk.name": "agent-traces", "telemetry.sdk.version": VERSION})
 
 
@@ -170,7 +172,10 @@ def _iso(ms: int) -> str:
 
 
 def _usage(tokens_in: int, tokens_out: int, reasoning: int, cache_read: int, cache_write: int,
-           cost: float) -> list[tuple[str, object]]:
+           cost: float | None, unpriced: int = 0) -> list[tuple[str, object]]:
+    """The usage attributes; a cost that is not known whole (LLM calls of a model with no price) is left out,
+    never sent as 0, and the calls it lacks are said (`agent_traces.unpriced_calls`)."""
+    known = cost is not None and not unpriced
     return [
         ("gen_ai.usage.input_tokens", tokens_in),
         ("gen_ai.usage.output_tokens", tokens_out),
@@ -180,7 +185,8 @@ def _usage(tokens_in: int, tokens_out: int, reasoning: int, cache_read: int, cac
         ("llm.token_count.prompt", tokens_in),
         ("llm.token_count.completion", tokens_out),
         ("llm.token_count.total", tokens_in + tokens_out),
-        ("agent_traces.cost_usd", float(cost)),
+        ("agent_traces.cost_usd", float(cost) if known else None),
+        ("agent_traces.unpriced_calls", unpriced or (1 if cost is None else None)),
     ]
 
 
@@ -188,9 +194,9 @@ class _Builder:
     """Makes the spans of one session tree, sharing its trace id, resource and "now"."""
 
     def __init__(self, root_session_id: str, project: str, last_ms: int, content: Content,
-                 stopped_ms: int | None = None) -> None:
+                 stopped_ms: int | None = None, source: str = "opencode") -> None:
         self.trace_id = trace_id_of(root_session_id)
-        self.resource = resource(project)
+        self.resource = resource(project, source)
         self.last_ms = last_ms
         self.text = content.text
         self.stopped_ms = stopped_ms  # the tree is judged interrupted: its running calls end at its last write
@@ -225,7 +231,7 @@ class _Builder:
             ("gen_ai.provider.name", t.provider),
             ("gen_ai.conversation.id", t.child_session_id or t.session_id),
             *_usage(t.tokens_in, t.tokens_out, t.tokens_reasoning, t.tokens_cache_read, t.tokens_cache_write,
-                    t.cost_usd),
+                    t.cost_usd, t.unpriced_calls),
             ("openinference.span.kind", "AGENT"),
             ("input.value", text(t.prompt_input)),
             ("output.value", output),
@@ -301,7 +307,7 @@ def trees_spans(store: TraceStore, roots: list[str], project: str = DEFAULT_PROJ
         times = [x for t in tree for x in (t.started_at, t.ended_at) if x is not None]
         times += [x for t in tree for s in steps.get(t.trace_id, ()) for x in (s.started_at, s.ended_at)
                   if x is not None]
-        build = _Builder(root, project, max(times, default=0), content, stopped.get(root))
+        build = _Builder(root, project, max(times, default=0), content, stopped.get(root), tree[0].source)
         spans = out[root] = []
         for t in tree:
             spans.append(build.agent(t))

@@ -33,9 +33,7 @@ from opentelemetry.trace import StatusCode
 
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError, StoreBusy
-from analytics.loader import load
 from analytics.models import LoadReport
-from analytics.opencode import Source
 from analytics.otlp import (
     DEFAULT_CONTENT,
     DEFAULT_PROJECT,
@@ -48,6 +46,7 @@ from analytics.otlp import (
 from analytics.otlp_http import TRACES_PATH, Cancelled, PushError, Sender, Target, check_header, refusal, traces_target
 from analytics.queries import trace_queries as q
 from analytics.queries.time_split import last_writes
+from analytics.sources import LoadSource, Sources
 from analytics.timeline import interrupted_at
 
 __all__ = ["Content", "Endpoint", "PushError", "PushReport", "Pusher", "parse_headers", "refusal",
@@ -150,7 +149,7 @@ class PushReport:
     refused: list[str] = field(default_factory=list)  # spans the backend would never take (413 on its own)
     problem: str | None = None
     retryable: bool = False
-    load: LoadReport | None = None
+    loads: list[LoadReport] = field(default_factory=list)  # what the load before it read, of each history
     stopped: bool = False  # the pass was stopped (a signal, Cancel) before it sent everything
     content: str = ""  # what of the texts goes (Content.describe)
     to_send: int = 0  # spans this pass found to send (new or changed, ended), before it sent any
@@ -286,11 +285,13 @@ class Pusher:
     """Pushes a trace store's sessions to one endpoint. The store is opened for each read or write only, never
     while waiting for the network, so the window and a CLI load use it in between."""
 
-    def __init__(self, db_path: Path, endpoint: Endpoint, source: Source | None = None,
+    def __init__(self, db_path: Path, endpoint: Endpoint, source: Sources | LoadSource | None = None,
                  since_ms: int | None = None, timeout: float | None = None,
                  retention_days: int | None = None, content: Content = DEFAULT_CONTENT,
-                 stop: threading.Event | None = None) -> None:
-        self.db_path, self.endpoint, self.source = db_path, endpoint, source
+                 stop: threading.Event | None = None, source_kind: str | None = None) -> None:
+        # the histories to load first, kept between passes (`follow`): their readers read only what was added
+        self.db_path, self.endpoint, self.sources = db_path, endpoint, Sources.of(source)
+        self.source_kind = source_kind  # only the sessions of one agent's history (models.SOURCES)
         self.since_ms, self.retention_days, self.content = since_ms, retention_days, content
         # set: the pass stops before its next batch (and a retry's wait ends); `cancel()` also ends the request
         # in flight
@@ -313,10 +314,10 @@ class Pusher:
         anything is sent; with `dry_run` it is counted and nothing is sent."""
         report = PushReport(url=self.endpoint.shown, content=self.content.describe())
         now_ms = int(self.clock() * 1000)
-        if self.source is not None:
+        if self.sources:
             with self._store() as store:
                 forget_credentials(store)
-                report.load = load(store, self.source, retention_days=self.retention_days)
+                report.loads = self.sources.load(store, retention_days=self.retention_days)
         else:  # the store is written only if it holds credentials to forget (a dry run from the window)
             with self._store(read_only=True) as store:
                 stale = _credentials_recorded(store)
@@ -328,7 +329,8 @@ class Pusher:
             if sessions is None:
                 # a tree sent whole whose mark in the store is the same is not built again: a pass on an
                 # unchanged store (every --follow pass while OpenCode is idle, a push from cron) builds nothing
-                roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms)]
+                roots = [r.session_id for r in q.get_sessions_with_traces(store, self.since_ms,
+                                                                          source=self.source_kind)]
                 marks = {r: f"{self.endpoint.project}\0{self.content.key}\0{m}"
                          for r, m in q.tree_marks(store).items()}
                 sent_as = store.pushed_trees(self.endpoint.key)

@@ -22,6 +22,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analytics.models import SOURCES
 from analytics.terminal import TerminalError, template_argv
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ MIN_REFRESH_SECONDS = 1.0
 MAX_REFRESH_SECONDS = 3600.0
 MAX_RETENTION_DAYS = 36_500  # a hundred years: beyond that the cutoff leaves the range of a timestamp
 KEYS = ("retention_days", "refresh_seconds", "terminal_template", "otlp_endpoint", "otlp_headers", "otlp_project",
-        "otlp_content", "otlp_cut_kb")
+        "otlp_content", "otlp_cut_kb", "sources_off")
 DEFAULT_OTLP_PROJECT = "agent-traces"
 # What of the texts a push sends (analytics/otlp.py, Content): each whole, each cut, or none
 CONTENT_MODES = ("full", "cut", "none")
@@ -130,6 +131,17 @@ def cut_problem(value: object) -> str | None:
     return None
 
 
+def sources_off_problem(value: object) -> str | None:
+    """Why `value` is not a list of the histories not to read ("opencode", "claude-code", "codex"), or None."""
+    known = ", ".join(f'"{k}"' for k in SOURCES)
+    if not isinstance(value, list):
+        return f"sources_off must be a list of the sources not to read ({known}), not {_shown(value)}"
+    for item in value:
+        if item not in SOURCES:
+            return f"sources_off: {_shown(item)} is not a source (use {known})"
+    return None
+
+
 def project_problem(value: object) -> str | None:
     """Why `value` is not a project name (a non-empty string), or None."""
     if not isinstance(value, str) or not value.strip():
@@ -149,6 +161,7 @@ class Settings:
     otlp_project: str = DEFAULT_OTLP_PROJECT  # the project the spans go to (`openinference.project.name`)
     otlp_content: str = DEFAULT_CONTENT_MODE  # what of the texts a push sends: full, cut or none
     otlp_cut_kb: int = DEFAULT_CUT_KB  # with `cut`, the KB of each text that go
+    sources_off: list[str] = field(default_factory=list)  # histories not read (models.SOURCES), e.g. ["codex"]
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -188,13 +201,15 @@ class Settings:
         for key, check, default in (("otlp_endpoint", endpoint_problem, None), ("otlp_headers", headers_problem, {}),
                                     ("otlp_project", project_problem, DEFAULT_OTLP_PROJECT),
                                     ("otlp_content", content_problem, DEFAULT_CONTENT_MODE),
-                                    ("otlp_cut_kb", cut_problem, DEFAULT_CUT_KB)):
+                                    ("otlp_cut_kb", cut_problem, DEFAULT_CUT_KB),
+                                    ("sources_off", sources_off_problem, [])):
             value = data.get(key, default)
             if (p := check(value)) is not None:
                 problems.append(f"{where}{p}; using {_shown(default)}")
             else:
                 setattr(settings, key, value.strip() if isinstance(value, str) else
-                        dict(value) if isinstance(value, dict) else value)
+                        dict(value) if isinstance(value, dict) else list(dict.fromkeys(value))
+                        if isinstance(value, list) else value)
         settings.problems = problems
         for problem in problems:
             log.info("settings: %s", problem)
@@ -212,7 +227,7 @@ class Settings:
         found += [refresh_problem(self.refresh_seconds), template_problem(self.terminal_template),
                   endpoint_problem(self.otlp_endpoint), headers_problem(self.otlp_headers),
                   project_problem(self.otlp_project), content_problem(self.otlp_content),
-                  cut_problem(self.otlp_cut_kb)]
+                  cut_problem(self.otlp_cut_kb), sources_off_problem(self.sources_off)]
         return [p for p in found if p is not None]
 
     def notice(self) -> str | None:
@@ -222,10 +237,11 @@ class Settings:
         return "Settings: " + "; ".join(self.problems) + "."
 
     def to_dict(self) -> dict[str, object]:
-        """The values as the file holds them (problems are not saved); the OpenTelemetry ones only when set."""
+        """The values as the file holds them (problems are not saved); the OpenTelemetry ones and sources_off only
+        when set."""
         defaults = Settings()
         return {k: getattr(self, k) for k in KEYS
-                if not k.startswith("otlp_") or getattr(self, k) != getattr(defaults, k)}
+                if not (k.startswith("otlp_") or k == "sources_off") or getattr(self, k) != getattr(defaults, k)}
 
     def save(self, path: Path | None = None) -> None:
         """Write the settings; ValueError, and nothing written, if a value is invalid.

@@ -1,4 +1,5 @@
-"""Open an OpenCode session in a terminal: `cd -- <directory> && opencode --session <id>`.
+"""Open a session in a terminal, with the command of the agent that wrote it: `cd -- <directory> && opencode
+--session <id>`, `claude --resume <id>` or `codex resume <id>` (`RESUME`).
 
 The directory and the id come from the user's data and may hold anything a file name can (quotes, `$( )`,
 backticks, `;`, newlines, control characters). They are quoted for the shell by `shell_command` alone; the
@@ -75,7 +76,10 @@ SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish"})
 # Programs that join the words of their command with spaces and hand the line to a (remote) shell
 REMOTE_SHELLS = frozenset({"ssh", "autossh", "mosh", "et"})
 _SHELLISH = re.compile(r"""[\s;&|<>()$`\\"']""")  # text around a field that makes the word a shell command
-_QUOTED_FIELD = re.compile(r"""(['"])\{(dir|id)\}\1""")
+_QUOTED_FIELD = re.compile(r"""(['"])\{(dir|id|resume)\}\1""")
+# How each agent reopens a session by id, in its folder (checked with OpenCode 1.x/2.x, Claude Code 2.1.332's
+# `--resume [value]` and Codex 0.171.0's `codex resume [SESSION_ID]`, which resumes a spawned agent's thread too)
+RESUME = {"opencode": ("opencode", "--session"), "claude-code": ("claude", "--resume"), "codex": ("codex", "resume")}
 
 
 class TerminalError(Exception):
@@ -91,12 +95,17 @@ class Launch:
     typed: str | None = None
 
 
-def shell_command(directory: str, session_id: str, opencode: str = "opencode") -> str:
+def resume_words(session_id: str, source: str = "opencode") -> list[str]:
+    """The command that reopens a session of this agent (models.SOURCES), as words: opencode --session ID."""
+    return [*RESUME.get(source, RESUME["opencode"]), session_id]
+
+
+def shell_command(directory: str, session_id: str, source: str = "opencode") -> str:
     """The POSIX shell line that resumes the session in its directory, every value quoted."""
-    return f"cd -- {shlex.quote(directory)} && {shlex.quote(opencode)} --session {shlex.quote(session_id)}"
+    return f"cd -- {shlex.quote(directory)} && " + " ".join(shlex.quote(w) for w in resume_words(session_id, source))
 
 
-def check_typeable(app: str, directory: str, session_id: str) -> None:
+def check_typeable(app: str, directory: str, session_id: str, source: str = "opencode") -> None:
     """Refuse, with the reason and the way round it, a directory or id that typing would turn into key presses."""
     for what, value in (("directory", directory), ("session id", session_id)):
         found = UNTYPEABLE.search(value)
@@ -106,7 +115,7 @@ def check_typeable(app: str, directory: str, session_id: str) -> None:
                 f"({printable(found.group())}), which the shell would take as a key press (^U erases the line "
                 "typed so far, ^C cancels it) and run the rest on its own. Open it by hand: start a terminal in "
                 "that directory (in the Finder, Services › New Terminal at Folder) and run "
-                f"opencode --session {printable(session_id)}")
+                f"{printable(' '.join(resume_words(session_id, source)))}")
 
 
 def osascript_argv(command: str, iterm: bool) -> list[str]:
@@ -146,29 +155,42 @@ def _check_shell_string(template: str, word: str) -> None:
                 state = ch
             elif ch == state:
                 state = ""
-        if field in ("dir", "id") and (state or escaped or literal.endswith("$")):
+        if field in ("dir", "id", "resume") and (state or escaped or literal.endswith("$")):
             raise TerminalError(
                 f"The terminal template {template!r} puts {{{field}}} inside quotes (or after \\ or $) in a shell "
                 f"command; write it bare, as in sh -c \"cd {{dir}} && ...\": agent-traces quotes the value itself.")
 
 
-def template_argv(template: str, directory: str, session_id: str, command: str) -> list[str]:
-    """A user template such as `kitty --directory {dir} opencode --session {id}`, split first and then filled in.
+def template_argv(template: str, directory: str, session_id: str, command: str,
+                  source: str = "opencode") -> list[str]:
+    """A user template such as `kitty --directory {dir} {resume}`, split first and then filled in.
 
-    `{cmd}` is the whole shell line, already quoted: safe anywhere, `sh -c {cmd}` included. `{dir}` and `{id}`
+    `{cmd}` is the whole shell line, already quoted: safe anywhere, `sh -c {cmd}` included. `{resume}` is the
+    agent's own command (`opencode --session ID`, `claude --resume ID`, `codex resume ID`): as a word of its
+    own it becomes those words, each one argument; in a shell command it is the quoted line. `{dir}` and `{id}`
     are the raw values in a plain argument (`{dir}`, `--cwd={dir}`, `{dir}/sub`), so each stays one argument
     whatever it holds; in a word that is a shell command (the word after a shell's `-c`, any word after ssh,
     whose command a remote shell reads, or one with blanks or shell punctuation around the field, as in
     `sh -c "cd {dir} && ..."`) they are shell-quoted, so the shell reads each as one word; there they must not
-    sit inside quotes of their own (refused, with a sentence).
+    sit inside quotes of their own (refused, with a sentence). A template that gives `{id}` to a command of its
+    own (`opencode --session {id}`) is OpenCode's: a Claude Code or Codex session is refused with a sentence
+    (it needs `{resume}` or `{cmd}`).
     """
     try:
         words = shlex.split(template)
     except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
         raise TerminalError(f"The terminal template {template!r} has a quote or a backslash that nothing "
                             "closes; close the quote, or drop it.") from exc
+    resume = resume_words(session_id, source)
     raw = {"dir": directory, "id": session_id, "cmd": command}
-    quoted = {"dir": shlex.quote(directory), "id": shlex.quote(session_id), "cmd": command}
+    quoted = {"dir": shlex.quote(directory), "id": shlex.quote(session_id), "cmd": command,
+              "resume": " ".join(shlex.quote(w) for w in resume)}
+    fields = {f for w in words for _l, f, _s, _c in _parse(w) if f is not None}
+    if source != "opencode" and "id" in fields and not fields & {"cmd", "resume"}:
+        raise TerminalError(
+            f"The terminal template {template!r} gives {{id}} to a command of its own, which is OpenCode's; this is "
+            f"a {_AGENT_NAMES.get(source, source)} session ({' '.join(resume[:-1])} ID): use {{resume}} for the "
+            "agent's own command in the template (kitty --directory {dir} {resume}), or {cmd}.")
     out = []
     for i, word in enumerate(words):
         try:
@@ -176,21 +198,38 @@ def template_argv(template: str, directory: str, session_id: str, command: str) 
                 word = _QUOTED_FIELD.sub(r"{\2}", word)  # '{dir}' or "{dir}": the quoting is done for them
                 _check_shell_string(template, word)
                 out.append(word.format(**quoted))
+            elif word == "{resume}":
+                out.extend(resume)  # the agent's words, each one argument
+            elif "resume" in {f for _l, f, _s, _c in _parse(word)}:
+                raise TerminalError(f"The terminal template {template!r} puts {{resume}} inside a word; write it "
+                                    "as a word of its own (kitty --directory {dir} {resume}), or use {cmd}.")
             else:
                 out.append(word.format(**raw))
         except (KeyError, IndexError, AttributeError) as exc:
             raise TerminalError(f"The terminal template {template!r} has an unknown field ({exc}); "
-                                "use {dir}, {id} and {cmd}.") from exc
+                                "use {dir}, {id}, {resume} and {cmd}.") from exc
         except ValueError as exc:
             raise TerminalError(f"The terminal template {template!r} has a brace that is not a field ({exc}); "
                                 "write {{ and }} for literal braces.") from exc
     return out
 
 
+def _parse(word: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """A template word's (literal, field, spec, conversion) parts; a brace that is not a field is said."""
+    try:
+        return list(Formatter().parse(word))
+    except ValueError:
+        return []  # the fill-in that follows says what is wrong with it
+
+
+_AGENT_NAMES = {"opencode": "OpenCode", "claude-code": "Claude Code", "codex": "Codex"}
+
+
 def plan(
     directory: str,
     session_id: str,
     *,
+    source: str = "opencode",
     terminal: str | None = None,
     platform: str = sys.platform,
     env: Mapping[str, str] | None = None,
@@ -206,18 +245,18 @@ def plan(
     passed in so the choice can be tested.
     """
     env = os.environ if env is None else env
-    command = shell_command(directory, session_id)
+    command = shell_command(directory, session_id, source)
     if terminal == "template" or (terminal is None and template):
         if not template:
             raise TerminalError("No terminal template is set; set terminal_template in the settings (for example: "
-                                "kitty --directory {dir} opencode --session {id}).")
-        return Launch(template_argv(template, directory, session_id, command))
+                                "kitty --directory {dir} {resume}).")
+        return Launch(template_argv(template, directory, session_id, command, source))
     if terminal is None and platform == "darwin":
         if iterm_installed is None:
             iterm_installed = lambda: any(Path(p).expanduser().exists() for p in ITERM_PATHS)  # noqa: E731
         terminal = "iterm2" if iterm_installed() else "terminal-app"
     if terminal in TYPING_TERMINALS:
-        check_typeable(TYPING_TERMINALS[terminal], directory, session_id)
+        check_typeable(TYPING_TERMINALS[terminal], directory, session_id, source)
         return Launch(osascript_argv(command, iterm=terminal == "iterm2"), typed=command)
     known = dict(LINUX_TERMINALS)
     if terminal is not None:
@@ -233,7 +272,7 @@ def plan(
         if path:
             return Launch([path, *run_flag, "sh", "-c", command])
     raise TerminalError("No terminal emulator found; set $TERMINAL, or set a terminal command template in "
-                        "the settings (for example: kitty --directory {dir} opencode --session {id}).")
+                        "the settings (for example: kitty --directory {dir} {resume}).")
 
 
 _children: list[subprocess.Popen] = []
@@ -252,8 +291,8 @@ def launch(argv: list[str], directory: str) -> None:
 
 
 def open_session(directory: str, session_id: str, template: str | None = None,
-                 terminal: str | None = None) -> list[str]:
+                 terminal: str | None = None, source: str = "opencode") -> list[str]:
     """Start the terminal (detached) and return the argument list it was given."""
-    argv = plan(directory, session_id, template=template, terminal=terminal).argv
+    argv = plan(directory, session_id, source=source, template=template, terminal=terminal).argv
     launch(argv, directory)
     return argv

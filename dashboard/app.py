@@ -1,4 +1,4 @@
-"""Start the dashboard: pick the OpenCode store (or the bundled demo), open the window, maybe screenshot it."""
+"""Start the dashboard: find the agents' histories (or take the bundled demo), open the window, maybe screenshot it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from PyQt6.QtWidgets import QApplication, QMainWindow
 
 from analytics.db import default_db_path
 from analytics.errors import AgentTracesError
-from analytics.opencode import Source, default_data_dir, open_source
 from analytics.settings import Settings
+from analytics.sources import LoadSource, Sources, demo_sources, discover, nothing_found, open_paths
 from dashboard.data import DataService
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
@@ -29,7 +29,8 @@ SCREENSHOT_TIMEOUT_MS = 20_000
 
 
 def demo_store() -> Path:
-    """The real OpenCode store bundled with the program (never written: it is opened read-only)."""
+    """The demo bundled with the program: real histories of OpenCode (`opencode.db`), Claude Code
+    (`claude/projects/`) and Codex (`codex/sessions/`), never written (they are opened read-only)."""
     return Path(str(resources.files("resources") / "demo"))
 
 
@@ -40,32 +41,40 @@ def demo_db_path() -> Path:
 
 @dataclass
 class Choice:
-    source: Source | None
+    """The histories to read (one opened source is taken as its Sources), the trace file to keep, a label for the
+    title and a sentence for the status bar."""
+
+    sources: Sources | LoadSource | None
     db: Path
     label: str
     notice: str | None = None
 
+    def __post_init__(self) -> None:
+        self.sources = Sources.of(self.sources)
 
-def choose(source: str | None, db: str | None, demo: bool) -> Choice:
-    """The store to read and the trace file to keep, with a sentence when the demo stands in."""
+
+def choose(source: str | list[str] | None, db: str | None, demo: bool, off: list[str] | tuple = ()) -> Choice:
+    """The histories to read and the trace file to keep, with a sentence when the demo stands in: those given
+    (--source, one or more), else every one found on this machine but those `off` (the settings' sources_off);
+    the demo when there is none."""
     if demo:
-        return Choice(open_source(demo_store()), demo_db_path(), "demo store (bundled)",
+        return Choice(demo_sources(demo_store()), demo_db_path(), "demo (bundled)",
                       "Showing the bundled demo store (--demo).")
     db_path = Path(db) if db else default_db_path()
-    if source is None and not os.environ.get("OPENCODE_DB") and not default_data_dir().exists():
-        return Choice(open_source(demo_store()), demo_db_path(), "demo store (bundled)",
-                      f"No OpenCode history at {default_data_dir()}: showing the bundled demo store. "
-                      "Run OpenCode once, or start with --source PATH.")
+    paths = [source] if isinstance(source, str) else list(source or ())
+    if not paths:
+        found = discover(off)
+        if not found and not found.problems:
+            return Choice(demo_sources(demo_store()), demo_db_path(), "demo (bundled)",
+                          f"{nothing_found(off)} Showing the bundled demo store meanwhile.")
+        # a history that cannot be read is said; the store keeps showing what it holds of it
+        return Choice(found, db_path, found.label() if found else "no history", " ".join(found.problems) or None)
     try:
-        src = open_source(source)
+        given = open_paths(paths)
     except AgentTracesError as exc:
         # keep showing what the trace store already holds, and say why nothing new is read
-        return Choice(None, db_path, "no OpenCode store", str(exc))
-    return Choice(src, db_path, f"{src.location} ({src.generation})")
-
-
-def watch_paths(source: Source | None) -> list[Path]:
-    return [r.path for r in source.readers] if source is not None else []
+        return Choice(None, db_path, "no history", str(exc))
+    return Choice(given, db_path, given.label())
 
 
 class ExceptionHook(QObject):
@@ -123,13 +132,13 @@ def show_when_ready(window: MainWindow, text: str) -> None:
     window.tracing.ready.connect(show)
 
 
-def run(source: str | None = None, db: str | None = None, demo: bool = False,
+def run(source: str | list[str] | None = None, db: str | None = None, demo: bool = False,
         screenshot: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("agent-traces")
     app.setApplicationName("dashboard")
     settings = Settings.load()
-    choice = choose(source, db, demo)
+    choice = choose(source, db, demo, settings.sources_off)
     window, service = build(choice, settings)
     with exception_hook(window):
         window.show()
@@ -138,14 +147,15 @@ def run(source: str | None = None, db: str | None = None, demo: bool = False,
             show_when_ready(window, notice)
         if screenshot:
             return take_screenshot(app, window, Path(screenshot))
-        if choice.notice and choice.source is None:
+        if choice.notice and not choice.sources:
             plain.message_box(window, "agent-traces", choice.notice).exec()
         return app.exec()
 
 
 def build(choice: Choice, settings: Settings) -> tuple[MainWindow, DataService]:
-    service = DataService(choice.db, choice.source, settings.retention_days)
-    watcher = SourceWatcher(watch_paths(choice.source), settings.refresh_seconds) if choice.source else None
+    sources = Sources.of(choice.sources)
+    service = DataService(choice.db, sources, settings.retention_days)
+    watcher = SourceWatcher(sources.watched(), settings.refresh_seconds) if sources else None
     window = MainWindow(service, watcher, settings, choice.label)
     service.setParent(window)
     if watcher is not None:

@@ -29,7 +29,7 @@ def _dashboard_options(p: argparse.ArgumentParser, after_command: bool) -> None:
     """The dashboard's options; the `dashboard` command's copy has no defaults (see `cli._common`)."""
     none = {"default": argparse.SUPPRESS} if after_command else {}
     if after_command:  # `agent-traces` alone has --source already
-        p.add_argument("--source", help=cli.SOURCE_HELP, **none)
+        p.add_argument("--source", action="append", metavar="PATH", help=cli.SOURCE_HELP, **none)
     p.add_argument("--demo", action="store_true", help="show the bundled demo store", **none)
     p.add_argument("--screenshot", metavar="PATH", help="render the window to a PNG and exit (works offscreen)",
                    **none)

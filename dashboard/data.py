@@ -1,4 +1,4 @@
-"""Everything that touches OpenCode's files or DuckDB, run off the GUI thread.
+"""Everything that touches the agents' histories or DuckDB, run off the GUI thread.
 
 One worker thread runs the requests in order. Each request opens the trace store, does its work and closes
 it again, so a CLI load or a second window can use the file in between; a store that another process holds
@@ -28,12 +28,12 @@ from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from analytics.db import TraceStore
 from analytics.errors import AgentTracesError
-from analytics.loader import LoadProgress, load, no_cyclic_gc
+from analytics.loader import LoadProgress, no_cyclic_gc
 from analytics.models import LoadReport
-from analytics.opencode import Source
 from analytics.queries import compare as cmp
 from analytics.queries import trace_queries as q
 from analytics.queries.overview import Analysis, Overview
+from analytics.sources import LoadSource, Sources
 from analytics.word_diff import TextDiff, word_diff
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,13 @@ class Snapshot:
     hits: set[str]
     sessions: list[q.SessionRow] | None = None  # None: unchanged since the last snapshot
     agents: list[str] | None = None
-    report: LoadReport | None = None
+    reports: list[LoadReport] | None = None  # one per history read (None: no load)
     changed: bool = True
     analysis: Analysis | None = None
     version: int = 0  # the store's data version these traces are of
     final: bool = True  # False: a long load is still storing more
     steps: dict[str, tuple[int, int]] | None = None  # per trace: (LLM calls, tool calls); None: not read
+    sources: list[str] | None = None  # the agents whose sessions the store holds (models.SOURCES)
     # with an analysis, read off it here rather than on the GUI thread (thousands of flags on a long history)
     flags: dict[str, str] | None = None  # per flagged trace: why
     interrupted: dict[str, int] | None = None  # per interrupted call: its session's last write
@@ -110,8 +111,8 @@ class _Task(QRunnable):
 
 
 class _Refresh(_Task):
-    """Load what OpenCode wrote (if anything), then read what the filter selects, unless the view already shows
-    exactly what the store holds (`shown`, its data version)."""
+    """Load what the agents wrote (if anything), then read what the filter selects, unless the view already
+    shows exactly what the store holds (`shown`, its data version)."""
 
     def __init__(self, service: DataService, generation: int, query: q.TraceFilter, load_first: bool,
                  full: bool, shown: int | None) -> None:
@@ -120,20 +121,20 @@ class _Refresh(_Task):
         self._last_partial = 0.0
 
     def work(self) -> None:
-        report = None
+        reports = None
         svc = self.service
-        if self.load_first and svc.source is not None:
+        if self.load_first and svc.sources:
             with open_store(svc.db_path, read_only=False) as store:
-                report = load(store, svc.source, full=self.full, retention_days=svc.retention_days,
-                              progress=lambda step: self._stored(store, step))
+                reports = svc.sources.load(store, full=self.full, retention_days=svc.retention_days,
+                                           progress=lambda step: self._stored(store, step))
                 version = store.data_version()
                 unchanged = version == self.shown and not svc.overview.time_moved(store, svc.now_ms())
             if unchanged:
-                self.emit("done", Snapshot(self.generation, self.query, [], set(), report=report, changed=False,
+                self.emit("done", Snapshot(self.generation, self.query, [], set(), reports=reports, changed=False,
                                            version=version))
                 return
         with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
-            self.emit("done", self._snapshot(store, report))
+            self.emit("done", self._snapshot(store, reports))
 
     def _stored(self, store: TraceStore, step: LoadProgress) -> None:
         """A step of the load is committed: say how far it is, answer the details asked for meanwhile, and let
@@ -151,7 +152,7 @@ class _Refresh(_Task):
             self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
                                        final=False))
 
-    def _snapshot(self, store: TraceStore, report: LoadReport | None) -> Snapshot:
+    def _snapshot(self, store: TraceStore, reports: list[LoadReport] | None) -> Snapshot:
         svc = self.service
         version = store.data_version()
         shown = svc.overview.show(store, self.query, svc.now_ms())
@@ -159,9 +160,10 @@ class _Refresh(_Task):
         sessions = q.get_sessions_with_traces(store) if self.load_first else None
         agents = q.agents(store) if self.load_first else None
         analysis = shown.analysis
-        return Snapshot(self.generation, self.query, shown.traces, shown.hits, sessions, agents, report,
+        return Snapshot(self.generation, self.query, shown.traces, shown.hits, sessions, agents, reports,
                         analysis=analysis, version=version, steps=svc.overview.step_counts,
-                        flags=analysis.flag_texts(), interrupted=analysis.interrupted())
+                        flags=analysis.flag_texts(), interrupted=analysis.interrupted(),
+                        sources=q.sources(store) if self.load_first else None)
 
 
 class _Details(_Task):
@@ -176,9 +178,9 @@ class _Details(_Task):
             self.emit("details", self.generation, details_of(store, self.trace_id, self.service.now_ms()))
 
 
-def details_of(store: TraceStore, trace_id: str, now_ms: int) -> tuple[q.TraceDetails | None, tuple[str, str] | None]:
-    """A trace in full, with the (session id, directory) to open it in; its time judged as of `now_ms`, the
-    clock the snapshots' findings are judged by, so the detail pane and the tree agree on an interrupted call."""
+def details_of(store: TraceStore, trace_id: str, now_ms: int) -> tuple[q.TraceDetails | None, q.Reopen | None]:
+    """A trace in full, with the session to open it in; its time judged as of `now_ms`, the clock the snapshots'
+    findings are judged by, so the detail pane and the tree agree on an interrupted call."""
     return q.get_trace_details(store, trace_id, now_ms), q.session_to_open(store, trace_id)
 
 
@@ -286,10 +288,11 @@ class DataService(QObject):
 
     idle = pyqtSignal()
 
-    def __init__(self, db_path: Path, source: Source | None, retention_days: int | None = None,
+    def __init__(self, db_path: Path, sources: Sources | LoadSource | None, retention_days: int | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.db_path, self.source = db_path, source
+        # kept for the window's life: the readers hold what they read, so a reload parses only what was added
+        self.db_path, self.sources = db_path, Sources.of(sources)
         self.signals = _Signals(self)
         self.done, self.details, self.failed = self.signals.done, self.signals.details, self.signals.failed
         self.message, self.progress = self.signals.message, self.signals.progress

@@ -13,6 +13,7 @@ from analytics.otlp import Content
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import CompareSection, FlowSection, MetricsSection, TracingSection
+from dashboard.sections.tracing import details_text
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
@@ -57,6 +58,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.source_label)
         self.tracing.status.connect(lambda text: self.statusBar().showMessage(text))
+        self.tracing.reports.connect(lambda reports: self.source_label.setToolTip(
+            plain.tooltip(details_text(reports))))
         self.tracing.progress.connect(self.show_progress)
         self._menus()
         geometry = QSettings().value("window/geometry")
@@ -237,10 +240,13 @@ class MainWindow(QMainWindow):
         self.settings.otlp_endpoint, self.settings.otlp_project = settings.otlp_endpoint, settings.otlp_project
         self.settings.otlp_headers = settings.otlp_headers
         self.settings.otlp_content, self.settings.otlp_cut_kb = settings.otlp_content, settings.otlp_cut_kb
+        reading = settings.sources_off != self.settings.sources_off
+        self.settings.sources_off = list(settings.sources_off)
         self.service.retention_days = settings.retention_days
         if self.watcher is not None:
             self.watcher.set_interval(settings.refresh_seconds)
-        self.statusBar().showMessage("Settings saved.")
+        self.statusBar().showMessage("Settings saved." + (" Which histories are read changes at the next start."
+                                                          if reading else ""))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         QSettings().setValue("window/geometry", self.saveGeometry())

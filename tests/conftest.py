@@ -27,12 +27,12 @@ BACKGROUND_118 = FIXTURES / "background-1.18.33"
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own OpenCode data, trace store or settings."""
+    """No test sees the developer's own OpenCode, Claude Code or Codex history, trace store or settings."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    for var in ("OPENCODE_DB", "AGENT_TRACES_DB", "AGENT_TRACES_CONFIG"):
+    for var in ("OPENCODE_DB", "AGENT_TRACES_DB", "AGENT_TRACES_CONFIG", "CLAUDE_CONFIG_DIR", "CODEX_HOME"):
         monkeypatch.delenv(var, raising=False)
 
 

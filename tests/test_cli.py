@@ -187,7 +187,7 @@ def test_load_reports_bad_settings_once_and_uses_the_defaults(db: str, tmp_path:
 def test_plain_errors_not_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture, db: str) -> None:
     capsys.readouterr()
     assert main(["load", "--source", str(tmp_path / "missing"), "--db", db]) == 2
-    assert capsys.readouterr().err.startswith("agent-traces: No OpenCode data at")
+    assert capsys.readouterr().err.startswith("agent-traces: There is no file or folder at")
     assert main(["show", "prt_nope", "--db", db]) == 2
     assert "No trace matches" in capsys.readouterr().err
     assert main(["sessions", "--db", str(tmp_path / "none.duckdb")]) == 2

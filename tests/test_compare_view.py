@@ -121,7 +121,7 @@ def test_compare_with_from_the_context_menu_and_a_running_side(qtbot, window) ->
     actions = dict(tree.compare_actions(first))
     assert "Compare the two selected" not in actions  # one row selected
     # named after the marked row (flagged ⚠ interrupted once the killed run is 10 minutes old)
-    offered = next(text for text in actions if text.startswith("Compare with build  (session)"))
+    offered = next(text for text in actions if text.startswith("Compare with build  (OpenCode session)"))
     with qtbot.wait_signal(window.compare.shown, timeout=20_000):
         actions[offered]()
     ct = window.compare.tree

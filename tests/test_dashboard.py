@@ -20,7 +20,7 @@ from analytics.settings import Settings
 from dashboard.app import Choice, build, choose
 from dashboard.widgets.roles import Role
 from dashboard.widgets.trace_rows import STATUS
-from tests.conftest import CASES_118, apply_filter, copy_store, open_window, row, select, wait_idle
+from tests.conftest import CASES_118, apply_filter, copy_store, open_window, row, select, tree_digest, wait_idle
 
 pytestmark = pytest.mark.gui
 HOSTILE = "a'b\"c $(touch x) `touch y`;z"
@@ -300,13 +300,23 @@ def test_layout_and_filters_are_remembered(qtbot, live: Path, tmp_path: Path) ->
     w2.close()
 
 
-def test_no_opencode_store_falls_back_to_the_demo(tmp_path: Path) -> None:
+def test_no_history_falls_back_to_the_demo(tmp_path: Path) -> None:
+    """No OpenCode, Claude Code or Codex history on the machine: one sentence naming where each was looked for,
+    and the bundled demo, whatever of the three agents it holds."""
     choice = choose(None, str(tmp_path / "t.duckdb"), demo=False)
-    assert choice.source is not None and "demo store" in choice.notice
-    assert choice.source.location.name == "demo"
+    assert choice.sources and "demo store" in choice.notice
+    assert "No agent history found" in choice.notice and ".claude/projects" in choice.notice
+    assert ".codex/sessions" in choice.notice
+    assert {f.location.parent.name if f.kind == "opencode" else f.location.parents[1].name
+            for f in choice.sources} == {"demo"}
+    assert "opencode" in choice.sources.kinds
+
+
+DEMO_FOLDER = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
 def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
+    before = tree_digest(DEMO_FOLDER)
     png = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
@@ -314,8 +324,7 @@ def test_screenshot_of_the_demo_offscreen(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    demo = Path(__file__).resolve().parent.parent / "resources" / "demo"
-    assert sorted(p.name for p in demo.iterdir()) == ["opencode.db"]  # the bundled store was not written
+    assert tree_digest(DEMO_FOLDER) == before  # the bundled histories were not written
 
 
 def test_first_load_slower_than_the_refresh_interval_fills_the_window(qtbot, live: Path, tmp_path: Path,

@@ -11,7 +11,11 @@ text), and that DuckDB takes all of it; what is written is then read back as the
 (findings, the spans a push sends, a tool call's argument), which must not raise either. The store with many
 tool calls of many kinds (steps-1.18.33) is also damaged where the tool parts are: their input, output,
 metadata, times, name, status and id, and their nesting depth.
-A last test does the same through `load()` on a store already holding the undamaged traces (the live case).
+A test does the same through `load()` on a store already holding the undamaged traces (the live case).
+Claude Code's JSON lines (three storage generations) are damaged a line at a time with the same checks (Codex's
+rollouts in tests/test_codex_mutations.py, with these checks too); and the last test loads OpenCode's store,
+Claude Code's projects/ and Codex's sessions/ into one trace store, damages one of them and checks that the
+next load leaves every other tree of all three exact, and that writing it whole again brings everything back.
 """
 
 from __future__ import annotations
@@ -153,14 +157,18 @@ def _spans_hang_together(traces: list[AgentTrace], spans: list[AgentSpan], damag
     sums: dict[str, list] = {}
     for sp in spans:
         if sp.kind == LLM:
-            s = sums.setdefault(sp.trace_id, [0, 0, 0, 0, 0, 0.0])
+            s = sums.setdefault(sp.trace_id, [0, 0, 0, 0, 0, 0.0, 0])
             for k, name in enumerate(_USAGE):
-                s[k] += getattr(sp, name)
+                s[k] += getattr(sp, name) or 0  # an unknown cost (None) adds nothing to the known part...
+            s[6] += sp.cost_usd is None  # ...and is counted
+        else:
+            assert sp.cost_usd == 0.0, sp  # a tool call costs nothing of its own: its LLM call does
     for t in traces:
         if t.root_session_id not in damaged:
-            s = sums.get(t.trace_id, [0, 0, 0, 0, 0, 0.0])
+            s = sums.get(t.trace_id, [0, 0, 0, 0, 0, 0.0, 0])
             assert s[:5] == [getattr(t, name) for name in _USAGE[:5]], t.trace_id
             assert math.isclose(s[5], t.cost_usd, rel_tol=1e-9, abs_tol=1e-12), t.trace_id
+            assert s[6] == t.unpriced_calls, t.trace_id
 
 
 def _json_input(text: str) -> None:
@@ -181,7 +189,7 @@ def _well_typed(record: AgentTrace | SessionInfo | AgentSpan) -> None:
     for name, annotation in annotations.items():
         v = getattr(record, name)
         kinds = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
-                 "float": (float,), "tuple[str, ...]": (tuple,)}[annotation]
+                 "float": (float,), "float | None": (float, type(None)), "tuple[str, ...]": (tuple,)}[annotation]
         assert isinstance(v, kinds) and not isinstance(v, bool), (name, v)
         if isinstance(v, tuple):
             assert all(isinstance(x, str) for x in v), (name, v)
@@ -637,7 +645,206 @@ def test_load_into_a_loaded_store_keeps_untouched_trees(v1_case: SqliteCase, tmp
 
 def _stored(store: TraceStore, table: str = "agent_traces") -> dict[str, dict]:
     """Every row of the table (a fixed name) by its id; a trace's first-seen time left out."""
-    cur = store.conn.execute("SELECT * EXCLUDE (created_at) FROM agent_traces" if table == "agent_traces"
-                             else "SELECT * FROM agent_spans")
+    cur = store.conn.execute({"agent_traces": "SELECT * EXCLUDE (created_at) FROM agent_traces",
+                              "agent_spans": "SELECT * FROM agent_spans",
+                              "sessions": "SELECT * FROM sessions"}[table])
     names = [d[0] for d in cur.description]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+# -- Claude Code's JSON lines ------------------------------------------------------------------------------------
+
+CLAUDE_CASES = [("2.1.332", "nested"), ("2.1.332", "background"), ("2.1.332", "model-error"), ("2.0.27", "parallel"),
+                ("2.1.1", "parallel")]  # subagents/ files with meta.json, a background call, a failed call; inline
+# sidechains (2.0.27) and flat agent files with Warmups (2.1.1)
+
+
+def read_claude(projects: Path) -> Read:
+    """What a full load computes from a Claude Code projects/ folder, before it writes."""
+    from analytics.claude_code import open_claude_source
+
+    src = open_claude_source(projects)
+    report = LoadReport()
+    with src.reading():
+        index = src.index(report)
+        sessions = src.read(None, report)
+        traces, infos, spans = build_traces(sessions, lambda need: src.fill_texts(need, report),
+                                            {sid: s.parent_id for sid, s in index.items()}, report)
+    return Read(traces, infos, spans, report)
+
+
+def _claude_value(value: object, data: st.DataObject) -> object:
+    """One change somewhere inside a parsed line: a key removed or nulled, or a value of another kind."""
+    draw = data.draw
+    if isinstance(value, dict) and value and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(value)))
+        action = draw(st.sampled_from(["descend", "delete", "none"]))
+        out = dict(value)
+        if action == "delete":
+            del out[key]
+        elif action == "none":
+            out[key] = None
+        else:
+            out[key] = _claude_value(value[key], data)
+        return out
+    if isinstance(value, list) and value and draw(st.booleans()):
+        i = draw(st.integers(0, len(value) - 1))
+        out = list(value)
+        out[i] = _claude_value(value[i], data)
+        return out
+    return draw(st.sampled_from([
+        10**30, -5, 1.5, float("inf"), float("nan"), "", "x" * 3, [], {}, True, 0,
+        (value[: len(value) // 2] if isinstance(value, str) else "cut"),
+        {"type": "hologram"}, [{"type": "tool_use"}], "2026-13-45T99:99:99Z",
+    ]))
+
+
+def damage_line(data: st.DataObject, text: bytes) -> bytes:
+    """A JSON-lines file with one line changed: a value inside it, or the line cut short, not UTF-8, removed or
+    written twice (what a crash, a disk or a newer agent can leave)."""
+    lines = text.splitlines(keepends=True)
+    i = data.draw(st.integers(0, len(lines) - 1), label="line")
+    line = lines[i]
+    kind = data.draw(st.sampled_from(["value", "value", "value", "cut", "utf8", "remove", "twice"]), label="how")
+    if kind == "value":
+        new = json.dumps(_claude_value(json.loads(line), data), separators=(",", ":")).encode() + b"\n"
+    elif kind == "cut":
+        new = line[: data.draw(st.integers(0, max(0, len(line) - 2)))] + b"\n"
+    elif kind == "utf8":
+        at = data.draw(st.integers(0, max(0, len(line) - 2)))
+        new = line[:at] + b"\xff\xfe" + line[at + 1:]
+    elif kind == "remove":
+        new = b""
+    else:
+        new = line + line
+    return b"".join(lines[:i] + [new] + lines[i + 1:])
+
+
+@dataclass
+class LinesCase:
+    """A JSON-lines history (Claude Code's or Codex's), its files, its undamaged reading, the tree of each file."""
+
+    root: Path
+    files: dict[Path, bytes]  # file -> its undamaged bytes
+    tree_of_file: dict[Path, str]
+    baseline: Baseline
+    read: Callable[[Path], Read]
+    written: Written
+
+
+def _lines_case(root: Path, read: Callable[[Path], Read], written: Path) -> LinesCase:
+    got = read(root)
+    assert got.report.skipped_total == 0 and got.spans
+    roots = {i.session_id: i.root_session_id for i in got.infos}
+    files = {p: p.read_bytes() for p in sorted(root.rglob("*.jsonl")) if p.stat().st_size}
+    tree_of_file = {}
+    for p, text in files.items():
+        first = json.loads(text.split(b"\n", 1)[0])
+        own = first.get("sessionId") or first.get("payload", {}).get("id")  # Claude Code's record, Codex's meta
+        tree_of_file[p] = roots.get(own, own)  # a Warmup file: its session's, whose trees it is left out of
+    base = Baseline(_by_root(got.traces), _by_root(got.infos), _by_root(got.spans), dict(roots))
+    base.check(got, set())
+    return LinesCase(root, files, tree_of_file, base, read, Written(written))
+
+
+def run_lines_mutation(case: LinesCase, data: st.DataObject) -> bool:
+    path = data.draw(st.sampled_from(sorted(case.files)), label="file")
+    original = case.files[path]
+    new = damage_line(data, original)
+    try:
+        path.write_bytes(new)
+        read = case.read(case.root)
+    finally:
+        path.write_bytes(original)
+    touched = {case.tree_of_file[path]}  # (the values put in name no other tree)
+    case.baseline.check(read, touched)
+    case.written.add(read, touched, set(case.baseline.traces))
+    return True
+
+
+@pytest.fixture(scope="module")
+def claude_case(tmp_path_factory: pytest.TempPathFactory) -> LinesCase:
+    from tests.conftest import FIXTURES
+
+    work = tmp_path_factory.mktemp("claude")
+    for version, name in CLAUDE_CASES:
+        for project in (FIXTURES / f"claude-code-{version}" / name / "projects").iterdir():
+            copy_store(project, work / "projects" / f"{version}-{project.name}")
+    return _lines_case(work / "projects", read_claude, work / "written.duckdb")
+
+
+def test_claude_code_mutations(claude_case: LinesCase) -> None:
+    """Claude Code's files (2.1.332's subagents/ with meta.json, 2.1.1's flat agent files and Warmups, 2.0.27's
+    inline sidechains), one line damaged at a time: the same checks as OpenCode's stores."""
+    _run("claude code (2.1.332, 2.1.1, 2.0.27)", 600, lambda d: run_lines_mutation(claude_case, d),
+         claude_case.written)
+
+
+# -- the three histories in one store: damage in one leaves the others, and its own other trees, exact ---------
+
+
+def test_damage_in_one_history_leaves_the_others_in_the_store_exact(v1_case: SqliteCase, claude_case: LinesCase,
+                                                                   tmp_path_factory) -> None:
+    """OpenCode's store, Claude Code's projects/ and Codex's sessions/ loaded by one `Sources` into one store, as
+    the window and `push --follow` keep them: one of them damaged, the next (incremental) load of all three must
+    leave every untouched tree of every history as it was, steps and sessions included; written whole again,
+    the load after brings back exactly what was there."""
+    from analytics.sources import open_paths
+    from tests.agents_support import codex_sessions
+
+    work = tmp_path_factory.mktemp("three")
+    codex_root = codex_sessions(work / "sessions")
+    codex_files = {p: p.read_bytes() for p in codex_root.rglob("*.jsonl")}
+    v1_case.path.write_bytes(v1_case.template)
+    sources = open_paths([v1_case.path, claude_case.root, codex_root])
+    store = TraceStore(work / "three.duckdb")
+    sources.load(store)
+    before = {table: _stored(store, table) for table in ("agent_traces", "agent_spans", "sessions")}
+    assert {r["source"] for r in before["sessions"].values()} == {"opencode", "claude-code", "codex"}
+    codex_tree = {}
+    for p, text in codex_files.items():
+        tid = json.loads(text.split(b"\n", 1)[0])["payload"]["id"]
+        codex_tree[p] = before["sessions"][tid]["root_session_id"]
+    sessions_of: dict[str, list[str]] = {}
+    for k, root in v1_case.baseline.tree_of.items():
+        if k.startswith("ses_"):
+            sessions_of.setdefault(root, []).append(k)
+
+    def body(data: st.DataObject) -> bool:
+        which = data.draw(st.sampled_from(["opencode", "claude-code", "codex"]), label="history")
+        restore: tuple[Path, bytes]
+        if which == "opencode":
+            touched = damage_sqlite(v1_case, data)
+            if touched is None:
+                return False
+            conn = sqlite3.connect(v1_case.path)  # OpenCode moves the sessions' event sequence on
+            conn.execute("UPDATE event_sequence SET seq = seq + 1000 WHERE aggregate_id IN"
+                         " (SELECT value FROM json_each(?))",
+                         (json.dumps([s for root in touched for s in sessions_of[root]]),))
+            conn.commit()
+            conn.close()
+            restore = (v1_case.path, v1_case.template)
+        else:
+            files, tree = ((claude_case.files, claude_case.tree_of_file) if which == "claude-code"
+                           else (codex_files, codex_tree))
+            path = data.draw(st.sampled_from(sorted(files)), label="file")
+            path.write_bytes(damage_line(data, files[path]))
+            touched = {tree[path]}
+            restore = (path, files[path])
+        try:
+            sources.load(store)
+            for table, rows in before.items():
+                after = _stored(store, table)
+                for key, row in rows.items():
+                    if row["root_session_id"] not in touched:
+                        assert after.get(key) == row, (which, table, key)
+        finally:
+            restore[0].write_bytes(restore[1])  # the agent writes it whole again
+        sources.load(store)
+        assert {table: _stored(store, table) for table in before} == before
+        return True
+
+    try:
+        _run("three histories in one store", 90, body, v1_case.written)
+    finally:
+        store.close()

@@ -42,7 +42,11 @@ def _written(tmp_path: Path, data: object) -> Path:
     ({"retention_days": 10**12}, "retention_days must be from 1 to 36500 days"),
     ({"terminal_template": "kitty -e 'opencode --session {id}"}, "has a quote or a backslash that nothing closes"),
     ({"terminal_template": ["kitty", "{cmd}"]}, "terminal_template must be a command as a string, or null"),
-    ({"terminal_template": "kitty {nope}"}, "has an unknown field ('nope'); use {dir}, {id} and {cmd}"),
+    ({"terminal_template": "kitty {nope}"}, "has an unknown field ('nope'); use {dir}, {id}, {resume} and {cmd}"),
+    ({"sources_off": "codex"}, 'sources_off must be a list of the sources not to read ("opencode", "claude-code", '
+                               '"codex"), not "codex"; using []'),
+    ({"sources_off": ["claude"]}, 'sources_off: "claude" is not a source (use "opencode", "claude-code", "codex")'),
+    ({"sources_off": [None]}, "sources_off: null is not a source"),
 ])
 def test_a_bad_value_is_reported_once_and_its_default_used(tmp_path: Path, caplog, data, words: str) -> None:
     path = _written(tmp_path, data)
@@ -62,6 +66,26 @@ def test_good_values_pass_and_the_good_keys_of_a_bad_file_are_kept(tmp_path: Pat
     mixed = Settings.load(_written(tmp_path, {"retention_days": "30", "refresh_seconds": 60}))
     assert (mixed.retention_days, mixed.refresh_seconds, len(mixed.problems)) == (None, 60.0, 1)
     assert Settings.load(_written(tmp_path, {"retention_days": None, "terminal_template": None})).problems == []
+    off = Settings.load(_written(tmp_path, {"sources_off": ["codex", "opencode", "codex"]}))
+    assert off.sources_off == ["codex", "opencode"] and off.problems == []
+
+
+@pytest.mark.gui
+def test_the_dialog_turns_a_history_off_and_keeps_it_off(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """The Read boxes are sources_off: unticked, saved in the file; the other settings' values stay."""
+    monkeypatch.setenv("AGENT_TRACES_CONFIG", str(tmp_path / "settings.json"))
+    dialog = SettingsDialog(Settings(sources_off=["codex"], refresh_seconds=7))
+    qtbot.addWidget(dialog)
+    assert [b.isChecked() for b in dialog.read.values()] == [True, True, False]
+    dialog.read["claude-code"].setChecked(False)
+    dialog.read["codex"].setChecked(True)
+    dialog.settings().save()
+    saved = Settings.load()
+    assert saved.sources_off == ["claude-code"] and saved.refresh_seconds == 7 and saved.problems == []
+    assert json.loads((tmp_path / "settings.json").read_text())["sources_off"] == ["claude-code"]
+    dialog.read["claude-code"].setChecked(True)
+    dialog.settings().save()
+    assert "sources_off" not in json.loads((tmp_path / "settings.json").read_text())  # the default is not written
 
 
 def test_an_unreadable_or_odd_file_is_one_problem(tmp_path: Path) -> None:

@@ -124,9 +124,9 @@ def test_a_store_made_before_a_field_gets_its_column_with_the_fields_default(tmp
 
 
 def test_a_new_field_with_a_default_is_all_a_new_column_takes(tmp_path: Path, live: Path, monkeypatch) -> None:
-    """Adding a column is one line in models.py: here a `source` field on SessionInfo, as the Claude Code and
-    Codex readers will add, and nothing else (the schema version stays). A store made before it gets the column
-    when a writer opens it, its rows the field's default; a reader asks for that first."""
+    """Adding a column is one line in models.py: here an `origin` field on SessionInfo, and nothing else (the
+    schema version stays). A store made before it gets the column when a writer opens it, its rows the field's
+    default; a reader asks for that first."""
     import analytics.db as db
 
     with TraceStore(tmp_path / "t.duckdb") as s:
@@ -135,22 +135,50 @@ def test_a_new_field_with_a_default_is_all_a_new_column_takes(tmp_path: Path, li
 
     @dataclasses.dataclass(frozen=True)
     class NewSessionInfo(SessionInfo):
-        source: str = "opencode"
+        origin: str = "here"
 
     monkeypatch.setitem(db.RECORD_TABLES, "sessions", NewSessionInfo)
     with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
         TraceStore(tmp_path / "t.duckdb", read_only=True)
     with TraceStore(tmp_path / "t.duckdb") as s:
-        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
-            ("opencode", sessions)]
+        assert s.conn.execute("SELECT origin, count(*) FROM sessions GROUP BY origin").fetchall() == [
+            ("here", sessions)]
         assert s.schema_version() == SCHEMA_VERSION
     with TraceStore(tmp_path / "t.duckdb", read_only=True) as s:
         assert s.session_count() == sessions
     monkeypatch.undo()  # and a program without the field still loads into the store that has its column
     with TraceStore(tmp_path / "t.duckdb") as s:
         load(s, open_source(live), full=True)
-        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY source").fetchall() == [
+        assert s.conn.execute("SELECT origin, count(*) FROM sessions GROUP BY origin").fetchall() == [
+            ("here", sessions)]
+
+
+def test_a_store_made_before_the_source_column_reads_opencode(tmp_path: Path, live: Path) -> None:
+    """A store written before Claude Code and Codex were read (no `source`, no `unpriced_calls`) gets both when a
+    writer opens it: every row was OpenCode's, with every call priced as OpenCode wrote it."""
+    import analytics.db as db
+
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        load(s, open_source(live))
+        traces, sessions = s.trace_count(), s.session_count()
+        indexes = [r[0] for r in s.conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()]
+        for name in indexes:  # (DuckDB alters no table an index depends on; the upgrade makes them again)
+            s.conn.execute(f"DROP INDEX {name}")
+        for table, column in (("agent_traces", "source"), ("agent_traces", "unpriced_calls"),
+                              ("sessions", "source")):
+            s.conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        before = db.record_columns().replace(", source", "", 2).replace(", unpriced_calls", "")
+        s.conn.execute("UPDATE meta SET value = ? WHERE key = 'columns'", [before])
+    with pytest.raises(StoreError, match="needs an upgrade; run `agent-traces load` once"):
+        TraceStore(tmp_path / "t.duckdb", read_only=True)
+    with TraceStore(tmp_path / "t.duckdb") as s:
+        assert s.conn.execute("SELECT source, unpriced_calls, count(*) FROM agent_traces GROUP BY ALL").fetchall() \
+            == [("opencode", 0, traces)]
+        assert s.conn.execute("SELECT source, count(*) FROM sessions GROUP BY ALL").fetchall() == [
             ("opencode", sessions)]
+        assert s.schema_version() == SCHEMA_VERSION
+        assert sorted(r[0] for r in s.conn.execute("SELECT index_name FROM duckdb_indexes()").fetchall()) == \
+            sorted(indexes)
 
 
 def test_a_store_of_schema_3_is_upgraded_before_it_is_read(tmp_path: Path) -> None:

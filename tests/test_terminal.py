@@ -244,8 +244,8 @@ def test_cli_open_dry_run_json_for_each_kind_of_terminal(tmp_path: Path, capsys,
         assert f'  tell application "{app}"' in out["argv"]
     for name, flags in (("kitty", []), ("xterm", ["-e"]), ("gnome-terminal", ["--"]), ("wezterm", ["start", "--"])):
         out = _open_json(capsys, "--terminal", name, "--db", db)
-        assert out == {"session_id": SID, "directory": directory, "shell_command": cmd,
-                       "argv": [name, *flags, "sh", "-c", cmd], "typed": None, "problem": None}
+        assert out == {"session_id": SID, "directory": directory, "source": "opencode", "note": None,
+                       "shell_command": cmd, "argv": [name, *flags, "sh", "-c", cmd], "typed": None, "problem": None}
     out = _open_json(capsys, "--terminal", "template", "--db", db)
     assert out["argv"] == [] and out["typed"] is None and "No terminal template is set" in out["problem"]
     settings = Path(os.environ["XDG_CONFIG_HOME"]) / "agent-traces" / "settings.json"
@@ -312,3 +312,69 @@ def test_a_template_through_ssh_quotes_for_the_remote_shell(tmp_path: Path, monk
     assert record.read_text() == f"{target}\n--session\0{SID}\0"
     assert sorted(p.name for p in work.iterdir()) == [HOSTILE]  # no x, y or p was created
     assert not (tmp_path / "x").exists() and not (target / "x").exists() and not (target / "p").exists()
+
+
+# -- Claude Code and Codex sessions: their own command, the same quoting --------------------------------------
+
+AGENTS = {"opencode": ["opencode", "--session"], "claude-code": ["claude", "--resume"], "codex": ["codex", "resume"]}
+
+
+@pytest.mark.parametrize("source", list(AGENTS))
+def test_each_agent_resumes_with_its_own_command_every_value_quoted(source: str) -> None:
+    words = ["cd", "--", HOSTILE, "&&", *AGENTS[source], SID]
+    assert shlex.split(shell_command(HOSTILE, SID, source)) == words
+    assert plan(HOSTILE, SID, source=source, terminal="xterm", which=lambda _: None).argv == [
+        "xterm", "-e", "sh", "-c", shell_command(HOSTILE, SID, source)]
+    # {resume} as a word of its own: the agent's words, each one argument; in a shell command: the quoted line
+    assert plan(HOSTILE, SID, source=source, template="kitty --directory {dir} {resume}").argv == [
+        "kitty", "--directory", HOSTILE, *AGENTS[source], SID]
+    shell = plan(HOSTILE, SID, source=source, template='xterm -e sh -c "cd {dir} && {resume}"').argv
+    assert shlex.split(shell[-1]) == ["cd", HOSTILE, "&&", *AGENTS[source], SID]
+    assert plan(HOSTILE, SID, source=source, template="xterm -e sh -c {cmd}").argv[-1] == shell_command(
+        HOSTILE, SID, source)
+    for char in CONTROL.values():  # typed into a shell: refused, and the sentence gives the agent's command
+        with pytest.raises(TerminalError, match=" ".join(AGENTS[source])):
+            plan(f"/tmp/x{char}", SID, source=source, terminal="iterm2")
+
+
+def test_a_template_written_for_opencode_is_refused_for_the_other_agents() -> None:
+    template = "kitty --directory {dir} opencode --session {id}"
+    assert plan(HOSTILE, SID, template=template).argv[-1] == SID
+    for source in ("claude-code", "codex"):
+        with pytest.raises(TerminalError, match=r"use \{resume\} for the agent's own command"):
+            plan(HOSTILE, SID, source=source, template=template)
+    # one that runs nothing of an agent's, or knows its agent, is any agent's
+    assert plan(HOSTILE, SID, source="codex", template="tmux new-window -c {dir}").argv == [
+        "tmux", "new-window", "-c", HOSTILE]
+    with pytest.raises(TerminalError, match=r"puts \{resume\} inside a word"):
+        plan(HOSTILE, SID, source="codex", template="kitty x{resume}")
+    with pytest.raises(TerminalError, match="inside quotes"):
+        plan(HOSTILE, SID, source="codex", template="""x sh -c 'cd $HOME && "run {resume} now"'""")
+
+
+@pytest.mark.parametrize("source", ["claude-code", "codex"])
+@pytest.mark.parametrize("template", [None, "stub-term -e sh -c {cmd}", 'stub-term -e sh -c "cd {dir} && {resume}"',
+                                      "stub-term -e env -C {dir} {resume}"],
+                         ids=["emulator", "template-cmd", "template-shell", "template-words"])
+def test_hostile_directory_runs_claude_and_codex_there_and_nothing_else(tmp_path: Path, monkeypatch, source: str,
+                                                                        template: str | None) -> None:
+    """End to end with a stub terminal and a stub `claude` / `codex` recording where they ran and with what."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "record"
+    program = AGENTS[source][0]
+    _script(bin_dir / program, f'{{ pwd; printf "%s\\0" "$@"; }} > "{record}.tmp"; mv "{record}.tmp" "{record}"\n')
+    _script(bin_dir / "stub-term", 'shift; exec "$@"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    target = work / HOSTILE
+    target.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TERMINAL", "stub-term")
+    monkeypatch.chdir(work)
+    open_session(str(target), SID, template=template, source=source)
+    deadline = time.monotonic() + 10
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert record.read_text() == f"{target}\n" + "".join(f"{w}\0" for w in [*AGENTS[source][1:], SID])
+    assert sorted(p.name for p in work.iterdir()) == [HOSTILE]

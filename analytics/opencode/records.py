@@ -75,6 +75,7 @@ class RawMessage:
     calls: list[RawCall] = field(default_factory=list)
     texts: list[str] | None = None
     tool_calls: list[RawTool] = field(default_factory=list)  # every tool call but the delegations, in order
+    priced: bool = True  # False: its model has no price (Claude Code, Codex), so `usage.cost` is unknown, not 0
 
 
 @dataclass(slots=True)
@@ -90,6 +91,7 @@ class RawSession:
     updated_ms: int
     store: str
     messages: list[RawMessage] = field(default_factory=list)
+    source: str = "opencode"  # the agent that wrote it (models.SOURCES)
 
 
 @dataclass(frozen=True)

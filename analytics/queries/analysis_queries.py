@@ -74,6 +74,8 @@ class AgentMetrics:
     total_cost_usd: float
     median_ms: float | None
     p95_ms: float | None
+    unpriced_calls: int = 0  # its own LLM calls with no price: `cost_usd` is the known part
+    total_unpriced_calls: int = 0  # with descendants
 
     @property
     def error_rate(self) -> float:
@@ -105,6 +107,8 @@ def agent_metrics(roots: list[TraceNode]) -> list[AgentMetrics]:
             total_tokens_out=sum(n.total_tokens_out for n in nodes),
             total_cost_usd=sum(n.total_cost_usd for n in nodes),
             median_ms=statistics.median(durations) if durations else None, p95_ms=percentile(durations, 95),
+            unpriced_calls=sum(n.trace.unpriced_calls for n in nodes),
+            total_unpriced_calls=sum(n.total_unpriced_calls for n in nodes),
         ))
     return sorted(out, key=lambda m: (-m.total_cost_usd, m.agent))
 
@@ -182,7 +186,10 @@ def own_ms(n: TraceNode) -> int | None:
 
 def _value(n: TraceNode, metric: str) -> float | None:
     """What a call itself took: its own time and its own tokens and cost, so that a call is not flagged for
-    what its delegations took (they are judged themselves). A session is judged on its whole tree."""
+    what its delegations took (they are judged themselves). A session is judged on its whole tree. A cost that is
+    not known whole (an LLM call with no price) is not judged."""
+    if metric == "cost" and (n.total_unpriced_calls if n.trace.kind == "session" else n.trace.unpriced_calls):
+        return None
     if n.trace.kind == "session":
         if metric == "duration":
             return n.trace.duration_ms
@@ -216,17 +223,17 @@ def far_above(value: float, usual: Usual) -> bool:
 def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = None) -> list[Anomaly]:
     """Traces far above what the same agent usually takes, judged against the user's whole history.
 
-    Robust statistics per agent (sessions form their own group): a value is anomalous when it is at least
-    MIN_RATIO times the median and ROBUST_Z robust standard deviations above it (1.4826 × MAD); with no spread
-    at all, three times the median is enough. Agents with fewer than MIN_SAMPLES runs are not judged.
+    Robust statistics per agent of each history (sessions form their own group): a value is anomalous when it is
+    at least MIN_RATIO times the median and ROBUST_Z robust standard deviations above it (1.4826 × MAD); with no
+    spread at all, three times the median is enough. Agents with fewer than MIN_SAMPLES runs are not judged.
     Returns the strongest reason per trace.
     """
-    groups: dict[tuple[str, str], list[TraceNode]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[TraceNode]] = defaultdict(list)
     for r in history:
         for n in r.walk():
             if n.trace.status != "running":
-                groups[(n.trace.kind, n.trace.subagent_type)].append(n)
-    usual: dict[tuple[tuple[str, str], str], Usual] = {}
+                groups[(n.trace.source, n.trace.kind, n.trace.subagent_type)].append(n)
+    usual: dict[tuple[tuple[str, str, str], str], Usual] = {}
     for key, nodes in groups.items():
         for metric in ("duration", "tokens", "cost"):
             stats = usual_of([v for n in nodes if (v := _value(n, metric)) is not None])
@@ -237,7 +244,7 @@ def find_anomalies(history: list[TraceNode], among: list[TraceNode] | None = Non
         for n in r.walk():
             if n.trace.status == "running":
                 continue
-            key = (n.trace.kind, n.trace.subagent_type)
+            key = (n.trace.source, n.trace.kind, n.trace.subagent_type)
             for metric in ("duration", "tokens", "cost"):
                 stats = usual.get((key, metric))
                 value = _value(n, metric)

@@ -49,9 +49,14 @@ class Figures:
     status: str
     llm_calls: int
     tool_calls: int
+    unpriced_calls: int = 0  # LLM calls with no price: `cost_usd` is the known part, and no cost delta is made
 
     def value(self, name: str) -> float | None:
         return getattr(self, name)
+
+    def unpriced(self, name: str) -> int:
+        """How many calls the figure lacks (the cost's unpriced calls; 0 for every other figure)."""
+        return self.unpriced_calls if name == "cost_usd" else 0
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class Comparison:
 
 
 def _figures_json(f: Figures | None) -> dict | None:
-    return None if f is None else {name: getattr(f, name) for name in (*FIGURES, "status")}
+    return None if f is None else {name: getattr(f, name) for name in (*FIGURES, "status", "unpriced_calls")}
 
 
 def _label(t: q.TraceSummary, depth: int) -> str:
@@ -175,8 +180,9 @@ def _label(t: q.TraceSummary, depth: int) -> str:
 
 
 def delta(left: Figures | None, right: Figures | None, name: str) -> float | None:
-    """right − left of one figure; None when a side is missing or has no value (a duration while it runs)."""
-    if left is None or right is None:
+    """right − left of one figure; None when a side is missing or has no value (a duration while it runs, a cost
+    with unpriced calls)."""
+    if left is None or right is None or left.unpriced(name) or right.unpriced(name):
         return None
     a, b = left.value(name), right.value(name)
     if a is None or b is None:
@@ -259,7 +265,7 @@ def align(left: q.TraceNode, right: q.TraceNode, llm: dict[str, int], tools: dic
     def figures(t: q.TraceSummary) -> Figures:
         used = tools.get(t.trace_id, {})
         return Figures(t.duration_ms if t.status != RUNNING else None, t.tokens_in, t.tokens_out, t.cost_usd,
-                       t.status, llm.get(t.trace_id, 0), sum(u.calls for u in used.values()))
+                       t.status, llm.get(t.trace_id, 0), sum(u.calls for u in used.values()), t.unpriced_calls)
 
     pairs: list[Pair] = []
     # rows in tree order, from a stack rather than recursion (a chain may be deeper than recursion goes)
@@ -347,7 +353,8 @@ def total(node: q.TraceNode, llm: dict[str, int], tools: dict[str, dict[str, Too
     status = max((n.trace.status for n in nodes), key=lambda s: STATUS_RANK.get(s, 1))
     return Figures(duration, node.total_tokens_in, node.total_tokens_out, node.total_cost_usd, status,
                    sum(llm.get(n.trace.trace_id, 0) for n in nodes),
-                   sum(u.calls for n in nodes for u in tools.get(n.trace.trace_id, {}).values()))
+                   sum(u.calls for n in nodes for u in tools.get(n.trace.trace_id, {}).values()),
+                   node.total_unpriced_calls)
 
 
 def extent(node: q.TraceNode, now: int) -> int:

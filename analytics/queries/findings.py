@@ -136,16 +136,16 @@ def context_blowups(store: TraceStore) -> list[tuple[str, str, str, int, int, fl
     rows = store.cursor().execute(
         "SELECT s.span_id, s.trace_id, t.subagent_type,"
         " row_number() OVER (PARTITION BY s.trace_id ORDER BY s.started_at, s.span_id),"
-        " coalesce(s.tokens_in, 0) + coalesce(s.tokens_cache_read, 0) + coalesce(s.tokens_cache_write, 0)"
+        " coalesce(s.tokens_in, 0) + coalesce(s.tokens_cache_read, 0) + coalesce(s.tokens_cache_write, 0), t.source"
         " FROM agent_spans s JOIN agent_traces t ON t.trace_id = s.trace_id"
         " WHERE s.kind = 'llm' AND s.status <> 'running'").fetchall()
-    by_agent: dict[str, list[float]] = {}
-    for _sid, _tid, agent, _n, value in rows:
-        by_agent.setdefault(agent, []).append(value)
-    usual = {agent: stats for agent, values in by_agent.items() if (stats := usual_of(values)) is not None}
+    by_agent: dict[tuple[str, str], list[float]] = {}  # an agent of each history (models.SOURCES)
+    for _sid, _tid, agent, _n, value, source in rows:
+        by_agent.setdefault((source, agent), []).append(value)
+    usual = {key: stats for key, values in by_agent.items() if (stats := usual_of(values)) is not None}
     out = []
-    for sid, tid, agent, n, value in rows:
-        stats = usual.get(agent)
+    for sid, tid, agent, n, value, source in rows:
+        stats = usual.get((source, agent))
         if stats is not None and far_above(value, stats):
             out.append((sid, tid, agent, n, value, stats[0], stats[2]))
     return out

@@ -80,6 +80,7 @@ class TraceNode:
     total_tokens_out: int = 0
     total_cost_usd: float = 0.0
     descendants: int = 0
+    total_unpriced_calls: int = 0  # LLM calls with no price, every descendant's included
 
     def walk(self) -> Iterator[TraceNode]:
         """This node and every descendant, parents first, children in order (without recursion: a
@@ -106,6 +107,9 @@ class SessionRow:
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    source: str = "opencode"  # the agent that ran it (models.SOURCES)
+    version: str | None = None  # that agent's version, as its history says
+    unpriced_calls: int = 0  # LLM calls of the tree with no price: `cost_usd` is the known part
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class TraceDetails:
     descendants: int
     steps: tuple[int, int] = (0, 0)  # its own LLM calls and tool calls (agent_spans)
     time: TimeSplit | None = None  # where its time went (time_split.py), a running trace's up to now
+    total_unpriced_calls: int = 0  # LLM calls with no price, its own and its descendants'
+    version: str | None = None  # the version of the agent (its `source`) that wrote its session
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,8 @@ class SessionSummary:
     running_count: int
     max_depth: int
     deepest_chain: tuple[str, ...]
+    unpriced_calls: int = 0
+    source: str = "opencode"
 
 
 _SUMMARY_COLUMNS = _select(TraceSummary)
@@ -164,16 +172,26 @@ def get_traces(store: TraceStore, trace_ids: list[str]) -> list[TraceSummary]:
     return _summaries(store, "trace_id IN (SELECT unnest(?::VARCHAR[]))", [list(trace_ids)])
 
 
-def search_traces(store: TraceStore, text: str, limit: int = 500) -> list[TraceSummary]:
+_OF_SOURCE = "(?::VARCHAR IS NULL OR source = ?)"  # bind the source twice
+
+
+def search_traces(store: TraceStore, text: str, limit: int = 500, source: str | None = None) -> list[TraceSummary]:
     """Traces whose prompt, output or description contains `text`, ignoring case, in any script; newest
-    first, at most `limit` (`count_matching` says how many there are in all)."""
-    return _summaries(store, _TEXT_MATCH, _text_params(text), order="started_at DESC, trace_id", limit=limit)
+    first, at most `limit` (`count_matching` says how many there are in all); of one agent's history with
+    `source`."""
+    return _summaries(store, f"{_TEXT_MATCH} AND {_OF_SOURCE}", [*_text_params(text), source, source],
+                      order="started_at DESC, trace_id", limit=limit)
 
 
-def count_matching(store: TraceStore, text: str) -> int:
+def count_matching(store: TraceStore, text: str, source: str | None = None) -> int:
     """How many traces `search_traces` finds without a limit."""
-    return store.cursor().execute(f"SELECT count(*) FROM agent_traces WHERE {_TEXT_MATCH}",
-                                  _text_params(text)).fetchone()[0]
+    return store.cursor().execute(f"SELECT count(*) FROM agent_traces WHERE {_TEXT_MATCH} AND {_OF_SOURCE}",
+                                  [*_text_params(text), source, source]).fetchone()[0]
+
+
+def sources(store: TraceStore) -> list[str]:
+    """The agents (models.SOURCES) whose sessions the store holds."""
+    return [r[0] for r in store.cursor().execute("SELECT DISTINCT source FROM sessions ORDER BY 1").fetchall()]
 
 
 def agents(store: TraceStore) -> list[str]:
@@ -198,10 +216,12 @@ def build_tree(traces: list[TraceSummary]) -> list[TraceNode]:
         for n in reversed(order):
             n.total_tokens_in, n.total_tokens_out = n.trace.tokens_in, n.trace.tokens_out
             n.total_cost_usd, n.descendants = n.trace.cost_usd, 0
+            n.total_unpriced_calls = n.trace.unpriced_calls
             for c in n.children:
                 n.total_tokens_in += c.total_tokens_in
                 n.total_tokens_out += c.total_tokens_out
                 n.total_cost_usd += c.total_cost_usd
+                n.total_unpriced_calls += c.total_unpriced_calls
                 n.descendants += 1 + c.descendants
     return roots
 
@@ -233,9 +253,10 @@ def get_trace_details(store: TraceStore, trace_id: str, now_ms: int | None = Non
         chain.append(by_id[cur_id].subagent_type)
         cur_id = by_id[cur_id].parent_trace_id
     node = next((n for r in build_tree(tree) for n in r.walk() if n.trace.trace_id == trace_id), None)
-    session = cur.execute("SELECT title, directory FROM sessions WHERE session_id = ?",
+    session = cur.execute("SELECT title, directory, version FROM sessions WHERE session_id = ?",
                           [trace.child_session_id or trace.session_id]).fetchone() or \
-        cur.execute("SELECT title, directory FROM sessions WHERE session_id = ?", [trace.session_id]).fetchone()
+        cur.execute("SELECT title, directory, version FROM sessions WHERE session_id = ?",
+                    [trace.session_id]).fetchone()
     return TraceDetails(
         trace=trace,
         chain=tuple(reversed(chain)),
@@ -247,18 +268,22 @@ def get_trace_details(store: TraceStore, trace_id: str, now_ms: int | None = Non
         descendants=node.descendants if node else 0,
         steps=step_counts(store, [trace_id]).get(trace_id, (0, 0)),
         time=time_split(store, trace_id, now_ms),
+        total_unpriced_calls=node.total_unpriced_calls if node else trace.unpriced_calls,
+        version=session[2] if session else None,
     )
 
 
 def get_sessions_with_traces(store: TraceStore, since_ms: int | None = None,
-                             with_delegations: bool = False) -> list[SessionRow]:
-    """Root sessions, newest first, with their tree totals."""
+                             with_delegations: bool = False, source: str | None = None) -> list[SessionRow]:
+    """Root sessions, newest first, with their tree totals; of one agent's history with `source`."""
+    columns = _select(SessionRow).replace("unpriced_calls", "coalesce(u.unpriced_calls, 0)")
     rows = store.cursor().execute(
-        f"SELECT {_select(SessionRow)} FROM sessions"
+        f"SELECT {columns} FROM sessions LEFT JOIN (SELECT root_session_id AS root, sum(unpriced_calls) AS"
+        " unpriced_calls FROM agent_traces GROUP BY ALL) u ON u.root = sessions.session_id"
         " WHERE parent_session_id IS NULL AND session_id IN (SELECT trace_id FROM agent_traces WHERE kind = 'session')"
         " AND (?::BIGINT IS NULL OR created_at >= epoch_ms(?::BIGINT)) AND (NOT ? OR delegation_count > 0)"
-        " ORDER BY created_at DESC, session_id",
-        [since_ms, since_ms, with_delegations],
+        f" AND {_OF_SOURCE} ORDER BY created_at DESC, session_id",
+        [since_ms, since_ms, with_delegations, source, source],
     ).fetchall()
     return [SessionRow(*r) for r in rows]  # in field order: `_select`
 
@@ -302,6 +327,8 @@ def get_session_summary(store: TraceStore, session_id: str) -> SessionSummary | 
         tokens_in=sum(r.total_tokens_in for r in roots),
         tokens_out=sum(r.total_tokens_out for r in roots),
         cost_usd=sum(r.total_cost_usd for r in roots),
+        unpriced_calls=sum(r.total_unpriced_calls for r in roots),
+        source=root.trace.source,
         delegation_count=sum(1 for n in nodes if n.trace.kind == "delegation"),
         error_count=sum(1 for n in nodes if n.trace.status == "error"),
         running_count=running,
@@ -340,23 +367,47 @@ def check_unambiguous(store: TraceStore, what: str, prefix: str) -> None:
                                f"{', '.join(rows[:SHOWN_MATCHES])}{more}); give more of the id.")
 
 
-def resolve_session_id(store: TraceStore, prefix: str) -> str | None:
+def resolve_session_id(store: TraceStore, prefix: str, source: str | None = None) -> str | None:
+    """A full session id from an unambiguous prefix (of one agent's history with `source`)."""
     rows = store.cursor().execute(
-        "SELECT session_id FROM sessions WHERE starts_with(session_id, ?) ORDER BY session_id LIMIT 2",
-        [prefix]).fetchall()
+        f"SELECT session_id FROM sessions WHERE starts_with(session_id, ?) AND {_OF_SOURCE}"
+        " ORDER BY session_id LIMIT 2", [prefix, source, source]).fetchall()
     if any(r[0] == prefix for r in rows):
         return prefix
     return rows[0][0] if len(rows) == 1 else None
 
 
-def session_to_open(store: TraceStore, trace_id: str) -> tuple[str, str] | None:
-    """(session id, directory) a trace opens: a delegation its child session (its caller's when the call
-    never got one), a session trace its own session."""
+@dataclass(frozen=True)
+class Reopen:
+    """The session a trace reopens in a terminal, with the agent that resumes it (`source`), and why it is
+    another session than the row's own, when it is (`note`)."""
+
+    session_id: str
+    directory: str
+    source: str = "opencode"
+    note: str | None = None
+
+
+SUBAGENT_ALONE = ("A Claude Code subagent cannot be resumed on its own (claude --resume takes a session): this "
+                  "reopens the session that ran it.")
+
+
+def session_to_open(store: TraceStore, trace_id: str) -> Reopen | None:
+    """The session a trace opens: a delegation its child session (its caller's when the call never got one), a
+    session trace its own session. A Claude Code subagent opens its root session (see SUBAGENT_ALONE); a Codex
+    spawned agent its own thread, which `codex resume` takes."""
     row = store.cursor().execute(
-        "SELECT coalesce(c.session_id, s.session_id), coalesce(c.directory, s.directory) FROM agent_traces t"
+        "SELECT coalesce(c.session_id, s.session_id), coalesce(c.directory, s.directory), t.source,"
+        " coalesce(c.parent_session_id, s.parent_session_id), r.session_id, r.directory FROM agent_traces t"
         " LEFT JOIN sessions c ON c.session_id = t.child_session_id"
-        " LEFT JOIN sessions s ON s.session_id = t.session_id WHERE t.trace_id = ?", [trace_id]).fetchone()
-    return (row[0], row[1]) if row and row[0] else None
+        " LEFT JOIN sessions s ON s.session_id = t.session_id"
+        " LEFT JOIN sessions r ON r.session_id = t.root_session_id WHERE t.trace_id = ?", [trace_id]).fetchone()
+    if not row or not row[0]:
+        return None
+    session_id, directory, source, parent, root, root_directory = row
+    if source == "claude-code" and parent is not None and root is not None:
+        return Reopen(root, root_directory, source, SUBAGENT_ALONE)
+    return Reopen(session_id, directory, source)
 
 
 @dataclass(frozen=True)
@@ -376,6 +427,7 @@ class TraceFilter:
     with_delegations: bool = False
     pattern: str | None = None  # applied by analysis_queries.refine, after the SQL
     anomalies_only: bool = False
+    source: str | None = None  # one agent's sessions (models.SOURCES)
 
     @property
     def narrows_traces(self) -> bool:
@@ -396,10 +448,12 @@ def filter_traces(store: TraceStore, f: TraceFilter) -> tuple[list[TraceSummary]
         " AND (?::BIGINT IS NULL OR s.created_at >= epoch_ms(?::BIGINT))"
         " AND (?::BIGINT IS NULL OR s.created_at < epoch_ms(?::BIGINT))"
         " AND (NOT ? OR s.delegation_count > 0)"
+        " AND (?::VARCHAR IS NULL OR s.source = ?)"
         " ORDER BY t.depth, t.started_at, t.trace_id"
     )
     params = [f.agent, f.agent, f.status, f.status, needle, *_text_params(needle),
-              f.session_id, f.session_id, f.start_ms, f.start_ms, f.end_ms, f.end_ms, f.with_delegations]
+              f.session_id, f.session_id, f.start_ms, f.start_ms, f.end_ms, f.end_ms, f.with_delegations,
+              f.source, f.source]
     traces, hits = [], set()
     for row in store.cursor().execute(sql, params).fetchall():
         t = _summary(row[:-1])

@@ -70,8 +70,10 @@ class CompareSection(QWidget):
         root = c.pairs[0]
         n = c.counts
         self.heading.setText(
-            f"Left: {root.left.subagent_type} {c.left_id} ({fmt.when(c.left_start)})   ⇄   "
-            f"Right: {root.right.subagent_type} {c.right_id} ({fmt.when(c.right_start)})   ·   "
+            f"Left: {root.left.subagent_type} ({fmt.source_label(root.left.source)}) {c.left_id} "
+            f"({fmt.when(c.left_start)})   ⇄   "
+            f"Right: {root.right.subagent_type} ({fmt.source_label(root.right.source)}) {c.right_id} "
+            f"({fmt.when(c.right_start)})   ·   "
             f"{n['matched']} calls matched, {n['added']} added on the right, {n['removed']} removed from the left. "
             "Differences are right − left: green is better, red worse.")
         self.tree.show_comparison(c)  # selects the roots' row, which asks for their texts

@@ -22,6 +22,7 @@ from analytics.queries.time_split import ToolStats
 from dashboard.widgets import plain
 from dashboard.widgets.agent_chart import AgentChart, AgentTimeChart
 from dashboard.widgets.figures import FigureKinds
+from dashboard.widgets.roles import Role
 
 AGENT_COLUMNS = ("Agent", "Runs", "Errors", "Median", "p95", "Tokens (own)", "Tokens (with delegations)",
                  "Cost (own)", "Cost (with delegations)")
@@ -119,8 +120,10 @@ class MetricsSection(QWidget):
             self.set_tools([])
             return
         total_cost = sum(r.total_cost_usd for r in a.roots)
+        unpriced = sum(r.total_unpriced_calls for r in a.roots)
         calls = sum(r.descendants for r in a.roots)
-        self.summary.setText(f"{len(a.roots)} sessions shown · {calls} delegations · {fmt.cost(total_cost)} in all · "
+        self.summary.setText(f"{len(a.roots)} sessions shown · {calls} delegations · "
+                             f"{fmt.cost(total_cost, unpriced)} in all · "
                              f"{len(a.anomalies)} anomalies (judged against your whole history)")
         display = Qt.ItemDataRole.DisplayRole
         rows = []
@@ -130,6 +133,8 @@ class MetricsSection(QWidget):
                                          m.tokens_in + m.tokens_out, m.total_tokens_in + m.total_tokens_out,
                                          m.cost_usd, m.total_cost_usd)):
                 item.setData(col, display, value)
+            item.setData(7, Role.UNPRICED, m.unpriced_calls)
+            item.setData(8, Role.UNPRICED, m.total_unpriced_calls)
             rows.append(item)
         self.agents.addTopLevelItems(rows)
         self.chart.set_metrics(a.metrics)

@@ -11,9 +11,10 @@ from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from analytics.models import LoadReport
-from analytics.queries.trace_queries import TraceFilter
+from analytics.queries.trace_queries import Reopen, TraceFilter
 from analytics.settings import Settings
-from analytics.terminal import TerminalError, open_session
+from analytics.sources import report_line
+from analytics.terminal import TerminalError, open_session, shell_command
 from dashboard.data import DataService, Snapshot
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets.detail_pane import DetailPane
@@ -24,17 +25,26 @@ from dashboard.widgets.trace_tree import TraceTree
 log = logging.getLogger(__name__)
 
 
-def describe(report: LoadReport | None, shown: int) -> str:
-    """The status bar line: when data was read, what changed, what was skipped."""
+def describe(reports: list[LoadReport] | None, shown: int) -> str:
+    """The status bar line: when data was read, and of each history what changed and what was skipped."""
     stamp = time.strftime("%H:%M:%S")
-    if report is None:
+    if reports is None:
         return f"{shown} traces shown · read {stamp}"
-    what = "no change" if report.unchanged or not report.sessions_changed else (
-        f"{report.sessions_changed} sessions updated")
-    text = f"Read {report.source} at {stamp} ({what}) · {shown} traces shown"
-    if report.skipped_total:
-        text += f" · skipped {report.skipped_total} unreadable items"
-    return text
+    if not reports:
+        return f"Nothing to read at {stamp} · {shown} traces shown"
+    return f"Read at {stamp}: {' · '.join(report_line(r) for r in reports)} · {shown} traces shown"
+
+
+def details_text(reports: list[LoadReport]) -> str:
+    """Each history's location, and the first things skipped with their reasons (the status bar's tooltip)."""
+    lines = []
+    for r in reports:
+        lines.append(f"{report_line(r)} — {r.source} ({r.sessions_seen} sessions)")
+        lines.extend(f"    {e}" for e in r.skipped_examples[:5])
+        if r.unpriced:
+            models = ", ".join(f"{m} ({n})" for m, n in sorted(r.unpriced.items()))
+            lines.append(f"    cost unknown: no price for {models}")
+    return "\n".join(lines)
 
 
 class TracingSection(QWidget):
@@ -45,9 +55,11 @@ class TracingSection(QWidget):
         progress(object): a long load stored a step (LoadProgress), or None when it is over.
         ready(): the whole first load and the first selected trace are on screen.
         analyzed(Analysis): the analysis of the traces now shown (for the flow and metrics views).
+        reports(list): what the last load read of each history (LoadReport), for the status bar's details.
     """
 
     status = pyqtSignal(str)
+    reports = pyqtSignal(list)
     progress = pyqtSignal(object)  # LoadProgress | None
     ready = pyqtSignal()
     analyzed = pyqtSignal(object)  # the Analysis of what the tree now shows
@@ -64,11 +76,11 @@ class TracingSection(QWidget):
         collapse = QPushButton("Collapse all")
         collapse.clicked.connect(self.tree.collapseAll)
         self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Read what OpenCode wrote since the last refresh (F5)")
+        self.refresh_button.setToolTip("Read what the agents wrote since the last refresh (F5)")
         self.refresh_button.clicked.connect(lambda: self.refresh())
         self.live = QCheckBox("Live")
         self.live.setChecked(True)
-        self.live.setToolTip("Refresh automatically while OpenCode writes; untick to pause")
+        self.live.setToolTip("Refresh automatically while the agents write; untick to pause")
         self.live.toggled.connect(self._set_live)
         # the View menu's toggle: the rows the tree opens itself show their steps too, not only the rows the user
         # opened (remembered)
@@ -182,14 +194,16 @@ class TracingSection(QWidget):
             self.tree.retry_steps()  # the steps of an opened row that could not be read before
         if snap.generation != self._refresh_gen:
             return  # a newer request is on its way
+        if snap.reports is not None:
+            self.reports.emit(snap.reports)
         if not snap.changed:
-            self.status.emit(describe(snap.report, self.tree.shown_count()))
+            self.status.emit(describe(snap.reports, self.tree.shown_count()))
             return
         if snap.final:
             self.shown_version = snap.version
         rebuild = not self.tree.items  # the first fill: built, and opened, from scratch
         if snap.sessions is not None and snap.agents is not None:
-            self.filters.set_choices(snap.sessions, snap.agents)
+            self.filters.set_choices(snap.sessions, snap.agents, snap.sources)
         # a filter change hides what it leaves out; a refresh removes what OpenCode deleted
         analysis = snap.analysis
         if analysis is not None:
@@ -214,7 +228,7 @@ class TracingSection(QWidget):
         if not snap.final:
             self.status.emit(f"Loading… {len(snap.traces)} traces shown so far")
             return
-        self.status.emit(describe(snap.report, len(snap.traces)))
+        self.status.emit(describe(snap.reports, len(snap.traces)))
         if self._first and not snap.traces:
             self._first = False
             self.ready.emit()
@@ -230,6 +244,8 @@ class TracingSection(QWidget):
         details, target = payload
         if details is None:
             return
+        if target is not None:
+            self.detail.set_reopen(shell_command(target.directory, target.session_id, target.source), target.note)
         if self._open_after == details.trace.trace_id:
             self._open_after = None
             self._open(target)
@@ -247,17 +263,17 @@ class TracingSection(QWidget):
                 del self._spans_asked[trace_id]
                 self.tree.show_steps(trace_id, rows)
 
-    def _open(self, target: tuple[str, str] | None) -> None:
+    def _open(self, target: Reopen | None) -> None:
         if target is None:
             self.status.emit("No session is recorded for this trace.")
             return
-        session_id, directory = target
         try:
-            argv = open_session(directory, session_id, template=self.settings.terminal_template)
+            argv = open_session(target.directory, target.session_id, template=self.settings.terminal_template,
+                                source=target.source)
         except TerminalError as exc:
             self.status.emit(str(exc))
             return
-        self.status.emit(f"Opened {session_id} in {argv[0]}")
+        self.status.emit(f"Opened {target.session_id} in {argv[0]}" + (f". {target.note}" if target.note else ""))
 
     def _on_failed(self, generation: int, message: str) -> None:
         self._load_over(generation)

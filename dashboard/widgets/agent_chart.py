@@ -75,7 +75,8 @@ class AgentChart(QWidget):
             p.fillRect(QRectF(x2, bar_y, max(own, 1), bar_h), GREEN)
             p.setPen(self.palette().color(self.foregroundRole()))
             p.drawText(QRectF(x2 + total + 4, y, 120, ROW_H), Qt.AlignmentFlag.AlignVCenter,
-                       f"{fmt.cost(m.cost_usd)} / {fmt.cost(m.total_cost_usd)}")
+                       f"{fmt.cost(m.cost_usd, m.unpriced_calls, short=True)} / "
+                       f"{fmt.cost(m.total_cost_usd, m.total_unpriced_calls, short=True)}")
 
 
 class AgentTimeChart(QWidget):

@@ -50,7 +50,9 @@ def cell_text(left: Figures | None, right: Figures | None, name: str, kind: str)
     """"14.4 s → 12.8 s  −1.6 s (−11%)", and +1 when the right is worse, −1 when better, 0 otherwise."""
     return fmt.compare_cell(left.value(name) if left is not None else None,
                             right.value(name) if right is not None else None, kind,
-                            left.status if left is not None else None, right.status if right is not None else None)
+                            left.status if left is not None else None, right.status if right is not None else None,
+                            (left.unpriced(name) if left is not None else 0,
+                             right.unpriced(name) if right is not None else 0))
 
 
 def description_text(pair: Pair) -> str:

@@ -41,8 +41,8 @@ HEAD_CHARS = 200_000  # shown at first: a few milliseconds to lay out
 LONG_RUN = 1000
 FIND_ALL, FIND_SHOWN = "Find…", "Find in what is shown…"
 TIME_FIELD = "Where the time went"
-FIELDS = ("Chain", "Status", "Steps", "Description", "Started", "Duration", TIME_FIELD, "Tokens", "Reasoning / cache",
-          "Cost", "Model", "Tools", "Session", "Directory")
+FIELDS = ("Agent", "Chain", "Status", "Steps", "Description", "Started", "Duration", TIME_FIELD, "Tokens",
+          "Reasoning / cache", "Cost", "Model", "Tools", "Session", "Directory")
 STEP_FIELDS = ("Status", "Description", "Started", "Duration", "Tokens", "Reasoning / cache", "Cost", "Model")
 
 
@@ -258,7 +258,7 @@ class DetailPane(QWidget):
         font.setBold(True)
         self.heading.setFont(font)
         self.open_button = QPushButton("Open in terminal")
-        self.open_button.setToolTip("Reopen this session with `opencode --session` in a terminal (double-click)")
+        self.open_button.setToolTip("Reopen this session in a terminal with its agent's command (double-click)")
         self.open_button.clicked.connect(self.openRequested)
         self.open_button.setEnabled(False)
         top = QHBoxLayout()
@@ -318,6 +318,7 @@ class DetailPane(QWidget):
         self.heading.setText(f"{t.subagent_type} — {kind}")
         running = t.status == "running"
         v = self.values
+        v["Agent"].setText(fmt.source_label(t.source, d.version))
         v["Chain"].setText(" › ".join(d.chain))
         v["Status"].setText(status_text(t.status))
         v["Steps"].setText(fmt.steps_text(*d.steps))
@@ -326,7 +327,8 @@ class DetailPane(QWidget):
         v["Started"].setText(fmt.when(t.started_at))
         split = d.time
         stopped = split.stopped_ms if split is not None else None
-        v["Duration"].setText(f"interrupted after {fmt.duration(stopped - t.started_at)} (OpenCode stopped writing)"
+        v["Duration"].setText(f"interrupted after {fmt.duration(stopped - t.started_at)} "
+                              f"({fmt.source_label(t.source)} stopped writing)"
                               if running and stopped is not None else
                               "still running" if running else fmt.duration(t.duration_ms))
         v[TIME_FIELD].setText("" if split is None else split_text(split) + split_note(split))
@@ -338,8 +340,9 @@ class DetailPane(QWidget):
         v["Reasoning / cache"].setText(f"{t.tokens_reasoning:,} reasoning · {t.tokens_cache_read:,} cache read · "
                                        f"{t.tokens_cache_write:,} cache write")
         self._show_field("Reasoning / cache", bool(t.tokens_reasoning or t.tokens_cache_read or t.tokens_cache_write))
-        v["Cost"].setText(fmt.cost(t.cost_usd) + (f"  ·  with delegations {fmt.cost(d.total_cost_usd)}"
-                                                  if d.descendants else ""))
+        v["Cost"].setText(fmt.cost(t.cost_usd, t.unpriced_calls) + (
+            f"  ·  with delegations {fmt.cost(d.total_cost_usd, d.total_unpriced_calls)}" if d.descendants else ""))
+        v["Cost"].setToolTip(plain.tooltip(fmt.unpriced_note(d.total_unpriced_calls)))
         v["Model"].setText(f"{t.provider}/{t.model}" if t.model else "—")
         v["Tools"].setText(", ".join(t.tools_used) or "—")
         session = t.session_id if t.kind == "session" else f"{t.child_session_id or '(none)'} (called from " \
@@ -349,6 +352,12 @@ class DetailPane(QWidget):
         self.input.set_text(t.prompt_input)
         placeholder = "Still running: no answer yet." if running else "No answer was recorded."
         self.output.set_text(t.prompt_output, placeholder)
+
+    def set_reopen(self, command: str, note: str | None = None) -> None:
+        """What "Open in terminal" runs for the trace shown (`command`, the shell line), and why it opens another
+        session than the trace's own (`note`: a Claude Code subagent opens the session that ran it)."""
+        text = f"Reopen in a terminal (double-click the row): {command}"
+        self.open_button.setToolTip(plain.tooltip(f"{text}\n{note}" if note else text))
 
     def show_step(self, s: AgentSpan) -> None:
         """One step: a tool call's input (JSON, indented) and output or error, or an LLM call's usage."""
@@ -367,7 +376,8 @@ class DetailPane(QWidget):
         v["Tokens"].setText(f"{s.tokens_in:,} in / {s.tokens_out:,} out")
         v["Reasoning / cache"].setText(f"{s.tokens_reasoning:,} reasoning · {s.tokens_cache_read:,} cache read · "
                                        f"{s.tokens_cache_write:,} cache write")
-        v["Cost"].setText(fmt.cost(s.cost_usd))
+        v["Cost"].setText(fmt.step_cost(s.cost_usd))
+        v["Cost"].setToolTip(plain.tooltip(fmt.unpriced_note(1 if s.cost_usd is None and not tool else 0)))
         v["Model"].setText(s.name if not tool else "—")
         for name in ("Tokens", "Reasoning / cache", "Cost", "Model"):
             self._show_field(name, not tool)

@@ -1,4 +1,5 @@
-"""The filter bar: session, date range, agent, status, text search, "only sessions with delegations"."""
+"""The filter bar: source (which agent's history), session, date range, agent, status, text search, "only sessions
+with delegations"."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PyQt6.QtWidgets import (
 )
 
 from analytics import format as fmt
+from analytics.models import SOURCES
 from analytics.patterns import PatternError, parse
 from analytics.queries.trace_queries import SessionRow, TraceFilter
 from dashboard.widgets import plain
@@ -48,6 +50,9 @@ class FilterBar(QWidget):
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-7), calendarPopup=True, displayFormat="yyyy-MM-dd")
         self.date_to = QDateEdit(today, calendarPopup=True, displayFormat="yyyy-MM-dd")
+        self.source = QComboBox()
+        self.source.addItem("All sources", None)  # then the agents whose sessions the store holds
+        self.source.setToolTip("Sessions of one agent's history: OpenCode, Claude Code or Codex")
         self.agent = QComboBox()
         self.agent.addItem("All agents", None)
         self.status = QComboBox()
@@ -71,7 +76,8 @@ class FilterBar(QWidget):
         layout, second = QHBoxLayout(), QHBoxLayout()
         rows.addLayout(layout)
         rows.addLayout(second)
-        for label, widget in (("Session", self.session), ("Date", self.preset), (None, self.date_from),
+        for label, widget in (("Source", self.source), ("Session", self.session), ("Date", self.preset),
+                              (None, self.date_from),
                               (None, self.date_to), ("Agent", self.agent), ("Status", self.status)):
             if label:
                 layout.addWidget(plain.label(label))
@@ -82,7 +88,7 @@ class FilterBar(QWidget):
         second.addWidget(self.anomalies_only)
         second.addWidget(self.only_delegations)
         self._set_custom_visible(False)
-        for combo in (self.session, self.agent, self.status):
+        for combo in (self.source, self.session, self.agent, self.status):
             combo.activated.connect(self.apply)
         self.preset.activated.connect(self._on_preset)
         self.date_from.dateChanged.connect(self.apply)
@@ -150,14 +156,20 @@ class FilterBar(QWidget):
             with_delegations=self.only_delegations.isChecked(),
             pattern=None if self.pattern_error else (self.pattern.text().strip() or None),
             anomalies_only=self.anomalies_only.isChecked(),
+            source=self.source.currentData(),
         )
 
-    def set_choices(self, sessions: list[SessionRow], agents: list[str]) -> None:
-        """Refill the session and agent pickers, keeping what is selected."""
+    def set_choices(self, sessions: list[SessionRow], agents: list[str], sources: list[str] | None = None) -> None:
+        """Refill the session and agent pickers, keeping what is selected; with several histories in the store,
+        each session says which agent ran it."""
+        several = len({s.source for s in sessions}) > 1
         self._refill(self.session, "All sessions", [
             (f"{s.title or s.session_id} — {fmt.when(s.created_at)[:16]} — {s.delegation_count} delegation"
-             f"{'' if s.delegation_count == 1 else 's'}", s.session_id) for s in sessions])
+             f"{'' if s.delegation_count == 1 else 's'}" + (f" — {fmt.source_label(s.source)}" if several else ""),
+             s.session_id) for s in sessions])
         self._refill(self.agent, "All agents", [(a, a) for a in agents])
+        if sources is not None:
+            self._refill(self.source, "All sources", [(SOURCES.get(k, k), k) for k in sources])
 
     @staticmethod
     def _refill(combo: QComboBox, first: str, items: list[tuple[str, str]]) -> None:
@@ -181,12 +193,12 @@ class FilterBar(QWidget):
                 "to": self.date_to.date().toString("yyyy-MM-dd"), "agent": self.agent.currentData(),
                 "status": self.status.currentData(), "text": self.search.text(),
                 "only_delegations": self.only_delegations.isChecked(), "pattern": self.pattern.text(),
-                "anomalies_only": self.anomalies_only.isChecked()}
+                "anomalies_only": self.anomalies_only.isChecked(), "source": self.source.currentData()}
 
     def restore(self, state: dict) -> None:
         """Put back a saved state without emitting (the caller queries once afterwards)."""
-        widgets = (self.session, self.preset, self.date_from, self.date_to, self.agent, self.status, self.search,
-                   self.only_delegations, self.pattern, self.anomalies_only)
+        widgets = (self.source, self.session, self.preset, self.date_from, self.date_to, self.agent, self.status,
+                   self.search, self.only_delegations, self.pattern, self.anomalies_only)
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -195,11 +207,13 @@ class FilterBar(QWidget):
             for key, edit in (("from", self.date_from), ("to", self.date_to)):
                 if state.get(key):
                     edit.setDate(QDate.fromString(state[key], "yyyy-MM-dd"))
-            for key, combo in (("session", self.session), ("agent", self.agent), ("status", self.status)):
+            for key, combo in (("source", self.source), ("session", self.session), ("agent", self.agent),
+                               ("status", self.status)):
                 value = state.get(key)
                 if value is not None:
                     if combo.findData(value) < 0:
-                        combo.addItem(str(value), value)  # the real label arrives with the first data
+                        # the real label arrives with the first data
+                        combo.addItem(SOURCES.get(value, str(value)) if key == "source" else str(value), value)
                     combo.setCurrentIndex(combo.findData(value))
             self.search.setText(state.get("text") or "")
             self.only_delegations.setChecked(bool(state.get("only_delegations")))

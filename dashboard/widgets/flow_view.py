@@ -105,7 +105,8 @@ class FlowView(QGraphicsView):
         for row, n in enumerate(nodes):
             t = n.trace
             lines = [f"{fmt.duration(t.duration_ms) if t.status != 'running' else 'running'} · "
-                     f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out · {fmt.cost(t.cost_usd)}",
+                     f"{fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out · "
+                     f"{fmt.cost(t.cost_usd, t.unpriced_calls, short=True)}",
                      t.description or ""]
             item = NodeItem(t.trace_id, t.subagent_type, lines, t.status, t.trace_id in critical,
                             t.trace_id in flagged)
@@ -143,7 +144,8 @@ class FlowView(QGraphicsView):
             for row, agent in enumerate(agents):
                 m = by_agent[agent]
                 lines = [f"{m.invocations} runs · median {fmt.duration(m.median_ms)}",
-                         f"{m.errors} errors · {fmt.cost(m.total_cost_usd)} with delegations"]
+                         f"{m.errors} errors · {fmt.cost(m.total_cost_usd, m.total_unpriced_calls, short=True)}"
+                         " with delegations"]
                 item = NodeItem(agent, agent, lines, ERROR if m.errors else COMPLETED, False)
                 item.setPos(col * (NODE_W + GAP_X * 2), row * (NODE_H + GAP_Y * 3))
                 scene.addItem(item)

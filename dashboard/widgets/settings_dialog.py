@@ -1,6 +1,6 @@
-"""The settings dialog: retention (with a cleanup now), refresh interval, terminal command template, and the
-OpenTelemetry backend to send sessions to (endpoint, project, what of the texts a push sends; headers stay in
-the settings file)."""
+"""The settings dialog: which agents' histories are read, retention (with a cleanup now), refresh interval,
+terminal command template, and the OpenTelemetry backend to send sessions to (endpoint, project, what of the
+texts a push sends; headers stay in the settings file)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from analytics.models import SOURCES
 from analytics.settings import (
     CONTENT_MODES,
     DEFAULT_CUT_KB,
@@ -36,7 +37,8 @@ from dashboard.widgets import plain
 from dashboard.widgets.send_dialog import CONTENT_LABELS
 
 TEMPLATE_HELP = (
-    "For example: kitty --directory {dir} opencode --session {id}\n"
+    "For example: kitty --directory {dir} {resume}\n"
+    "{resume} is the agent's own command: opencode --session ID, claude --resume ID or codex resume ID.\n"
     "{cmd} is the whole command (cd -- DIR && opencode --session ID), already quoted for a shell: safe anywhere,\n"
     "as in: xterm -e sh -c {cmd}\n"
     "{dir} and {id} are the raw values. As a whole argument (or --option={dir}) each stays one argument,\n"
@@ -82,6 +84,14 @@ class SettingsDialog(QDialog):
         self.refresh = QDoubleSpinBox(minimum=MIN_REFRESH_SECONDS, maximum=MAX_REFRESH_SECONDS, decimals=0,
                                       suffix=" s")
         self.refresh.setValue(refresh)
+        # which histories are read (found where each agent keeps its own), from the next start
+        self.read = {kind: QCheckBox(name) for kind, name in SOURCES.items()}
+        reading = QHBoxLayout()
+        for kind, box in self.read.items():
+            box.setChecked(kind not in settings.sources_off)
+            box.setToolTip("Read this agent's history (found with no configuration); takes effect at the next "
+                           "start. Its sessions already read stay in the trace store.")
+            reading.addWidget(box)
         self.template = QLineEdit(template or "")
         self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
         self.template.setToolTip(plain.tooltip(TEMPLATE_HELP))  # it holds && and quotes
@@ -106,6 +116,7 @@ class SettingsDialog(QDialog):
         content.addWidget(self.otlp_content)
         content.addWidget(self.otlp_cut_kb)
         form = QFormLayout(self)
+        form.addRow("Read", reading)
         form.addRow("Retention", retention)
         form.addRow("Refresh every", self.refresh)
         form.addRow("Terminal command", self.template)
@@ -149,4 +160,5 @@ class SettingsDialog(QDialog):
                         otlp_endpoint=self.otlp_endpoint.text().strip() or None,
                         otlp_headers=dict(self.base.otlp_headers),  # kept as the file has them
                         otlp_project=self.otlp_project.text().strip(),
-                        otlp_content=self.otlp_content.currentData(), otlp_cut_kb=self.otlp_cut_kb.value())
+                        otlp_content=self.otlp_content.currentData(), otlp_cut_kb=self.otlp_cut_kb.value(),
+                        sources_off=[kind for kind, box in self.read.items() if not box.isChecked()])

@@ -40,7 +40,7 @@ def bar_tooltip(t: TraceSummary | AgentSpan, marks: RowMarks, now: int) -> str:
         " into the session)",
         f"Duration {fmt.duration(duration)}{so_far}",
         f"Tokens {fmt.tokens(t.tokens_in)} in / {fmt.tokens(t.tokens_out)} out",
-        f"Cost {fmt.cost(t.cost_usd)}",
+        f"Cost {fmt.step_cost(t.cost_usd) if isinstance(t, AgentSpan) else fmt.cost(t.cost_usd, t.unpriced_calls)}",
     ))
 
 

@@ -18,8 +18,8 @@ from PyQt6.QtGui import QFont, QKeyEvent, QPalette
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem
 
 from analytics import format as fmt
-from analytics.models import AgentSpan
-from analytics.queries.trace_queries import TraceSummary
+from analytics.models import CLAUDE_CODE, AgentSpan
+from analytics.queries.trace_queries import SUBAGENT_ALONE, TraceSummary
 from analytics.timeline import now_ms
 from dashboard.widgets import plain
 from dashboard.widgets.palette import DIM
@@ -74,8 +74,10 @@ class FigureDelegate(QStyledItemDelegate):
             option.text = ""  # a tool call spends no tokens of its own: its LLM call does
         elif column == TOKENS:
             option.text = f"{fmt.tokens(t.tokens_in)} / {fmt.tokens(t.tokens_out)}"
+        elif isinstance(t, AgentSpan):
+            option.text = fmt.step_cost(t.cost_usd)
         else:
-            option.text = fmt.cost(t.cost_usd)
+            option.text = fmt.cost(t.cost_usd, t.unpriced_calls, short=True)
         option.displayAlignment = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
     def helpEvent(self, event, view, option, index: QModelIndex) -> bool:  # noqa: N802
@@ -93,11 +95,15 @@ class FigureDelegate(QStyledItemDelegate):
             return True
         if index.column() == AGENT:
             lines = [" › ".join(filter(None, (t.parent_agent, t.subagent_type)))]
+            if t.source == CLAUDE_CODE and t.kind == "delegation":
+                lines.append(SUBAGENT_ALONE)
             if t.trace_id in marks.flags:
                 lines.append("⚠ " + marks.flags[t.trace_id])
             if t.trace_id in marks.critical:
                 lines.append("On the critical path: this call decided when its session ended.")
             text = "\n".join(lines)
+        elif index.column() == COST and t.unpriced_calls:
+            text = f"{fmt.cost(t.cost_usd, t.unpriced_calls)}\n{fmt.unpriced_note(t.unpriced_calls)}"
         elif index.column() == DESCRIPTION:
             text = t.input_preview or t.description or ""
             counts = self.tree.steps.counts.get(t.trace_id)
@@ -220,7 +226,8 @@ class TraceTree(QTreeWidget):
             new_children: dict[str, list[QTreeWidgetItem]] = {}
             signatures = self._signatures
             for t in traces:  # parents come first: the query orders by depth
-                signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.description,
+                signature = (t.status, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.unpriced_calls,
+                             t.description,
                              t.parent_trace_id, marks.bounds[t.root_session_id], *marks.of(t.trace_id),
                              counts.get(t.trace_id))
                 if signatures.get(t.trace_id) == signature:
@@ -306,14 +313,17 @@ class TraceTree(QTreeWidget):
         if old.status != t.status:
             set_status(item, t.status)
             item.setFont(STATUS, self._bold if t.status != "completed" else self.font())
-        if (old.duration_ms, old.ended_at, old.tokens_in, old.tokens_out, old.cost_usd) != (
-                t.duration_ms, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd) or t.status == "running":
+        if (old.duration_ms, old.ended_at, old.tokens_in, old.tokens_out, old.cost_usd, old.unpriced_calls) != (
+                t.duration_ms, t.ended_at, t.tokens_in, t.tokens_out, t.cost_usd, t.unpriced_calls) \
+                or t.status == "running":
             self._set_values(item, t)
         else:
             item.setData(0, Role.TRACE, t)
 
     def _label(self, t: TraceSummary) -> str:
-        label = t.subagent_type if t.kind == "delegation" else f"{t.subagent_type}  (session)"
+        """A delegation's agent; a session's agent and which agent's history it is: "main  (Claude Code session)"."""
+        label = t.subagent_type if t.kind == "delegation" else \
+            f"{t.subagent_type}  ({fmt.source_label(t.source)} session)"
         return f"{label}  ⚠" if t.trace_id in self.marks.flags else label
 
     def _set_values(self, item: QTreeWidgetItem, t: TraceSummary) -> None:
