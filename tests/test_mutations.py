@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from analytics import format as fmt
 from analytics import jsontext
 from analytics.db import TraceStore
-from analytics.extraction import extract
+from analytics.extraction import build_traces, extract
 from analytics.loader import load
 from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
