@@ -84,6 +84,12 @@ ARRAYS = "'[' || group_concat(j) || ']'"  # a message's step-finish arrays, as o
 _tool = tuple.__new__  # a RawTool from a tuple of its fields, in order
 _span_id = itemgetter(0)
 _batches = count()  # names the staging tables of each read, which may overlap with a write
+SMALL_READ = 50  # sessions: a read of this many or fewer goes the careful way whole (`_read_carefully_whole`)
+
+
+def fingerprint(*values: str) -> str:
+    """A session's fingerprint, made by SQLite: these values as text ('' for NULL), joined by ':'."""
+    return text(" || ':' || ".join(f"coalesce(CAST({v} AS TEXT), '')" for v in values))
 
 
 def rowid_filter(rowids: Collection[int]) -> tuple[str, tuple]:
@@ -218,23 +224,23 @@ class SqliteV1Reader(Reader):
         """Per-session fingerprints. OpenCode 1.3+ logs every write of a session as an event and keeps its
         last sequence number in `event_sequence`: one small row per session. Sessions without one (older
         databases, sessions imported from JSON) fall back to counting their rows through the indexes."""
-        messages = text("(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)")
-        parts = text("(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)")
+        messages = "(SELECT count(*) || '/' || max(time_updated) FROM message m WHERE m.session_id = s.id)"
+        parts = "(SELECT count(*) || '/' || max(rowid) FROM part p WHERE p.session_id = s.id)"
         if "event_sequence" in self._tables:
-            query = (f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER), {text('s.time_updated')},"
-                     f" {text('e.seq')}, CASE WHEN e.seq IS NULL THEN {messages} END,"
-                     f" CASE WHEN e.seq IS NULL THEN {parts} END"
-                     " FROM session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id")
+            seq, messages, parts = ("e.seq", f"CASE WHEN e.seq IS NULL THEN {messages} END",
+                                    f"CASE WHEN e.seq IS NULL THEN {parts} END")
+            tables = "session s LEFT JOIN event_sequence e ON e.aggregate_id = s.id"
         else:
-            query = (f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER), {text('s.time_updated')},"
-                     f" NULL, {messages}, {parts} FROM session s")
+            seq, tables = "NULL", "session s"
+        query = (f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER),"
+                 f" {fingerprint('s.time_updated', seq, messages, parts)} FROM {tables}")
         return self._stamps(query, report)
 
     def _stamps(self, query: str, report: LoadReport) -> dict[str, SessionStamp]:
         """The index rows as stamps; a row whose id or parent id is not UTF-8 is there but unreadable."""
         out: dict[str, SessionStamp] = {}
         self._unreadable = set()
-        for sid, parent, created, *rest in self.db.rows(query):
+        for sid, parent, created, fingerprint in self.db.rows(query):
             if sid is None:
                 report.skip("session", "(no id)", "a session row has no id")
                 continue
@@ -243,7 +249,7 @@ class SqliteV1Reader(Reader):
                 self._unreadable.add(sid)
                 out[sid] = SessionStamp(None, "unreadable", readable=False)
                 continue
-            out[sid] = SessionStamp(parent, ":".join("" if v is None else str(v) for v in rest), created or 0)
+            out[sid] = SessionStamp(parent, fingerprint, created or 0)
         self._ids = list(out)
         return out
 
@@ -270,6 +276,8 @@ class SqliteV1Reader(Reader):
         return out
 
     def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
+        if ids is not None and len(ids) <= SMALL_READ:
+            return self._read_carefully_whole(ids, report)
         sessions = self._sessions(ids, report)
         where, params = id_filter(ids, "session_id")
         n = next(_batches)
@@ -291,6 +299,27 @@ class SqliteV1Reader(Reader):
             for table in (messages, parts, kinds):
                 cur.execute(f"DROP TABLE IF EXISTS {table}")  # names made here
         self._task_calls(tasks, by_msg, report)
+        for s in sessions.values():
+            s.messages.sort(key=lambda m: (m.created_ms, m.id))
+        return list(sessions.values())
+
+    def _read_carefully_whole(self, ids: Collection[str], report: LoadReport) -> list[RawSession]:
+        """A few sessions (a reload of what OpenCode just wrote) read the careful way only, tool calls included,
+        which `tool_spans` then leaves to Python: for so few rows, DuckDB planning the staging SQL takes longer
+        than Python reading them."""
+        sessions = self._sessions(ids, report)
+        where, params = id_filter(ids, "session_id")
+        by_msg: dict[str, RawMessage] = {}
+        rowids = [rid for rid, in self.db.rows(f"SELECT rowid FROM message WHERE id IS NOT NULL{where}", params)]
+        for msg_session, msg in self._careful_messages(rowids, report):
+            s = sessions.get(msg_session)
+            if s is not None:
+                s.messages.append(msg)
+                by_msg[msg.id] = msg
+        rowids = [rid for rid, in self.db.rows(
+            f"SELECT rowid FROM part WHERE ({STEP_FILTER} OR {TOOL_FILTER}) AND id IS NOT NULL{where}", params)]
+        self._careful_steps(rowids, by_msg, report)
+        self._task_calls(self._careful_tool_calls(rowids, by_msg, report), by_msg, report)
         for s in sessions.values():
             s.messages.sort(key=lambda m: (m.created_ms, m.id))
         return list(sessions.values())

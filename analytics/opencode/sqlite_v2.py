@@ -26,7 +26,7 @@ from analytics.opencode.records import (
     usage_from,
 )
 from analytics.opencode.sqlite_store import BadText, guarded, id_filter, text
-from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_ID, TEXT_IDS, SqliteV1Reader
+from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_ID, TEXT_IDS, SqliteV1Reader, fingerprint
 
 
 def _content_text(content: object) -> str:
@@ -50,8 +50,8 @@ class SqliteV2Reader(SqliteV1Reader):
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
         query = (
-            f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER), {text('s.time_updated')},"
-            f" {text('m.n')}, {text('m.seq')}, {text('m.mx')} FROM {self.session_table} s"
+            f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER),"
+            f" {fingerprint('s.time_updated', 'm.n', 'm.seq', 'm.mx')} FROM {self.session_table} s"
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
