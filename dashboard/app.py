@@ -48,6 +48,7 @@ class Choice:
     db: Path
     label: str
     notice: str | None = None
+    detail: str | None = None  # the notice in full, for stderr: where each history was looked for
 
     def __post_init__(self) -> None:
         self.sources = Sources.of(self.sources)
@@ -65,7 +66,10 @@ def choose(source: str | list[str] | None, db: str | None, demo: bool, off: list
     if not paths:
         found = discover(off)
         if not found and not found.problems:
+            # the status bar has room for one short sentence; the places looked in go to stderr
             return Choice(demo_sources(demo_store()), demo_db_path(), "demo (bundled)",
+                          "No OpenCode, Claude Code or Codex history found here: showing the bundled demo store. "
+                          "Run one of them once, or start with --source PATH.",
                           f"{nothing_found(off)} Showing the bundled demo store meanwhile.")
         # a history that cannot be read is said; the store keeps showing what it holds of it
         return Choice(found, db_path, found.label() if found else "no history", " ".join(found.problems) or None)
@@ -139,6 +143,8 @@ def run(source: str | list[str] | None = None, db: str | None = None, demo: bool
     app.setApplicationName("dashboard")
     settings = Settings.load()
     choice = choose(source, db, demo, settings.sources_off)
+    if choice.detail:
+        print(f"agent-traces: {choice.detail}", file=sys.stderr)
     window, service = build(choice, settings)
     with exception_hook(window):
         window.show()

@@ -21,7 +21,8 @@ from analytics.settings import Settings
 from analytics.sources import open_paths
 from dashboard.app import Choice, build, choose
 from dashboard.widgets.roles import Role
-from dashboard.widgets.trace_rows import COST
+from dashboard.widgets.trace_rows import COST, DESCRIPTION, TIMELINE
+from dashboard.widgets.trace_tree import DESCRIPTION_MIN, TIMELINE_WIDTH
 from tests.agents_support import CLAUDE_332, CODEX_171, claude_projects, three_histories
 from tests.conftest import apply_filter, copy_store, expand, wait_idle
 
@@ -82,6 +83,17 @@ def test_first_launch_shows_the_three_agents_sessions_together(three) -> None:
     assert "cost unknown: no price for mock-model (68)" in window.source_label.toolTip()
     picker = window.tracing.filters.source
     assert [picker.itemData(i) for i in range(picker.count())] == [None, CLAUDE_CODE, CODEX, OPENCODE]
+
+
+def test_the_waterfall_stays_in_view_beside_long_descriptions(three) -> None:
+    """Codex's and Claude Code's sessions are described by their whole first prompt: the columns sized to their
+    content at the first fill still leave the Timeline column its room inside the tree."""
+    window, _histories = three
+    tree = window.tracing.tree
+    window.resize(1600, 1000)
+    before = sum(tree.columnWidth(c) for c in range(TIMELINE))
+    assert before + TIMELINE_WIDTH <= tree.viewport().width()
+    assert tree.columnWidth(DESCRIPTION) >= DESCRIPTION_MIN
 
 
 def test_the_source_filter_shows_one_agent_and_is_remembered(qtbot, three) -> None:
@@ -286,7 +298,7 @@ def test_demo_reads_whichever_histories_it_holds(tmp_path: Path) -> None:
     from analytics.sources import demo_sources
 
     folder = tmp_path / "demo"
-    shutil.copytree(demo_store(), folder)
+    shutil.copytree(demo_store(), folder, ignore=shutil.ignore_patterns("claude", "codex"))  # OpenCode's only
     claude_projects(folder / "claude" / "projects", ("nested",))
     assert demo_sources(folder).kinds == [OPENCODE, CLAUDE_CODE]
     assert json.dumps(kinds)  # (the demo's own layout is the demo helper's)

@@ -13,7 +13,8 @@ from PyQt6.QtTest import QTest
 from analytics.queries import trace_queries as q
 from analytics.word_diff import ADDED, REMOVED, word_diff
 from dashboard.data import open_store
-from dashboard.widgets.compare_tree import BETTER, CALL, DURATION, STATUS, TOKENS_IN, TOOLS, WORSE
+from dashboard.widgets.compare_tree import CALL, DURATION, STATUS, TOKENS_IN, TOOLS
+from dashboard.widgets.palette import BETTER, WORSE
 from dashboard.widgets.roles import Role
 from tests.conftest import COMPARE_118, copy_store, open_window, wait_idle
 

@@ -304,9 +304,10 @@ def test_no_history_falls_back_to_the_demo(tmp_path: Path) -> None:
     """No OpenCode, Claude Code or Codex history on the machine: one sentence naming where each was looked for,
     and the bundled demo, whatever of the three agents it holds."""
     choice = choose(None, str(tmp_path / "t.duckdb"), demo=False)
-    assert choice.sources and "demo store" in choice.notice
-    assert "No agent history found" in choice.notice and ".claude/projects" in choice.notice
-    assert ".codex/sessions" in choice.notice
+    assert choice.sources and "demo store" in choice.notice and len(choice.notice) < 160  # the status bar's room
+    assert "No OpenCode, Claude Code or Codex history found" in choice.notice
+    assert "No agent history found" in choice.detail and ".claude/projects" in choice.detail
+    assert ".codex/sessions" in choice.detail
     assert {f.location.parent.name if f.kind == "opencode" else f.location.parents[1].name
             for f in choice.sources} == {"demo"}
     assert "opencode" in choice.sources.kinds

@@ -91,6 +91,7 @@ SCRIPTS: dict[str, list] = {
     "Now migrate src/reports": [[bash("pytest -q tests/reports", "Run the report tests")],
                                 "src/reports migrated (4 files); 12 report tests pass."],
 }
+SLOW = {ORM_CODE: 1.2, "Now migrate src/reports": 1.2}  # seconds more per answer: the migrations take a while
 TITLES = {RATE: "Rate limiting for the API client", EXPORT: "Nightly export fails on large accounts",
           ORM: "SQLAlchemy 2.0 upgrade"}
 
@@ -146,7 +147,8 @@ class Handler(BaseHTTPRequestHandler):
             if found is None:
                 final = "Done."
             else:
-                _key, rounds = found
+                key, rounds = found
+                time.sleep(SLOW.get(key, 0))
                 step = rounds[min(rounds_done, len(rounds) - 1)]
                 if step == "FAIL":
                     time.sleep(0.8)

@@ -1,5 +1,6 @@
-"""Render the README screenshots: the demo store, with a nested delegation selected; or, for `compare`, the
-first two runs of tests/fixtures/compare-1.18.33 in the Compare tab, their coder call selected.
+"""Render the README screenshots: the bundled demo (OpenCode, Claude Code and Codex), a Claude Code subagent open
+on its steps and one of them selected; or, for `compare`, the same task run by OpenCode and by Claude Code
+(tests/fixtures/compare-agents) in the Compare tab, their coder calls selected.
 
     QT_QPA_PLATFORM=offscreen python tools/readme_screenshot.py resources/screenshot.png [traces|flow|metrics]
     QT_QPA_PLATFORM=offscreen python tools/readme_screenshot.py resources/compare.png compare
@@ -15,19 +16,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from analytics.opencode import open_source  # noqa: E402
 from analytics.settings import Settings  # noqa: E402
+from analytics.sources import demo_sources, open_paths  # noqa: E402
 from dashboard.app import Choice, build, demo_store  # noqa: E402
+from dashboard.widgets.roles import Role  # noqa: E402
 
 
 def compare(out: str) -> None:
-    """The Compare tab on the same task run twice (the second after a prompt change), the coder row selected."""
+    """The Compare tab on the same task run by OpenCode (left) and by Claude Code (right), the coder row selected."""
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("agent-traces-screenshot")
     tmp = Path(tempfile.mkdtemp())
-    store = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "compare-1.18.33"
-    window, service = build(Choice(open_source(store), tmp / "t.duckdb", "tests/fixtures/compare-1.18.33"),
-                            Settings(refresh_seconds=3600))
+    store = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "compare-agents"
+    window, service = build(Choice(open_paths([store / "opencode", store / "claude" / "projects"]),
+                                   tmp / "t.duckdb", "OpenCode and Claude Code"), Settings(refresh_seconds=3600))
     window.resize(1600, 860)
     window.show()
     tree = window.tracing.tree
@@ -35,15 +37,16 @@ def compare(out: str) -> None:
         app.processEvents()
     service.pool.waitForDone()
     app.processEvents()
-    first, second = sorted((tree.topLevelItem(i).data(0, 256) for i in range(tree.topLevelItemCount())),
-                           key=lambda t: t.started_at)[:2]
+    roots = [tree.topLevelItem(i).data(0, Role.TRACE) for i in range(tree.topLevelItemCount())]
+    first = min((t for t in roots if t.source == "opencode"), key=lambda t: t.started_at)
+    second = min((t for t in roots if t.source == "claude-code"), key=lambda t: t.started_at)
     shown: list[int] = []
     window.compare.shown.connect(lambda: shown.append(1))
     window.compare_runs(first.trace_id, second.trace_id)
     while not shown:
         app.processEvents()
     shown.clear()
-    window.compare.tree.setCurrentItem(next(r for r in window.compare.tree.rows if r.text(0) == "coder — Code"))
+    window.compare.tree.setCurrentItem(next(r for r in window.compare.tree.rows if r.text(0).startswith("coder")))
     while not shown:
         app.processEvents()
     window.compare.splitter.setSizes([230, 560])
@@ -54,13 +57,13 @@ def compare(out: str) -> None:
     window.close()
 
 
-def main(out: str, tab: str = "traces", description: str = "Test the limiter") -> None:
+def main(out: str, tab: str = "traces", description: str = "Profile checkout queries") -> None:
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("agent-traces-screenshot")
     tmp = Path(tempfile.mkdtemp())
-    window, service = build(Choice(open_source(demo_store()), tmp / "t.duckdb", "demo store (bundled)"),
+    window, service = build(Choice(demo_sources(demo_store()), tmp / "t.duckdb", "demo (bundled)"),
                             Settings(refresh_seconds=3600))
-    window.resize(1500, 860)
+    window.resize(1600, 900)
     window.show()
     section = window.tracing
     while not section.tree.items:
@@ -68,11 +71,28 @@ def main(out: str, tab: str = "traces", description: str = "Test the limiter") -
     service.pool.waitForDone()
     app.processEvents()
     item = next(i for i in section.tree.items.values() if i.text(1) == description)
-    section.tree.setCurrentItem(item)
-    while section.detail.details is None or section.detail.details.trace.description != description:
-        app.processEvents()
+    if tab == "traces":  # the subagent opened on its steps, its second LLM call's first tool call selected
+        section.tree.collapseAll()
+        up = item.parent()
+        while up is not None:
+            up.setExpanded(True)
+            up = up.parent()
+        item.setExpanded(True)
+        while not any(item.child(i).data(0, Role.STEP) for i in range(item.childCount())):
+            app.processEvents()
+        llms = [item.child(i) for i in range(item.childCount()) if item.child(i).data(0, Role.STEP)]
+        step = next(c for c in llms if c.childCount()) if any(c.childCount() for c in llms) else llms[0]
+        step.setExpanded(True)
+        section.tree.setCurrentItem(step.child(0) if step.childCount() else step)
+        for _ in range(50):
+            app.processEvents()
+    else:
+        section.tree.setCurrentItem(item)
+        while section.detail.details is None or section.detail.details.trace.description != description:
+            app.processEvents()
     app.processEvents()
     window.tabs.setCurrentWidget({"traces": window.tracing, "flow": window.flow, "metrics": window.metrics}[tab])
+    window.statusBar().clearMessage()
     for _ in range(10):
         app.processEvents()
     window.grab().save(out, "PNG")

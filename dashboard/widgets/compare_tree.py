@@ -10,7 +10,7 @@ The last column paints the two runs' bars on one time scale, the left above the 
 from __future__ import annotations
 
 from PyQt6.QtCore import QModelIndex, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor, QFont, QPainter
+from PyQt6.QtGui import QBrush, QFont, QPainter
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -27,7 +27,16 @@ from analytics.models import ERROR, RUNNING
 from analytics.queries.compare import STATUS_RANK, Comparison, Figures, Pair
 from analytics.timeline import now_ms
 from dashboard.widgets import plain
-from dashboard.widgets.palette import HATCH, STATUS_COLOURS
+from dashboard.widgets.palette import (
+    ADDED_BACKGROUND,
+    BETTER,
+    HATCH,
+    LEFT_COLOUR,
+    REMOVED_BACKGROUND,
+    RIGHT_COLOUR,
+    STATUS_COLOURS,
+    WORSE,
+)
 from dashboard.widgets.roles import Role
 
 COLUMNS = ("Call", "Duration", "Tokens in", "Tokens out", "Cost", "Status", "LLM calls", "Tool calls",
@@ -36,14 +45,8 @@ CALL, DURATION, TOKENS_IN, TOKENS_OUT, COST, STATUS, LLM, TOOLS, TIMELINE = rang
 FIGURE_COLUMNS = ((DURATION, "duration_ms", "duration"), (TOKENS_IN, "tokens_in", "tokens"),
                   (TOKENS_OUT, "tokens_out", "tokens"), (COST, "cost_usd", "cost"), (LLM, "llm_calls", "count"),
                   (TOOLS, "tool_calls", "count"))
-BETTER = QBrush(QColor("#1f8a3b"))
-WORSE = QBrush(QColor("#c0392b"))
-ADDED_BACKGROUND = QBrush(QColor(60, 170, 90, 40))
-REMOVED_BACKGROUND = QBrush(QColor(210, 70, 70, 40))
 MARK = {"matched": "", "added": "+ ", "removed": "− "}
 MAX_COLUMN_WIDTH = 240
-LEFT_COLOUR = QColor("#3b82c4")
-RIGHT_COLOUR = QColor("#d9822b")
 
 
 def cell_text(left: Figures | None, right: Figures | None, name: str, kind: str) -> tuple[str, int]:

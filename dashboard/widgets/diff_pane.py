@@ -16,16 +16,17 @@ from analytics.queries.compare import Pair
 from analytics.word_diff import ADDED, REMOVED, TextDiff
 from dashboard.widgets import plain
 from dashboard.widgets.compare_tree import description_text
+from dashboard.widgets.palette import ADDED_WORDS, REMOVED_WORDS
 
 
-def _format(colour: str | None) -> QTextCharFormat:
+def _format(colour: QColor | None) -> QTextCharFormat:
     f = QTextCharFormat()
     if colour is not None:
-        f.setBackground(QColor(colour))
+        f.setBackground(colour)
     return f
 
 
-FORMATS = {REMOVED: _format("#f6c6c6"), ADDED: _format("#c4ecc9")}
+FORMATS = {REMOVED: _format(REMOVED_WORDS), ADDED: _format(ADDED_WORDS)}
 PLAIN = _format(None)
 
 

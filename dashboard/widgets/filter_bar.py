@@ -22,6 +22,7 @@ from analytics.models import SOURCES
 from analytics.patterns import PatternError, parse
 from analytics.queries.trace_queries import SessionRow, TraceFilter
 from dashboard.widgets import plain
+from dashboard.widgets.palette import BAD_INPUT_STYLE
 
 PRESETS = ("All time", "Today", "Last 7 days", "Last 30 days", "Custom…")
 STATUSES = ("Any status", "completed", "error", "running")
@@ -113,7 +114,7 @@ class FilterBar(QWidget):
             if text.strip():
                 parse(text)
         except PatternError as exc:
-            self.pattern.setStyleSheet("QLineEdit { background: #fde8e8; }")
+            self.pattern.setStyleSheet(BAD_INPUT_STYLE)
             self.pattern.setToolTip(plain.tooltip(str(exc)))  # it quotes what was typed
             self.pattern_error = str(exc)
             return False

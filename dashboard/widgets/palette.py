@@ -26,6 +26,16 @@ HATCH = QColor(255, 255, 255, 140)  # over a bar still growing
 # the Metrics tab's per-agent bars: time in blue, money in green, the lesser figure paler
 PALE_BLUE, GREEN, PALE_GREEN = QColor("#a9c8e8"), QColor("#3c9a5f"), QColor("#b9dfc5")
 
+# comparing two runs: a figure better or worse on the right, a call only on one side, each run's bar
+BETTER, WORSE = QBrush(QColor("#1f8a3b")), QBrush(QColor("#c0392b"))
+ADDED_BACKGROUND, REMOVED_BACKGROUND = QBrush(QColor(60, 170, 90, 40)), QBrush(QColor(210, 70, 70, 40))
+LEFT_COLOUR, RIGHT_COLOUR = QColor("#3b82c4"), QColor("#d9822b")
+ADDED_WORDS, REMOVED_WORDS = QColor("#c4ecc9"), QColor("#f6c6c6")  # the diff of two texts, word by word
+
+PROBLEM_STYLE = "color: #b42318;"  # a sentence saying what is wrong with a setting
+BAD_INPUT_STYLE = "QLineEdit { background: #fde8e8; }"  # a field holding what cannot be used
+SELECTED_OUTLINE = QColor("white")  # a selected row's bar
+
 
 def status_colour(status: str) -> QColor:
     """The colour of a status (an unknown one is drawn as completed)."""

@@ -34,6 +34,7 @@ from analytics.settings import (
 )
 from analytics.terminal import TerminalError, template_argv
 from dashboard.widgets import plain
+from dashboard.widgets.palette import PROBLEM_STYLE
 from dashboard.widgets.send_dialog import CONTENT_LABELS
 
 TEMPLATE_HELP = (
@@ -96,7 +97,7 @@ class SettingsDialog(QDialog):
         self.template.setPlaceholderText("automatic: iTerm2 / Terminal.app on macOS, $TERMINAL elsewhere")
         self.template.setToolTip(plain.tooltip(TEMPLATE_HELP))  # it holds && and quotes
         self.problem = plain.label()  # the error quotes the template typed
-        self.problem.setStyleSheet("color: #b42318;")
+        self.problem.setStyleSheet(PROBLEM_STYLE)
         self.template.textChanged.connect(self._check)
         self.base = settings
         self.otlp_endpoint = QLineEdit(settings.otlp_endpoint or "")

@@ -13,7 +13,7 @@ background first, so selection shows, then the bar.
 from __future__ import annotations
 
 from PyQt6.QtCore import QEvent, QModelIndex, QRectF, Qt
-from PyQt6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPen
+from PyQt6.QtGui import QBrush, QHelpEvent, QPainter, QPen
 from PyQt6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from analytics import format as fmt
@@ -21,7 +21,7 @@ from analytics.models import COMPLETED, RUNNING, SESSION, TOOL, AgentSpan
 from analytics.queries.trace_queries import TraceSummary
 from analytics.timeline import now_ms
 from dashboard.widgets import plain
-from dashboard.widgets.palette import CRITICAL_COLOUR, HATCH, SESSION_COLOUR, STATUS_COLOURS
+from dashboard.widgets.palette import CRITICAL_COLOUR, HATCH, SELECTED_OUTLINE, SESSION_COLOUR, STATUS_COLOURS
 from dashboard.widgets.roles import step_of, trace_of
 from dashboard.widgets.row_marks import RowMarks
 
@@ -54,7 +54,7 @@ class TimelineDelegate(QStyledItemDelegate):
         self._pens = {k: QPen(v.darker(130), 1) for k, v in STATUS_COLOURS.items()}
         self._brushes = {k: QBrush(v) for k, v in STATUS_COLOURS.items()}
         self._session_brush = QBrush(SESSION_COLOUR)
-        self._selected_pen = QPen(QColor("white"), 1.5)
+        self._selected_pen = QPen(SELECTED_OUTLINE, 1.5)
         self._hatch = QBrush(HATCH, Qt.BrushStyle.BDiagPattern)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:

@@ -43,6 +43,8 @@ from dashboard.widgets.trace_rows import (
 
 EXPAND_ALL_ROWS = 2000  # a larger tree opens one level deep: expanding thousands of rows costs more than it shows
 DESCRIPTION_WIDTH = 360  # at most, when the columns are sized to their content
+TIMELINE_WIDTH = 160  # at least, for the waterfall: the description gives way first (down to DESCRIPTION_MIN)
+DESCRIPTION_MIN = 120
 
 
 class FigureDelegate(QStyledItemDelegate):
@@ -401,10 +403,16 @@ class TraceTree(QTreeWidget):
         """Each column as wide as what it shows, or wider if it was (the description at most
         DESCRIPTION_WIDTH): at the first fill, so no label is cut."""
         self._sized = True
+        restored = self.columnWidth(DESCRIPTION)  # the default, or the user's width of an earlier run
         for column in (AGENT, DESCRIPTION, DURATION, TOKENS, COST, STATUS):
             wide = self.sizeHintForColumn(column)
             self._set_width(column, max(self.columnWidth(column),
                                         min(wide, DESCRIPTION_WIDTH) if column == DESCRIPTION else wide))
+        # the waterfall stays in view: what the other columns take beyond the viewport comes off what the
+        # description was just widened by (never below the width it had, the user's own included)
+        over = sum(self.columnWidth(c) for c in range(TIMELINE)) + TIMELINE_WIDTH - self.viewport().width()
+        if over > 0:
+            self._set_width(DESCRIPTION, max(restored, DESCRIPTION_MIN, self.columnWidth(DESCRIPTION) - over))
         self._agent_resized = False
 
     def fit_agent_column(self, rows: list[QTreeWidgetItem]) -> None:
