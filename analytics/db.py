@@ -638,7 +638,9 @@ class TraceStore:
         self._insert(cur, "sessions", SESSION_COLUMNS, [_session_row(s) for s in sessions])
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
-        """Tree totals on each root session row: tokens, cost, delegations, errors."""
+        """Tree totals on each root session row: tokens, cost, delegations, errors. The cost is summed in trace
+        order, so that it does not depend on where the rows lie (a tree written again goes to the table's end, and
+        a sum of floats in another order can differ in its last digit from a full load's)."""
         where = "" if roots is None else " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
         params = [] if roots is None else [list(roots)]
         cur.execute(
@@ -646,7 +648,7 @@ class TraceStore:
             " tokens_out = t.tout, cost_usd = t.cost FROM ("
             "  SELECT root_session_id, count(*) FILTER (WHERE kind = 'delegation') AS n,"
             "         count(*) FILTER (WHERE status = 'error') AS errors,"
-            "         sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost_usd) AS cost"
+            "         sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost_usd ORDER BY trace_id) AS cost"
             f"  FROM agent_traces{where} GROUP BY root_session_id) t"
             " WHERE sessions.session_id = t.root_session_id",
             params,
