@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from analytics.claude_code import open_claude_source  # noqa: E402
 from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
 from analytics.models import LoadReport  # noqa: E402
+from benchmarks import run_child  # noqa: E402
 from benchmarks.make_claude_history import make  # noqa: E402
 
 
@@ -140,9 +140,7 @@ def main() -> None:
     db = work / "claude-traces.duckdb"
     for suffix in ("", ".wal"):
         Path(str(db) + suffix).unlink(missing_ok=True)
-    out = subprocess.run([sys.executable, __file__, "--child", str(history), str(db)], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout
-    r = json.loads(out.strip().splitlines()[-1])
+    r = run_child([__file__, "--child", str(history), str(db)])
     print(f"full load                           {r['seconds']:8.3f} s   {r['seconds'] / ref['seconds']:.2f}x the raw "
           f"read-and-parse (target <= 2x); {r['traces']} traces, {r['spans']} spans, {r['skipped']} skipped")
     print(f"peak RSS of the full load           {r['peak_rss_mb']:8.0f} MB  (target < 400 MB; "

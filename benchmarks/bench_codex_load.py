@@ -24,7 +24,6 @@ import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from analytics.codex import open_codex_source  # noqa: E402
 from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
+from benchmarks import run_child  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "codex-0.171.0" / "sessions"
 _ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -128,10 +128,8 @@ def main() -> None:
     for k in range(args.runs):
         for p in args.workdir.glob("traces.duckdb*"):
             p.unlink()
-        out = subprocess.run([sys.executable, "-c", "import sys; from benchmarks.bench_codex_load import"
-                              " child_full_load as f; f(sys.argv[1], sys.argv[2])", str(sessions), str(db)],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
-        fulls.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        fulls.append(run_child(["-c", "import sys; from benchmarks.bench_codex_load import"
+                                " child_full_load as f; f(sys.argv[1], sys.argv[2])", str(sessions), str(db)]))
         if k + 1 < args.runs:
             raws.append(raw_read_and_parse(sessions)["seconds"])
     full = min(fulls, key=lambda f: f["seconds"])

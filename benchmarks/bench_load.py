@@ -25,7 +25,6 @@ import json
 import os
 import resource
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from analytics.db import TraceStore  # noqa: E402
 from analytics.loader import load  # noqa: E402
 from analytics.opencode import open_source  # noqa: E402
+from benchmarks import run_child  # noqa: E402
 from benchmarks.make_store import build_json, build_sqlite  # noqa: E402
 
 
@@ -93,9 +93,7 @@ def child_full_load(source: str, db: str) -> None:
 
 
 def in_child(source: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(source), str(db)], check=True,
-                         capture_output=True, text=True, cwd=ROOT).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child([__file__, "--child", str(source), str(db)])
 
 
 def timed(fn, repeat: int = 5) -> float:
@@ -109,7 +107,7 @@ def timed(fn, repeat: int = 5) -> float:
 
 
 def one_more_step(db: Path, n: int) -> str:
-    """Append one model step to one subagent session, the way OpenCode 1.18 writes it."""
+    """Append one model step to one subagent session, the way OpenCode 1.18 writes it; that session's id."""
     conn = sqlite3.connect(db)
     sid, mid, parent = conn.execute(
         "SELECT m.session_id, m.id, json_extract(m.data, '$.parentID') FROM message m JOIN session s"
@@ -136,7 +134,7 @@ def one_more_step(db: Path, n: int) -> str:
     conn.execute("UPDATE event_sequence SET seq = seq + 4 WHERE aggregate_id = ?", (sid,))
     conn.commit()
     conn.close()
-    return mid
+    return sid
 
 
 def planner_guard(db: Path) -> list[str]:

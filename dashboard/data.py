@@ -56,7 +56,8 @@ class Snapshot:
     changed: bool = True
     analysis: Analysis | None = None
     version: int = 0  # the store's data version these traces are of
-    final: bool = True  # False: a long load is still storing more
+    final: bool = True  # False: a long load is still storing more, or (`judging`) the history is being judged
+    judging: bool = False  # everything is stored: the final snapshot, with its findings, follows at once
     steps: dict[str, tuple[int, int]] | None = None  # per trace: (LLM calls, tool calls); None: not read
     sources: list[str] | None = None  # the agents whose sessions the store holds (models.SOURCES)
     # with an analysis, read off it here rather than on the GUI thread (thousands of flags on a long history)
@@ -121,7 +122,7 @@ class _Refresh(_Task):
         self._last_partial = 0.0
 
     def work(self) -> None:
-        reports = None
+        reports, version = None, None
         svc = self.service
         if self.load_first and svc.sources:
             with open_store(svc.db_path, read_only=False) as store:
@@ -134,6 +135,14 @@ class _Refresh(_Task):
                                            version=version))
                 return
         with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
+            if self.shown is not None and version not in (None, self.shown) and not (self.query.pattern
+                                                                                    or self.query.anomalies_only):
+                # what the agent just wrote, on screen before the whole history is judged again (a second on
+                # a long one): the rows as stored, keeping their flags meanwhile (a pattern or the anomalies
+                # filter needs the judgement to pick the rows, so those wait for it)
+                traces, hits = q.filter_traces(store, self.query)
+                self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
+                                           final=False, judging=True))
             self.emit("done", self._snapshot(store, reports))
 
     def _stored(self, store: TraceStore, step: LoadProgress) -> None:

@@ -210,73 +210,61 @@ def test_export_from_the_window(qtbot, window, tmp_path: Path) -> None:
     assert row(w.tracing, "Find the export job").data(0, Role.TRACE).root_session_id == data["session"]["session_id"]
 
 
-def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window) -> None:
-    from tests.test_push import Backend
-
+def test_send_the_selected_session_to_an_opentelemetry_backend(qtbot, window, backend) -> None:
     w = window
-    backend = Backend()
-    try:
-        w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
-        assert w.send_sessions() is None  # no endpoint in the settings yet
-        assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
-        dialog = w.send_sessions(backend.url)
-        with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
-            pass
-        assert said.args[0].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
-        assert w.statusBar().currentMessage() == said.args[0]
-        names = [s.name for s in backend.spans()]
-        assert sum(n.startswith("invoke_agent ") for n in names) == 4
-        dialog.reject()
-        backend.codes = [401]
-        dialog = w.send_sessions(backend.url)
-        with qtbot.wait_signal(dialog.sent, timeout=20_000) as refused:
-            pass
-        assert "401 Unauthorized" in refused.args[0]
-        dialog.reject()
-        # Ctrl-click a row of another session: both sessions go
-        backend.codes, sent = [], len(backend.spans())
-        other = next(i for i in w.tracing.tree.items.values() if i.data(0, Role.TRACE).kind == "session"
-                     and i.data(0, Role.TRACE).root_session_id != w.current_session())
-        other.setSelected(True)
-        assert len(w.selected_sessions()) == 2
-        dialog = w.send_sessions(backend.url)
-        with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
-            pass
-        assert " of 2 sessions to " in said.args[0] and len(backend.spans()) > sent
-        dialog.reject()
-    finally:
-        backend.stop()
+    w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
+    assert w.send_sessions() is None  # no endpoint in the settings yet
+    assert "Set the OpenTelemetry endpoint in File › Settings first" in w.statusBar().currentMessage()
+    dialog = w.send_sessions(backend.url)
+    with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
+        pass
+    assert said.args[0].startswith(f"Sent {len(backend.spans())} spans of 1 sessions to {backend.url}")
+    assert w.statusBar().currentMessage() == said.args[0]
+    names = [s.name for s in backend.spans()]
+    assert sum(n.startswith("invoke_agent ") for n in names) == 4
+    dialog.reject()
+    backend.codes = [401]
+    dialog = w.send_sessions(backend.url)
+    with qtbot.wait_signal(dialog.sent, timeout=20_000) as refused:
+        pass
+    assert "401 Unauthorized" in refused.args[0]
+    dialog.reject()
+    # Ctrl-click a row of another session: both sessions go
+    backend.codes, sent = [], len(backend.spans())
+    other = next(i for i in w.tracing.tree.items.values() if i.data(0, Role.TRACE).kind == "session"
+                 and i.data(0, Role.TRACE).root_session_id != w.current_session())
+    other.setSelected(True)
+    assert len(w.selected_sessions()) == 2
+    dialog = w.send_sessions(backend.url)
+    with qtbot.wait_signal(dialog.sent, timeout=20_000) as said:
+        pass
+    assert " of 2 sessions to " in said.args[0] and len(backend.spans()) > sent
+    dialog.reject()
 
 
 def test_the_otlp_endpoint_is_set_in_the_settings_and_used_by_send(qtbot, window, tmp_path: Path,
-                                                                    monkeypatch) -> None:
-    from tests.test_push import Backend
-
+                                                                      monkeypatch, backend) -> None:
     monkeypatch.setenv("AGENT_TRACES_CONFIG", str(tmp_path / "settings.json"))
     w = window
     w.settings.otlp_headers = {"authorization": "Bearer t"}  # as the file had them: the dialog keeps them
-    backend = Backend()
-    try:
-        dialog = w.open_settings()
-        dialog.otlp_endpoint.setText("localhost:6006")
-        dialog.accept()
-        assert "otlp_endpoint must be an http:// or https:// URL" in dialog.problem.text()
-        dialog.otlp_endpoint.setText(backend.url)
-        dialog.otlp_project.setText("team")
-        dialog.otlp_content.setCurrentIndex(dialog.otlp_content.findData("full"))
-        dialog.accept()
-        saved = json.loads((tmp_path / "settings.json").read_text())
-        assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"], saved["otlp_content"]) == \
-            (backend.url, "team", {"authorization": "Bearer t"}, "full")
-        assert w.settings.otlp_content == "full"
-        w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
-        dialog = w.send_sessions()
-        with qtbot.wait_signal(dialog.sent, timeout=20_000):
-            pass
-        dialog.reject()
-        path, headers, request = backend.requests[0]
-        assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer t"
-        assert {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}[
-            "openinference.project.name"] == "team"
-    finally:
-        backend.stop()
+    dialog = w.open_settings()
+    dialog.otlp_endpoint.setText("localhost:6006")
+    dialog.accept()
+    assert "otlp_endpoint must be an http:// or https:// URL" in dialog.problem.text()
+    dialog.otlp_endpoint.setText(backend.url)
+    dialog.otlp_project.setText("team")
+    dialog.otlp_content.setCurrentIndex(dialog.otlp_content.findData("full"))
+    dialog.accept()
+    saved = json.loads((tmp_path / "settings.json").read_text())
+    assert (saved["otlp_endpoint"], saved["otlp_project"], saved["otlp_headers"], saved["otlp_content"]) == \
+        (backend.url, "team", {"authorization": "Bearer t"}, "full")
+    assert w.settings.otlp_content == "full"
+    w.tracing.tree.setCurrentItem(row(w.tracing, "Find the export job"))
+    dialog = w.send_sessions()
+    with qtbot.wait_signal(dialog.sent, timeout=20_000):
+        pass
+    dialog.reject()
+    path, headers, request = backend.requests[0]
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer t"
+    assert {kv.key: kv.value.string_value for kv in request.resource_spans[0].resource.attributes}[
+        "openinference.project.name"] == "team"

@@ -140,7 +140,8 @@ def test_spawned_agent_running_a_shell_command(loaded, version, way):
     assert raw_threads(source)[cid].parent == root.trace_id
     assert (child.parent_trace_id, child.depth, child.session_id, child.parent_agent) == (
         root.trace_id, 1, root.trace_id, "codex")
-    assert (child.status, child.subagent_type, child.description) == ("completed", "default", meta["agent_nickname"])
+    assert (child.status, child.subagent_type) == ("completed", "default")
+    assert child.description == f"{meta['agent_nickname']}: Run it. {{{{tokens 3000 80 1000 20}}}} {{{{sh echo hi}}}}"
     assert child.prompt_input == "Run it. {{tokens 3000 80 1000 20}} {{sh echo hi}}"
     assert child.prompt_output == _last_message(source, cid)
     assert trace_usage(child) == (2 * 2000, 2 * 60, 2 * 20, 2 * 1000, 0)

@@ -225,6 +225,40 @@ def test_two_refreshes_in_a_row_still_show_what_the_first_read(qtbot, window, li
                      timeout=20_000)
 
 
+def test_a_write_is_on_screen_before_the_history_is_judged_again(qtbot, window, live: Path) -> None:
+    """A refresh that loaded something shows the rows as stored at once, then the snapshot with the findings
+    judged on the whole history again (a second on a long one); no "Loading…" is said for it. With a pattern,
+    which needs that judgement to pick its rows, only the judged snapshot comes."""
+    _w, section = window
+    wait_idle(qtbot, section.service)
+    seen: list[tuple[bool, bool, bool]] = []  # (final, judging, the change on screen), per snapshot
+    section.service.done.connect(lambda snap: seen.append(
+        (snap.final, snap.judging, "Renamed while open" in {r.text(1) for r in section.tree.visible_roots()})))
+    said: list[str] = []
+    section.status.connect(said.append)
+
+    def rename(title: str) -> None:
+        conn = sqlite3.connect(live / "opencode.db")
+        root = conn.execute("SELECT id FROM session WHERE title LIKE 'Scripted session 1%'"
+                            " OR title LIKE 'Renamed%'").fetchone()[0]
+        conn.execute("UPDATE session SET title = ? WHERE id = ?", (title, root))
+        conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (root,))
+        conn.commit()
+        conn.close()
+
+    rename("Renamed while open")
+    section.refresh()
+    wait_idle(qtbot, section.service)
+    assert seen == [(False, True, True), (True, False, True)]
+    assert not [text for text in said if text.startswith("Loading")]
+    apply_filter(qtbot, section, lambda bar: bar.pattern.setText("*"))
+    seen.clear()
+    rename("Renamed again")
+    section.refresh()
+    wait_idle(qtbot, section.service)
+    assert [(final, judging) for final, judging, _ in seen] == [(True, False)]
+
+
 def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
     _w, section = window
     select(qtbot, section, "Slow job")

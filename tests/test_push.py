@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from analytics.cli import main
 from analytics.db import SCHEMA_VERSION, TraceStore
@@ -21,64 +19,7 @@ from analytics.otlp import from_otlp_json, hex_id, request_of, session_spans, to
 from analytics.push import Endpoint, Pusher, resolve_endpoint
 from analytics.queries import trace_queries as q
 from analytics.settings import Settings
-from tests.conftest import STEPS_118, copy_store, cut_tree, replay_tree
-
-
-class Backend:
-    """A real HTTP server on the loopback that takes OTLP/HTTP requests, answers the next code of `codes`
-    (then 200), and keeps every request: path, headers and the decoded ExportTraceServiceRequest.
-
-    `answers` are hostile or unusual receivers, used before `codes`: each is called with the request handler
-    (its body read, in `handler.body`) and writes the whole answer itself (a redirect, a partial success, a
-    trickle, a huge body, a slow 200)."""
-
-    def __init__(self) -> None:
-        self.codes: list[int] = []
-        self.answers: list[Callable[[BaseHTTPRequestHandler], None]] = []
-        self.requests: list[tuple[str, dict[str, str], ExportTraceServiceRequest]] = []
-        self.posts = 0  # every request, whatever the answer
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                backend.posts += 1
-                self.body = body
-                if backend.answers:
-                    backend.answers.pop(0)(self)
-                    return
-                code = backend.codes.pop(0) if backend.codes else 200
-                if code == 200:
-                    backend.requests.append((self.path, dict(self.headers.items()),
-                                             ExportTraceServiceRequest.FromString(body)))
-                self.send_response(code)
-                text = b"" if code == 200 else b"no thanks"
-                self.send_header("Content-Length", str(len(text)))
-                self.end_headers()
-                self.wfile.write(text)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def spans(self) -> list:
-        return [s for _, _, r in self.requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    b = Backend()
-    yield b
-    b.stop()
+from tests.conftest import STEPS_118, Backend, attrs, copy_store, cut_tree, replay_tree
 
 
 @pytest.fixture
@@ -89,16 +30,6 @@ def steps(store: TraceStore) -> TraceStore:
 
 def roots_of(store: TraceStore) -> dict[str, str]:
     return {r.title: r.session_id for r in q.get_sessions_with_traces(store)}
-
-
-def attrs(span) -> dict[str, object]:
-    """A protobuf span's attributes as plain values."""
-    out = {}
-    for kv in span.attributes:
-        which = kv.value.WhichOneof("value")
-        out[kv.key] = getattr(kv.value, which) if which != "array_value" else \
-            [v.string_value for v in kv.value.array_value.values]
-    return out
 
 
 def test_steps_are_spans_under_their_calls_with_genai_attributes(steps: TraceStore) -> None:

@@ -1,13 +1,12 @@
 """What a push sends of the texts (prompts, outputs, tool inputs and outputs): any size of text goes cut with a
 marker, never as a crash; the user chooses how much goes (--content, otlp_content) and is told what will
-leave the machine before it does. On real stores, to the small real HTTP server of tests/test_push.py."""
+leave the machine before it does. On real stores, to the small real HTTP server of tests/conftest.py (Backend)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,10 @@ from analytics.db import TraceStore
 from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.otlp import FULL_TEXT_BYTES
-from tests.conftest import STEPS_118, copy_store
-from tests.test_push import Backend, attrs
+from tests.conftest import STEPS_118, Backend, attrs, copy_store
 
 HUGE_MB = 68  # a tool output of 65-70 MB made every push fail with DuckDB out of memory
 
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    b = Backend()
-    yield b
-    b.stop()
 
 
 @pytest.fixture(scope="module")

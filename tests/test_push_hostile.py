@@ -1,5 +1,5 @@
 """Pushes to receivers that are hostile, broken or just unusual, on the small real HTTP server of
-tests/test_push.py: redirects, partial successes, trickles, huge answers, and what a user can get wrong
+tests/conftest.py (Backend): redirects, partial successes, trickles, huge answers, and what a user can get wrong
 (the endpoint, the headers, the timeout). What counts is what the user is told and what the trace store
 records as sent."""
 
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -29,15 +29,7 @@ from analytics.db import TraceStore
 from analytics.loader import load
 from analytics.opencode import open_source
 from analytics.push import Endpoint, Pusher
-from tests.conftest import STEPS_118
-from tests.test_push import Backend
-
-
-@pytest.fixture
-def backend() -> Iterator[Backend]:
-    b = Backend()
-    yield b
-    b.stop()
+from tests.conftest import STEPS_118, Backend
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """File › Send on real widgets: what will leave the machine is said before it does, the send runs on the
 dialog's own thread (never the window's read worker), shows its progress and can be cancelled; to the small
-real HTTP server of tests/test_push.py, a silent one among them."""
+real HTTP server of tests/conftest.py (Backend), a silent one among them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from analytics.opencode import open_source
 from analytics.settings import Settings
 from dashboard.app import Choice, build
 from dashboard.widgets.roles import Role
-from tests.test_push import Backend, attrs
+from tests.conftest import Backend, attrs
 
 pytestmark = pytest.mark.gui
 DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
@@ -32,12 +32,6 @@ def window(qtbot, tmp_path: Path):
     yield w
     w.close()
 
-
-@pytest.fixture
-def backend():
-    b = Backend()
-    yield b
-    b.stop()
 
 
 def silent(released: threading.Event) -> Callable:

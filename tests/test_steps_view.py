@@ -15,6 +15,7 @@ from PyQt6.QtCore import QSettings, Qt
 from analytics import format as fmt
 from dashboard.widgets.roles import Role
 from dashboard.widgets.trace_rows import DESCRIPTION, DURATION, STATUS
+from dashboard.widgets.trace_tree import TraceTree
 from tests.conftest import STEPS_118, STEPS_1165, apply_filter, delegation, expand, open_window, wait_idle
 
 pytestmark = pytest.mark.gui
@@ -297,3 +298,45 @@ def test_columns_fit_what_they_show(qtbot, section) -> None:
     rows = expand(qtbot, section, deep)
     tree.scrollToItem(rows[-1])
     assert rows[0].text(0) == "LLM · mock-1" and not [r.text(0) for r in rows if cut(r, 0)]
+
+
+
+def test_a_label_grown_after_the_first_fill_is_not_cut_unless_the_user_sized_the_column(qtbot, section) -> None:
+    """A row flagged after the first fill ("build  (OpenCode session)  ⚠") widens the Agent column; once the user
+    has sized the column, the tree leaves it as they set it. (A tree of its own, first filled with no flag.)"""
+    traces = sorted((i.data(0, Role.TRACE) for i in section.tree.items.values()), key=lambda t: t.depth)
+    tree = TraceTree()
+    qtbot.addWidget(tree)
+    tree.resize(1200, 600)
+    tree.show()
+    tree.show_traces(traces, set(), False, rebuild=True, flags={})
+    session, other = [t for t in traces if t.depth == 0][:2]
+    width = tree.columnWidth(0)
+    tree.show_traces(traces, set(), False, rebuild=False, flags={session.trace_id: "far above what it usually takes"})
+    item = tree.items[session.trace_id]
+    index = tree.indexFromItem(item, 0)
+    assert item.text(0).endswith("⚠") and tree.columnWidth(0) > width
+    assert tree.sizeHintForIndex(index).width() <= tree.visualRect(index).width() + 1
+    tree.setColumnWidth(0, 60)  # the user's width
+    tree.show_traces(traces, set(), False, rebuild=False, flags={other.trace_id: "far above what it usually takes"})
+    assert tree.items[other.trace_id].text(0).endswith("⚠") and tree.columnWidth(0) == 60
+
+
+
+def test_a_call_judged_interrupted_after_the_first_fill_widens_the_duration_column(qtbot, section) -> None:
+    """"7.8 s…" at the first fill, "interrupted after 1m 01s" once judged: the Duration column is widened, not
+    cut."""
+    traces = sorted((i.data(0, Role.TRACE) for i in section.tree.items.values()), key=lambda t: t.depth)
+    call = next(t for t in traces if t.depth == 1)
+    running = dataclasses.replace(call, status="running", ended_at=None, duration_ms=None)
+    traces = [running if t is call else t for t in traces]
+    tree = TraceTree()
+    qtbot.addWidget(tree)
+    tree.resize(1200, 600)
+    tree.show()
+    tree.show_traces(traces, set(), False, rebuild=True)
+    width = tree.columnWidth(DURATION)
+    tree.show_traces(traces, set(), False, rebuild=False, interrupted={call.trace_id: call.started_at + 61_000})
+    index = tree.indexFromItem(tree.items[call.trace_id], DURATION)
+    assert tree.columnWidth(DURATION) > width
+    assert tree.sizeHintForIndex(index).width() <= tree.visualRect(index).width() + 1

@@ -53,6 +53,7 @@ SEEN_VERSIONS = ((0, 120, 0), (0, 171, 0))  # the versions these rules were chec
 _CHECK = 64  # bytes before the read offset compared on each reload: a file rewritten in place is read again
 _HOT_NS = 2_000_000_000  # a folder changed this recently is listed again on each load
 _HEAD = 128  # first bytes compared when a file changed (its session_meta's time and thread id)
+DESCRIBED = 120  # characters of a v1 child's prompt in its description
 _ROLLOUT = re.compile(r"^rollout-.*-([0-9a-fA-F-]{36})\.jsonl$")
 
 
@@ -484,8 +485,8 @@ class CodexReader(Reader):
                                if isinstance(i, dict) and isinstance(i.get("text"), str))
         inp = dict(args)
         inp["prompt"] = prompt or ""
-        inp["description"] = (as_str(args.get("task_name")) or (cm.agent_path or cm.nickname if cm else None)
-                              or as_str(out.get("nickname")) or as_str(out.get("task_name")))
+        inp["description"] = as_str(args.get("task_name")) or (cm.agent_path if cm else None) \
+            or _named_task(cm.nickname if cm else as_str(out.get("nickname")), prompt)
         inp["subagent_type"] = (as_str(args.get("agent_type")) or as_str(args.get("role"))
                                 or (cm.role if cm else None) or DEFAULT_ROLE)
         waited = r.waited.get(named) if named else None
@@ -608,6 +609,13 @@ def _title(t: Tool) -> str | None:
     if isinstance(cmd, list):
         cmd = " ".join(c for c in cmd if isinstance(c, str))
     return cmd[:200] if isinstance(cmd, str) else None
+
+
+def _named_task(nickname: str | None, prompt: str | None) -> str | None:
+    """A v1 child's description: the name Codex gave it and what it was asked ("Ampere: Count the files"), as
+    Codex's own screen names it beside the message it sent."""
+    asked = (prompt or "").strip().split("\n", 1)[0][:DESCRIBED]
+    return ": ".join(part for part in (nickname, asked) if part) or None
 
 
 def _json_object(text: str | None) -> dict:

@@ -226,7 +226,8 @@ class TracingSection(QWidget):
                                                        or self._first and snap.final):
             self._select(current)  # its figures, answer or totals with delegations may have changed
         if not snap.final:
-            self.status.emit(f"Loading… {len(snap.traces)} traces shown so far")
+            if not snap.judging:
+                self.status.emit(f"Loading… {len(snap.traces)} traces shown so far")
             return
         self.status.emit(describe(snap.reports, len(snap.traces)))
         if self._first and not snap.traces:

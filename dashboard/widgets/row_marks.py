@@ -26,6 +26,7 @@ class RowMarks:
         self.critical: set[str] = set()  # rows on their session's critical path
         self.interrupted: dict[str, int] = {}  # interrupted calls (`running` in OpenCode): their tree's last write
         self.bounds: dict[str, Bounds] = {}  # per root session id: its time scale
+        self.live: set[str] = set()  # calls still running and not interrupted: their duration grows
 
     def set(self, traces: Iterable[TraceSummary], hits: set[str], narrowed: bool, flags: dict[str, str],
             critical: set[str], interrupted: dict[str, int]) -> None:
@@ -37,6 +38,7 @@ class RowMarks:
         self.interrupted = dict(interrupted)
         self.dimmed = {t.trace_id for t in traces if t.trace_id not in hits} if narrowed else set()
         self.bounds = timeline.session_bounds(traces, self.interrupted)
+        self.live = {t.trace_id for t in traces if t.status == RUNNING and t.trace_id not in self.interrupted}
 
     def stopped(self, t: Call) -> int | None:
         """Where a running call (or step) ends if it was interrupted: its tree's last write; else None."""

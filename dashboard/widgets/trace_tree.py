@@ -18,7 +18,7 @@ from PyQt6.QtGui import QFont, QKeyEvent, QPalette
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QStyledItemDelegate, QTreeWidget, QTreeWidgetItem
 
 from analytics import format as fmt
-from analytics.models import CLAUDE_CODE, AgentSpan
+from analytics.models import CLAUDE_CODE, RUNNING, AgentSpan
 from analytics.queries.trace_queries import SUBAGENT_ALONE, TraceSummary
 from analytics.timeline import now_ms
 from dashboard.widgets import plain
@@ -169,7 +169,7 @@ class TraceTree(QTreeWidget):
             self.setColumnWidth(column, width)
         self._sized = False  # the columns were sized to their content (at the first fill)
         self._sizing = False
-        self._agent_resized = False  # by the user, since: steps coming in no longer widen it
+        self._user_sized: set[int] = set()  # columns the user resized since: rows coming in no longer widen them
         header.sectionResized.connect(self._resized)
         self._signatures: dict[str, tuple] = {}  # per row, what it shows: a merge skips the unchanged
         self._hidden: set[str] = set()  # rows the current filter leaves out
@@ -206,6 +206,8 @@ class TraceTree(QTreeWidget):
         self.setSortingEnabled(False)
         blocked = self.blockSignals(True)
         touched: set[str] = set()
+        relabelled: list[QTreeWidgetItem] = []  # rows new or relabelled, whose agent may be wider (a ⚠)
+        running: list[QTreeWidgetItem] = []  # changed rows still running ("interrupted after 12m 05s" is wide)
         try:
             current = self.current_trace_id()
             expanded = self.expanded_ids() if rebuild else None
@@ -243,9 +245,13 @@ class TraceTree(QTreeWidget):
                         new_children.setdefault(t.parent_trace_id, []).append(item)
                     else:
                         new_top.append(item)
+                    relabelled.append(item)
                 else:
-                    self._update_item(item, t)
+                    if self._update_item(item, t):
+                        relabelled.append(item)
                     self.steps.trace_changed(item, t)
+                if t.status == RUNNING:
+                    running.append(item)
                 touched.add(t.trace_id)
                 self._set_indicator(item, t.trace_id)
             for parent_id, children in new_children.items():
@@ -271,6 +277,9 @@ class TraceTree(QTreeWidget):
             self.setCurrentItem(self.items[current])
         if rebuild and self.items and not self._sized:
             self.size_columns()
+        elif self._sized:  # a text grown since the first fill is not cut
+            self.fit_columns([item for item in relabelled if not item.isHidden()], AGENT)
+            self.fit_columns([item for item in running if not item.isHidden()], DURATION)
         return touched
 
     def clear_rows(self) -> None:
@@ -304,11 +313,13 @@ class TraceTree(QTreeWidget):
             item.setFont(AGENT, self._bold)
         return item
 
-    def _update_item(self, item: QTreeWidgetItem, t: TraceSummary) -> None:
-        """Set only what changed: a filter change mostly toggles dimming, which the delegates paint."""
+    def _update_item(self, item: QTreeWidgetItem, t: TraceSummary) -> bool:
+        """Set only what changed: a filter change mostly toggles dimming, which the delegates paint. Whether the
+        agent's label changed."""
         old = item.data(0, Role.TRACE)
         label = self._label(t)
-        if item.text(AGENT) != label:
+        relabelled = item.text(AGENT) != label
+        if relabelled:
             item.setText(AGENT, label)
         if old.description != t.description:
             item.setText(DESCRIPTION, t.description or "")
@@ -321,6 +332,7 @@ class TraceTree(QTreeWidget):
             self._set_values(item, t)
         else:
             item.setData(0, Role.TRACE, t)
+        return relabelled
 
     def _label(self, t: TraceSummary) -> str:
         """A delegation's agent; a session's agent and which agent's history it is: "main  (Claude Code session)"."""
@@ -413,24 +425,31 @@ class TraceTree(QTreeWidget):
         over = sum(self.columnWidth(c) for c in range(TIMELINE)) + TIMELINE_WIDTH - self.viewport().width()
         if over > 0:
             self._set_width(DESCRIPTION, max(restored, DESCRIPTION_MIN, self.columnWidth(DESCRIPTION) - over))
-        self._agent_resized = False
+        self._user_sized.clear()
 
-    def fit_agent_column(self, rows: list[QTreeWidgetItem]) -> None:
-        """Widen the Agent column to these rows (step rows that came in), unless the user has sized it since the
-        first fill. (Only these rows are measured, as `sizeHintForColumn` measures one: the delegate's width and
-        the row's indentation.)"""
-        if self._agent_resized or not rows:
+    def fit_columns(self, rows: list[QTreeWidgetItem], column: int = AGENT) -> None:
+        """Widen a column to these rows (step rows that came in, rows whose text grew), unless the user has sized
+        it since the first fill. Only these rows are measured (`sizeHintForColumn` measures one: the delegate's
+        width, and the row's indentation in the first column), and an agent's label once per depth (a load's
+        batch brings a thousand rows of a few labels)."""
+        if column in self._user_sized or not rows:
             return
         indentation, decorated = self.indentation(), int(self.rootIsDecorated())
-        wide = 0
+        wide, seen = 0, set()
         for row in rows:
+            if column != AGENT:
+                wide = max(wide, self.sizeHintForIndex(self.indexFromItem(row, column)).width())
+                continue
             level, up = 0, row.parent()
             while up is not None:
                 level, up = level + 1, up.parent()
-            width = self.sizeHintForIndex(self.indexFromItem(row, AGENT)).width()
-            wide = max(wide, width + (level + decorated) * indentation)
-        if wide > self.columnWidth(AGENT):
-            self._set_width(AGENT, wide)
+            key = (row.text(AGENT), level, row.font(AGENT).bold())
+            if key not in seen:
+                seen.add(key)
+                width = self.sizeHintForIndex(self.indexFromItem(row, AGENT)).width()
+                wide = max(wide, width + (level + decorated) * indentation)
+        if wide > self.columnWidth(column):
+            self._set_width(column, wide)
 
     def _set_width(self, column: int, width: int) -> None:
         self._sizing = True
@@ -440,8 +459,8 @@ class TraceTree(QTreeWidget):
             self._sizing = False
 
     def _resized(self, column: int, _old: int, _new: int) -> None:
-        if column == AGENT and not self._sizing:
-            self._agent_resized = True
+        if not self._sizing:
+            self._user_sized.add(column)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -557,7 +576,7 @@ class TraceTree(QTreeWidget):
     def show_steps(self, trace_id: str, spans: list[AgentSpan]) -> None:
         """Show a trace's steps under its row (what a `stepsWanted` asked for)."""
         self.steps.show(trace_id, spans)
-        self.fit_agent_column(self.steps.rows(trace_id))
+        self.fit_columns(self.steps.rows(trace_id))
 
     def steps_failed(self, trace_ids: list[str]) -> None:
         """The steps of these traces could not be read: asked for again at the next opening or refresh."""
@@ -580,7 +599,12 @@ class TraceTree(QTreeWidget):
         self.steps.look()
 
     def _tick(self) -> None:
-        """Running durations and bars grow: repaint the figures and the timeline once a second."""
+        """Running durations and bars grow: repaint the figures and the timeline once a second (the Duration
+        column widened if "59 s…" became "1 min 0 s…")."""
+        if self._sized:
+            items = self.items
+            self.fit_columns([items[tid] for tid in self.marks.live if tid in items and not items[tid].isHidden()],
+                             DURATION)
         self.viewport().update()
 
     def stop(self) -> None:
