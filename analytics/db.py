@@ -26,6 +26,7 @@ import numpy
 
 from analytics.errors import StoreBusy, StoreError
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
+from analytics.opencode.readers import StreamedSteps, WrittenSteps
 from analytics.settings import check_retention_days
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ INSERT_CHUNK = 1000
 WRITE_MEMORY_LIMIT = "120MB"
 ROOMY_MEMORY_LIMIT = "1GB"  # what a write that did not fit under it, or a read between batches, may use
 CHECKPOINT_THRESHOLD = "64MB"  # of WAL
-ROW_GROUP_SIZE = 16_384  # rows, for a writer (DuckDB's default is 122,880)
+ROW_GROUP_SIZE = 4_096  # rows, for a writer (DuckDB's default is 122,880)
 DAY_MS = 86_400_000
 
 TIME_COLUMNS = frozenset({"started_at", "ended_at", "created_at", "updated_at"})  # epoch ms in Python
@@ -182,8 +183,7 @@ def _columns(rows: list[tuple], columns: tuple[tuple[str, str], ...]) -> dict[st
 
 # No key and no index: the loader keeps span ids unique itself (`extraction._unique_spans`, `stored_span_ids`), and
 # DuckDB's min/max of each row group finds a trace's steps, which are written together, about as fast as an ART
-# index (1.9 ms against 1.5 ms for a trace on the load benchmark's 249,225 steps; a tree's, 0.7 against 2.2 ms).
-# Keeping the key and the two indexes on trace_id and root_session_id cost a long history's load 0.9 s.
+# index, which a load pays to keep (docs/load-history.md has the figures).
 # A store made before schema 5 keeps its key (DuckDB drops none in place, and copying the table would double
 # the file): it only loses the two indexes.
 SCHEMA += (
@@ -197,19 +197,21 @@ DATA_TABLES = ("agent_traces", "agent_spans", "sessions", "source_sessions", "so
 
 
 def _out_of_memory(exc: duckdb.Error) -> bool:
-    """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error)."""
-    return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
+    """Whether DuckDB ran out of memory under its limit (a failed COMMIT reports it as a transaction error, in
+    one of three wordings)."""
+    text = str(exc)
+    return (isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in text
+            or "could not allocate block" in text or "failed to pin block" in text)
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection to the store file; a writer attaches it with smaller row groups.
 
     DuckDB writes the row groups a transaction fills straight to the file, and keeps the rest in its log (and in
-    memory, spilling) until a checkpoint rewrites them. With 122,880 rows a group, no batch of a long load (about
-    27,000 spans in a batch of 1,000 sessions) ever filled one: every batch's text went through the log, then was
-    written again, compressed, by the checkpoint. At 16,384 rows a group, the commits of the big benchmark store's load
-    took 0.5 s instead of 3.4 s and the whole write 3.0 s instead of 6.2 s; queries read the groups the same.
-    The size holds for this connection only (it is not stored in the file), so readers open the file plainly.
+    memory, spilling) until a checkpoint rewrites them: with DuckDB's 122,880 rows a group, no batch of a long
+    load ever filled one, and every batch's text was written twice. Small groups (each batch's steps are written
+    in two inserts, one by SQL and one from Python) leave little for the log; queries read them the same. The
+    size holds for this connection only (it is not stored in the file), so readers open the file plainly.
     """
     if read_only:
         return duckdb.connect(str(path), read_only=True)
@@ -304,13 +306,14 @@ class TraceStore:
                 time.sleep(0.1)
         if not read_only:
             # a load writes far more than it reads again: DuckDB flushes to the file instead of keeping every
-            # written block in memory (a full load of 250,000 steps peaked at 650 MB without this; with the next
-            # batch read meanwhile, 404 MB at 200 MB, 375-396 MB at 150 MB and 350 MB at 120 MB, in the same time)
+            # written block in memory, which is most of a load's peak memory otherwise
             self.conn.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
-            # and checkpoints every few committed batches, while the next one is read: once at the end, when the
-            # store was closed, took 3 s that nothing overlapped, and the blocks it had not written yet were
-            # what DuckDB spilled to its temporary files under the limit
+            # and checkpoints every few committed batches, while the next one is read, rather than once at the
+            # end, where nothing overlaps it
             self.conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+            # a load's big insert reads one stream (steps a reader's SQL makes from SQLite's rows), which one
+            # thread consumes: a second thread only holds buffers (docs/load-history.md)
+            self.conn.execute("SET threads = 1")
         self._local = threading.local()
         try:
             self._ensure_schema()
@@ -350,9 +353,9 @@ class TraceStore:
         """DuckDB's room raised from the write limit while the block runs: for a read between the batches of a
         load (the window shows what is stored so far), or a batch written again that did not fit.
 
-        The write limit is for the load's own pages, but the indexes of a long history count in it too: at the
-        last batches of a full reload of the dashboard benchmark's store (its indexes held 36 MB), a read of its
-        10,400 traces and the write of a 10 MB prompt each ran out of memory under it."""
+        The write limit is for the load's own pages, but the indexes of a long history count in it too: near the
+        end of a full reload of a long history, a read of all its traces, or the write of a huge prompt, can run
+        out of memory under it."""
         if self.read_only:
             yield
             return
@@ -515,6 +518,9 @@ class TraceStore:
     def replace(self, *, roots: set[str], traces: list[AgentTrace], sessions: list[SessionInfo],
                 fingerprints: dict[str, str], deleted: Collection[str], full: bool, source_key: str,
                 stamp: str | None, conflicts: bool = True, spans: list[AgentSpan] = (),
+                streamed: Collection[StreamedSteps] = (),
+                settle: Callable[[list[AgentTrace], list[AgentSpan], list[WrittenSteps]],
+                                 tuple[list[AgentTrace], list[AgentSpan]]] | None = None,
                 stored_span_ids: set[str] | None = None) -> None:
         """Swap in the traces of these root trees, in one transaction (what a load writes, in one or more batches).
 
@@ -522,7 +528,8 @@ class TraceStore:
         load cut short is not taken for a finished one. `conflicts=False` inserts plainly, without first deleting
         the rows of these trees, which is faster: for a load into an empty store, whose batches hold disjoint
         trees. `stored_span_ids`, from such a load, holds every span id it has stored so far, which saves
-        looking each new one up in the store."""
+        looking each new one up in the store. `streamed` are steps a reader's SQL writes itself, first; what
+        they tell (`WrittenSteps`) is then `settle`d into the traces and the `spans` made in Python."""
         with self.transaction() as cur:
             if conflicts:
                 self._clear(cur, roots, traces, full)
@@ -530,10 +537,16 @@ class TraceStore:
                 gone = [list(deleted)]
                 cur.execute("DELETE FROM source_sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
                 cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))", gone)
+            written = [steps.insert(cur, "agent_spans", {sp.span_id for sp in spans}) for steps in streamed]
+            if written and settle is not None:
+                traces, spans = settle(traces, list(spans), written)
             # a span id still stored under another tree (a damaged store reuses one): the one read now wins
-            again = [sp.span_id for sp in spans if stored_span_ids is None or sp.span_id in stored_span_ids]
+            ids = chain((sp.span_id for sp in spans), (i for w in written for i in w.span_ids))
+            again = [i for i in ids if stored_span_ids is None or i in stored_span_ids]
             if again:
-                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))", [again])
+                cur.execute("DELETE FROM agent_spans WHERE span_id IN (SELECT unnest(?::VARCHAR[]))"
+                            " AND root_session_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                            [again, sorted({t.root_session_id for t in traces} | roots)])
             self._upsert_traces(cur, traces, conflicts=conflicts)
             self._insert(cur, "agent_spans", SPAN_COLUMNS, spans)
             self._insert_sessions(cur, sessions)
@@ -566,33 +579,47 @@ class TraceStore:
 
     def _upsert_traces(self, cur: duckdb.DuckDBPyConnection, traces: list[AgentTrace],
                        conflicts: bool = True) -> None:
-        """Insert the traces as the steps are (`_insert`: numpy columns, not bound lists); `conflicts` makes it an
-        upsert."""
+        """Insert the traces as the steps are (`_insert`: numpy columns, not bound lists); with `conflicts`, a trace
+        whose id is stored already is replaced, and keeps its first-seen time (`created_at`). It is deleted and
+        inserted again with that time: DuckDB's ON CONFLICT DO UPDATE, on a table with indexes, took 9-19 ms for
+        the ten traces of one tree, this 4-7 ms."""
         if not traces:
             return
-        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in TRACE_COLUMNS if c != "trace_id")
-        self._insert(cur, "agent_traces", TRACE_COLUMNS, [_trace_row(t) for t in traces],
-                     f" ON CONFLICT (trace_id) DO UPDATE SET {updates}" if conflicts else "")
+        rows = [_trace_row(t) for t in traces]
+        if not conflicts:
+            self._insert(cur, "agent_traces", TRACE_COLUMNS, rows)
+            return
+        ids = [[t.trace_id for t in traces]]
+        first_seen = cur.execute("SELECT list(trace_id), list(created_at) FROM agent_traces"
+                                 " WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))", ids).fetchall()[0]
+        if first_seen[0]:
+            cur.execute("DELETE FROM agent_traces WHERE trace_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+        self._insert(cur, "agent_traces", TRACE_COLUMNS, rows, first_seen=first_seen if first_seen[0] else None)
 
     @staticmethod
     def _insert(cur: duckdb.DuckDBPyConnection, table: str, columns: tuple[tuple[str, str], ...],
-                rows: list[tuple], conflict: str = "") -> None:
+                rows: list[tuple], first_seen: tuple[list, list] | None = None) -> None:
         """An insert of many records (tuples in column order), each column handed over as one numpy array
-        that DuckDB scans itself: binding Python lists costs about two microseconds a value, which for the
-        hundreds of thousands of steps of a long history was most of a load (3.1 s against 0.4 s for
-        250,000 rows of seven columns). `conflict` is an ON CONFLICT clause (of this module) to append."""
+        that DuckDB scans itself: binding Python lists costs about two microseconds a value, which adds up over
+        a long history's steps. `first_seen` (trace ids, and their `created_at`) is for traces stored again."""
         if not rows:
             return
         names = ", ".join(c for c, _ in columns)
         view = f"new_{table}"  # fixed names: the table comes from this module
-        values = ", ".join(f"epoch_ms(CAST({c} AS BIGINT))" if typ == "TIMESTAMP" else f"CAST({c} AS {typ})"
+        values = ", ".join(f"epoch_ms(CAST(v.{c} AS BIGINT))" if typ == "TIMESTAMP" else f"CAST(v.{c} AS {typ})"
                            for c, typ in columns)
-        sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM {view}{conflict}"
+        sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM {view} v"
+        params: list = []
+        if first_seen is not None:
+            sql = (f"INSERT INTO {table} ({names}, created_at) SELECT {values}, coalesce(k.created_at,"
+                   f" current_timestamp) FROM {view} v LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS trace_id,"
+                   " unnest(?::TIMESTAMP[]) AS created_at) k ON k.trace_id = v.trace_id")
+            params = list(first_seen)
         for i in range(0, len(rows), INSERT_CHUNK * 50):
             chunk = rows[i:i + INSERT_CHUNK * 50]
             cur.register(view, _columns(chunk, columns))
             try:
-                cur.execute(sql)
+                cur.execute(sql, params)
             except duckdb.Error:
                 # the transaction is aborted now: unregistering fails too ("Current transaction is aborted"),
                 # and would hide the error itself (an out-of-memory that `fitted` writes again with room)
@@ -602,13 +629,18 @@ class TraceStore:
             cur.unregister(view)
 
     def _insert_sessions(self, cur: duckdb.DuckDBPyConnection, sessions: list[SessionInfo]) -> None:
-        """Insert the session records as the steps are (`_insert`), replacing a stored one."""
-        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in SESSION_COLUMNS if c != "session_id")
-        self._insert(cur, "sessions", SESSION_COLUMNS, [_session_row(s) for s in sessions],
-                     f" ON CONFLICT (session_id) DO UPDATE SET {updates}")
+        """Insert the session records as the steps are (`_insert`), replacing a stored one (deleted first: its
+        store-owned totals are made again by `_session_totals`; faster than ON CONFLICT DO UPDATE)."""
+        if not sessions:
+            return
+        cur.execute("DELETE FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [[s.session_id for s in sessions]])
+        self._insert(cur, "sessions", SESSION_COLUMNS, [_session_row(s) for s in sessions])
 
     def _session_totals(self, cur: duckdb.DuckDBPyConnection, roots: set[str] | None) -> None:
-        """Tree totals on each root session row: tokens, cost, delegations, errors."""
+        """Tree totals on each root session row: tokens, cost, delegations, errors. The cost is summed in trace
+        order, so that it does not depend on where the rows lie (a tree written again goes to the table's end, and
+        a sum of floats in another order can differ in its last digit from a full load's)."""
         where = "" if roots is None else " WHERE root_session_id IN (SELECT unnest(?::VARCHAR[]))"
         params = [] if roots is None else [list(roots)]
         cur.execute(
@@ -616,7 +648,7 @@ class TraceStore:
             " tokens_out = t.tout, cost_usd = t.cost FROM ("
             "  SELECT root_session_id, count(*) FILTER (WHERE kind = 'delegation') AS n,"
             "         count(*) FILTER (WHERE status = 'error') AS errors,"
-            "         sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost_usd) AS cost"
+            "         sum(tokens_in) AS tin, sum(tokens_out) AS tout, sum(cost_usd ORDER BY trace_id) AS cost"
             f"  FROM agent_traces{where} GROUP BY root_session_id) t"
             " WHERE sessions.session_id = t.root_session_id",
             params,

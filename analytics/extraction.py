@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from analytics.db import SPAN_COLUMNS
 from analytics.models import (
     COMPLETED,
     DELEGATION,
@@ -38,14 +39,17 @@ from analytics.models import (
     SessionInfo,
     Usage,
 )
+from analytics.opencode.readers import WrittenSteps
 from analytics.opencode.records import (
     RawCall,
     RawMessage,
     RawSession,
+    RawTool,
     child_id_from_output,
     id_time_ms,
 )
 from analytics.opencode.source import Source, open_source
+from analytics.opencode.sqlite_store import staging
 
 _RESULT = re.compile(r"<task_result>\n?(.*)\n?</task_result>", re.S)
 _SUBAGENT = re.compile(r"^<subagent\b[^>]*>\n?(.*?)\n?</subagent>\s*$", re.S)
@@ -385,8 +389,8 @@ def _unique_calls(sessions: list[RawSession], roots: set[str],
 def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSpan]:
     """The steps of a trace's own turns: each assistant message is an LLM call, with its tool calls under it.
 
-    Built as plain tuples in `AgentSpan`'s field order (`_span`): with keywords, building the 250,000 steps of
-    a long history took 0.23 s, positionally 0.03 s."""
+    Built as plain tuples in `AgentSpan`'s field order (`_span`): keywords cost several times as much, over the
+    hundreds of thousands of steps of a long history."""
     out: list[AgentSpan] = []
     add = out.append
     for m in messages:
@@ -403,19 +407,51 @@ def _spans(trace_id: str, root: str, messages: list[RawMessage]) -> list[AgentSp
             u.input, u.output, u.reasoning, u.cache_read, u.cache_write, u.cost if m.priced else None, None,
             m.error,
         )))
-        for span_id, name, title, status, start, stop, inp, output in m.tool_calls:
-            if start is None:
-                start = created
-            if status == RUNNING:
-                stop = None
-            add(_span(AgentSpan, (
-                span_id, trace_id, root, mid, TOOL, name, title, status,
-                start, stop, stop - start if stop is not None else None, 0, 0, 0, 0, 0, 0.0, inp, output,
-            )))
+        for call in m.tool_calls:
+            add(_tool_span(call, trace_id, root, mid, created))
     return out
 
 
+def _tool_span(call: RawTool, trace_id: str, root: str, parent: str, created: int) -> AgentSpan:
+    """A tool call as a step under the LLM call that made it (created then: the start of a call without one)."""
+    span_id, name, title, status, start, stop, inp, output = call
+    if start is None:
+        start = created
+    if status == RUNNING:
+        stop = None
+    return _span(AgentSpan, (span_id, trace_id, root, parent, TOOL, name, title, status,
+                             start, stop, stop - start if stop is not None else None, 0, 0, 0, 0, 0, 0.0, inp, output))
+
+
 _span = tuple.__new__  # a NamedTuple from a tuple in its field order, without the keyword handling
+
+
+def settle(traces: list[AgentTrace], spans: list[AgentSpan], written: list[WrittenSteps],
+           report: LoadReport) -> tuple[list[AgentTrace], list[AgentSpan]]:
+    """The traces and Python's steps of a batch, with what its streamed inserts told: each trace's tool names
+    from the steps SQL wrote, and the tool calls read the careful way made into steps (their times checked, one
+    step per id: `_unique_spans`). What the careful reading skipped goes to `report`."""
+    extra, tools = [], {}
+    for w in written:
+        report.merge(w.report)
+        for call, trace_id, root, parent, created in w.calls:
+            sp = _tool_span(call, trace_id, root, parent, created)
+            extra.append(sp if _in_time(sp[8]) and (sp[9] is None or _in_time(sp[9])) else _checked(sp, report))
+        for trace_id, names in w.tools.items():
+            tools.setdefault(trace_id, set()).update(names)
+    if extra:  # an LLM call wins over a tool call with its id, wherever each comes (`_unique_spans`)
+        llm_ids = {sp[0] for sp in spans if sp[4] == LLM}
+        for sp in extra:
+            if sp[0] in llm_ids:
+                report.skip("part", sp[0], "a tool call with the id of an LLM call; left out")
+        spans = _unique_spans(spans + [sp for sp in extra if sp[0] not in llm_ids], report)
+    out = []
+    for t in traces:
+        names = tools.get(t.trace_id)
+        if names and not names <= set(t.tools_used):
+            t = replace(t, tools_used=tuple(sorted(names.union(t.tools_used))))
+        out.append(t)
+    return out, spans
 
 
 def _depths(parent_of_trace: dict[str, str | None], roots: set[str], root_of: Callable[[str], str],
@@ -537,6 +573,14 @@ def extract_traces(source: str | Path | Source | None = None,
                    session_ids: Collection[str] | None = None,
                    report: LoadReport | None = None) -> list[AgentTrace]:
     """Every trace of the OpenCode store at `source` (see `open_source`), or of these sessions' trees."""
+    return extract(source, session_ids, report)[0]
+
+
+def extract(source: str | Path | Source | None = None, session_ids: Collection[str] | None = None,
+            report: LoadReport | None = None) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
+    """Every trace, session record and step of the OpenCode store at `source` (or of these sessions' trees), as
+    one batch of a load stores them, without a store: the steps a reader streams go into a table of DuckDB's
+    memory and are read back as records."""
     src = source if isinstance(source, Source) else open_source(source)
     report = report if report is not None else LoadReport()
     with no_cyclic_gc(), src.reading():
@@ -544,8 +588,18 @@ def extract_traces(source: str | Path | Source | None = None,
         parents = {sid: st.parent_id for sid, st in index.items()}
         ids = None if session_ids is None else tree_closure(parents, session_ids)
         sessions = src.read(ids, report)
-        traces, _, _ = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
-    return traces
+        traces, infos, spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+        streamed = src.tool_spans(spans)
+        if not streamed:
+            return traces, infos, spans
+        columns = ", ".join(f"{name} {typ}" for name, typ in SPAN_COLUMNS)
+        select = ", ".join(f"epoch_ms({name})" if typ == "TIMESTAMP" else name for name, typ in SPAN_COLUMNS)
+        with staging().cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE steps ({columns})")
+            taken = {sp.span_id for sp in spans}
+            traces, spans = settle(traces, spans, [s.insert(cur, "steps", taken) for s in streamed], report)
+            spans += [_span(AgentSpan, row) for row in cur.execute(f"SELECT {select} FROM steps").fetchall()]
+    return traces, infos, spans
 
 
 def root_map(parents: dict[str, str | None]) -> dict[str, str]:

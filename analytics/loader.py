@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from analytics.extraction import build_traces, extract_traces, no_cyclic_gc, root_map, tree_closure
+from analytics.extraction import build_traces, extract_traces, no_cyclic_gc, root_map, settle, tree_closure
 from analytics.models import AgentSpan, AgentTrace, LoadReport, SessionInfo
+from analytics.opencode.readers import StreamedSteps, WrittenSteps
 from analytics.opencode.records import RawSession, SessionStamp
 from analytics.opencode.source import Source
 
@@ -121,9 +122,10 @@ R = TypeVar("R")
 def read_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
     """Each item with `work(item)`, in order, the work on the next item going on in a thread meanwhile.
 
-    A load reads and builds batch N+1 while batch N is written: SQLite parses the parts and DuckDB writes its
-    pages with the GIL released, so the two halves of a long load use both cores. At most two batches are in
-    memory. An error in the work is raised here, and the thread is done before this returns or raises.
+    A load reads and builds batch N+1 while batch N is written: SQLite and DuckDB work with the GIL released
+    (DuckDB takes it back for each vector it reads from an Arrow stream Python hands it), so the two halves of a
+    long load use both cores for much of their time. At most two batches are in memory. An error in the work is
+    raised here, and the thread is done before this returns or raises.
     """
     if len(items) < 2:
         for item in items:
@@ -201,28 +203,47 @@ def load(store, source: Source, full: bool = False,
         span_ids: set[str] | None = set() if fresh else None  # and span ids, while the store had none before
 
         def write(batch: set[str], traces: list[AgentTrace], infos: list[SessionInfo], spans: list[AgentSpan],
-                  deleted: set[str], last: bool) -> None:
+                  streamed: list[StreamedSteps], deleted: set[str], last: bool) -> tuple[list[str], LoadReport]:
+            """Store the batch; returns the ids of its steps SQL wrote and what was skipped while writing it (kept
+            apart until the write went through: a write that did not fit is done again)."""
             before = store.roots_of(batch | deleted if last else batch)
+            skipped = LoadReport()
+            streamed_ids: list[str] = []
+
+            def settled(traces: list[AgentTrace], spans: list[AgentSpan],
+                        written: list[WrittenSteps]) -> tuple[list[AgentTrace], list[AgentSpan]]:
+                streamed_ids.extend(i for w in written for i in w.span_ids)
+                traces, settled_spans = settle(traces, spans, written, skipped)
+                known = {sp.span_id for sp in spans}
+                streamed_ids.extend(sp.span_id for sp in settled_spans if sp.span_id not in known)
+                return traces, settled_spans
+
             store.replace(
                 roots=kept.writable(before | {t.root_session_id for t in traces}
                                     | {inf.root_session_id for inf in infos}),
                 traces=traces, sessions=infos,
                 fingerprints=kept.fingerprints({sid: index[sid].fingerprint for sid in batch}),
                 deleted=deleted if last else (), full=full, source_key=key,
-                stamp=stamp if last else None, conflicts=not fresh, spans=spans, stored_span_ids=span_ids,
+                stamp=stamp if last else None, conflicts=not fresh, spans=spans, streamed=streamed,
+                settle=settled, stored_span_ids=span_ids,
             )
+            return streamed_ids, skipped
 
         for i, (batch, (traces, infos, spans)) in enumerate(read_ahead(todo, built)):
             last = i == len(todo) - 1
             if written:
                 traces, spans = _not_written(written, traces, spans, report)
             written.update(t.trace_id for t in traces)
+            streamed = source.tool_spans(spans)  # the tool calls SQL writes under these steps
             if last:  # sessions gone from the source go with the last batch, once every kept tree is known
                 deleted = kept.deletable(deleted)
                 report.sessions_deleted = len(deleted)
-            store.fitted(write, batch, traces, infos, spans, deleted, last)  # again with room if it did not fit
+            # again with room if it did not fit
+            streamed_ids, skipped = store.fitted(write, batch, traces, infos, spans, streamed, deleted, last)
+            report.merge(skipped)
             if span_ids is not None and not last:
                 span_ids.update(sp.span_id for sp in spans)
+                span_ids.update(streamed_ids)
             report.traces_written += len(traces)
             del traces, infos, spans  # free this batch before the next one is read
             done += len(batch)

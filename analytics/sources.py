@@ -34,6 +34,8 @@ class LoadSource(Protocol):
     @property
     def generation(self) -> str: ...
 
+    def tool_spans(self, spans: list) -> list: ...
+
 
 @dataclass
 class Found:

@@ -13,7 +13,7 @@ import pytest
 
 from analytics.db import TraceStore
 from analytics.errors import SourceError
-from analytics.extraction import build_traces, extract_traces
+from analytics.extraction import extract, extract_traces
 from analytics.loader import load
 from analytics.models import LoadReport
 from analytics.opencode import open_source
@@ -491,10 +491,7 @@ def test_a_tool_input_holding_nan_is_json_text(tmp_path: Path) -> None:
 
 
 def _spans_of(store: Path, report: LoadReport) -> list:
-    src = open_source(store)
-    with src.reading():
-        parents = {sid: s.parent_id for sid, s in src.index(report).items()}
-        return build_traces(src.read(None, report), lambda need: src.fill_texts(need, report), parents, report)[2]
+    return extract(store, report=report)[2]
 
 
 def test_a_task_call_with_the_id_of_a_session_loads(tmp_path: Path) -> None:

@@ -17,9 +17,11 @@ import pytest
 from analytics.claude_code import open_claude_source
 from analytics.codex import open_codex_source
 from analytics.db import TraceStore
+from analytics.extraction import extract
 from analytics.loader import build_traces, load
 from analytics.models import COMPLETED, DELEGATION, ERROR, LLM, SESSION, TOOL, AgentSpan, AgentTrace, LoadReport
 from analytics.opencode import open_source
+from analytics.opencode.source import Source
 from analytics.pricing import call_cost
 from analytics.queries.compare import compare
 from tests.conftest import FIXTURES, tree_digest
@@ -30,8 +32,12 @@ HOUR_MS = 3_600_000
 
 
 def built(src) -> tuple[list[AgentTrace], list[AgentSpan], LoadReport]:
-    """Every trace and step of a history, as the loader builds them."""
+    """Every trace and step of a history, as the loader builds them (OpenCode's tool calls are written by SQL,
+    which `extract` reads back)."""
     report = LoadReport()
+    if isinstance(src, Source):
+        traces, _infos, spans = extract(src, report=report)
+        return traces, spans, report
     with src.reading():
         index = src.index(report)
         sessions = src.read(None, report)

@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from analytics import format as fmt
 from analytics import jsontext
 from analytics.db import TraceStore
-from analytics.extraction import build_traces
+from analytics.extraction import build_traces, extract
 from analytics.loader import load
 from analytics.models import LLM, TOOL, AgentSpan, AgentTrace, LoadReport, SessionInfo
 from analytics.opencode import open_source
@@ -63,14 +63,10 @@ class Read:
 
 
 def read_all(path: Path) -> Read:
-    """What a full load computes from a store, before it writes: traces, session records, spans, the report."""
-    src = open_source(path)
+    """What a full load computes from a store, before it writes: traces, session records, spans (those its SQL
+    makes too), the report."""
     report = LoadReport()
-    with src.reading():
-        index = src.index(report)
-        parents = {sid: s.parent_id for sid, s in index.items()}
-        sessions = src.read(None, report)
-        traces, infos, spans = build_traces(sessions, lambda need: src.fill_texts(need, report), parents, report)
+    traces, infos, spans = extract(path, report=report)
     return Read(traces, infos, spans, report)
 
 

@@ -214,6 +214,84 @@ def test_live_wal_database_is_read_consistently_and_not_written(tmp_path: Path) 
     writer.close()
 
 
+def _write_and_wait(path: str, ready, release) -> None:
+    """OpenCode as it writes: WAL mode, a committed change, and a write transaction left open."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("UPDATE session SET title = 'committed by the writer' WHERE parent_id IS NULL")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE session SET title = 'not committed'")
+    ready.set()
+    release.wait(60)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+def test_a_load_beside_a_live_writer_in_another_process_creates_no_file_and_changes_no_byte(tmp_path: Path) -> None:
+    """OpenCode writing in its own process (as it does): a load and a full reload see one committed snapshot,
+    create no file in OpenCode's folder and change no byte of its database or WAL (the -shm file is the WAL's
+    shared index, which every reader updates: not OpenCode's data)."""
+    data = copy_store(CASES_118, tmp_path / "data")
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    writer = ctx.Process(target=_write_and_wait, args=(str(data / "opencode.db"), ready, release))
+    writer.start()
+    try:
+        assert ready.wait(60)
+        files = sorted(p.name for p in data.iterdir())
+        before = {name: (data / name).read_bytes() for name in ("opencode.db", "opencode.db-wal")}
+        with TraceStore(tmp_path / "t.duckdb") as store:
+            load(store, open_source(data))
+            load(store, open_source(data), full=True)
+            titles = {r[0] for r in store.conn.execute(
+                "SELECT title FROM sessions WHERE parent_session_id IS NULL").fetchall()}
+        assert titles == {"committed by the writer"}
+        assert sorted(p.name for p in data.iterdir()) == files
+        assert {name: (data / name).read_bytes() for name in before} == before
+    finally:
+        release.set()
+        writer.join(60)
+
+
+def test_a_load_reads_opencode_through_one_sqlite_library() -> None:
+    """Python's sqlite3 (one SQLite library) never opens OpenCode's database, which the ADBC driver (another,
+    bundled SQLite) reads: two libraries in one process do not share their POSIX locks, and the one that closed
+    its handle would drop the other's. Nothing under analytics/ imports it."""
+    from tests.test_layering import ROOT, imported_modules
+
+    modules = sorted((ROOT / "analytics").rglob("*.py"))
+    found = [f"{m.relative_to(ROOT)}:{line}" for m in modules
+             for line, name in imported_modules(m.read_text(encoding="utf-8"), [])
+             if name.split(".")[0] == "sqlite3"]
+    assert found == []
+
+
+def test_a_column_of_nulls_in_its_first_batch_still_reads(tmp_path: Path) -> None:
+    """The driver types a column by its first batch, and a batch of NULLs reads as integers: text after it
+    failed the whole result. Rows for Python are read as one batch, rows for DuckDB start with a typed row."""
+    db = tmp_path / "nulls.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (a TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(None,)] * 3000 + [("x",)] * 5 + [(None,)])
+    conn.commit()
+    conn.close()
+    f = sqlite_store.SqliteFile(db)
+    try:
+        rows = f.rows(f"SELECT {sqlite_store.text('a')} FROM t")
+        assert len(rows) == 3006 and [r[0] for r in rows].count("x") == 5
+        assert f.rows(f"SELECT {sqlite_store.text('a')} FROM t WHERE 0") == []
+        from analytics.opencode.sqlite_v1_sql import first_row
+
+        with f.stream(first_row("x'' AS a", f"{sqlite_store.text('a')} FROM t")) as handle:
+            cur = f.cursor()
+            cur.register("s", handle)
+            got = cur.execute("SELECT count(*), count(decode(a)) FROM s WHERE real").fetchall()
+            cur.unregister("s")
+        assert got == [(3006, 5)]
+    finally:
+        f.close()
+
+
 def _hold_exclusive_lock(path: str, ready, release) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=DELETE")

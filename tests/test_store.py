@@ -19,7 +19,7 @@ from analytics.errors import StoreError
 from analytics.extraction import extract_traces
 from analytics.loader import load
 from analytics.models import AgentSpan, AgentTrace, SessionInfo
-from analytics.opencode import open_source
+from analytics.opencode import open_source, sqlite_v1
 from analytics.queries import trace_queries as q
 from tests.conftest import CASES_118, FIXTURES, copy_store
 
@@ -228,11 +228,10 @@ def test_unchanged_reload_does_no_work(store: TraceStore, live: Path) -> None:
     assert not touched.unchanged and touched.sessions_changed == 0 and touched.traces_written == 0
 
 
-def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path) -> None:
-    load(store, open_source(live))
-    before, created = _rows(store), _created(store)
-    # OpenCode completes the call that was left running, as 1.18 writes it: the part, its message, and the
-    # session's event sequence (every write is an event). The JSON is re-serialised with spaces on purpose.
+def _complete_the_running_call(live: Path) -> str:
+    """OpenCode completes the call that was left running, as 1.18 writes it: the part, its message, and the
+    session's event sequence (every write is an event). The JSON is re-serialised with spaces on purpose.
+    Returns the part's id."""
     conn = sqlite3.connect(live / "opencode.db")
     pid, sid, data = conn.execute("SELECT id, session_id, data FROM part WHERE data LIKE '%\"status\":\"running\"%'"
                                   " AND data LIKE '%\"tool\":\"task\"%'").fetchone()
@@ -245,6 +244,13 @@ def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path)
     conn.execute("UPDATE event_sequence SET seq = seq + 2 WHERE aggregate_id = ?", (sid,))
     conn.commit()
     conn.close()
+    return pid
+
+
+def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path) -> None:
+    load(store, open_source(live))
+    before, created = _rows(store), _created(store)
+    pid = _complete_the_running_call(live)
     report = load(store, open_source(live))
     assert report.sessions_changed == 1
     assert report.traces_written == 2  # that tree: its session trace and its one delegation
@@ -256,6 +262,29 @@ def test_one_session_changed_redoes_only_its_tree(store: TraceStore, live: Path)
                               [pid]).fetchone()
     assert call == ("completed", "slow work done", 5000)
     assert _created(store) == created
+
+
+def _stored(store: TraceStore) -> dict[str, list[tuple]]:
+    """Every stored row of the traces (but their first-seen time), steps and sessions (their totals too)."""
+    return {table: store.conn.execute(f"SELECT * {exclude} FROM {table} ORDER BY 1").fetchall()
+            for table, exclude in (("agent_traces", "EXCLUDE (created_at)"), ("agent_spans", ""), ("sessions", ""))}
+
+
+@pytest.mark.parametrize("small_read", [0, 50], ids=["staged-by-sql", "read-carefully-whole"])
+def test_a_reload_of_one_tree_stores_what_a_full_load_does(tmp_path: Path, live: Path, monkeypatch,
+                                                          small_read: int) -> None:
+    """A reload of a few sessions goes the careful way whole (SMALL_READ), a larger one through the staging SQL;
+    either way the tree it writes again (its traces deleted and inserted, keeping their first-seen time, and its
+    session rows with their totals) is what a full load of the same database stores."""
+    monkeypatch.setattr(sqlite_v1, "SMALL_READ", small_read)
+    with TraceStore(tmp_path / "a.duckdb") as a, TraceStore(tmp_path / "b.duckdb") as b:
+        load(a, open_source(live))
+        created = _created(a)
+        _complete_the_running_call(live)
+        assert load(a, open_source(live)).traces_written == 2
+        load(b, open_source(live), full=True)
+        assert _stored(a) == _stored(b)
+        assert _created(a) == created
 
 
 def test_deleted_sessions_disappear(store: TraceStore, live: Path) -> None:

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from analytics.claude_code.reader import ClaudeReader
-from analytics.models import LoadReport
+from analytics.models import AgentSpan, LoadReport
+from analytics.opencode.readers import StreamedSteps
 from analytics.opencode.records import RawMessage, RawSession, SessionStamp
 
 
@@ -40,6 +41,10 @@ class ClaudeSource:
 
     def read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         return self.reader.read(ids, report)
+
+    def tool_spans(self, spans: list[AgentSpan]) -> list[StreamedSteps]:
+        """None: the reader hands every tool call over as `RawMessage.tool_calls` (see `Source.tool_spans`)."""
+        return []
 
     def fill_texts(self, messages_by_session: dict[str, list[RawMessage]], report: LoadReport) -> None:
         for messages in messages_by_session.values():

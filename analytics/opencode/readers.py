@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.models import LoadReport
-from analytics.opencode.records import RawMessage, RawSession, SessionStamp
+import duckdb
+
+from analytics.models import AgentSpan, LoadReport
+from analytics.opencode.records import RawMessage, RawSession, RawTool, SessionStamp
+
+
+@dataclass
+class WrittenSteps:
+    """What a reader's streamed insert (`StreamedSteps.insert`) tells the load: the ids of the steps its SQL
+    wrote, the tool names they give each trace, and the tool calls it read the careful way instead, each with
+    where it goes (its trace, root session, LLM call and that call's time), for Python to make into steps; and
+    what that careful reading skipped."""
+
+    span_ids: list[str]
+    tools: dict[str, set[str]]  # trace id -> tool names
+    calls: list[tuple[RawTool, str, str, str, int]]  # (call, trace id, root session id, message id, message time)
+    report: LoadReport
+
+
+class StreamedSteps(ABC):
+    """Steps a reader keeps out of Python: its SQL writes them into the store, in the store's transaction."""
+
+    @abstractmethod
+    def insert(self, cur: duckdb.DuckDBPyConnection, table: str, taken: set[str]) -> WrittenSteps:
+        """Insert the steps into `table` (with `agent_spans`' columns) through `cur`; a step whose id is in
+        `taken` (a step made in Python) or repeated is left to the careful reading. Each call writes them anew
+        (a write that did not fit is done again)."""
 
 
 class Reader(ABC):
@@ -46,6 +72,11 @@ class Reader(ABC):
     @abstractmethod
     def fill_texts(self, messages: list[RawMessage], report: LoadReport) -> None:
         """Set `texts` (the non-synthetic text parts, in order) on these messages."""
+
+    def tool_spans(self, spans: list[AgentSpan]) -> StreamedSteps | None:
+        """The tool calls of these LLM calls (the steps of a batch `read` gave) that this reader did not hand
+        over as `RawMessage.tool_calls` but streams into the store; None when it hands over all of them."""
+        return None
 
 
 def file_stamp(*paths: Path) -> str:

@@ -10,18 +10,17 @@ The first store that holds an id wins.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.errors import SourceError
-from analytics.models import LoadReport
+from analytics.models import AgentSpan, LoadReport
 from analytics.opencode.json_store import JsonReader
-from analytics.opencode.readers import Reader
+from analytics.opencode.readers import Reader, StreamedSteps
 from analytics.opencode.records import RawMessage, RawSession, SessionStamp
-from analytics.opencode.sqlite_store import columns, connect_readonly, tables
+from analytics.opencode.sqlite_store import SqliteFile, columns, connect_readonly, tables
 from analytics.opencode.sqlite_v1 import SqliteV1Reader
 from analytics.opencode.sqlite_v2 import SqliteV2Reader
 
@@ -50,7 +49,7 @@ def _db_candidates(data_dir: Path) -> list[Path]:
     return out
 
 
-def v2_session_table(conn: sqlite3.Connection, names: set[str]) -> str | None:
+def v2_session_table(db: SqliteFile, names: set[str]) -> str | None:
     """The table holding 2.x sessions: `session_v2` since 2.0.12, `session` in the betas before.
 
     The betas grew 1.x's `session` table into the 2.x shape and 2.0.12's migration
@@ -59,26 +58,25 @@ def v2_session_table(conn: sqlite3.Connection, names: set[str]) -> str | None:
     """
     if "session_v2" in names:
         return "session_v2"
-    if "session" in names and columns(conn, "session") >= V2_ONLY_COLUMNS:
+    if "session" in names and columns(db, "session") >= V2_ONLY_COLUMNS:
         return "session"
     return None
 
 
 def sqlite_reader(path: Path) -> Reader:
     """The reader for an OpenCode database, by the tables it has; a plain sentence when it is none we know."""
-    conn = connect_readonly(path)
+    db = connect_readonly(path)
     try:
-        names = tables(conn)
-        v2 = v2_session_table(conn, names)
-        if (v2 is not None and "session_message" in names
-                and conn.execute("SELECT 1 FROM session_message LIMIT 1").fetchone()):
+        names = tables(db)
+        v2 = v2_session_table(db, names)
+        if v2 is not None and "session_message" in names and db.rows("SELECT 1 FROM session_message LIMIT 1"):
             return SqliteV2Reader(path, v2)
         if names >= V1_TABLES and v2 != "session":
             return SqliteV1Reader(path)
         if v2 is not None:
             return SqliteV2Reader(path, v2)  # 2.x, still empty
     finally:
-        conn.close()
+        db.close()
     shown = ", ".join(sorted(n for n in names if not n.startswith("sqlite_"))[:8]) or "no tables"
     raise SourceError(
         f"{path} does not look like an OpenCode database this version of agent-traces can read ({shown}); "
@@ -144,6 +142,10 @@ class Source:
                 if s.id in mine:
                     out.append(s)
         return out
+
+    def tool_spans(self, spans: list[AgentSpan]) -> list[StreamedSteps]:
+        """The tool calls of these LLM calls that the readers stream into the store (see `Reader.tool_spans`)."""
+        return [s for r in self.readers if (s := r.tool_spans(spans)) is not None]
 
     def fill_texts(self, messages_by_session: dict[str, list[RawMessage]], report: LoadReport) -> None:
         for i, reader in enumerate(self.readers):

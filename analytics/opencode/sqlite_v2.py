@@ -25,8 +25,8 @@ from analytics.opencode.records import (
     tool_from_state,
     usage_from,
 )
-from analytics.opencode.sqlite_store import BadText, guarded, id_filter
-from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_ID, TEXT_IDS, SqliteV1Reader
+from analytics.opencode.sqlite_store import BadText, guarded, id_filter, text
+from analytics.opencode.sqlite_v1 import PARENT_ID, SESSION_ID, TEXT_IDS, SqliteV1Reader, fingerprint
 
 
 def _content_text(content: object) -> str:
@@ -49,19 +49,19 @@ class SqliteV2Reader(SqliteV1Reader):
         self.session_table = session_table
 
     def index(self, report: LoadReport) -> dict[str, SessionStamp]:
-        sql = (
-            f"SELECT {SESSION_ID}, {PARENT_ID}, s.time_created, s.time_updated, m.n, m.seq, m.mx"
-            f" FROM {self.session_table} s"
+        query = (
+            f"SELECT {SESSION_ID}, {PARENT_ID}, CAST(s.time_created AS INTEGER),"
+            f" {fingerprint('s.time_updated', 'm.n', 'm.seq', 'm.mx')} FROM {self.session_table} s"
             " LEFT JOIN (SELECT session_id, count(*) AS n, max(seq) AS seq, max(time_updated) AS mx"
             "            FROM session_message GROUP BY session_id) m ON m.session_id = s.id"
         )
-        return self._stamps(sql, report)
+        return self._stamps(query, report)
 
     def _read(self, ids: Collection[str] | None, report: LoadReport) -> list[RawSession]:
         sessions = self._sessions(ids, report)
         where, params = id_filter(ids, "session_id")
-        sql = (
-            f"SELECT {TEXT_IDS}, type, CAST(time_created AS INTEGER), data FROM session_message"
+        query = (
+            f"SELECT {TEXT_IDS}, {text('type')}, CAST(time_created AS INTEGER), {text('data')} FROM session_message"
             f" WHERE type IN ('user', 'assistant') AND id IS NOT NULL{where} ORDER BY session_id, seq"
         )
 
@@ -84,7 +84,7 @@ class SqliteV2Reader(SqliteV1Reader):
                 out.append((sid, self._message(mid, role, created or 0, d)))
             return out
 
-        for sid, message in guarded(self.conn, sql, sql, params, consume_messages):
+        for sid, message in guarded(self.db, query, query, params, consume_messages):
             sessions[sid].messages.append(message)
         return list(sessions.values())
 
