@@ -80,10 +80,11 @@ class _Turn:
 class _Extraction:
     """The delegation logic over one set of complete session trees."""
 
-    def __init__(self, sessions: list[RawSession], parents: dict[str, str | None] | None) -> None:
+    def __init__(self, sessions: list[RawSession], parents: dict[str, str | None] | None,
+                 roots: dict[str, str] | None = None) -> None:
         self.sessions = {s.id: s for s in sessions}
         known = parents if parents is not None else {s.id: s.parent_id for s in sessions}
-        self._roots = root_map(known)
+        self._roots = roots if roots is not None and parents is not None else root_map(known)
         # A session is a root when its parent is unknown, or when its parent links run in a cycle (damage):
         # root_map then names the session where the walk closed the cycle.
         self.parent_of = {sid: p if p in known and self._roots.get(sid) != sid else None
@@ -232,11 +233,13 @@ def build_traces(
     fill_texts: Callable[[dict[str, list[RawMessage]]], None],
     parents: dict[str, str | None] | None = None,
     report: LoadReport | None = None,
+    roots: dict[str, str] | None = None,
 ) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
     """Traces, session records and the traces' steps for complete session trees (a root with all its descendants).
 
-    Figures the store cannot hold (times outside 1970..9999, token counts outside 0..10**15, a cost that is
-    not finite) are replaced and counted in `report`.
+    `parents` are every session's parent in the history (the loader's index), `roots` their `root_map` if the
+    caller has it already. Figures the store cannot hold (times outside 1970..9999, token counts outside
+    0..10**15, a cost that is not finite) are replaced and counted in `report`.
     """
     report = report if report is not None else LoadReport()
     for s in sessions:
@@ -245,7 +248,7 @@ def build_traces(
         for m in s.messages:
             if not _usage_fits(m.usage):
                 m.usage = _repaired_usage(m.id, m.usage, report)
-    x = _Extraction(sessions, parents)
+    x = _Extraction(sessions, parents, roots)
     calls = _unique_calls(sessions, {s.id for s in sessions if x.parent_of.get(s.id) is None}, report)
     child = x.resolve_children(calls)
     owned = x.owners([c for _s, _m, c in calls], child)

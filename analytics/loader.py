@@ -196,7 +196,7 @@ def load(store, source: Source, full: bool = False,
         def built(batch: set[str]) -> tuple[list[AgentTrace], list[SessionInfo], list[AgentSpan]]:
             everything = len(batch) == len(index)  # the unfiltered scan is the fast one
             sessions = kept.read(batch, source.read(None if everything else batch, report)) if batch else []
-            return build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report)
+            return build_traces(sessions, lambda need: source.fill_texts(need, report), parents, report, roots)
 
         done = 0
         written: set[str] = set()  # trace ids stored by the earlier batches of this load
