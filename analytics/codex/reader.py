@@ -614,7 +614,7 @@ def _title(t: Tool) -> str | None:
 def _named_task(nickname: str | None, prompt: str | None) -> str | None:
     """A v1 child's description: the name Codex gave it and what it was asked ("Ampere: Count the files"), as
     Codex's own screen names it beside the message it sent."""
-    asked = (prompt or "").strip().split("\n", 1)[0][:DESCRIBED]
+    asked = (prompt or "")[:4 * DESCRIBED].strip().split("\n", 1)[0][:DESCRIBED]  # a 100 MB prompt is not copied
     return ": ".join(part for part in (nickname, asked) if part) or None
 
 
