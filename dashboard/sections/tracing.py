@@ -189,18 +189,19 @@ class TracingSection(QWidget):
             self.progress.emit(step)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
+        current = snap.generation == self._refresh_gen  # judged before the load asked for meanwhile starts
         if snap.final:
+            if current and snap.changed:
+                self.shown_version = snap.version  # what that load compares the store with
             self._load_over(snap.generation)
             self.tree.retry_steps()  # the steps of an opened row that could not be read before
-        if snap.generation != self._refresh_gen:
+        if not current:
             return  # a newer request is on its way
         if snap.reports is not None:
             self.reports.emit(snap.reports)
         if not snap.changed:
             self.status.emit(describe(snap.reports, self.tree.shown_count()))
             return
-        if snap.final:
-            self.shown_version = snap.version
         rebuild = not self.tree.items  # the first fill: built, and opened, from scratch
         if snap.sessions is not None and snap.agents is not None:
             self.filters.set_choices(snap.sessions, snap.agents, snap.sources)
