@@ -558,7 +558,8 @@ class TraceStore:
             if stamp is not None:
                 cur.execute("INSERT OR REPLACE INTO source_state VALUES (?, ?, current_timestamp)",
                             [source_key, stamp])
-            self._bump(cur)
+            if roots or deleted or traces or sessions or spans or written:
+                self._bump(cur)  # what the view shows changed (only a stamp recorded: it did not)
 
     @staticmethod
     def _clear(cur: duckdb.DuckDBPyConnection, roots: set[str], traces: list[AgentTrace], full: bool) -> None:
