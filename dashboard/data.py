@@ -135,15 +135,16 @@ class _Refresh(_Task):
                                            version=version))
                 return
         with no_cyclic_gc(), open_store(svc.db_path, read_only=True) as store:
+            selected = None
             if self.shown is not None and version not in (None, self.shown) and not (self.query.pattern
                                                                                     or self.query.anomalies_only):
                 # what the agent just wrote, on screen before the whole history is judged again (a second on
                 # a long one): the rows as stored, keeping their flags meanwhile (a pattern or the anomalies
                 # filter needs the judgement to pick the rows, so those wait for it)
-                traces, hits = q.filter_traces(store, self.query)
-                self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
+                selected = q.filter_traces(store, self.query)
+                self.emit("done", Snapshot(self.generation, self.query, *selected, version=store.data_version(),
                                            final=False, judging=True))
-            self.emit("done", self._snapshot(store, reports))
+            self.emit("done", self._snapshot(store, reports, selected))
 
     def _stored(self, store: TraceStore, step: LoadProgress) -> None:
         """A step of the load is committed: say how far it is, answer the details asked for meanwhile, and let
@@ -161,10 +162,11 @@ class _Refresh(_Task):
             self.emit("done", Snapshot(self.generation, self.query, traces, hits, version=store.data_version(),
                                        final=False))
 
-    def _snapshot(self, store: TraceStore, reports: list[LoadReport] | None) -> Snapshot:
+    def _snapshot(self, store: TraceStore, reports: list[LoadReport] | None,
+                  selected: tuple[list[q.TraceSummary], set[str]] | None = None) -> Snapshot:
         svc = self.service
         version = store.data_version()
-        shown = svc.overview.show(store, self.query, svc.now_ms())
+        shown = svc.overview.show(store, self.query, svc.now_ms(), selected)
         # the pickers' choices change only when data does, not when a filter does
         sessions = q.get_sessions_with_traces(store) if self.load_first else None
         agents = q.agents(store) if self.load_first else None

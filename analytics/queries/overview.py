@@ -112,10 +112,12 @@ class Overview:
         """Judge everything again at the next `show` (the store lost traces: a cleanup)."""
         self.version = None
 
-    def show(self, store: TraceStore, query: TraceFilter, now_ms: int) -> Shown:
-        """The traces `query` selects, with their analysis as of `now_ms`."""
+    def show(self, store: TraceStore, query: TraceFilter, now_ms: int,
+             selected: tuple[list[TraceSummary], set[str]] | None = None) -> Shown:
+        """The traces `query` selects, with their analysis as of `now_ms` (`selected`: what `filter_traces` gave
+        for that query on this store already)."""
         version = store.data_version()
-        traces, hits = q.filter_traces(store, query)
+        traces, hits = selected if selected is not None else q.filter_traces(store, query)
         if self.version != version:
             # what is usual is judged on the whole history, and the steps counted, again only when data changed
             self.findings = [*aq.find_anomalies(aq.forest(store)), *sf.step_findings(store)]
