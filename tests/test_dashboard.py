@@ -20,7 +20,17 @@ from analytics.settings import Settings
 from dashboard.app import Choice, build, choose
 from dashboard.widgets.roles import Role
 from dashboard.widgets.trace_rows import STATUS
-from tests.conftest import CASES_118, apply_filter, copy_store, open_window, row, select, tree_digest, wait_idle
+from tests.conftest import (
+    CASES_118,
+    CASES_1165,
+    apply_filter,
+    copy_store,
+    open_window,
+    row,
+    select,
+    tree_digest,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.gui
 HOSTILE = "a'b\"c $(touch x) `touch y`;z"
@@ -232,9 +242,13 @@ def test_a_write_is_on_screen_before_the_history_is_judged_again(qtbot, window, 
     _w, section = window
     section.live.setChecked(False)  # only the refreshes asked for here, not the watcher's for the same writes
     wait_idle(qtbot, section.service)
-    seen: list[tuple[bool, bool, bool]] = []  # (final, judging, the change on screen), per snapshot
+    marks = section.tree.marks
+    flagged = (dict(marks.flags), set(marks.critical), dict(marks.interrupted))
+    assert all(flagged)  # the fixture has flags, critical paths and interrupted calls to keep
+    seen: list[tuple[bool, bool, bool, bool]] = []  # (final, judging, the change on screen, the marks kept)
     section.service.done.connect(lambda snap: seen.append(
-        (snap.final, snap.judging, "Renamed while open" in {r.text(1) for r in section.tree.visible_roots()})))
+        (snap.final, snap.judging, "Renamed while open" in {r.text(1) for r in section.tree.visible_roots()},
+         (marks.flags, marks.critical, marks.interrupted) == flagged)))
     said: list[str] = []
     section.status.connect(said.append)
 
@@ -250,14 +264,70 @@ def test_a_write_is_on_screen_before_the_history_is_judged_again(qtbot, window, 
     rename("Renamed while open")
     section.refresh()
     wait_idle(qtbot, section.service)
-    assert seen == [(False, True, True), (True, False, True)]
+    assert seen == [(False, True, True, True), (True, False, True, True)]
     assert not [text for text in said if text.startswith("Loading")]
     apply_filter(qtbot, section, lambda bar: bar.pattern.setText("*"))
     seen.clear()
     rename("Renamed again")
     section.refresh()
     wait_idle(qtbot, section.service)
-    assert [(final, judging) for final, judging, _ in seen] == [(True, False)]
+    assert [(final, judging) for final, judging, _, _ in seen] == [(True, False)]
+
+
+def test_an_agent_writing_during_every_load_still_gets_its_findings_shown(qtbot, window, live: Path) -> None:
+    """Each refresh's judged snapshot is shown even when the watcher asked for the next refresh meanwhile: it was
+    dropped as out of date once the next load had started, so while an agent kept writing the tree never got
+    its flags, nor the Metrics tab its analysis."""
+    _w, section = window
+    section.live.setChecked(False)  # the refreshes are the ones asked for here
+    wait_idle(qtbot, section.service)
+    judged: list[object] = []
+    section.analyzed.connect(judged.append)
+    writes = iter(range(1, 5))
+
+    def rename(n: int) -> None:
+        conn = sqlite3.connect(live / "opencode.db")
+        root = conn.execute("SELECT id FROM session WHERE title LIKE 'Scripted session 1%'"
+                            " OR title LIKE 'Renamed%'").fetchone()[0]
+        conn.execute("UPDATE session SET title = ? WHERE id = ?", (f"Renamed {n}", root))
+        conn.execute("UPDATE event_sequence SET seq = seq + 1 WHERE aggregate_id = ?", (root,))
+        conn.commit()
+        conn.close()
+
+    def write_again(snap) -> None:  # the agent writes while this refresh judges the history
+        if snap.judging and (n := next(writes, None)) is not None:
+            rename(n)
+            section.refresh()
+
+    section.service.done.connect(write_again)
+    rename(0)
+    section.refresh()
+    qtbot.wait_until(lambda: "Renamed 4" in {r.text(1) for r in section.tree.visible_roots()}, timeout=30_000)
+    wait_idle(qtbot, section.service)
+    assert len(judged) == 5  # one judged snapshot shown per load that changed something
+
+
+@pytest.mark.parametrize("store", [CASES_118, CASES_1165], ids=["sqlite", "legacy-json"])
+def test_a_refresh_that_loads_nothing_judges_nothing_again(qtbot, tmp_path: Path, store: Path) -> None:
+    """A load that found nothing new does not make the view read and judge the whole history again: a legacy
+    JSON store (no file stamp) or a SQLite file written without a session changing did so at every refresh, a
+    second of the worker on a long history."""
+    data = copy_store(store, tmp_path / "opencode")
+    w, section = open_window(qtbot, data, tmp_path / "t.duckdb")
+    section.live.setChecked(False)
+    wait_idle(qtbot, section.service)
+    seen: list[tuple[bool, bool]] = []
+    section.service.done.connect(lambda snap: seen.append((snap.changed, snap.judging)))
+    if store == CASES_118:  # OpenCode wrote, but to no session
+        conn = sqlite3.connect(data / "opencode.db")
+        conn.execute("CREATE TABLE written_meanwhile (a)")
+        conn.commit()
+        conn.close()
+    for _ in range(2):
+        section.refresh()
+        wait_idle(qtbot, section.service)
+    assert seen == [(False, False), (False, False)]
+    w.close()
 
 
 def test_running_call_completes_in_place(qtbot, window, live: Path) -> None:
