@@ -67,11 +67,7 @@ class FigureDelegate(QStyledItemDelegate):
         if column not in (DURATION, TOKENS, COST):
             return
         if column == DURATION:
-            if t.status != "running":
-                option.text = fmt.duration(t.duration_ms)
-            else:  # interrupted: OpenCode still says running, but nothing was written since
-                ran = fmt.duration(marks.running_for(t, now_ms()))
-                option.text = f"interrupted after {ran}" if marks.stopped(t) is not None else f"{ran}…"
+            option.text = duration_text(t, marks, now_ms())
         elif getattr(t, "kind", None) == "tool":
             option.text = ""  # a tool call spends no tokens of its own: its LLM call does
         elif column == TOKENS:
@@ -114,6 +110,18 @@ class FigureDelegate(QStyledItemDelegate):
             text = bar_tooltip(t, marks, now_ms())
         plain.show_tooltip(event.globalPos(), text, view)
         return True
+
+
+def duration_text(t: TraceSummary | AgentSpan, marks: RowMarks, now: int) -> str:
+    """What the Duration column shows: the call's duration, how long it has run ("12.4 s…"), or, when OpenCode
+    still says running but nothing was written since, "interrupted after 1m 01s"."""
+    if t.status != RUNNING:
+        return fmt.duration(t.duration_ms)
+    ran = fmt.duration(marks.running_for(t, now))
+    return f"interrupted after {ran}" if marks.stopped(t) is not None else f"{ran}…"
+
+
+_DIGITS = str.maketrans("123456789", "000000000")  # figures are as wide as each other: one measure per shape
 
 
 class TraceTree(QTreeWidget):
@@ -428,26 +436,29 @@ class TraceTree(QTreeWidget):
         self._user_sized.clear()
 
     def fit_columns(self, rows: list[QTreeWidgetItem], column: int = AGENT) -> None:
-        """Widen a column to these rows (step rows that came in, rows whose text grew), unless the user has sized
-        it since the first fill. Only these rows are measured (`sizeHintForColumn` measures one: the delegate's
-        width, and the row's indentation in the first column), and an agent's label once per depth (a load's
-        batch brings a thousand rows of a few labels)."""
+        """Widen the Agent or Duration column to these rows (step rows that came in, rows whose text grew), unless
+        the user has sized it since the first fill. Only these rows are measured (`sizeHintForColumn` measures
+        one: the delegate's width, and the row's indentation in the first column), and each shape of text once:
+        an agent's label per depth, a duration with its figures as zeros (a load's batch brings a thousand rows
+        of a few shapes)."""
         if column in self._user_sized or not rows:
             return
         indentation, decorated = self.indentation(), int(self.rootIsDecorated())
+        now = now_ms()
         wide, seen = 0, set()
         for row in rows:
-            if column != AGENT:
-                wide = max(wide, self.sizeHintForIndex(self.indexFromItem(row, column)).width())
-                continue
             level, up = 0, row.parent()
-            while up is not None:
+            while column == AGENT and up is not None:
                 level, up = level + 1, up.parent()
-            key = (row.text(AGENT), level, row.font(AGENT).bold())
+            if column == AGENT:
+                key: tuple = (row.text(AGENT), level, row.font(AGENT).bold())
+            else:
+                call = row.data(0, Role.TRACE) or row.data(0, Role.STEP)
+                key = (duration_text(call, self.marks, now).translate(_DIGITS),)
             if key not in seen:
                 seen.add(key)
-                width = self.sizeHintForIndex(self.indexFromItem(row, AGENT)).width()
-                wide = max(wide, width + (level + decorated) * indentation)
+                width = self.sizeHintForIndex(self.indexFromItem(row, column)).width()
+                wide = max(wide, width + (level + decorated) * indentation if column == AGENT else width)
         if wide > self.columnWidth(column):
             self._set_width(column, wide)
 
