@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Collection
 from pathlib import Path
 
+from analytics import format as fmt
 from analytics.codex.rollout import SPAWN_TOOLS, Call, Meta, Rollout, Tool, Turn, exit_failed, read_meta
 from analytics.errors import SourceError
 from analytics.models import CODEX, MAX_TOKENS, LoadReport, Usage
@@ -485,8 +486,9 @@ class CodexReader(Reader):
                                if isinstance(i, dict) and isinstance(i.get("text"), str))
         inp = dict(args)
         inp["prompt"] = prompt or ""
-        inp["description"] = as_str(args.get("task_name")) or (cm.agent_path if cm else None) \
-            or _named_task(cm.nickname if cm else as_str(out.get("nickname")), prompt)
+        inp["description"] = (as_str(args.get("task_name")) or (cm.agent_path if cm else None)
+                              or as_str(out.get("task_name"))
+                              or _named_task((cm.nickname if cm else None) or as_str(out.get("nickname")), prompt))
         inp["subagent_type"] = (as_str(args.get("agent_type")) or as_str(args.get("role"))
                                 or (cm.role if cm else None) or DEFAULT_ROLE)
         waited = r.waited.get(named) if named else None
@@ -614,7 +616,7 @@ def _title(t: Tool) -> str | None:
 def _named_task(nickname: str | None, prompt: str | None) -> str | None:
     """A v1 child's description: the name Codex gave it and what it was asked ("Ampere: Count the files"), as
     Codex's own screen names it beside the message it sent."""
-    asked = (prompt or "")[:4 * DESCRIBED].strip().split("\n", 1)[0][:DESCRIBED]  # a 100 MB prompt is not copied
+    asked = fmt.first_line((prompt or "")[:4 * DESCRIBED], DESCRIBED)  # a 100 MB prompt is not copied
     return ": ".join(part for part in (nickname, asked) if part) or None
 
 
