@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import QFileDialog, QMainWindow, QProgressBar, QTabWidget
 
 from analytics.loader import LoadProgress
-from analytics.otlp import Content
 from analytics.settings import Settings
 from dashboard.data import DataService
 from dashboard.sections import CompareSection, FlowSection, MetricsSection, TracingSection
@@ -17,8 +18,10 @@ from dashboard.sections.tracing import details_text
 from dashboard.watcher import SourceWatcher
 from dashboard.widgets import plain
 from dashboard.widgets.roles import Role
-from dashboard.widgets.send_dialog import SendDialog
 from dashboard.widgets.settings_dialog import SettingsDialog
+
+if TYPE_CHECKING:  # imported when a Send is first opened (OpenTelemetry's modules and an HTTP client)
+    from dashboard.widgets.send_dialog import SendDialog
 
 
 class MainWindow(QMainWindow):
@@ -180,6 +183,8 @@ class MainWindow(QMainWindow):
         if session is None:
             self.statusBar().showMessage("Select a session (or a trace in it) to export.")
             return None
+        from analytics.otlp import Content  # OpenTelemetry's modules: imported when first needed, not at start
+
         content = Content(self.settings.otlp_content, self.settings.otlp_cut_kb)
         return self.service.export(session, path, fmt, content)
 
@@ -208,6 +213,8 @@ class MainWindow(QMainWindow):
         if not sessions:
             self.statusBar().showMessage("Select a session (or a trace in it) to send.")
             return None
+        from dashboard.widgets.send_dialog import SendDialog  # the push and its HTTP client: when first sent
+
         dialog = SendDialog(self.service.db_path, sessions, self.settings, endpoint, self)
         dialog.sent.connect(lambda text: self.statusBar().showMessage(text))
         dialog.finished.connect(dialog.deleteLater)
@@ -250,7 +257,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         QSettings().setValue("window/geometry", self.saveGeometry())
-        for dialog in self.findChildren(SendDialog):
+        sending = sys.modules.get("dashboard.widgets.send_dialog")  # not loaded: no Send was ever opened
+        for dialog in self.findChildren(sending.SendDialog) if sending is not None else ():
             dialog.stop()
         self.tracing.stop()
         super().closeEvent(event)

@@ -35,11 +35,10 @@ from analytics.otlp import Content
 from analytics.push import Endpoint, Pusher, PushReport
 from analytics.settings import CONTENT_MODES, MAX_CUT_KB, Settings
 from dashboard.widgets import plain
+from dashboard.widgets.settings_dialog import CONTENT_LABELS
 
 log = logging.getLogger(__name__)
 
-CONTENT_LABELS = {"cut": "Texts cut to", "full": "Texts in full (up to 1 MB each)",
-                  "none": "No texts: figures and structure only"}
 
 
 class _Signals(QObject):

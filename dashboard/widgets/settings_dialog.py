@@ -35,7 +35,10 @@ from analytics.settings import (
 from analytics.terminal import TerminalError, template_argv
 from dashboard.widgets import plain
 from dashboard.widgets.palette import PROBLEM_STYLE
-from dashboard.widgets.send_dialog import CONTENT_LABELS
+
+# how a push's texts are offered, here and in File › Send
+CONTENT_LABELS = {"cut": "Texts cut to", "full": "Texts in full (up to 1 MB each)",
+                  "none": "No texts: figures and structure only"}
 
 TEMPLATE_HELP = (
     "For example: kitty --directory {dir} {resume}\n"
