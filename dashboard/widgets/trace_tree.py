@@ -447,18 +447,18 @@ class TraceTree(QTreeWidget):
         now = now_ms()
         wide, seen = 0, set()
         for row in rows:
-            level, up = 0, row.parent()
-            while column == AGENT and up is not None:
-                level, up = level + 1, up.parent()
             if column == AGENT:
-                key: tuple = (row.text(AGENT), level, row.font(AGENT).bold())
-            else:
+                level, up = 0, row.parent()
+                while up is not None:
+                    level, up = level + 1, up.parent()
+                shape: tuple = (row.text(AGENT), level, row.font(AGENT).bold())
+                indent = (level + decorated) * indentation
+            else:  # Duration
                 call = row.data(0, Role.TRACE) or row.data(0, Role.STEP)
-                key = (duration_text(call, self.marks, now).translate(_DIGITS),)
-            if key not in seen:
-                seen.add(key)
-                width = self.sizeHintForIndex(self.indexFromItem(row, column)).width()
-                wide = max(wide, width + (level + decorated) * indentation if column == AGENT else width)
+                shape, indent = (duration_text(call, self.marks, now).translate(_DIGITS),), 0
+            if shape not in seen:
+                seen.add(shape)
+                wide = max(wide, self.sizeHintForIndex(self.indexFromItem(row, column)).width() + indent)
         if wide > self.columnWidth(column):
             self._set_width(column, wide)
 
